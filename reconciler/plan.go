@@ -1,0 +1,168 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// Action is what one Step does.
+type Action string
+
+// Actions, in the order a blue-green change uses them.
+const (
+	ActPull        Action = "pull"         // Image: pull when absent
+	ActMigrate     Action = "migrate"      // Container: run to completion, exit 0 required
+	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine)
+	ActStart       Action = "start"        // Container: create, copy files, start
+	ActWaitHealthy Action = "wait-healthy" // Name, HostPort, Health: until HealthyThreshold passes
+	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
+	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
+	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
+	ActDrain       Action = "drain"        // Name, Drain: wait, then stop and remove
+	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
+	ActRecord      Action = "record"       // Hash: remember a successful migrations run
+)
+
+// ChangeKind classifies a Change for the plan's summary line.
+type ChangeKind string
+
+// Change kinds; Symbol gives their diff prefix.
+const (
+	Create  ChangeKind = "create"
+	Replace ChangeKind = "replace"
+	Remove  ChangeKind = "remove"
+	Update  ChangeKind = "update" // in place: nginx file or traffic only
+	Migrate ChangeKind = "migrate"
+)
+
+// Symbol is the prefix diff prints for the kind.
+func (k ChangeKind) Symbol() string {
+	switch k {
+	case Create:
+		return "+"
+	case Remove:
+		return "-"
+	case Migrate:
+		return ">"
+	default:
+		return "~"
+	}
+}
+
+// Plan is the ordered list of changes that converge the host. It is data:
+// Apply carries it out without further decisions.
+type Plan struct {
+	Env     string
+	Commit  string
+	Changes []Change
+}
+
+// Empty reports whether the host is in sync.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Change is everything done to one subject (a service, the migrations job,
+// an nginx file). Steps run in order. When step i fails and i < UndoBefore
+// (traffic has not moved yet), Undo runs, best effort; in every case the
+// apply stops there.
+type Change struct {
+	Kind    ChangeKind `json:"kind"`
+	Subject string     `json:"subject"`
+	// Summary is the one-line form: "replace blue → green".
+	Summary string   `json:"summary"`
+	Reasons []string `json:"reasons"`
+	Steps   []Step   `json:"steps"`
+	Undo    []Step   `json:"undo,omitempty"`
+	// UndoBefore is the index of the first step after which traffic has
+	// moved to the new container; from there on Undo must not run.
+	UndoBefore int `json:"-"`
+}
+
+// Step is one operation with its target and the facts it needs.
+type Step struct {
+	Action Action `json:"action"`
+	// Target names what the step acts on: "api/green", "nginx prod-api.conf".
+	Target string `json:"target"`
+
+	Image     string              `json:"image,omitempty"`
+	Name      string              `json:"name,omitempty"`
+	HostPort  int                 `json:"hostPort,omitempty"`
+	Container *ContainerSpec      `json:"-"`
+	Health    *state.HealthParams `json:"-"`
+	Site      *SiteChange         `json:"-"`
+	Service   string              `json:"service,omitempty"`
+	Color     string              `json:"color,omitempty"`
+	Drain     time.Duration       `json:"drain,omitempty"`
+	Hash      string              `json:"hash,omitempty"`
+}
+
+// ContainerSpec is what the runtime needs to create one container.
+type ContainerSpec struct {
+	Name     string
+	Labels   map[string]string
+	Spec     state.Spec
+	HostPort int // published on 127.0.0.1:HostPort → Spec.ContainerPort; 0 for none
+}
+
+// SiteChange is an nginx file to write or remove, or (ActSwitch) the
+// confDir whose marker moves traffic.
+type SiteChange struct {
+	ConfDir string
+	Path    string
+	Content []byte
+}
+
+// String is the stable text form diff prints and the planner's tests compare.
+func (p *Plan) String() string {
+	var b strings.Builder
+	if p.Empty() {
+		fmt.Fprintf(&b, "%s at %s: in sync, nothing to do.\n", p.Env, short(p.Commit))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s at %s:\n", p.Env, short(p.Commit))
+	counts := map[ChangeKind]int{}
+	for _, c := range p.Changes {
+		counts[c.Kind]++
+		fmt.Fprintf(&b, "\n%s %s: %s\n", c.Kind.Symbol(), c.Subject, c.Summary)
+		for _, r := range c.Reasons {
+			fmt.Fprintf(&b, "    %s\n", r)
+		}
+		steps := make([]string, len(c.Steps))
+		for i, s := range c.Steps {
+			steps[i] = s.String()
+		}
+		fmt.Fprintf(&b, "    steps: %s\n", strings.Join(steps, ", "))
+	}
+	var parts []string
+	for _, k := range []ChangeKind{Migrate, Create, Replace, Update, Remove} {
+		if n := counts[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d to %s", n, k))
+		}
+	}
+	fmt.Fprintf(&b, "\nPlan: %s.\n", strings.Join(parts, ", "))
+	return b.String()
+}
+
+// String is the step's short form: "start api/green", "drain api/blue 30s".
+func (s Step) String() string {
+	switch s.Action {
+	case ActDrain:
+		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Drain)
+	case ActSwitch:
+		return fmt.Sprintf("%s %s → %s", s.Action, s.Service, s.Color)
+	default:
+		return fmt.Sprintf("%s %s", s.Action, s.Target)
+	}
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	if commit == "" {
+		return "(no commit)"
+	}
+	return commit
+}

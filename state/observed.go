@@ -1,0 +1,109 @@
+package state
+
+import "time"
+
+// Labels reconciler puts on every container it creates. A container without
+// LabelEnv is not ours and is never touched.
+const (
+	LabelEnv        = "reconciler.env"
+	LabelService    = "reconciler.service"
+	LabelColor      = "reconciler.color"
+	LabelCommit     = "reconciler.commit"
+	LabelSpecHash   = "reconciler.spec-hash"
+	LabelSpec       = "reconciler.spec" // JSON Summary, value-free
+	LabelHostPort   = "reconciler.host-port"
+	LabelDeployedAt = "reconciler.deployed-at"
+	LabelRole       = "reconciler.role" // "service" or "migrations"
+)
+
+// Colors.
+const (
+	Blue  = "blue"
+	Green = "green"
+)
+
+// Other returns the other color.
+func Other(color string) string {
+	if color == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// ContainerName is the name of a service's container of one color:
+// <env>-<service>-<color>.
+func ContainerName(env, service, color string) string {
+	return env + "-" + service + "-" + color
+}
+
+// Observed is one snapshot of the host for one environment.
+type Observed struct {
+	// Containers are ours for this environment, sorted by Name.
+	Containers []Container
+	// Foreign are containers without our labels that hold a name or a
+	// loopback port we might want. They are never touched.
+	Foreign []Foreign
+	// Sites are the nginx files reconciler owns for this environment, sorted
+	// by Service.
+	Sites []Site
+	// ImageIDs maps each desired image reference to its local image ID, or
+	// "" when the image is not present.
+	ImageIDs map[string]string
+	// LastMigration is the spec hash of the last successful migrations run,
+	// "" when none ran.
+	LastMigration string
+}
+
+// Container is one of our containers as the engine reports it.
+type Container struct {
+	ID      string
+	Name    string
+	Service string
+	Color   string
+	Commit  string
+	// SpecHash and Spec are read from the labels written at creation.
+	SpecHash string
+	Spec     Summary
+	// ImageID is the image the container runs.
+	ImageID string
+	// State is the engine's state: running, exited, restarting, created, paused, dead.
+	State        string
+	RestartCount int
+	StartedAt    time.Time
+	DeployedAt   time.Time
+	// HostPort is the port published on 127.0.0.1 (0 for a worker).
+	HostPort int
+	// Memory is the limit the engine enforces now, in bytes (0 = none);
+	// it differs from Spec.Memory when someone ran docker update.
+	Memory int64
+}
+
+// Running reports whether the container is running and not restarting.
+func (c Container) Running() bool { return c.State == "running" }
+
+// Foreign is a container that is not ours.
+type Foreign struct {
+	Name      string
+	HostPorts []int
+}
+
+// Site is one nginx file reconciler wrote, <env>-<service>.conf in confDir.
+type Site struct {
+	Service string
+	Path    string
+	Content []byte
+	// Live is the color nginx sends traffic to, read from the marker file
+	// for a site with a server block, or from the upstream otherwise.
+	Live string
+	// Ports are the loopback ports of the blue and green upstreams, read
+	// from the file's header; zero when absent.
+	BluePort, GreenPort int
+}
+
+// SiteFile is the name of the nginx file reconciler owns for a service.
+func SiteFile(env, service string) string { return env + "-" + service + ".conf" }
+
+// MarkerFile is the name of the file whose presence in confDir tells nginx to
+// send a service's traffic to green (absent: blue). nginx tests it on every
+// request, so moving traffic needs no reload.
+func MarkerFile(env, service string) string { return env + "-" + service + ".green" }
