@@ -1,0 +1,177 @@
+// Package statedir keeps reconciler's files on the host: the per-environment
+// apply lock, the key of the secret hashes, and the record of the last
+// successful migrations run. Every write is atomic.
+package statedir
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// DefaultDir is the state directory on a production host.
+const DefaultDir = "/var/lib/reconciler"
+
+// ErrLocked is returned by Lock when another process held the lock for the
+// whole timeout.
+var ErrLocked = errors.New("lock held by another process")
+
+// Dir is a state directory.
+type Dir struct{ path string }
+
+// Open returns the state directory at path, creating it (0700) if needed.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	return &Dir{path: path}, nil
+}
+
+// Path returns the directory's path.
+func (d *Dir) Path() string { return d.path }
+
+// Holder describes who holds a lock; it is written into the lock file.
+type Holder struct {
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Command string    `json:"command"`
+	Since   time.Time `json:"since"`
+}
+
+func (h Holder) String() string {
+	return fmt.Sprintf("pid %d on %s (%q) since %s", h.PID, h.Host, h.Command, h.Since.Format(time.RFC3339))
+}
+
+// Lock takes the apply lock of env, waiting up to timeout (polling, so a
+// cancelled ctx ends the wait). The returned func releases it. The lock is an
+// flock(2) on <dir>/<env>.lock, so it is released when the process dies.
+// When the wait times out, the error wraps ErrLocked and names the holder.
+func (d *Dir) Lock(ctx context.Context, env, command string, timeout time.Duration) (func(), error) {
+	path := filepath.Join(d.path, env+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			holder := "an unknown process"
+			if b, rerr := os.ReadFile(path); rerr == nil {
+				var h Holder
+				if json.Unmarshal(b, &h) == nil && h.PID > 0 {
+					holder = h.String()
+				}
+			}
+			f.Close()
+			return nil, fmt.Errorf("env %s: %w: %s; waited %s (raise --lock-timeout to wait longer)", env, ErrLocked, holder, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(Holder{PID: os.Getpid(), Host: host, Command: command, Since: time.Now().UTC().Truncate(time.Second)})
+	// The holder note is advisory; the flock is the lock.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(b, 0)
+	}
+	return func() {
+		f.Truncate(0)
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// HashKey returns the host's key for secret and env hashes, creating a
+// random 32-byte key (0600) on first use.
+func (d *Dir) HashKey() ([]byte, error) {
+	path := filepath.Join(d.path, "hash.key")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read hash key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("make hash key: %w", err)
+	}
+	if err := WriteAtomic(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write hash key: %w", err)
+	}
+	return key, nil
+}
+
+// LastMigration returns the spec hash of env's last successful migrations
+// run, or "" when none is recorded.
+func (d *Dir) LastMigration(env string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(d.path, env+".migrations"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read migrations record: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// RecordMigration remembers hash as env's last successful migrations run.
+func (d *Dir) RecordMigration(env, hash string) error {
+	if err := WriteAtomic(filepath.Join(d.path, env+".migrations"), []byte(hash+"\n"), 0o600); err != nil {
+		return fmt.Errorf("record migrations: %w", err)
+	}
+	return nil
+}
+
+// WriteAtomic writes data to path through a temp file in the same
+// directory: write, fsync, close, chmod, rename, fsync the directory.
+func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	defer os.Remove(name) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(name, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	if df, err := os.Open(dir); err == nil {
+		df.Sync()
+		df.Close()
+	}
+	return nil
+}

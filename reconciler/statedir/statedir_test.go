@@ -1,0 +1,81 @@
+package statedir
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLockSerializesAndNamesHolder(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	unlock, err := d.Lock(ctx, "dev", "apply --env dev", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second holder times out and is told who holds the lock.
+	_, err = d.Lock(ctx, "dev", "apply --env dev", 150*time.Millisecond)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	if want := "pid " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "apply --env dev") {
+		t.Fatalf("error %q does not name the holder (%s)", err, want)
+	}
+	// Another env is independent.
+	u2, err := d.Lock(ctx, "prod", "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	// A waiter gets the lock once it is released.
+	got := make(chan error, 1)
+	go func() {
+		u, err := d.Lock(ctx, "dev", "apply", 5*time.Second)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+}
+
+func TestHashKeyStable(t *testing.T) {
+	d, _ := Open(t.TempDir())
+	k1, err := d.HashKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := d.HashKey()
+	if len(k1) != 32 || !bytes.Equal(k1, k2) {
+		t.Fatalf("keys differ or wrong size: %d", len(k1))
+	}
+	fi, _ := os.Stat(d.Path() + "/hash.key")
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %v", fi.Mode())
+	}
+}
+
+func TestMigrationRecord(t *testing.T) {
+	d, _ := Open(t.TempDir())
+	if h, err := d.LastMigration("dev"); err != nil || h != "" {
+		t.Fatalf("empty record = %q, %v", h, err)
+	}
+	if err := d.RecordMigration("dev", "abc"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := d.LastMigration("dev"); h != "abc" {
+		t.Fatalf("record = %q", h)
+	}
+}
+
