@@ -78,4 +78,3 @@ func TestMigrationRecord(t *testing.T) {
 		t.Fatalf("record = %q", h)
 	}
 }
-
