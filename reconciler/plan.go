@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ const (
 	Remove  ChangeKind = "remove"
 	Update  ChangeKind = "update" // in place: nginx file or traffic only
 	Migrate ChangeKind = "migrate"
+	// Pull fetches missing images; it always comes first, so a failed pull
+	// changes nothing on the host.
+	Pull ChangeKind = "pull"
 )
 
 // Symbol is the prefix diff prints for the kind.
@@ -47,6 +51,8 @@ func (k ChangeKind) Symbol() string {
 		return "-"
 	case Migrate:
 		return ">"
+	case Pull:
+		return "<"
 	default:
 		return "~"
 	}
@@ -136,7 +142,7 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "    steps: %s\n", strings.Join(steps, ", "))
 	}
 	var parts []string
-	for _, k := range []ChangeKind{Migrate, Create, Replace, Update, Remove} {
+	for _, k := range []ChangeKind{Pull, Migrate, Create, Replace, Update, Remove} {
 		if n := counts[k]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d to %s", n, k))
 		}
@@ -165,4 +171,9 @@ func short(commit string) string {
 		return "(no commit)"
 	}
 	return commit
+}
+
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
 }

@@ -1,0 +1,541 @@
+package reconciler
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/developer-mesh/reconciler/state"
+	"github.com/developer-mesh/reconciler/templates"
+)
+
+// Host ports for the colors are allocated in pairs from this range, below
+// Linux's ephemeral range (32768-60999), and then kept in the site header.
+const (
+	portBase  = 20000
+	portPairs = 5000
+)
+
+// Diff computes the plan that converges the host from o to d. It is pure:
+// no I/O, no clock. key is the host's hash key (see state.Spec.Summarize).
+// It fails when the desired state cannot be reached without touching
+// something that is not ours (a name or port held by a foreign container).
+func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
+	p := &Plan{Env: d.Env, Commit: d.Commit}
+	pl := planner{d: d, o: o, key: key, used: usedPorts(o)}
+
+	var pulls Change
+	seen := map[string]bool{}
+	want := func(ref string) {
+		if seen[ref] {
+			return
+		}
+		seen[ref] = true
+		if o.ImageIDs[ref] == "" {
+			pulls.Reasons = append(pulls.Reasons, ref+": not on the host")
+			pulls.Steps = append(pulls.Steps, Step{Action: ActPull, Target: ref, Image: ref})
+		}
+	}
+	if d.Migrations != nil {
+		want(d.Migrations.Spec.Image)
+	}
+	for _, s := range d.Services {
+		want(s.Spec.Image)
+	}
+	if len(pulls.Steps) > 0 {
+		pulls.Kind, pulls.Subject = Pull, "images"
+		pulls.Summary = fmt.Sprintf("pull %d image(s)", len(pulls.Steps))
+		p.Changes = append(p.Changes, pulls)
+	}
+
+	if c := pl.migrations(); c != nil {
+		p.Changes = append(p.Changes, *c)
+	}
+	desired := map[string]bool{}
+	for _, s := range d.Services {
+		desired[s.Name] = true
+		cs, err := pl.service(s)
+		if err != nil {
+			return nil, err
+		}
+		p.Changes = append(p.Changes, cs...)
+	}
+	p.Changes = append(p.Changes, pl.removals(desired)...)
+	return p, nil
+}
+
+type planner struct {
+	d    *state.Desired
+	o    *state.Observed
+	key  []byte
+	used map[int]bool
+}
+
+func usedPorts(o *state.Observed) map[int]bool {
+	used := map[int]bool{}
+	for _, c := range o.Containers {
+		if c.HostPort > 0 {
+			used[c.HostPort] = true
+		}
+	}
+	for _, f := range o.Foreign {
+		for _, p := range f.HostPorts {
+			used[p] = true
+		}
+	}
+	for _, s := range o.Sites {
+		used[s.BluePort], used[s.GreenPort] = true, true
+	}
+	return used
+}
+
+func (pl *planner) migrations() *Change {
+	m := pl.d.Migrations
+	if m == nil {
+		return nil
+	}
+	sum := m.Spec.Summarize(pl.key)
+	hash := sum.Hash()
+	if hash == pl.o.LastMigration {
+		return nil
+	}
+	reason := "never ran on this host"
+	if pl.o.LastMigration != "" {
+		reason = "spec changed since the last successful run"
+	}
+	name := pl.d.Env + "-migrations"
+	return &Change{
+		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
+		Reasons: []string{reason},
+		Steps: []Step{
+			{Action: ActMigrate, Target: "migrations", Name: name, Container: &ContainerSpec{
+				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "", sum, hash, 0),
+			}},
+			{Action: ActRecord, Target: "migrations", Hash: hash},
+		},
+	}
+}
+
+func (pl *planner) labels(service, color string, sum state.Summary, hash string, hostPort int) map[string]string {
+	spec, _ := jsonString(sum)
+	l := map[string]string{
+		state.LabelEnv:      pl.d.Env,
+		state.LabelService:  service,
+		state.LabelCommit:   pl.d.Commit,
+		state.LabelSpecHash: hash,
+		state.LabelSpec:     spec,
+		state.LabelRole:     "service",
+	}
+	if color != "" {
+		l[state.LabelColor] = color
+	}
+	if hostPort > 0 {
+		l[state.LabelHostPort] = strconv.Itoa(hostPort)
+	}
+	if service == "migrations" && color == "" {
+		l[state.LabelRole] = "migrations"
+	}
+	return l
+}
+
+// service plans one desired service: nothing, an nginx-only update, or a
+// blue-green (or start-first) replacement.
+func (pl *planner) service(s state.DesiredService) ([]Change, error) {
+	env := pl.d.Env
+	byColor := map[string]*state.Container{}
+	for i := range pl.o.Containers {
+		c := &pl.o.Containers[i]
+		if c.Service == s.Name && (c.Color == state.Blue || c.Color == state.Green) {
+			byColor[c.Color] = c
+		}
+	}
+	site := pl.site(s.Name)
+	live := liveColor(site, byColor, s.HasPort())
+	liveC := byColor[live]
+	sum := s.Spec.Summarize(pl.key)
+	hash := sum.Hash()
+
+	var blue, green int
+	if s.HasPort() {
+		blue, green = pl.ports(s.Name, site, byColor)
+	}
+	portOf := func(color string) int {
+		if color == state.Blue {
+			return blue
+		}
+		return green
+	}
+
+	var reasons []string
+	switch {
+	case liveC == nil && site != nil && site.Live != "":
+		reasons = append(reasons, "drift: no container (removed by hand?)")
+	case liveC == nil:
+		reasons = append(reasons, "new service")
+	default:
+		reasons = pl.containerReasons(s, sum, hash, liveC, portOf(liveC.Color))
+	}
+
+	var changes []Change
+	if len(reasons) == 0 {
+		// The live container is right; only nginx and leftovers may need work.
+		if c := pl.siteUpdate(s, site, byColor, live, blue, green); c != nil {
+			changes = append(changes, *c)
+		}
+	} else {
+		c, err := pl.replace(s, reasons, site, byColor, liveC, sum, hash, blue, green)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, *c)
+	}
+	if !s.HasPort() && site != nil {
+		changes = append(changes, Change{
+			Kind: Update, Subject: "nginx " + state.SiteFile(env, s.Name), Summary: "remove",
+			Reasons: []string{"service has no containerPort any more"},
+			Steps:   []Step{{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, s.Name), Service: s.Name, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: site.Path}}},
+		})
+	}
+	return changes, nil
+}
+
+// containerReasons lists why the live container does not match the desired
+// spec, including drift made by hand; empty means in sync.
+func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, hash string, c *state.Container, wantPort int) []string {
+	var r []string
+	if c.SpecHash != hash {
+		r = append(r, specReasons(c.Spec, sum)...)
+		if len(r) == 0 {
+			r = append(r, "spec changed")
+		}
+	}
+	if id := pl.o.ImageIDs[s.Spec.Image]; c.Spec.Image == s.Spec.Image && id != "" && c.ImageID != "" && id != c.ImageID {
+		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", s.Spec.Image, shortID(id), shortID(c.ImageID)))
+	}
+	if !c.Running() {
+		r = append(r, fmt.Sprintf("drift: container %s is %s (stopped by hand?)", c.Name, c.State))
+	}
+	if c.Memory != c.Spec.Memory {
+		r = append(r, fmt.Sprintf("drift: memory limit is %s on the host, %s when created (changed by hand?)", bytesString(c.Memory), bytesString(c.Spec.Memory)))
+	}
+	if s.HasPort() && c.HostPort != wantPort {
+		r = append(r, fmt.Sprintf("drift: published on port %d, want %d", c.HostPort, wantPort))
+	}
+	return r
+}
+
+func (pl *planner) replace(s state.DesiredService, reasons []string, site *state.Site, byColor map[string]*state.Container,
+	liveC *state.Container, sum state.Summary, hash string, blue, green int) (*Change, error) {
+	env := pl.d.Env
+	newColor := state.Blue
+	switch {
+	case liveC != nil:
+		newColor = state.Other(liveC.Color)
+	case site != nil && site.Live != "":
+		newColor = state.Other(site.Live)
+	}
+	hostPort := 0
+	if s.HasPort() {
+		hostPort = blue
+		if newColor == state.Green {
+			hostPort = green
+		}
+	}
+	name := state.ContainerName(env, s.Name, newColor)
+	if err := pl.checkForeign(name, hostPort); err != nil {
+		return nil, err
+	}
+	target := s.Name + "/" + newColor
+	c := &Change{Kind: Create, Subject: s.Name, Summary: "create " + newColor, Reasons: reasons}
+	if liveC != nil {
+		c.Kind = Replace
+		c.Summary = "replace " + liveC.Color + " → " + newColor
+	}
+	if idle := byColor[newColor]; idle != nil {
+		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
+		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
+	}
+	health := s.Config.HealthParams()
+	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: &ContainerSpec{
+		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels(s.Name, newColor, sum, hash, hostPort),
+	}})
+	if s.HasPort() {
+		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: &health})
+		content, err := pl.render(s, blue, green, newColor)
+		if err != nil {
+			return nil, err
+		}
+		path := pl.sitePath(s.Name)
+		if site == nil || !bytes.Equal(site.Content, content) {
+			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: path, Content: content}})
+		}
+		if s.Config.Listen != "" {
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: newColor, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+		}
+		c.UndoBefore = len(c.Steps)
+		if liveC != nil {
+			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Drain: s.Config.Drain.D()})
+		}
+	} else {
+		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: &health})
+		c.UndoBefore = len(c.Steps)
+		if liveC != nil {
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + liveC.Color, Name: liveC.Name})
+		}
+	}
+	c.Undo = []Step{{Action: ActRemove, Target: target, Name: name}}
+	return c, nil
+}
+
+// siteUpdate repairs nginx for a service whose live container is right:
+// the file's bytes, the marker, and leftovers of the idle color.
+func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor map[string]*state.Container, live string, blue, green int) *Change {
+	env := pl.d.Env
+	c := &Change{Kind: Update, Subject: s.Name}
+	var what []string
+	if s.HasPort() {
+		content, err := pl.render(s, blue, green, live)
+		if err == nil && (site == nil || !bytes.Equal(site.Content, content)) {
+			why := "nginx file missing"
+			if site != nil {
+				why = "nginx file differs from the desired one (edited by hand, or listen/serverName/tls changed)"
+			}
+			c.Reasons = append(c.Reasons, why)
+			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: pl.sitePath(s.Name), Content: content}})
+			what = append(what, "rewrite nginx file")
+		}
+		if s.Config.Listen != "" && (site == nil || site.Live != live) {
+			from := "nothing"
+			if site != nil {
+				from = site.Live
+			}
+			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: s.Name + "/" + live, Service: s.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			what = append(what, "switch to "+live)
+		}
+	}
+	if idle := byColor[state.Other(live)]; idle != nil {
+		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
+		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + idle.Color, Name: idle.Name})
+		what = append(what, "remove "+idle.Color)
+	}
+	if len(c.Steps) == 0 {
+		return nil
+	}
+	c.Summary = strings.Join(what, ", ")
+	return c
+}
+
+func (pl *planner) removals(desired map[string]bool) []Change {
+	env := pl.d.Env
+	bySvc := map[string][]state.Container{}
+	for _, c := range pl.o.Containers {
+		if !desired[c.Service] {
+			bySvc[c.Service] = append(bySvc[c.Service], c)
+		}
+	}
+	sites := map[string]state.Site{}
+	for _, s := range pl.o.Sites {
+		if !desired[s.Service] {
+			sites[s.Service] = s
+			if _, ok := bySvc[s.Service]; !ok {
+				bySvc[s.Service] = nil
+			}
+		}
+	}
+	var out []Change
+	for _, svc := range state.SortedKeys(bySvc) {
+		c := Change{Kind: Remove, Subject: svc, Reasons: []string{"not in the env file"}}
+		var what []string
+		if site, ok := sites[svc]; ok {
+			// Traffic leaves before the containers go.
+			c.Steps = append(c.Steps, Step{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, svc), Service: svc, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: site.Path}})
+			what = append(what, "nginx file")
+		}
+		for _, ct := range bySvc[svc] {
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + ct.Color, Name: ct.Name})
+			what = append(what, ct.Color)
+		}
+		c.Summary = "remove " + strings.Join(what, ", ")
+		out = append(out, c)
+	}
+	return out
+}
+
+// liveColor is the color that serves: the one nginx points at when that
+// container exists, else the running container (the older one if both run).
+func liveColor(site *state.Site, byColor map[string]*state.Container, hasPort bool) string {
+	if hasPort && site != nil && byColor[site.Live] != nil {
+		return site.Live
+	}
+	b, g := byColor[state.Blue], byColor[state.Green]
+	switch {
+	case b != nil && g != nil:
+		if b.Running() != g.Running() {
+			if b.Running() {
+				return state.Blue
+			}
+			return state.Green
+		}
+		if g.StartedAt.Before(b.StartedAt) {
+			return state.Green
+		}
+		return state.Blue
+	case b != nil:
+		return state.Blue
+	case g != nil:
+		return state.Green
+	}
+	return ""
+}
+
+func (pl *planner) site(service string) *state.Site {
+	for i := range pl.o.Sites {
+		if pl.o.Sites[i].Service == service {
+			return &pl.o.Sites[i]
+		}
+	}
+	return nil
+}
+
+func (pl *planner) sitePath(service string) string {
+	return strings.TrimRight(pl.d.Nginx.ConfDir, "/") + "/" + state.SiteFile(pl.d.Env, service)
+}
+
+func (pl *planner) render(s state.DesiredService, blue, green int, live string) ([]byte, error) {
+	p := templates.SiteParams{
+		Env: pl.d.Env, Service: s.Name, ConfDir: pl.d.Nginx.ConfDir,
+		BluePort: blue, GreenPort: green,
+		Listen: s.Config.Listen, ServerName: s.Config.ServerName, TLS: s.Config.TLS,
+	}
+	if s.Config.Listen == "" {
+		p.Live = live // an upstream-only site names the live color in its file
+	}
+	b, err := templates.Site(p)
+	if err != nil {
+		return nil, fmt.Errorf("render nginx file for %s: %w", s.Name, err)
+	}
+	return b, nil
+}
+
+// ports returns the service's loopback ports: kept from the site header or
+// the containers when known, else allocated deterministically from the
+// service's name, skipping every port in use.
+func (pl *planner) ports(service string, site *state.Site, byColor map[string]*state.Container) (blue, green int) {
+	if site != nil {
+		blue, green = site.BluePort, site.GreenPort
+	}
+	if blue == 0 && byColor[state.Blue] != nil {
+		blue = byColor[state.Blue].HostPort
+	}
+	if green == 0 && byColor[state.Green] != nil {
+		green = byColor[state.Green].HostPort
+	}
+	if blue > 0 && green > 0 {
+		return blue, green
+	}
+	h := fnv.New32a()
+	h.Write([]byte(pl.d.Env + "/" + service))
+	start := int(h.Sum32() % portPairs)
+	for i := 0; i < portPairs; i++ {
+		p := portBase + ((start+i)%portPairs)*2
+		if (blue == 0 && pl.used[p]) || (green == 0 && pl.used[p+1]) {
+			continue
+		}
+		if blue == 0 {
+			blue = p
+			pl.used[p] = true
+		}
+		if green == 0 {
+			green = p + 1
+			pl.used[p+1] = true
+		}
+		break
+	}
+	return blue, green
+}
+
+func (pl *planner) checkForeign(name string, port int) error {
+	for _, f := range pl.o.Foreign {
+		if f.Name == name {
+			return fmt.Errorf("container name %s is taken by a container without reconciler labels for env %s: rename or remove it (reconciler never touches it)", name, pl.d.Env)
+		}
+		if port > 0 && slices.Contains(f.HostPorts, port) {
+			return fmt.Errorf("port 127.0.0.1:%d, kept for %s, is published by container %s that is not ours: free the port or remove the service's nginx file to pick another", port, name, f.Name)
+		}
+	}
+	return nil
+}
+
+// specReasons names every field that differs between two summaries. Values
+// of env and secrets are never shown, only that they changed.
+func specReasons(old, new state.Summary) []string {
+	var r []string
+	if old.Image == "" && old.Env == nil && old.Files == nil {
+		return []string{"spec of the running container unknown (no reconciler.spec label)"}
+	}
+	if old.Image != new.Image {
+		r = append(r, fmt.Sprintf("image %s → %s", old.Image, new.Image))
+	}
+	if !slices.Equal(old.Command, new.Command) {
+		r = append(r, fmt.Sprintf("command %q → %q", old.Command, new.Command))
+	}
+	r = append(r, mapReasons("env", old.Env, new.Env)...)
+	r = append(r, mapReasons("secret", old.Secrets, new.Secrets)...)
+	r = append(r, mapReasons("file", old.Files, new.Files)...)
+	if old.Memory != new.Memory {
+		r = append(r, fmt.Sprintf("memory %s → %s", bytesString(old.Memory), bytesString(new.Memory)))
+	}
+	if old.ContainerPort != new.ContainerPort {
+		r = append(r, fmt.Sprintf("containerPort %d → %d", old.ContainerPort, new.ContainerPort))
+	}
+	return r
+}
+
+func mapReasons(what string, old, new map[string]string) []string {
+	var r []string
+	keys := map[string]bool{}
+	for k := range old {
+		keys[k] = true
+	}
+	for k := range new {
+		keys[k] = true
+	}
+	for _, k := range state.SortedKeys(keys) {
+		o, inOld := old[k]
+		n, inNew := new[k]
+		switch {
+		case !inOld:
+			r = append(r, fmt.Sprintf("%s %s added", what, k))
+		case !inNew:
+			r = append(r, fmt.Sprintf("%s %s removed", what, k))
+		case o != n:
+			r = append(r, fmt.Sprintf("%s %s changed", what, k))
+		}
+	}
+	return r
+}
+
+func bytesString(n int64) string {
+	switch {
+	case n == 0:
+		return "no limit"
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dg", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dm", n>>20)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}

@@ -1,0 +1,204 @@
+package reconciler
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/developer-mesh/reconciler/state"
+	"github.com/developer-mesh/reconciler/templates"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func dur(d time.Duration) *state.Duration { return &state.Duration{Duration: d} }
+
+// desired is a three-service env like the DevOps MCP one.
+func desired(commit string) *state.Desired {
+	svc := func(name, image string, port int, listen string) state.DesiredService {
+		cfg := state.Service{Image: image, ContainerPort: port, Listen: listen, Drain: dur(5 * time.Second)}
+		e := state.Env{Services: map[string]state.Service{name: cfg}}
+		e.Default()
+		return state.DesiredService{Name: name, Config: e.Services[name], Spec: state.Spec{
+			Image: image, ContainerPort: port, Memory: 256 << 20,
+			Env:     map[string]string{"LOG_LEVEL": "info"},
+			Secrets: map[string]string{"DATABASE_PASSWORD": "hunter2"},
+			Files:   []state.FileContent{{Target: "/app/config.yaml", Content: []byte("a: 1\n")}},
+		}}
+	}
+	return &state.Desired{
+		Env: "prod", Commit: commit,
+		Nginx: state.Nginx{ConfDir: "/etc/nginx/conf.d", Test: "nginx -t", Reload: "nginx -s reload"},
+		Services: []state.DesiredService{
+			svc("mcp-server", "ghcr.io/developer-mesh/devops-mcp:v1", 8080, "443 ssl"),
+			svc("rest-api", "ghcr.io/developer-mesh/devops-rest-api:v1", 8081, "127.0.0.1:8000"),
+			svc("worker", "ghcr.io/developer-mesh/devops-worker:v1", 0, ""),
+		},
+	}
+}
+
+// applied returns the host as a successful apply of d leaves it, every
+// service live on color.
+func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
+	t.Helper()
+	o := &state.Observed{ImageIDs: map[string]string{}}
+	for i, s := range d.Services {
+		sum := s.Spec.Summarize(testKey)
+		o.ImageIDs[s.Spec.Image] = "sha256:img" + s.Name
+		blue, green := 21000+2*i, 21001+2*i
+		port := 0
+		if s.HasPort() {
+			port = blue
+			if color == state.Green {
+				port = green
+			}
+			content, err := templates.Site(templates.SiteParams{Env: d.Env, Service: s.Name, ConfDir: d.Nginx.ConfDir,
+				BluePort: blue, GreenPort: green, Listen: s.Config.Listen, ServerName: s.Config.ServerName, TLS: s.Config.TLS,
+				Live: map[bool]string{true: "", false: color}[s.Config.Listen != ""]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Sites = append(o.Sites, state.Site{Service: s.Name, Path: d.Nginx.ConfDir + "/" + state.SiteFile(d.Env, s.Name),
+				Content: content, Live: color, BluePort: blue, GreenPort: green})
+		}
+		o.Containers = append(o.Containers, state.Container{
+			ID: "id-" + s.Name, Name: state.ContainerName(d.Env, s.Name, color), Service: s.Name, Color: color,
+			Commit: d.Commit, SpecHash: sum.Hash(), Spec: sum, ImageID: "sha256:img" + s.Name,
+			State: "running", HostPort: port, Memory: s.Spec.Memory,
+		})
+	}
+	return o
+}
+
+func TestDiff(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(d *state.Desired, o *state.Observed)
+		fresh  bool // observed is an empty host
+	}{
+		{name: "first-deploy", fresh: true},
+		{name: "in-sync", mutate: func(d *state.Desired, o *state.Observed) {}},
+		{name: "upgrade-image", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
+			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
+		}},
+		{name: "env-secret-file-memory", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0].Spec
+			s.Env = map[string]string{"LOG_LEVEL": "debug", "NEW": "x"}
+			s.Secrets = map[string]string{"DATABASE_PASSWORD": "rotated"}
+			s.Files = []state.FileContent{{Target: "/app/config.yaml", Content: []byte("a: 2\n")}}
+			s.Memory = 512 << 20
+		}},
+		{name: "worker-command", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Services[2].Spec.Command = []string{"/app", "worker", "--fast"}
+		}},
+		{name: "drift-stopped", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Containers[0].State = "exited"
+		}},
+		{name: "drift-removed", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Containers = o.Containers[1:]
+		}},
+		{name: "drift-memory", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Containers[2].Memory = 1 << 30
+		}},
+		{name: "drift-nginx-edited", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Sites[1].Content = append(o.Sites[1].Content, "# edited\n"...)
+		}},
+		{name: "drift-marker", mutate: func(d *state.Desired, o *state.Observed) {
+			// mcp-server runs green, but its marker was deleted by hand, so
+			// nginx sends its traffic to blue.
+			o.Containers[0].Color, o.Containers[0].Name, o.Containers[0].HostPort = state.Green, "prod-mcp-server-green", 21001
+			o.Sites[0].Live = state.Blue
+		}},
+		{name: "tag-moved", mutate: func(d *state.Desired, o *state.Observed) {
+			o.ImageIDs["ghcr.io/developer-mesh/devops-mcp:v1"] = "sha256:moved0000000000"
+		}},
+		{name: "image-absent", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v3"
+		}},
+		{name: "leftover-idle", mutate: func(d *state.Desired, o *state.Observed) {
+			c := o.Containers[1]
+			c.Color, c.Name, c.HostPort, c.State = state.Green, "prod-rest-api-green", 21003, "running"
+			c.StartedAt = time.Unix(100, 0)
+			o.Containers = append(o.Containers, c)
+		}},
+		{name: "service-removed", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Services = d.Services[1:]
+		}},
+		{name: "migrations-new", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
+		}},
+		{name: "migrations-done", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
+			o.LastMigration = d.Migrations.Spec.Summarize(testKey).Hash()
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := desired("c0ffee0000000000000000000000000000000001")
+			o := &state.Observed{}
+			if !tc.fresh {
+				o = applied(t, d, state.Blue)
+				d.Commit = "c0ffee0000000000000000000000000000000002"
+				tc.mutate(d, o)
+			}
+			p, err := Diff(d, o, testKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.String()
+			if strings.Contains(got, "hunter2") || strings.Contains(got, "rotated") {
+				t.Fatalf("plan shows a secret value:\n%s", got)
+			}
+			golden(t, filepath.Join("testdata", "plans", tc.name+".golden"), got)
+		})
+	}
+}
+
+func TestDiffForeignName(t *testing.T) {
+	d := desired("c1")
+	o := &state.Observed{Foreign: []state.Foreign{{Name: "prod-rest-api-blue"}}}
+	_, err := Diff(d, o, testKey)
+	if err == nil || !strings.Contains(err.Error(), "prod-rest-api-blue is taken by a container without reconciler labels") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDiffKeepsPortsAndAvoidsUsedOnes(t *testing.T) {
+	d := desired("c1")
+	p1, err := Diff(d, &state.Observed{}, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := p1.Changes[1].Steps[0].HostPort // mcp-server start
+	// A foreign container on that port pushes the allocation elsewhere.
+	p2, err := Diff(d, &state.Observed{Foreign: []state.Foreign{{Name: "x", HostPorts: []int{port}}}}, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.Changes[1].Steps[0].HostPort; got == port || got < portBase || got >= portBase+2*portPairs {
+		t.Fatalf("port %d: want one other than %d in range", got, port)
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
