@@ -1,0 +1,392 @@
+// Package nginx implements reconciler.Edge on an nginx host: it writes the
+// site files reconciler owns in confDir, checks them with the test command,
+// reloads, and moves traffic between colors with marker files.
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/state"
+	"github.com/developer-mesh/reconciler/templates"
+)
+
+// Defaults for the commands, as in DESIGN.md.
+const (
+	DefaultTest   = "nginx -t"
+	DefaultReload = "nginx -s reload"
+)
+
+// CommandTimeout bounds each run of the test or reload command.
+const CommandTimeout = 30 * time.Second
+
+// ErrTestFailed is wrapped by the errors of Write, Remove and Test when the
+// test command rejects the configuration.
+var ErrTestFailed = errors.New("nginx -t failed")
+
+var _ reconciler.Edge = (*Edge)(nil)
+
+// Edge is reconciler's view of one nginx. It owns only the files whose header
+// says they are reconciler's (see templates.ParseHeader) and their markers.
+// Its methods are safe for concurrent use; they run one at a time.
+type Edge struct {
+	test, reload string
+	log          *zap.Logger
+	mu           sync.Mutex
+}
+
+// New returns an Edge that checks the configuration with test and applies it
+// with reload. Both run through "sh -c" with a timeout of CommandTimeout;
+// empty means DefaultTest and DefaultReload. A nil log discards.
+func New(test, reload string, log *zap.Logger) *Edge {
+	if test == "" {
+		test = DefaultTest
+	}
+	if reload == "" {
+		reload = DefaultReload
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Edge{test: test, reload: reload, log: log}
+}
+
+// Observe returns env's sites in confDir, sorted by Service: the files
+// <env>-<service>.conf whose header names env and that service. Other files
+// are not reconciler's and are left out. Live is green when the service's
+// marker exists and blue otherwise; for an upstream-only site it is the
+// header's live color. A missing confDir yields no sites and no error.
+func (e *Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	entries, err := os.ReadDir(confDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("observe nginx sites: %w", err)
+	}
+	var sites []state.Site
+	for _, ent := range entries {
+		name := ent.Name()
+		if !ent.Type().IsRegular() || !strings.HasPrefix(name, env+"-") || !strings.HasSuffix(name, ".conf") {
+			continue
+		}
+		path := filepath.Join(confDir, name)
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("observe nginx sites: %w", err)
+		}
+		fileEnv, service, blue, green, live, ok := templates.ParseHeader(content)
+		if !ok || fileEnv != env {
+			continue
+		}
+		if name != state.SiteFile(env, service) {
+			// A copy of one of our files under another name: nginx loads
+			// it, but we did not write it there and will not touch it.
+			e.log.Warn("ignoring nginx file whose header names another file",
+				zap.String("path", path), zap.String("service", service))
+			continue
+		}
+		if live == "" {
+			live, err = markerColor(confDir, env, service)
+			if err != nil {
+				return nil, fmt.Errorf("observe nginx sites: %w", err)
+			}
+		}
+		sites = append(sites, state.Site{
+			Service: service, Path: path, Content: content, Live: live,
+			BluePort: blue, GreenPort: green,
+		})
+	}
+	sort.Slice(sites, func(i, j int) bool { return sites[i].Service < sites[j].Service })
+	return sites, nil
+}
+
+func markerColor(confDir, env, service string) (string, error) {
+	_, err := os.Stat(filepath.Join(confDir, state.MarkerFile(env, service)))
+	switch {
+	case err == nil:
+		return state.Green, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return state.Blue, nil
+	default:
+		return "", err
+	}
+}
+
+// Write makes path hold content. When the file already holds exactly these
+// bytes it does nothing: no test, no reload. Otherwise it replaces the file
+// atomically (temp file in the same directory, fsync, rename; the mode of an
+// existing file is kept, a new file gets 0644), runs the test command and
+// then the reload command. When either fails, the previous bytes are put
+// back (or the new file removed) and the error carries the command's output;
+// a failed test wraps ErrTestFailed. So on error nginx runs, and the disk
+// holds, the previous configuration.
+func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old, err := os.ReadFile(path)
+	existed := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write nginx site: %w", err)
+	}
+	if existed && bytes.Equal(old, content) {
+		return nil
+	}
+	mode := fs.FileMode(0o644)
+	if existed {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("write nginx site: %w", err)
+		}
+		mode = fi.Mode().Perm()
+	}
+	if err := writeFileAtomic(path, content, mode); err != nil {
+		return fmt.Errorf("write nginx site: %w", err)
+	}
+	undo := func() error {
+		if existed {
+			return writeFileAtomic(path, old, mode)
+		}
+		return removeFile(path)
+	}
+	if err := e.applyOrUndo(ctx, path, undo); err != nil {
+		return err
+	}
+	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
+	return nil
+}
+
+// applyOrUndo runs the test and the reload after a change to path; when one
+// fails it calls undo and says so in the error.
+func (e *Edge) applyOrUndo(ctx context.Context, path string, undo func() error) error {
+	err := e.runTest(ctx)
+	if err == nil {
+		// Past a passing test, finish the reload even when ctx is
+		// cancelled: a file on disk that nginx has not loaded would look
+		// up to date to the next Write.
+		err = e.runReload(context.WithoutCancel(ctx))
+	}
+	if err == nil {
+		return nil
+	}
+	if uerr := undo(); uerr != nil {
+		return fmt.Errorf("%w; restoring %s failed too: %v", err, path, uerr)
+	}
+	return fmt.Errorf("%w; restored %s", err, path)
+}
+
+// Switch sends new requests for the service to color: green creates the
+// marker <confDir>/<env>-<service>.green atomically, blue removes it. It runs
+// neither the test nor the reload: nginx tests the marker on every request.
+// Requests in flight finish on the color they started on. Switching to the
+// color already live does nothing. An upstream-only site ignores the marker;
+// switch it by writing its file.
+func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	marker := filepath.Join(confDir, state.MarkerFile(env, service))
+	switch color {
+	case state.Green:
+		if _, err := os.Stat(marker); err == nil {
+			return nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("switch %s-%s to green: %w", env, service, err)
+		}
+		body := fmt.Sprintf("# reconciler: %s-%s gets its traffic from green while this file exists.\n", env, service)
+		if err := writeFileAtomic(marker, []byte(body), 0o644); err != nil {
+			return fmt.Errorf("switch %s-%s to green: %w", env, service, err)
+		}
+	case state.Blue:
+		err := os.Remove(marker)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err == nil {
+			err = syncDir(confDir)
+		}
+		if err != nil {
+			return fmt.Errorf("switch %s-%s to blue: %w", env, service, err)
+		}
+	default:
+		return fmt.Errorf("switch %s-%s: want color blue or green, got %q", env, service, color)
+	}
+	e.log.Info("switched traffic", zap.String("site", env+"-"+service), zap.String("color", color))
+	return nil
+}
+
+// Remove deletes the service's site file, tests and reloads, then deletes its
+// marker. When the test or the reload fails, the file is put back and the
+// error carries the command's output. A site that does not exist is not an
+// error. Remove refuses a file whose header is not reconciler's for env and
+// service.
+func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	path := filepath.Join(confDir, state.SiteFile(env, service))
+	marker := filepath.Join(confDir, state.MarkerFile(env, service))
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Nothing nginx loads changes; a stray marker is only a file.
+		if err := removeFile(marker); err != nil {
+			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	if fileEnv, fileService, _, _, _, ok := templates.ParseHeader(old); !ok || fileEnv != env || fileService != service {
+		return fmt.Errorf("remove nginx site %s-%s: %s was not written by reconciler for this site; not touching it", env, service, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	if err := removeFile(path); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	undo := func() error { return writeFileAtomic(path, old, fi.Mode().Perm()) }
+	if err := e.applyOrUndo(ctx, path, undo); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	// Only now: until the reload, the site kept sending traffic to its live
+	// color.
+	if err := removeFile(marker); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	e.log.Info("removed nginx site and reloaded", zap.String("path", path))
+	return nil
+}
+
+// Test runs the test command. A rejected configuration wraps ErrTestFailed
+// with nginx's output.
+func (e *Edge) Test(ctx context.Context) error {
+	return e.runTest(ctx)
+}
+
+func (e *Edge) runTest(ctx context.Context) error {
+	if out, err := run(ctx, e.test); err != nil {
+		return commandError(ErrTestFailed, out, err)
+	}
+	return nil
+}
+
+func (e *Edge) runReload(ctx context.Context) error {
+	if out, err := run(ctx, e.reload); err != nil {
+		return commandError(errReloadFailed, out, err)
+	}
+	return nil
+}
+
+var errReloadFailed = errors.New("nginx reload failed")
+
+// run runs command through sh -c within CommandTimeout and returns its
+// combined output. The whole process group is killed on timeout so that a
+// hanging child of the shell cannot keep it alive.
+func run(ctx context.Context, command string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%q: %w", command, ctx.Err())
+	} else if err != nil {
+		err = fmt.Errorf("%q: %w", command, err)
+	}
+	return out, err
+}
+
+// commandError wraps kind and err, with the command's output made one line
+// in between when it printed anything.
+func commandError(kind error, out []byte, err error) error {
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("%w: %w", kind, err)
+	}
+	return fmt.Errorf("%w: %s (%w)", kind, strings.Join(lines, "; "), err)
+}
+
+// writeFileAtomic replaces path with content: a temp file in the same
+// directory, written, synced, closed, given mode, renamed over path, and the
+// directory synced. The temp name does not end in .conf, so nginx's include
+// glob never sees a half-written file.
+func writeFileAtomic(path string, content []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// removeFile removes path and syncs its directory; a missing path is not an
+// error.
+func removeFile(path string) error {
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package templates renders the files reconciler writes: the nginx site file of
+// each service with a containerPort. The templates are embedded in the binary
+// and their output is golden-tested (testdata/*.golden).
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/developer-mesh/reconciler/state"
+)
+
+//go:embed nginx-site.conf.tmpl
+var files embed.FS
+
+var siteTmpl = template.Must(template.New("nginx-site.conf.tmpl").
+	Funcs(template.FuncMap{"quote": func(s string) string { return `"` + s + `"` }}).
+	ParseFS(files, "nginx-site.conf.tmpl"))
+
+// SiteParams describes one service's nginx file, <ConfDir>/<Env>-<Service>.conf.
+type SiteParams struct {
+	// Env and Service name the site; letters, digits, '-' and '_'.
+	Env, Service string
+	// ConfDir is the absolute directory the file and its marker live in.
+	ConfDir string
+	// BluePort and GreenPort are the loopback ports each color publishes.
+	BluePort, GreenPort int
+	// Listen is the argument of nginx's listen directive ("443 ssl",
+	// "127.0.0.1:8080"). Empty renders an upstream-only file.
+	Listen string
+	// ServerName is the argument of server_name; optional.
+	ServerName string
+	// TLS adds the certificate and key to the server block; optional.
+	TLS *state.TLS
+	// Live is the color an upstream-only file points at. It is ignored
+	// when Listen is set: there the marker file picks the color.
+	Live string
+}
+
+// Site renders the nginx file of p. The output depends only on p.
+//
+// With Listen set, the file holds one upstream per color and a server block
+// that sends each request to green when the marker file
+// <ConfDir>/<Env>-<Service>.green exists and to blue otherwise, so moving
+// traffic needs no reload. Without Listen, it holds a single upstream
+// <Env>-<Service> pointing at the Live color's port, for the user's own server
+// blocks; switching it means rewriting the file and reloading.
+//
+// The first two lines are a header that ParseHeader reads back. Site returns
+// an error, and no bytes, for parameters that would not make a safe file.
+func Site(p SiteParams) ([]byte, error) {
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
+	}
+	data := struct {
+		SiteParams
+		Upstream, Var, Marker string
+		LivePort              int
+	}{
+		SiteParams: p,
+		Upstream:   p.Env + "-" + p.Service,
+		Var:        "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_color",
+		Marker:     filepath.Join(p.ConfDir, state.MarkerFile(p.Env, p.Service)),
+		LivePort:   p.BluePort,
+	}
+	if p.Live == state.Green {
+		data.LivePort = p.GreenPort
+	}
+	var b bytes.Buffer
+	if err := siteTmpl.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+var (
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	// unsafe are the characters that would end or extend an nginx directive,
+	// start a comment or a variable, or break a quoted string.
+	unsafe = "\"'\\;{}#$`\n\r\t"
+)
+
+func (p SiteParams) validate() error {
+	if !namePattern.MatchString(p.Env) {
+		return fmt.Errorf("env: want letters, digits, '-' or '_', got %q", p.Env)
+	}
+	if !namePattern.MatchString(p.Service) {
+		return fmt.Errorf("service: want letters, digits, '-' or '_', got %q", p.Service)
+	}
+	if !filepath.IsAbs(p.ConfDir) || strings.ContainsAny(p.ConfDir, unsafe+" ") {
+		return fmt.Errorf("confDir: want an absolute path without spaces, quotes or nginx syntax, got %q", p.ConfDir)
+	}
+	for _, port := range []struct {
+		name string
+		v    int
+	}{{"blue port", p.BluePort}, {"green port", p.GreenPort}} {
+		if port.v < 1 || port.v > 65535 {
+			return fmt.Errorf("%s: want 1-65535, got %d", port.name, port.v)
+		}
+	}
+	if p.BluePort == p.GreenPort {
+		return fmt.Errorf("blue and green ports: want two different ports, got %d twice", p.BluePort)
+	}
+	if strings.ContainsAny(p.Listen, unsafe) {
+		return fmt.Errorf("listen: want nginx listen parameters, got %q", p.Listen)
+	}
+	if strings.ContainsAny(p.ServerName, unsafe) {
+		return fmt.Errorf("serverName: want host names, got %q", p.ServerName)
+	}
+	if p.TLS != nil {
+		if p.Listen == "" {
+			return fmt.Errorf("tls: needs listen")
+		}
+		for _, f := range []struct{ name, v string }{{"tls.certificate", p.TLS.Certificate}, {"tls.key", p.TLS.Key}} {
+			if !filepath.IsAbs(f.v) || strings.ContainsAny(f.v, unsafe) {
+				return fmt.Errorf("%s: want an absolute path without quotes or nginx syntax, got %q", f.name, f.v)
+			}
+		}
+	}
+	if p.Listen == "" && p.Live != state.Blue && p.Live != state.Green {
+		return fmt.Errorf("live: want blue or green for an upstream-only site, got %q", p.Live)
+	}
+	return nil
+}
+
+var (
+	headerLine1 = regexp.MustCompile(`^# Managed by reconciler: env=(\S+) service=(\S+)\. Do not edit: changes are overwritten\.$`)
+	headerLine2 = regexp.MustCompile(`^# reconciler-ports: blue=(\d+) green=(\d+)(?: live=(blue|green))?$`)
+)
+
+// ParseHeader reads the header Site writes. ok is false when the first line
+// is not reconciler's: such a file is not reconciler's and must not be
+// touched. blue and green are 0, and live is "", when the second line is
+// missing or malformed. live is set only for an upstream-only file.
+func ParseHeader(content []byte) (env, service string, blue, green int, live string, ok bool) {
+	line1, rest, _ := bytes.Cut(content, []byte("\n"))
+	line2, _, _ := bytes.Cut(rest, []byte("\n"))
+	m := headerLine1.FindSubmatch(bytes.TrimSuffix(line1, []byte("\r")))
+	if m == nil {
+		return "", "", 0, 0, "", false
+	}
+	env, service = string(m[1]), string(m[2])
+	m = headerLine2.FindSubmatch(bytes.TrimSuffix(line2, []byte("\r")))
+	if m == nil {
+		return env, service, 0, 0, "", true
+	}
+	b, errB := strconv.Atoi(string(m[1]))
+	g, errG := strconv.Atoi(string(m[2]))
+	if errB != nil || errG != nil {
+		return env, service, 0, 0, "", true
+	}
+	return env, service, b, g, string(m[3]), true
+}
