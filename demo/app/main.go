@@ -1,0 +1,212 @@
+// Command app is the small static HTTP service that reconciler's tests and
+// demo deploy. It has no dependencies beyond the standard library, so it
+// builds into a single static binary that can be imported as an image
+// without pulling anything.
+//
+// Usage:
+//
+//	app [serve]   HTTP server (the default)
+//	app worker    no listener; logs a heartbeat every second
+//	app migrate   prints "migrating" and exits with MIGRATE_EXIT (default 0)
+//
+// Environment:
+//
+//	PORT             listen port (default 8080)
+//	VERSION          echoed by GET /
+//	HEALTH=fail      GET /health answers 503
+//	UNHEALTHY_AFTER  GET /health answers 503 once this duration has elapsed
+//	STARTUP_DELAY    sleep this long before listening
+//	CRASH_AFTER      exit 1 after this duration (serve and worker)
+//	MIGRATE_EXIT     exit code of migrate
+//
+// Endpoints: GET / ("version=V host=H"), /health, /file?path=/abs (file
+// content), /env?name=X (whether X is set, never its value), /envhash?name=X
+// (sha256 of X's value), /slow?d=200ms (sleeps, then answers).
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	log.SetFlags(0)
+	mode := "serve"
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
+	}
+	switch mode {
+	case "serve":
+		os.Exit(serve())
+	case "worker":
+		os.Exit(worker())
+	case "migrate":
+		fmt.Println("migrating")
+		code, _ := strconv.Atoi(os.Getenv("MIGRATE_EXIT"))
+		os.Exit(code)
+	default:
+		log.Printf("unknown command %q: want serve, worker or migrate", mode)
+		os.Exit(2)
+	}
+}
+
+// envDuration reads a duration variable; unset or invalid means 0.
+func envDuration(name string) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		log.Printf("ignoring %s=%q: %v", name, v, err)
+		return 0
+	}
+	return d
+}
+
+// crashAfter exits 1 once CRASH_AFTER has elapsed, when it is set.
+func crashAfter() {
+	if d := envDuration("CRASH_AFTER"); d > 0 {
+		time.AfterFunc(d, func() {
+			log.Printf("crashing after %s (CRASH_AFTER)", d)
+			os.Exit(1)
+		})
+	}
+}
+
+func worker() int {
+	version := os.Getenv("VERSION")
+	log.Printf("app %s worker started", version)
+	crashAfter()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			log.Printf("app %s worker heartbeat", version)
+		case <-sig:
+			log.Printf("app %s worker stopping", version)
+			return 0
+		}
+	}
+}
+
+func serve() int {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	version := os.Getenv("VERSION")
+	host, _ := os.Hostname()
+	start := time.Now()
+	unhealthyAfter := envDuration("UNHEALTHY_AFTER")
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "version=%s host=%s\n", version, host)
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("HEALTH") == "fail" || (unhealthyAfter > 0 && time.Since(start) > unhealthyAfter) {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		_, ok := os.LookupEnv(r.URL.Query().Get("name"))
+		fmt.Fprintf(w, "%t\n", ok)
+	})
+	mux.HandleFunc("/envhash", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := os.LookupEnv(r.URL.Query().Get("name"))
+		if !ok {
+			http.Error(w, "not set", http.StatusNotFound)
+			return
+		}
+		d := sha256.Sum256([]byte(v))
+		fmt.Fprintln(w, hex.EncodeToString(d[:]))
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, "want d=<duration>", http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprintf(w, "slept %s version=%s\n", d, version)
+	})
+
+	srv := &http.Server{Addr: ":" + port, Handler: logRequests(mux), ReadHeaderTimeout: 10 * time.Second}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+
+	if d := envDuration("STARTUP_DELAY"); d > 0 {
+		log.Printf("app %s starting in %s (STARTUP_DELAY)", version, d)
+		select {
+		case <-time.After(d):
+		case <-sig:
+			return 0
+		}
+	}
+	crashAfter()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Printf("app %s listening on :%s", version, port)
+
+	select {
+	case err := <-errc:
+		log.Printf("listen: %v", err)
+		return 1
+	case <-sig:
+	}
+	log.Printf("app %s shutting down", version)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Printf("shutdown: %v", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Printf("serve: %v", err)
+	}
+	return 0
+}
+
+// logRequests logs one line per request, except health checks, which would
+// drown everything else.
+func logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			log.Printf("%s %s", r.Method, r.URL.Path)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
