@@ -1,0 +1,128 @@
+package state
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func loadValid(t *testing.T) (*Env, map[string][]byte) {
+	t.Helper()
+	data, err := os.ReadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := repoFS(t, "test", data)
+	e, err := Load(fsys, "test")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	files := map[string][]byte{}
+	for p, f := range fsys {
+		files[p] = f.Data
+	}
+	return e, files
+}
+
+func TestResolve(t *testing.T) {
+	e, files := loadValid(t)
+	data, _ := os.ReadFile("testdata/valid.yaml")
+	fsys := repoFS(t, "test", data)
+	secrets := map[string]string{
+		"ssm:/test/db_password":          "s3cret-db",
+		"secretsmanager:test/tokens#api": "s3cret-token",
+		"ssm:/unused":                    "ignored",
+	}
+	d, err := Resolve(e, fsys, "abc123", secrets)
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if d.Env != "test" || d.Commit != "abc123" || d.Nginx != e.Nginx {
+		t.Errorf("header = %q %q %+v", d.Env, d.Commit, d.Nginx)
+	}
+	if len(d.Services) != 2 || d.Services[0].Name != "api" || d.Services[1].Name != "worker" {
+		t.Fatalf("services not sorted by name: %+v", d.Services)
+	}
+	api := d.Services[0]
+	want := Spec{
+		Image:   "ghcr.io/example/api:v1.2.3",
+		Command: []string{"/app/api", "serve"},
+		Env: map[string]string{
+			// from envs/test.env, LOG_LEVEL overridden by env
+			"ENVIRONMENT": "test", "LOG_LEVEL": "info", "GREETING": `hello "world"`, "RAW": "single $quoted", "EMPTY": "",
+			"VERSION": "1.10", "FEATURE": "yes",
+		},
+		Secrets: map[string]string{"DB_PASSWORD": "s3cret-db", "TOKEN": "s3cret-token"},
+		Files: []FileContent{
+			{Target: "/app/config.yaml", Content: files["templates/app.yaml"]},
+			{Target: "/etc/z.yaml", Content: files["templates/worker.yaml"]},
+		},
+		Memory:        512 << 20,
+		ContainerPort: 8080,
+	}
+	if !reflect.DeepEqual(api.Spec, want) {
+		t.Errorf("api spec:\n got %+v\nwant %+v", api.Spec, want)
+	}
+	if !api.HasPort() || d.Services[1].HasPort() {
+		t.Errorf("HasPort: api %v, worker %v", api.HasPort(), d.Services[1].HasPort())
+	}
+	if !reflect.DeepEqual(api.Config, e.Services["api"]) {
+		t.Errorf("Config differs from the loaded service")
+	}
+	worker := d.Services[1].Spec
+	if worker.Env != nil || worker.Memory != 0 || worker.Secrets["DB_PASSWORD"] != "s3cret-db" || worker.ContainerPort != 0 {
+		t.Errorf("worker spec = %+v", worker)
+	}
+	if d.Migrations == nil || !reflect.DeepEqual(d.Migrations.Spec, Spec{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"}}) {
+		t.Errorf("migrations = %+v", d.Migrations)
+	}
+
+	// The Desired shares nothing mutable with the Env.
+	api.Config.Env["LOG_LEVEL"] = "changed"
+	api.Config.Health.Interval.Duration = 0
+	api.Spec.Command[0] = "changed"
+	if e.Services["api"].Env["LOG_LEVEL"] != "info" || e.Services["api"].Health.Interval.D() == 0 || e.Services["api"].Command[0] != "/app/api" {
+		t.Errorf("changing the Desired changed the Env")
+	}
+
+	// Resolving twice gives the same spec hash.
+	d2, err := Resolve(e, fsys, "abc123", secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k")
+	if a, b := d2.Services[1].Spec.Summarize(key).Hash(), d.Services[1].Spec.Summarize(key).Hash(); a != b {
+		t.Errorf("hash differs between two resolutions: %s %s", a, b)
+	}
+}
+
+func TestResolveMissingSecret(t *testing.T) {
+	e, _ := loadValid(t)
+	data, _ := os.ReadFile("testdata/valid.yaml")
+	_, err := Resolve(e, repoFS(t, "test", data), "abc", map[string]string{
+		"secretsmanager:test/tokens#api": "hunter2",
+	})
+	want := "envs/test.yaml: services.api.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service api\n" +
+		"envs/test.yaml: services.worker.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service worker"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Resolve error:\n%v\nwant:\n%s", err, want)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error shows a secret value")
+	}
+}
+
+func TestResolveMissingFiles(t *testing.T) {
+	e, _ := loadValid(t)
+	data, _ := os.ReadFile("testdata/valid.yaml")
+	fsys := repoFS(t, "test", data)
+	delete(fsys, "templates/app.yaml")
+	fsys["envs/test.env"].Data = []byte("BROKEN\n")
+	_, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/db_password": "x", "secretsmanager:test/tokens#api": "y"})
+	want := "envs/test.yaml: services.api.files[1].source: \"templates/app.yaml\": not found at this commit\n" +
+		"envs/test.env:1: want KEY=VALUE, found no '='"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Resolve error:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -1,0 +1,742 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinMemory is the smallest memory limit Docker accepts: 6 MiB.
+const MinMemory = 6 << 20
+
+// maxNameLen bounds environment and service names: container names are
+// <env>-<service>-<color> and must stay readable.
+const maxNameLen = 40
+
+const dnsLabelRule = "a lowercase DNS label (a-z, 0-9 and '-', starting with a letter, not ending with '-', at most 40 characters)"
+
+var (
+	dnsLabelRE = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
+	envVarRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// checkName checks an environment or service name: a DNS label that is not
+// reserved. Container names are <env>-<service>-<color> and the migrations
+// job is <env>-migrations, so "migrations" and names ending in a color could
+// collide with ours.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("empty name; want %s", dnsLabelRule)
+	case len(name) > maxNameLen || !dnsLabelRE.MatchString(name):
+		return fmt.Errorf("invalid name %q: want %s", name, dnsLabelRule)
+	case name == "migrations":
+		return fmt.Errorf("%q is reserved for the migrations job; choose another name", name)
+	case strings.HasSuffix(name, "-"+Blue) || strings.HasSuffix(name, "-"+Green):
+		return fmt.Errorf("%q ends in a color (-blue, -green), which container names use; choose another name", name)
+	}
+	return nil
+}
+
+// ParseMemory parses a memory size in Docker's syntax: a non-negative integer
+// with an optional, case-insensitive unit b, k, m or g (also kb, mb, gb and
+// ki, mi, gi, kib, mib, gib), all powers of 1024: "384m" is 402653184. A
+// bare number is bytes. It does not enforce MinMemory; validation does.
+func ParseMemory(s string) (int64, error) {
+	m := memoryRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("want a size such as \"384m\", \"1g\" or \"512Mi\", got %s", quote(s))
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %s is too large", quote(s))
+	}
+	var mult int64
+	switch strings.ToLower(m[2]) {
+	case "", "b":
+		mult = 1
+	case "k", "kb", "ki", "kib":
+		mult = 1 << 10
+	case "m", "mb", "mi", "mib":
+		mult = 1 << 20
+	case "g", "gb", "gi", "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("unknown unit %q in %s; want b, k, m or g", m[2], quote(s))
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("size %s is too large", quote(s))
+	}
+	return n * mult, nil
+}
+
+var memoryRE = regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`)
+
+// ImageRef is a parsed image reference:
+// [domain[:port]/]path[:tag][@sha256:<64 hex>].
+type ImageRef struct {
+	Domain string // registry host[:port]; empty for Docker Hub
+	Path   string // repository path, lowercase components joined by "/"
+	Tag    string // empty when absent
+	Digest string // "sha256:<hex>", empty when absent
+}
+
+// Pinned reports whether the reference names one image for good: a digest,
+// or a tag other than "latest". Only a pinned image makes a git revert a
+// rollback.
+func (r ImageRef) Pinned() bool {
+	return r.Digest != "" || r.Tag != "" && r.Tag != "latest"
+}
+
+var (
+	domainRE        = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
+	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	tagRE           = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE        = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+)
+
+// ParseImageRef parses an image reference following the grammar of
+// github.com/distribution/reference, restricted to sha256 digests. The first
+// path component is the registry when it holds a "." or ":" or is
+// "localhost". It does not require a tag; see ImageRef.Pinned.
+func ParseImageRef(s string) (ImageRef, error) {
+	var r ImageRef
+	if s == "" {
+		return r, errors.New("empty image reference")
+	}
+	rest := s
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		r.Digest, rest = rest[i+1:], rest[:i]
+		if !digestRE.MatchString(r.Digest) {
+			return r, fmt.Errorf("digest %s: want sha256: and 64 lowercase hex digits", quote(r.Digest))
+		}
+	}
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
+		r.Tag, rest = rest[i+1:], rest[:i]
+		if !tagRE.MatchString(r.Tag) {
+			return r, fmt.Errorf("tag %s: want letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')", quote(r.Tag))
+		}
+	}
+	if len(rest) > 255 {
+		return r, errors.New("name longer than 255 characters")
+	}
+	parts := strings.Split(rest, "/")
+	if first := parts[0]; len(parts) > 1 && (strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first) {
+		if !domainRE.MatchString(first) {
+			return r, fmt.Errorf("registry %s: want a host name or IP with an optional :port", quote(first))
+		}
+		r.Domain, parts = first, parts[1:]
+	}
+	for _, p := range parts {
+		switch {
+		case p == "":
+			return r, errors.New("empty path component (\"//\", or a leading or trailing \"/\")")
+		case strings.ToLower(p) != p && pathComponentRE.MatchString(strings.ToLower(p)):
+			return r, fmt.Errorf("path component %s must be lowercase", quote(p))
+		case !pathComponentRE.MatchString(p):
+			return r, fmt.Errorf("path component %s: want lowercase letters and digits, separated by '.', '_', '__' or '-'", quote(p))
+		}
+	}
+	r.Path = strings.Join(parts, "/")
+	return r, nil
+}
+
+// SecretRef is a parsed secret reference, the value side of a service's
+// secrets: where the reconciler reads the secret at deploy time.
+type SecretRef struct {
+	// Scheme is "ssm", "secretsmanager", "env" or "file".
+	Scheme string
+	// Name is the SSM parameter name ("/devops-mcp/prod/database_password"),
+	// the Secrets Manager secret name or ARN, the variable of the
+	// reconciler's own environment, or the absolute file path on the host.
+	Name string
+	// Key is the JSON key inside a Secrets Manager secret; empty for the
+	// whole secret string.
+	Key string
+}
+
+// String returns the reference as written in the env file.
+func (r SecretRef) String() string {
+	if r.Key != "" {
+		return r.Scheme + ":" + r.Name + "#" + r.Key
+	}
+	return r.Scheme + ":" + r.Name
+}
+
+const secretForms = "ssm:/path, secretsmanager:NAME, secretsmanager:NAME#jsonKey, env:VAR or file:/absolute/path"
+
+var (
+	ssmNameRE = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
+	smNameRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
+)
+
+// ParseSecretRef parses a secret reference: "ssm:/path",
+// "secretsmanager:NAME", "secretsmanager:NAME#jsonKey", "env:VAR" or
+// "file:/absolute/path". Its errors show the reference only when it starts
+// with a known scheme: anything else may be a secret pasted by mistake.
+func ParseSecretRef(s string) (SecretRef, error) {
+	scheme, name, ok := strings.Cut(s, ":")
+	r := SecretRef{Scheme: scheme, Name: name}
+	switch {
+	case !ok:
+		return r, fmt.Errorf("not a secret reference (value not shown); want %s", secretForms)
+	case scheme == "ssm":
+		if len(name) > 2048 || !ssmNameRE.MatchString(name) {
+			return r, fmt.Errorf("want ssm:/path with a parameter name of letters, digits, '_', '.', '-' and '/' starting with '/', got %s", quote(s))
+		}
+	case scheme == "secretsmanager":
+		r.Name, r.Key, _ = strings.Cut(name, "#")
+		if len(r.Name) > 2048 || !smNameRE.MatchString(r.Name) {
+			return r, fmt.Errorf("want secretsmanager:NAME or secretsmanager:NAME#jsonKey with a secret name or ARN of letters, digits and /_+=.@:-, got %s", quote(s))
+		}
+		if strings.Contains(name, "#") && r.Key == "" {
+			return r, fmt.Errorf("empty JSON key after '#' in %s; want secretsmanager:NAME#jsonKey", quote(s))
+		}
+	case scheme == "env":
+		if !envVarRE.MatchString(name) {
+			return r, fmt.Errorf("want env:VAR with a variable name such as env:DATABASE_PASSWORD, got %s", quote(s))
+		}
+	case scheme == "file":
+		if !absClean(name) || name == "/" {
+			return r, fmt.Errorf("want file:/absolute/path with a clean absolute path, got %s", quote(s))
+		}
+	default:
+		return r, fmt.Errorf("not a secret reference (value not shown); want %s", secretForms)
+	}
+	return r, nil
+}
+
+func absClean(p string) bool {
+	return strings.HasPrefix(p, "/") && path.Clean(p) == p
+}
+
+// nginxUnsafe are characters that would end or escape an nginx directive if
+// a value holding them were written into a config file.
+const nginxUnsafe = ";{}\"'\\$#` \t\r\n"
+
+// checker validates a decoded, defaulted Env against the document it came
+// from, collecting every problem.
+type checker struct {
+	file    string
+	envName string
+	fsys    fs.FS
+	doc     *document
+	errs    []error
+	// envFiles caches each env file's parse, so that a file shared by several
+	// services is reported once.
+	envFiles map[string]*envFile
+}
+
+func newChecker(file, envName string, fsys fs.FS, doc *document) *checker {
+	return &checker{file: file, envName: envName, fsys: fsys, doc: doc, envFiles: map[string]*envFile{}}
+}
+
+func (c *checker) errf(path, format string, args ...any) {
+	c.errs = append(c.errs, &FieldError{File: c.file, Line: c.doc.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ok reports whether the field at path was not rejected while decoding;
+// rules that read a rejected field stay quiet, since its error is reported.
+func (c *checker) ok(paths ...string) bool {
+	for _, p := range paths {
+		for q := p; q != ""; q = parentPath(q) {
+			if c.doc.bad[q] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *checker) check(e *Env) {
+	switch {
+	case !c.ok("environment"):
+	case e.Environment == "":
+		c.errf("environment", "required; want %q (the file's name)", c.envName)
+	case e.Environment != c.envName:
+		c.errf("environment", "want %q (the file is %s), got %s", c.envName, c.file, quote(e.Environment))
+	}
+	c.checkNginx(e.Nginx)
+
+	if c.ok("services") && len(e.Services) == 0 {
+		c.errf("services", "required: want at least one service")
+	}
+	for _, name := range SortedKeys(e.Services) {
+		c.checkService(name, e.Services[name])
+	}
+	c.checkSites(e)
+
+	if e.Migrations != nil {
+		m := e.Migrations
+		c.checkImage("migrations.image", m.Image)
+		c.checkCommand("migrations.command", m.Command)
+	}
+}
+
+func (c *checker) checkNginx(n Nginx) {
+	if c.ok("nginx.confDir") {
+		if !absClean(n.ConfDir) || n.ConfDir == "/" || strings.ContainsAny(n.ConfDir, nginxUnsafe) {
+			c.errf("nginx.confDir", "want a clean absolute directory such as %q, got %s", DefaultConfDir, quote(n.ConfDir))
+		}
+	}
+	for _, f := range []struct{ path, v string }{{"nginx.test", n.Test}, {"nginx.reload", n.Reload}} {
+		if c.ok(f.path) && strings.TrimSpace(f.v) == "" {
+			c.errf(f.path, "want a shell command; leave it out for the default")
+		}
+	}
+}
+
+func (c *checker) checkService(name string, s Service) {
+	sp := "services." + name
+	if err := checkName(name); err != nil {
+		c.errf(sp, "service name: %v", err)
+	}
+	if c.ok(sp+".image") && !c.doc.has(sp+".image") {
+		c.errf(sp+".image", "required; want an image reference such as \"ghcr.io/org/app:v1.2.3\"")
+	} else {
+		c.checkImage(sp+".image", s.Image)
+	}
+
+	port := sp + ".containerPort"
+	hasPort := c.doc.has(port)
+	if v, ok := c.doc.rawInt(port); ok && (v < 1 || v > 65535) {
+		hint := ""
+		if v == 0 {
+			hint = " (leave containerPort out for a worker)"
+		}
+		c.errf(port, "want an integer 1-65535, got %d%s", v, hint)
+	}
+	if !hasPort && c.ok(port) {
+		for _, f := range []string{"listen", "serverName", "tls"} {
+			if c.doc.has(sp + "." + f) {
+				c.errf(sp+"."+f, "needs containerPort: a service without one is a worker, with nothing for nginx to reach")
+			}
+		}
+		// A worker settles when it runs without a restart for
+		// healthyThreshold checks interval apart, within startTimeout.
+		for _, f := range []string{"path", "timeout", "unhealthyThreshold"} {
+			if c.doc.has(sp + ".health." + f) {
+				c.errf(sp+".health."+f, "needs containerPort: a worker has no port to check; it settles when it runs without a restart for healthyThreshold checks interval apart (set interval, healthyThreshold, startTimeout)")
+			}
+		}
+	}
+	c.checkListen(sp, s)
+	c.checkCommand(sp+".command", s.Command)
+	c.checkVars(sp, s)
+	c.checkFiles(sp, s.Files)
+
+	if c.ok(sp+".memory") && c.doc.has(sp+".memory") {
+		switch m, err := ParseMemory(s.Memory); {
+		case err != nil:
+			c.errf(sp+".memory", "%v", err)
+		case m < MinMemory:
+			hint := "leave memory out for no limit"
+			if strings.Trim(s.Memory, "0123456789") == "" && m > 0 {
+				hint = "a bare number is bytes; write " + s.Memory + "m for MiB"
+			}
+			c.errf(sp+".memory", "want at least 6m (Docker's minimum), got %s (%s)", quote(s.Memory), hint)
+		}
+	}
+	if hasPort {
+		c.checkHealth(sp+".health", s.Health)
+	}
+	if c.ok(sp+".drain") && s.Drain.D() <= 0 {
+		c.errf(sp+".drain", "want a duration greater than 0 such as \"30s\", got %s", s.Drain.D())
+	}
+}
+
+func (c *checker) checkImage(p, image string) {
+	if !c.ok(p) {
+		return
+	}
+	if image == "" {
+		c.errf(p, "required; want an image reference such as \"ghcr.io/org/app:v1.2.3\"")
+		return
+	}
+	// An unpinned tag ("app", "app:latest") is allowed, as Docker allows it:
+	// the planner compares image IDs, so a tag that moved is still a change.
+	if _, err := ParseImageRef(image); err != nil {
+		c.errf(p, "want an image reference such as \"ghcr.io/org/app:v1.2.3\" or \"ghcr.io/org/app@sha256:<64 hex>\", got %s: %v", quote(image), err)
+	}
+}
+
+func (r ImageRef) nameWith(suffix string) string {
+	if r.Domain != "" {
+		return r.Domain + "/" + r.Path + suffix
+	}
+	return r.Path + suffix
+}
+
+func (c *checker) checkCommand(p string, cmd []string) {
+	if !c.ok(p) {
+		return
+	}
+	if c.doc.has(p) && len(cmd) == 0 {
+		c.errf(p, "empty list; leave command out to use the image's own")
+	}
+	for i, a := range cmd {
+		if ip := fmt.Sprintf("%s[%d]", p, i); a == "" && c.ok(ip) {
+			c.errf(ip, "empty argument; want a non-empty string")
+		}
+	}
+}
+
+var (
+	listenAddrRE  = regexp.MustCompile(`^(?:(?:\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?([0-9]+)$`)
+	listenParamRE = regexp.MustCompile(`^[a-z_0-9]+(?:=[A-Za-z0-9_.:/-]+)?$`)
+	serverNameRE  = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
+)
+
+// listenAddr returns the address part of a listen value, normalised so that
+// "443" and "*:443" compare equal, or "" when listen is malformed.
+func listenAddr(listen string) string {
+	f := strings.Fields(listen)
+	if len(f) == 0 {
+		return ""
+	}
+	m := listenAddrRE.FindStringSubmatch(f[0])
+	if m == nil {
+		return ""
+	}
+	if p, err := strconv.Atoi(m[1]); err != nil || p < 1 || p > 65535 {
+		return ""
+	}
+	if m[1] == f[0] {
+		return "*:" + f[0]
+	}
+	return f[0]
+}
+
+func hasParam(listen, param string) bool {
+	f := strings.Fields(listen)
+	for _, p := range f[min(1, len(f)):] {
+		if p == param {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) checkListen(sp string, s Service) {
+	lp, np, tp := sp+".listen", sp+".serverName", sp+".tls"
+	if c.ok(lp) && c.doc.has(lp) {
+		valid := listenAddr(s.Listen) != ""
+		for _, p := range strings.Fields(s.Listen)[min(1, len(strings.Fields(s.Listen))):] {
+			valid = valid && listenParamRE.MatchString(p)
+		}
+		if !valid {
+			c.errf(lp, "want what nginx's listen takes: a port or address:port and parameters, such as \"443 ssl\" or \"80\", got %s", quote(s.Listen))
+		} else if hasParam(s.Listen, "ssl") && s.TLS == nil && c.ok(tp) {
+			c.errf(lp, "has ssl but the service has no tls; add tls: {certificate: /path/fullchain.pem, key: /path/privkey.pem}")
+		}
+	}
+	if c.ok(np) && c.doc.has(np) {
+		names := strings.Fields(s.ServerName)
+		if len(names) == 0 {
+			c.errf(np, "empty; want a host name such as \"api.example.com\", or leave serverName out")
+		}
+		for _, n := range names {
+			if n != "_" && !serverNameRE.MatchString(strings.ToLower(n)) {
+				c.errf(np, "want host names separated by spaces, such as \"api.example.com\" or \"*.example.com\", got %s", quote(n))
+			}
+		}
+		if !c.doc.has(lp) && c.ok(lp) && c.doc.has(sp+".containerPort") {
+			c.errf(np, "needs listen: without it nginx gets only an upstream for this service, no server block to name")
+		}
+	}
+	if s.TLS != nil && c.ok(tp) {
+		for _, f := range []struct{ path, v, ex string }{
+			{tp + ".certificate", s.TLS.Certificate, "/etc/letsencrypt/live/NAME/fullchain.pem"},
+			{tp + ".key", s.TLS.Key, "/etc/letsencrypt/live/NAME/privkey.pem"},
+		} {
+			switch {
+			case !c.ok(f.path):
+			case f.v == "":
+				c.errf(f.path, "required; want an absolute path on the host such as %q", f.ex)
+			case !absClean(f.v) || strings.ContainsAny(f.v, nginxUnsafe):
+				c.errf(f.path, "want a clean absolute path on the host such as %q, got %s", f.ex, quote(f.v))
+			}
+		}
+		if c.ok(lp) && c.doc.has(sp+".containerPort") {
+			switch {
+			case !c.doc.has(lp):
+				c.errf(tp, "needs listen with ssl, such as \"443 ssl\"")
+			case listenAddr(s.Listen) != "" && !hasParam(s.Listen, "ssl"):
+				c.errf(tp, "is set but listen %s has no ssl parameter; write \"443 ssl\" or remove tls", quote(s.Listen))
+			}
+		}
+	}
+}
+
+// checkSites reports two services nginx would serve on the same address
+// under the same name (no name counts as the same name).
+func (c *checker) checkSites(e *Env) {
+	seen := map[[2]string]string{}
+	for _, name := range SortedKeys(e.Services) {
+		s := e.Services[name]
+		sp := "services." + name
+		if !c.doc.has(sp+".listen") || !c.ok(sp+".listen", sp+".serverName") {
+			continue
+		}
+		addr := listenAddr(s.Listen)
+		if addr == "" {
+			continue
+		}
+		names := strings.Fields(strings.ToLower(s.ServerName))
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, n := range names {
+			k := [2]string{addr, n}
+			if other, dup := seen[k]; dup {
+				what := "no serverName"
+				if n != "" {
+					what = "serverName " + quote(n)
+				}
+				c.errf(sp+".listen", "services %s and %s both listen on %s with %s; nginx would send this traffic to one of them only; give each its own serverName or listen", other, name, quote(s.Listen), what)
+				continue
+			}
+			seen[k] = name
+		}
+	}
+}
+
+func (c *checker) checkVars(sp string, s Service) {
+	for _, k := range SortedKeys(s.Env) {
+		if !envVarRE.MatchString(k) {
+			c.errf(sp+".env."+k, "invalid variable name; want letters, digits and '_', not starting with a digit")
+		}
+	}
+	var ef *envFile
+	if c.ok(sp+".envFile") && c.doc.has(sp+".envFile") {
+		ef = c.loadEnvFile(sp+".envFile", s.EnvFile)
+	}
+	for _, k := range SortedKeys(s.Secrets) {
+		p := sp + ".secrets." + k
+		if !envVarRE.MatchString(k) {
+			c.errf(p, "invalid variable name; want letters, digits and '_', not starting with a digit")
+		}
+		if _, dup := s.Env[k]; dup {
+			c.errf(p, "also set in env; a variable is either plain or secret, remove one")
+		}
+		if ef != nil {
+			if l, dup := ef.lines[k]; dup {
+				c.errf(p, "also set in %s (line %d); a variable is either plain or secret, remove one", s.EnvFile, l)
+			}
+		}
+		if c.ok(p) {
+			if _, err := ParseSecretRef(s.Secrets[k]); err != nil {
+				c.errf(p, "%v", err)
+			}
+		}
+	}
+}
+
+// checkRepoPath checks a repository-relative path and that a file is there
+// at this commit; it returns false when it reported a problem.
+func (c *checker) checkRepoPath(p, v, example string) bool {
+	if v == "" || !fs.ValidPath(v) || v == "." {
+		c.errf(p, "want a path relative to the repository root such as %q (no leading '/', no '..'), got %s", example, quote(v))
+		return false
+	}
+	fi, err := fs.Stat(c.fsys, v)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.errf(p, "%s not found at this commit", quote(v))
+		return false
+	case err != nil:
+		c.errf(p, "%s: %v", quote(v), err)
+		return false
+	case fi.IsDir():
+		c.errf(p, "%s is a directory at this commit; want a file", quote(v))
+		return false
+	}
+	return true
+}
+
+func (c *checker) loadEnvFile(p, name string) *envFile {
+	if ef, done := c.envFiles[name]; done {
+		return ef
+	}
+	var ef *envFile
+	if c.checkRepoPath(p, name, "envs/"+c.envName+".env") {
+		data, err := readFile(c.fsys, name)
+		if err != nil {
+			c.errf(p, "%s: %v", quote(name), err)
+		} else {
+			var errs []error
+			ef, errs = parseEnvFile(name, data)
+			c.errs = append(c.errs, errs...)
+		}
+	}
+	c.envFiles[name] = ef
+	return ef
+}
+
+func (c *checker) checkFiles(sp string, files []File) {
+	targets := map[string]int{}
+	for i, f := range files {
+		fp := fmt.Sprintf("%s.files[%d]", sp, i)
+		if !c.ok(fp) {
+			continue
+		}
+		switch {
+		case !c.ok(fp + ".source"):
+		case f.Source == "":
+			c.errf(fp+".source", "required; want a path in the repository such as \"templates/config.yaml\"")
+		default:
+			c.checkRepoPath(fp+".source", f.Source, "templates/config.yaml")
+		}
+		switch {
+		case !c.ok(fp + ".target"):
+		case f.Target == "":
+			c.errf(fp+".target", "required; want an absolute path in the container such as \"/app/configs/config.yaml\"")
+		case !absClean(f.Target) || f.Target == "/":
+			c.errf(fp+".target", "want a clean absolute path in the container such as \"/app/configs/config.yaml\", got %s", quote(f.Target))
+		default:
+			if j, dup := targets[f.Target]; dup {
+				c.errf(fp+".target", "%s is also the target of files[%d]; each file needs its own target", quote(f.Target), j)
+			} else {
+				targets[f.Target] = i
+			}
+		}
+	}
+}
+
+func (c *checker) checkHealth(hp string, h Health) {
+	if c.ok(hp+".path") && (!strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n")) {
+		c.errf(hp+".path", "want a URL path starting with '/' such as %q, got %s", DefaultHealthPath, quote(h.Path))
+	}
+	durs := []struct {
+		name string
+		d    *Duration
+	}{{"interval", h.Interval}, {"timeout", h.Timeout}, {"startTimeout", h.StartTimeout}}
+	positive := true
+	for _, d := range durs {
+		if p := hp + "." + d.name; c.ok(p) && d.d.D() <= 0 {
+			c.errf(p, "want a duration greater than 0 such as \"2s\", got %s", d.d.D())
+			positive = false
+		}
+	}
+	for _, name := range []string{"healthyThreshold", "unhealthyThreshold"} {
+		if v, ok := c.doc.rawInt(hp + "." + name); ok && v < 1 {
+			c.errf(hp+"."+name, "want an integer of at least 1, got %d", v)
+			positive = false
+		}
+	}
+	if !positive || !c.ok(hp+".interval", hp+".timeout", hp+".startTimeout", hp+".healthyThreshold") {
+		return
+	}
+	iv, st := h.Interval.D(), h.StartTimeout.D()
+	if need := iv * time.Duration(h.HealthyThreshold); st < need {
+		c.errf(hp+".startTimeout", "%s is too short for %d passing checks %s apart; want at least %s", st, h.HealthyThreshold, iv, need)
+	}
+}
+
+// envFile is a parsed env file: its variables and the line of each.
+type envFile struct {
+	name  string
+	vars  map[string]string
+	lines map[string]int
+}
+
+// parseEnvFile parses KEY=VALUE lines. Blank lines and lines starting with
+// '#' are skipped; "export " before the key is allowed; a value may be
+// wrapped in single or double quotes, which are removed (in double quotes,
+// \" \\ and \n are escapes). The rest of the line is the value as written:
+// there are no inline comments and no variable expansion. Errors never show
+// a value.
+func parseEnvFile(name string, data []byte) (*envFile, []error) {
+	ef := &envFile{name: name, vars: map[string]string{}, lines: map[string]int{}}
+	var errs []error
+	bad := func(line int, field, format string, args ...any) {
+		errs = append(errs, &FieldError{File: name, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for i, raw := range strings.Split(string(data), "\n") {
+		n := i + 1
+		line := strings.TrimSpace(strings.TrimSuffix(raw, "\r"))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "export "); ok {
+			line = strings.TrimLeft(rest, " \t")
+		}
+		key, val, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok {
+			bad(n, "", "want KEY=VALUE, found no '='")
+			continue
+		}
+		if !envVarRE.MatchString(key) {
+			bad(n, "", "invalid variable name %s; want letters, digits and '_', not starting with a digit", quote(key))
+			continue
+		}
+		v, err := unquoteEnv(strings.TrimSpace(val))
+		if err != nil {
+			bad(n, key, "%v", err)
+			continue
+		}
+		if first, dup := ef.lines[key]; dup {
+			bad(n, key, "set twice (first at line %d); keep one", first)
+			continue
+		}
+		ef.vars[key], ef.lines[key] = v, n
+	}
+	return ef, errs
+}
+
+func unquoteEnv(v string) (string, error) {
+	if v == "" {
+		return v, nil
+	}
+	q := v[0]
+	if q != '"' && q != '\'' {
+		return v, nil
+	}
+	if len(v) < 2 || v[len(v)-1] != q {
+		return "", fmt.Errorf("unterminated %c quote; want the value to end with %c", q, q)
+	}
+	inner := v[1 : len(v)-1]
+	if q == '\'' {
+		return inner, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(inner); i++ {
+		ch := inner[i]
+		if ch == '"' {
+			return "", errors.New("unescaped \" inside double quotes; write \\\"")
+		}
+		if ch != '\\' || i+1 == len(inner) {
+			b.WriteByte(ch)
+			continue
+		}
+		i++
+		switch inner[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case '"', '\\':
+			b.WriteByte(inner[i])
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(inner[i])
+		}
+	}
+	return b.String(), nil
+}
+
+// SecretRefs returns the secret references of every service, sorted and
+// without duplicates: what the secrets backend must resolve before Resolve.
+func (e *Env) SecretRefs() []string {
+	set := map[string]bool{}
+	for _, s := range e.Services {
+		for _, ref := range s.Secrets {
+			set[ref] = true
+		}
+	}
+	return SortedKeys(set)
+}
