@@ -57,7 +57,7 @@ func Docker(t testing.TB) *client.Client {
 
 // AppImage makes the demo app (demo/app) an image tagged ref, without
 // pulling anything, and returns its image ID. The image has the static
-// binary at /app, ENTRYPOINT ["/app"], CMD ["serve"] and EXPOSE 8080.
+// binary at /app/server, ENTRYPOINT ["/app/server"], CMD ["serve"] and EXPOSE 8080.
 // Equal refs give the same image within a process. Images are left in place:
 // they are cheap and shared by tests.
 func AppImage(t testing.TB, ref string) string {
@@ -106,6 +106,7 @@ func importApp(cli *client.Client, bin []byte, ref, variant string) (string, err
 	h.Write(bin)
 	h.Write([]byte{0})
 	h.Write([]byte(variant))
+	h.Write([]byte("layout: /app/server")) // bump when the image layout changes
 	content := hex.EncodeToString(h.Sum(nil)[:16])
 	if img, err := cli.ImageInspect(ctx, ref); err == nil && img.Config != nil && img.Config.Labels[labelContent] == content {
 		return img.ID, nil
@@ -118,13 +119,17 @@ func importApp(cli *client.Client, bin []byte, ref, variant string) (string, err
 		name string
 		mode int64
 		data []byte
-	}{{"app", 0o755, bin}}
+	}{{"app/server", 0o755, bin}}
 	if variant != "" {
 		files = append(files, struct {
 			name string
 			mode int64
 			data []byte
 		}{"variant", 0o644, []byte(variant)})
+	}
+	// /app is a directory, as in real images, so files can go to /app/config.yaml.
+	if err := tw.WriteHeader(&tar.Header{Name: "app/", Mode: 0o755, ModTime: now, Typeflag: tar.TypeDir}); err != nil {
+		return "", err
 	}
 	for _, f := range files {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: now, Typeflag: tar.TypeReg}
@@ -141,7 +146,7 @@ func importApp(cli *client.Client, bin []byte, ref, variant string) (string, err
 
 	rc, err := cli.ImageImport(ctx, image.ImportSource{Source: &buf, SourceName: "-"}, ref, image.ImportOptions{
 		Changes: []string{
-			`ENTRYPOINT ["/app"]`,
+			`ENTRYPOINT ["/app/server"]`,
 			`CMD ["serve"]`,
 			`EXPOSE 8080`,
 			`LABEL ` + labelContent + `=` + content,

@@ -22,9 +22,9 @@ func TestAppImageVariants(t *testing.T) {
 		if err != nil {
 			t.Fatalf("tag %s: %v", ref, err)
 		}
-		if img.Config == nil || len(img.Config.Entrypoint) != 1 || img.Config.Entrypoint[0] != "/app" ||
+		if img.Config == nil || len(img.Config.Entrypoint) != 1 || img.Config.Entrypoint[0] != "/app/server" ||
 			len(img.Config.Cmd) != 1 || img.Config.Cmd[0] != "serve" {
-			t.Errorf("%s: entrypoint %v cmd %v, want [/app] [serve]", ref, img.Config.Entrypoint, img.Config.Cmd)
+			t.Errorf("%s: entrypoint %v cmd %v, want [/app/server] [serve]", ref, img.Config.Entrypoint, img.Config.Cmd)
 		}
 		if _, ok := img.Config.ExposedPorts["8080/tcp"]; !ok {
 			t.Errorf("%s: 8080/tcp not exposed", ref)

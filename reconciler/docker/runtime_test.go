@@ -363,7 +363,7 @@ func TestStartFailuresLeaveNothing(t *testing.T) {
 	}{
 		{"image absent", serviceSpec(env, "a", state.Blue, 0, state.Spec{Image: "reconciler-test/absent:nope", Secrets: map[string]string{"S": secret}})},
 		{"relative file target", serviceSpec(env, "b", state.Blue, 0, state.Spec{Image: appRef, Files: []state.FileContent{{Target: "etc/x", Content: []byte("x")}}})},
-		{"file over a file's parent", serviceSpec(env, "c", state.Blue, 0, state.Spec{Image: appRef, Files: []state.FileContent{{Target: "/app/config.yaml", Content: []byte("x")}}})},
+		{"file over a file's parent", serviceSpec(env, "c", state.Blue, 0, state.Spec{Image: appRef, Files: []state.FileContent{{Target: "/app/server/config.yaml", Content: []byte("x")}}})},
 		{"port in use", serviceSpec(env, "d", state.Blue, busy, state.Spec{Image: appRef, ContainerPort: 8080, Secrets: map[string]string{"S": secret}})},
 	}
 	for _, tc := range cases {
