@@ -1,0 +1,38 @@
+# The documented interface of this repository. `make help` lists the targets.
+GO      ?= go
+BIN     := bin/reconciler
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help build test test-short lint fmt vet bench demo deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/reconciler
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/reconciler
+
+deps: ## install what the tests need on Debian (nginx, wrk, git) when missing
+	@./scripts/deps.sh
+
+test: deps ## run every test against the real Docker engine, nginx and git
+	$(GO) test -count=1 -timeout 14m ./...
+
+test-short: ## unit tests only (no engine needed)
+	$(GO) test -count=1 -short ./state/... ./reconciler/ ./templates/
+
+lint: fmt vet ## gofmt and go vet
+
+fmt: ## fail when gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet ./...
+
+bench: deps build ## benchmarks; figures go to docs/BENCHMARKS.md
+	./bench/noop.sh
+
+demo: deps build ## the demo: deploy, upgrade under load, revert (cleans up after itself)
+	./demo/demo.sh
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler/statedir"
+)
+
+func init() { commands = append(commands, applyCmd) }
+
+func applyCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var lockTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
+		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			start := time.Now()
+			// Bad input fails here, before the lock and before any change.
+			if _, _, err := loadEnv(ctx, f); err != nil {
+				return listErrors(err)
+			}
+			dir, err := statedir.Open(g.stateDir)
+			if err != nil {
+				return err
+			}
+			unlock, err := dir.Lock(ctx, f.env, "reconciler apply --env "+f.env, lockTimeout)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			h, _, p, err := plan(ctx, g, f)
+			if err != nil {
+				return listErrors(err)
+			}
+			fmt.Fprint(g.stdout, p.String())
+			if p.Empty() {
+				return nil
+			}
+			if err := h.applier(g).Apply(ctx, p); err != nil {
+				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
+				return err
+			}
+			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, p.Commit[:min(12, len(p.Commit))], time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
+	return cmd
+}

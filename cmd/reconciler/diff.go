@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+)
+
+func init() { commands = append(commands, diffCmd) }
+
+func diffCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "diff --env NAME [--repo PATH|URL] [--ref REV] [-o text|json]",
+		Short: "Show what apply would change (exit 0 in sync, 2 changes, 1 error)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o: want text or json, got %q", output)
+			}
+			_, _, p, err := plan(cmd.Context(), g, f)
+			if err != nil {
+				return listErrors(err)
+			}
+			if err := printPlan(g, p, output); err != nil {
+				return err
+			}
+			if !p.Empty() {
+				return &exitError{code: exitChanges}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// planJSON is the -o json form of a plan.
+type planJSON struct {
+	Env     string              `json:"env"`
+	Commit  string              `json:"commit"`
+	InSync  bool                `json:"inSync"`
+	Changes []reconciler.Change `json:"changes"`
+}
+
+func printPlan(g *globals, p *reconciler.Plan, output string) error {
+	if output == "json" {
+		changes := p.Changes
+		if changes == nil {
+			changes = []reconciler.Change{}
+		}
+		b, err := json.MarshalIndent(planJSON{Env: p.Env, Commit: p.Commit, InSync: p.Empty(), Changes: changes}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, string(b))
+		return nil
+	}
+	fmt.Fprint(g.stdout, p.String())
+	return nil
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/developer-mesh/reconciler/reconciler/statedir"
+)
+
+// Exit codes, decided here only (see DESIGN.md).
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitChanges = 2 // diff: the host is not in sync
+)
+
+// exitError carries an exit code other than 1; a nil err prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// version is stamped in by the release build (-ldflags -X main.version=...).
+var version = "dev"
+
+// globals are the flags every command shares.
+type globals struct {
+	logFormat string
+	logLevel  string
+	stateDir  string
+	stdout    io.Writer
+	stderr    io.Writer
+	log       *zap.Logger
+}
+
+// envFlags are the flags that name a desired state.
+type envFlags struct {
+	env  string
+	repo string
+	ref  string
+}
+
+func (f *envFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.env, "env", "", "environment name: reads envs/NAME.yaml (required)")
+	cmd.Flags().StringVar(&f.repo, "repo", ".", "git repository: a path or a URL")
+	cmd.Flags().StringVar(&f.ref, "ref", "", "git revision to deploy (default HEAD)")
+	_ = cmd.MarkFlagRequired("env")
+}
+
+// commands are the subcommands; each file of a subcommand adds its
+// constructor in an init func, so adding a command touches no other file.
+var commands []func(*globals) *cobra.Command
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "reconciler",
+		Short:         "Deploy Docker containers blue-green from desired state in git",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.logFormat, g.logLevel, stderr)
+			if err != nil {
+				return err
+			}
+			g.log = log
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	defaultState := statedir.DefaultDir
+	if v := os.Getenv("RECONCILER_STATE_DIR"); v != "" {
+		defaultState = v
+	}
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", defaultState, "directory for locks and host state (env RECONCILER_STATE_DIR)")
+	for _, c := range commands {
+		root.AddCommand(c(g))
+	}
+
+	err := root.ExecuteContext(ctx)
+	if g.log != nil {
+		_ = g.log.Sync()
+	}
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "error:", ee.err)
+		}
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "error:", err)
+		return exitFailed
+	}
+}
+
+func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", level)
+	}
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		cfg := zap.NewProductionEncoderConfig()
+		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(cfg)
+	case "console":
+		cfg := zap.NewDevelopmentEncoderConfig()
+		cfg.EncodeTime = func(t time.Time, e zapcore.PrimitiveArrayEncoder) { e.AppendString(t.Format("15:04:05.000")) }
+		cfg.EncodeCaller = nil
+		cfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(cfg)
+	default:
+		return nil, fmt.Errorf("--log-format: want console or json, got %q", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests, the demo and the benchmarks use,
+# when they are missing: nginx (a private instance per test), wrk (load),
+# git. Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+set -euo pipefail
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v git >/dev/null 2>&1 || need+=(git)
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing: ${need[*]} (install them; this script knows only apt-get)" >&2
+  exit 1
+fi
+echo "installing ${need[*]} with apt-get" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The package starts the system nginx; the tests start their own instances
+# and never use it, so stop it where we can.
+if [[ " ${need[*]} " == *" nginx "* ]]; then
+  $sudo nginx -s quit 2>/dev/null || true
+fi
