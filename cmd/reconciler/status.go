@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
 	"github.com/developer-mesh/reconciler/state"
@@ -42,7 +43,11 @@ func statusCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			_, e, err := loadEnv(ctx, f)
 			if err != nil {
-				return listErrors(err)
+				// Status is for looking at a host, often from outside the
+				// deployment repo: show what runs without the desired state.
+				g.log.Warn("desired state unavailable; showing what runs on the host (nginx files in the default confDir)", zap.Error(err))
+				e = &state.Env{Environment: f.env}
+				e.Default()
 			}
 			h, err := openHost(ctx, g, e)
 			if err != nil {
@@ -108,9 +113,10 @@ func statusRows(cmd *cobra.Command, e *state.Env, ours []state.Container, sites 
 	for _, name := range state.SortedKeys(names) {
 		svc, desired := e.Services[name]
 		r := serviceStatus{Service: name, State: "absent", Health: "-"}
-		if desired {
+		switch {
+		case desired:
 			r.DesiredImage = svc.Image
-		} else {
+		case len(e.Services) > 0:
 			r.DesiredImage = "(not in env file)"
 		}
 		var cur *state.Container
@@ -138,7 +144,11 @@ func statusRows(cmd *cobra.Command, e *state.Env, ours []state.Container, sites 
 				r.Health = "running"
 			default:
 				r.Health = "healthy"
-				if err := probe.Check(cmd.Context(), cur.HostPort, svc.Health.Path, svc.Health.Timeout.D()); err != nil {
+				path, timeout := state.DefaultHealthPath, state.DefaultTimeout
+				if desired {
+					path, timeout = svc.Health.Path, svc.Health.Timeout.D()
+				}
+				if err := probe.Check(cmd.Context(), cur.HostPort, path, timeout); err != nil {
 					r.Health = "unhealthy"
 				}
 			}
