@@ -328,6 +328,13 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("status = %+v", st.Services)
 	}
 	w.mustRun(exitOK, "status")
+
+	// Outside the repo, status still shows what runs.
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"status", "--env", w.env, "--repo", t.TempDir(), "--state-dir", w.stateDir}, &out, &errb); code != exitOK ||
+		!strings.Contains(out.String(), "web") || !strings.Contains(errb.String(), "desired state unavailable") {
+		t.Fatalf("status without a repo: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
 }
 
 // TestFailedHealthCheck: the new color never gets healthy; the old keeps
