@@ -112,14 +112,15 @@ func (pl *planner) migrations() *Change {
 		Reasons: []string{reason},
 		Steps: []Step{
 			{Action: ActMigrate, Target: "migrations", Name: name, Container: &ContainerSpec{
-				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "", sum, hash, 0),
+				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
 			}},
 			{Action: ActRecord, Target: "migrations", Hash: hash},
 		},
 	}
 }
 
-func (pl *planner) labels(service, color string, sum state.Summary, hash string, hostPort int) map[string]string {
+// labels are the labels of a new container; role is "service" or "migrations".
+func (pl *planner) labels(role, service, color string, sum state.Summary, hash string, hostPort int) map[string]string {
 	spec, _ := jsonString(sum)
 	l := map[string]string{
 		state.LabelEnv:      pl.d.Env,
@@ -127,16 +128,13 @@ func (pl *planner) labels(service, color string, sum state.Summary, hash string,
 		state.LabelCommit:   pl.d.Commit,
 		state.LabelSpecHash: hash,
 		state.LabelSpec:     spec,
-		state.LabelRole:     "service",
+		state.LabelRole:     role,
 	}
 	if color != "" {
 		l[state.LabelColor] = color
 	}
 	if hostPort > 0 {
 		l[state.LabelHostPort] = strconv.Itoa(hostPort)
-	}
-	if service == "migrations" && color == "" {
-		l[state.LabelRole] = "migrations"
 	}
 	return l
 }
@@ -260,7 +258,7 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 	}
 	health := s.Config.HealthParams()
 	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: &ContainerSpec{
-		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels(s.Name, newColor, sum, hash, hostPort),
+		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels("service", s.Name, newColor, sum, hash, hostPort),
 	}})
 	if s.HasPort() {
 		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: &health})

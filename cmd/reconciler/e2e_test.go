@@ -55,6 +55,7 @@ type spec struct {
 	webEnv                 string // extra YAML lines under web.env
 	listenExtra, tls       string
 	worker                 bool
+	migrations             string // YAML of the migrations block's fields, indented 2
 }
 
 func (w *world) envYAML(s spec) string {
@@ -95,6 +96,9 @@ services:
       interval: 100ms
       startTimeout: 8s
 `)
+	}
+	if s.migrations != "" {
+		b.WriteString("migrations:\n" + s.migrations)
 	}
 	w.repo.Write("config/web.yaml", s.config)
 	return b.String()
@@ -628,5 +632,39 @@ func TestImages(t *testing.T) {
 	w.mustRun(exitOK, "diff")
 	if code, body := w.get("/file?path=/variant"); code != 200 || strings.TrimSpace(body) != "v2" {
 		t.Fatalf("after moving the tag the container runs variant %d %q, want v2", code, body)
+	}
+}
+
+// TestMigrations: the job runs before any service changes, its output is
+// streamed, and it runs again only when its spec changes.
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	mig := "  image: reconciler-test/app:v1\n  command: [\"migrate\"]\n"
+	w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig}, "v1 with migrations")
+	r := w.mustRun(exitChanges, "diff")
+	if !strings.Contains(r.stdout, "> migrations: run reconciler-test/app:v1") || !strings.Contains(r.stdout, "never ran on this host") {
+		t.Fatalf("diff:\n%s", r.stdout)
+	}
+	r = w.mustRun(exitOK, "apply")
+	mi, wi := strings.Index(r.stdout, "migrating"), strings.Index(r.stderr, "start web/blue")
+	if mi < 0 || wi < 0 {
+		t.Fatalf("apply output lacks the job's output or the service start:\n%s\n%s", r.stdout, r.stderr)
+	}
+	w.wantServing("v1")
+	// Same spec: in sync, the job does not run again.
+	w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig}, "no change")
+	w.mustRun(exitOK, "diff")
+	// A new migrations image runs the job again, before the web upgrade.
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n",
+		migrations: "  image: reconciler-test/app:v2\n  command: [\"migrate\"]\n"}, "v2")
+	r = w.mustRun(exitChanges, "diff")
+	if mi, wi := strings.Index(r.stdout, "> migrations"), strings.Index(r.stdout, "~ web"); mi < 0 || wi < mi {
+		t.Fatalf("migrations must come before the service change:\n%s", r.stdout)
+	}
+	w.mustRun(exitOK, "apply")
+	w.wantServing("v2")
+	if names := w.containers(); len(names) != 1 {
+		t.Fatalf("the job container was left behind: %v", names)
 	}
 }
