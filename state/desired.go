@@ -18,6 +18,9 @@ type Desired struct {
 	Nginx      Nginx
 	Services   []DesiredService // sorted by Name
 	Migrations *DesiredJob
+	// Notify are the receivers of deploy events, URLs resolved. A URL may
+	// hold a token: never print it.
+	Notify []Notify
 }
 
 // DesiredService is one service with its resolved container spec.

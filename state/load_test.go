@@ -66,9 +66,10 @@ func TestLoadValid(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	d := func(v time.Duration) *Duration { return &Duration{v} }
+	deploy := Deploy{Strategy: BlueGreen, Bake: d(0), MaxErrorRate: DefaultMaxErrorRate, StepPause: d(DefaultStepPause)}
 	want := &Env{
 		Environment: "test",
-		Nginx:       Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload},
+		Nginx:       Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
 		Services: map[string]Service{
 			"api": {
 				Image:         "ghcr.io/example/api:v1.2.3",
@@ -86,7 +87,8 @@ func TestLoadValid(t *testing.T) {
 					Path: DefaultHealthPath, Interval: d(5 * time.Second), Timeout: d(DefaultTimeout),
 					HealthyThreshold: 3, UnhealthyThreshold: DefaultUnhealthyThreshold, StartTimeout: d(DefaultStartTimeout),
 				},
-				Drain: d(10 * time.Second),
+				Drain:  d(10 * time.Second),
+				Deploy: deploy,
 			},
 			"worker": {
 				Image:   "registry.local:5000/example/worker@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -95,7 +97,8 @@ func TestLoadValid(t *testing.T) {
 					Path: DefaultHealthPath, Interval: d(DefaultInterval), Timeout: d(DefaultTimeout),
 					HealthyThreshold: DefaultHealthyThreshold, UnhealthyThreshold: DefaultUnhealthyThreshold, StartTimeout: d(DefaultStartTimeout),
 				},
-				Drain: d(DefaultDrain),
+				Drain:  d(DefaultDrain),
+				Deploy: deploy,
 			},
 		},
 		Migrations: &Migrations{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"}},

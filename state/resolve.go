@@ -89,6 +89,18 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 	if m := e.Migrations; m != nil {
 		d.Migrations = &DesiredJob{Spec: Spec{Image: m.Image, Command: slices.Clone(m.Command)}}
 	}
+	for i, n := range e.Notify {
+		url := n.URL
+		if IsSecretRef(url) {
+			v, ok := secretValues[url]
+			if !ok {
+				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: "secret reference has no value"})
+				continue
+			}
+			url = v
+		}
+		d.Notify = append(d.Notify, Notify{URL: url, Format: n.Format, Events: slices.Clone(n.Events)})
+	}
 	if len(errs) > 0 {
 		return nil, joinSorted(file, errs)
 	}

@@ -270,6 +270,7 @@ func (c *checker) check(e *Env) {
 		c.checkService(name, e.Services[name])
 	}
 	c.checkSites(e)
+	c.checkNotify(e.Notify)
 
 	if e.Migrations != nil {
 		m := e.Migrations
@@ -283,6 +284,9 @@ func (c *checker) checkNginx(n Nginx) {
 		if !absClean(n.ConfDir) || n.ConfDir == "/" || strings.ContainsAny(n.ConfDir, nginxUnsafe) {
 			c.errf("nginx.confDir", "want a clean absolute directory such as %q, got %s", DefaultConfDir, quote(n.ConfDir))
 		}
+	}
+	if c.ok("nginx.logDir") && (!absClean(n.LogDir) || strings.ContainsAny(n.LogDir, nginxUnsafe)) {
+		c.errf("nginx.logDir", "want a clean absolute directory such as %q, got %s", DefaultLogDir, quote(n.LogDir))
 	}
 	for _, f := range []struct{ path, v string }{{"nginx.test", n.Test}, {"nginx.reload", n.Reload}} {
 		if c.ok(f.path) && strings.TrimSpace(f.v) == "" {
@@ -347,6 +351,95 @@ func (c *checker) checkService(name string, s Service) {
 	}
 	if c.ok(sp+".drain") && s.Drain.D() <= 0 {
 		c.errf(sp+".drain", "want a duration greater than 0 such as \"30s\", got %s", s.Drain.D())
+	}
+	c.checkDeploy(sp, s, hasPort)
+	c.checkSmoke(sp, s)
+}
+
+func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
+	dp := sp + ".deploy"
+	if !hasPort {
+		for _, f := range []string{"strategy", "bake", "maxErrorRate", "steps", "stepPause"} {
+			if c.doc.has(dp + "." + f) {
+				c.errf(dp+"."+f, "needs containerPort: a worker gets no traffic to move or watch")
+			}
+		}
+		return
+	}
+	d := s.Deploy
+	if c.ok(dp+".strategy") && d.Strategy != BlueGreen && d.Strategy != Canary {
+		c.errf(dp+".strategy", "want %q or %q, got %s", BlueGreen, Canary, quote(d.Strategy))
+	}
+	if c.ok(dp+".bake") && d.Bake.D() < 0 {
+		c.errf(dp+".bake", "want a duration of 0 or more such as \"5m\", got %s", d.Bake.D())
+	}
+	if c.ok(dp+".stepPause") && d.StepPause.D() <= 0 {
+		c.errf(dp+".stepPause", "want a duration greater than 0 such as \"1m\", got %s", d.StepPause.D())
+	}
+	if c.ok(dp+".maxErrorRate") {
+		if _, err := ParseRate(d.MaxErrorRate); err != nil {
+			c.errf(dp+".maxErrorRate", "%v", err)
+		}
+	}
+	if c.ok(dp+".steps") && c.doc.has(dp+".steps") {
+		if d.Strategy != Canary {
+			c.errf(dp+".steps", "only for strategy %q; set deploy.strategy: canary or leave steps out", Canary)
+			return
+		}
+		prev := 0
+		for i, p := range d.Steps {
+			if p <= prev || p > 100 {
+				c.errf(fmt.Sprintf("%s.steps[%d]", dp, i), "want increasing percentages from 1 to 100 such as [10, 50, 100], got %d", p)
+				return
+			}
+			prev = p
+		}
+		if prev != 100 {
+			c.errf(dp+".steps", "want the last step to be 100 (all traffic), got %v", d.Steps)
+		}
+	}
+	if d.Strategy == Canary && s.Listen == "" && c.ok(sp+".listen") {
+		c.errf(dp+".strategy", "canary needs listen: weights are set in the service's own nginx server block")
+	}
+}
+
+func (c *checker) checkSmoke(sp string, s Service) {
+	for i, sm := range s.Smoke {
+		p := fmt.Sprintf("%s.smoke[%d]", sp, i)
+		if s.Listen == "" {
+			c.errf(p, "needs listen: smoke requests go through the service's public nginx address")
+			continue
+		}
+		if c.ok(p+".path") && (!strings.HasPrefix(sm.Path, "/") || strings.ContainsAny(sm.Path, " \t\r\n")) {
+			c.errf(p+".path", "want a URL path starting with '/' such as \"/health\", got %s", quote(sm.Path))
+		}
+		if c.ok(p+".status") && (sm.Status < 100 || sm.Status > 599) {
+			c.errf(p+".status", "want an HTTP status code 100-599 such as 200, got %d", sm.Status)
+		}
+	}
+}
+
+func (c *checker) checkNotify(ns []Notify) {
+	known := map[string]bool{}
+	for _, e := range Events {
+		known[e] = true
+	}
+	for i, n := range ns {
+		p := fmt.Sprintf("notify[%d]", i)
+		if c.ok(p + ".url") {
+			if _, err := ParseSecretRef(n.URL); err != nil && !strings.HasPrefix(n.URL, "http://") && !strings.HasPrefix(n.URL, "https://") {
+				// The URL may hold a token: never echo it.
+				c.errf(p+".url", "want an http(s) URL or a secret reference (env:VAR, file:/path, ssm:/path, secretsmanager:NAME)")
+			}
+		}
+		if c.ok(p+".format") && n.Format != "json" && n.Format != "slack" {
+			c.errf(p+".format", "want \"json\" or \"slack\", got %s", quote(n.Format))
+		}
+		for j, e := range n.Events {
+			if !known[e] {
+				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(Events, ", "), quote(e))
+			}
+		}
 	}
 }
 
@@ -731,11 +824,23 @@ func unquoteEnv(v string) (string, error) {
 
 // SecretRefs returns the secret references of every service, sorted and
 // without duplicates: what the secrets backend must resolve before Resolve.
+// IsSecretRef reports whether v is a secret reference rather than a plain
+// value (a notify URL may be either).
+func IsSecretRef(v string) bool {
+	_, err := ParseSecretRef(v)
+	return err == nil
+}
+
 func (e *Env) SecretRefs() []string {
 	set := map[string]bool{}
 	for _, s := range e.Services {
 		for _, ref := range s.Secrets {
 			set[ref] = true
+		}
+	}
+	for _, n := range e.Notify {
+		if IsSecretRef(n.URL) {
+			set[n.URL] = true
 		}
 	}
 	return SortedKeys(set)
