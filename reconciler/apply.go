@@ -23,6 +23,29 @@ type Journal interface {
 // it is removed.
 const StopTimeout = 10 * time.Second
 
+// loadTimeout bounds the wait for nginx to serve a file after a reload.
+const loadTimeout = 10 * time.Second
+
+// poll sends r until it gets the status it wants or d passes.
+func (a *Applier) poll(ctx context.Context, r SmokeRequest, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := a.Prober.Smoke(ctx, r, time.Second)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer from the new file within %s: %w", d, err)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// smokeTimeout bounds one smoke request.
+const smokeTimeout = 10 * time.Second
+
 // logTail is how many log lines of a failed container go into the error.
 const logTail = 20
 
@@ -37,19 +60,74 @@ type Applier struct {
 	Log     *zap.Logger
 	// Out receives the output of the migrations job.
 	Out io.Writer
+	// Notifier, when set, is told when a deploy starts, succeeds, fails or
+	// rolls back, and when migrations fail.
+	Notifier Notifier
 }
+
+// ErrRolledBack is matched (errors.Is) by the error of an apply whose
+// failed change was undone: its traffic is on the version that served
+// before, and the new container is gone.
+var ErrRolledBack = errors.New("rolled back")
+
+// RolledBackError is a failed step whose change was undone.
+type RolledBackError struct {
+	Step   string
+	Err    error
+	Undone []string
+}
+
+func (e *RolledBackError) Error() string {
+	return fmt.Sprintf("%s: %v\nrolled back: %s; traffic is on the version that served before", e.Step, e.Err, strings.Join(e.Undone, ", "))
+}
+
+// Unwrap returns the step's error.
+func (e *RolledBackError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrRolledBack.
+func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack }
 
 // Apply runs every change of p in order and stops at the first failure. A
 // change that fails before its traffic switch is undone (the new container
 // is removed; the live one was never touched) and its error says so.
 func (a *Applier) Apply(ctx context.Context, p *Plan) error {
+	start := time.Now()
+	a.notify(ctx, p, "deploy.started", start, nil)
 	for _, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c); err != nil {
-			return fmt.Errorf("%s %s: %w", c.Kind, c.Subject, err)
+			err = fmt.Errorf("%s %s: %w", c.Kind, c.Subject, err)
+			if c.Kind == Migrate {
+				a.notify(ctx, p, "migration.failed", start, err)
+			}
+			if errors.Is(err, ErrRolledBack) {
+				a.notify(ctx, p, "deploy.rolled_back", start, err)
+			}
+			a.notify(ctx, p, "deploy.failed", start, err)
+			return err
 		}
 	}
+	a.notify(ctx, p, "deploy.succeeded", start, nil)
 	return nil
+}
+
+func (a *Applier) notify(ctx context.Context, p *Plan, name string, start time.Time, err error) {
+	if a.Notifier == nil {
+		return
+	}
+	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
+	if name != "deploy.started" {
+		e.Duration = time.Since(start).Seconds()
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	for _, c := range p.Changes {
+		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
+			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
+		}
+	}
+	a.Notifier.Notify(context.WithoutCancel(ctx), e)
 }
 
 func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
@@ -75,7 +153,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 			undone = append(undone, u.String())
 		}
 		a.Log.Warn("rolled back "+c.Subject, zap.Strings("undone", undone))
-		return fmt.Errorf("%s: %w\nrolled back: %s; traffic stayed on the live version", s, err, strings.Join(undone, ", "))
+		return &RolledBackError{Step: s.String(), Err: err, Undone: undone}
 	}
 	return nil
 }
@@ -105,7 +183,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 	case ActSettle:
 		return a.withLogs(ctx, s.Name, a.settle(ctx, s.Name, *s.Health))
 	case ActWriteNginx:
-		return a.Edge.Write(ctx, s.Site.Path, s.Site.Content)
+		var loaded func(context.Context) error
+		if r := s.Site.Loaded; r != nil {
+			loaded = func(ctx context.Context) error { return a.poll(ctx, *r, loadTimeout) }
+		}
+		return a.Edge.Write(ctx, s.Site.Path, s.Site.Content, loaded)
 	case ActSwitch:
 		return a.Edge.Switch(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
 	case ActDrain:
@@ -116,6 +198,12 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
 	case ActRemoveNginx:
 		return a.Edge.Remove(ctx, s.Site.ConfDir, p.Env, s.Service)
+	case ActShift:
+		return a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent)
+	case ActWatch:
+		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
+	case ActSmoke:
+		return a.Prober.Smoke(ctx, *s.Smoke, smokeTimeout)
 	}
 	return fmt.Errorf("unknown action %q", s.Action)
 }
@@ -229,4 +317,57 @@ func indent(s string) string {
 		lines[i] = "    " + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// watch checks a color that has traffic every health interval for
+// s.Watch.For: it must keep running without a restart, pass its health
+// check, and keep its error rate in the site's access log at or below the
+// limit once enough requests were seen.
+func (a *Applier) watch(ctx context.Context, s Step) error {
+	w, h := s.Watch, *s.Health
+	var from int64
+	if w.LogPath != "" {
+		off, err := a.Edge.LogOffset(ctx, w.LogPath)
+		if err != nil {
+			return err
+		}
+		from = off
+	}
+	deadline := time.Now().Add(w.For)
+	fails := 0
+	var seen Traffic
+	for {
+		if err := a.running(ctx, s.Name); err != nil {
+			return err
+		}
+		if err := a.Prober.Check(ctx, s.HostPort, h.Path, h.Timeout); err != nil {
+			fails++
+			if fails >= h.UnhealthyThreshold {
+				return fmt.Errorf("%w: %d consecutive failed checks of GET %s while it had traffic: %v", ErrUnhealthy, fails, h.Path, err)
+			}
+		} else {
+			fails = 0
+		}
+		if w.LogPath != "" {
+			t, next, err := a.Edge.Traffic(ctx, w.LogPath, from, s.Color)
+			if err != nil {
+				return err
+			}
+			from = next
+			seen.Requests += t.Requests
+			seen.Errors += t.Errors
+			if seen.Requests >= w.MinRequests && float64(seen.Errors) > w.MaxErrorRate*float64(seen.Requests) {
+				return fmt.Errorf("%w: %d of %d requests (%.1f%%) answered 5xx, above maxErrorRate %.1f%%", ErrUnhealthy,
+					seen.Errors, seen.Requests, 100*float64(seen.Errors)/float64(seen.Requests), 100*w.MaxErrorRate)
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			a.Log.Info("watched "+s.Target, zap.Duration("for", w.For), zap.Int("requests", seen.Requests), zap.Int("errors", seen.Errors))
+			return nil
+		}
+		if err := sleep(ctx, min(h.Interval, left)); err != nil {
+			return err
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/templates"
@@ -268,10 +269,10 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 		}
 		path := pl.sitePath(s.Name)
 		if site == nil || !bytes.Equal(site.Content, content) {
-			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: path, Content: content}})
+			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, path, content)})
 		}
 		if s.Config.Listen != "" {
-			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: newColor, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil)...)
 		}
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
@@ -284,8 +285,103 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + liveC.Color, Name: liveC.Name})
 		}
 	}
-	c.Undo = []Step{{Action: ActRemove, Target: target, Name: name}}
+	if liveC != nil {
+		c.OldImage = liveC.Spec.Image
+		if s.Config.Listen != "" {
+			// Traffic may have moved (canary, bake, smoke): send it back
+			// to the old color, which is still running, first.
+			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+		}
+	}
+	c.NewImage = s.Spec.Image
+	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
 	return c, nil
+}
+
+// moveTraffic are the steps that move a site's traffic to the new color
+// and watch it: the canary steps (only when an old version serves), the
+// switch, the smoke requests, and the bake.
+func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool) []Step {
+	dep := s.Config.Deploy
+	target := s.Name + "/" + color
+	rate, _ := state.ParseRate(dep.MaxErrorRate) // validated
+	watch := func(d time.Duration) *Watch {
+		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(s), pl.d.Env, s.Name), MaxErrorRate: rate, MinRequests: minRequests}
+	}
+	site := &SiteChange{ConfDir: pl.d.Nginx.ConfDir}
+	var steps []Step
+	if dep.Strategy == state.Canary && hasOld {
+		for _, p := range dep.Steps {
+			if p >= 100 {
+				break
+			}
+			steps = append(steps,
+				Step{Action: ActShift, Target: target, Service: s.Name, Color: color, Percent: p, Site: site},
+				Step{Action: ActWatch, Target: target, Name: name, Color: color, HostPort: hostPort, Health: health, Watch: watch(dep.StepPause.D())})
+		}
+	}
+	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
+	for _, sm := range s.Config.Smoke {
+		req := smokeRequest(s.Config, sm)
+		steps = append(steps, Step{Action: ActSmoke, Target: target, Smoke: &req})
+	}
+	if b := dep.Bake.D(); b > 0 {
+		steps = append(steps, Step{Action: ActWatch, Target: target, Name: name, Color: color, HostPort: hostPort, Health: health, Watch: watch(b)})
+	}
+	return steps
+}
+
+// minRequests is how many requests a watch must see before it judges the
+// error rate: one failure in three requests is not a trend.
+const minRequests = 20
+
+// logDir is where the site's access log goes: only when something reads it
+// (a bake or a canary), so a plain site needs no log directory.
+func (pl *planner) logDir(s state.DesiredService) string {
+	if s.Config.Deploy.Bake.D() > 0 || s.Config.Deploy.Strategy == state.Canary {
+		return pl.d.Nginx.LogDir
+	}
+	return ""
+}
+
+// siteWrite is the change that writes a site file; a file with a server
+// block gets its check request, so apply knows when nginx serves it.
+func (pl *planner) siteWrite(s state.DesiredService, path string, content []byte) *SiteChange {
+	c := &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: path, Content: content}
+	if check := templates.CheckPath(content); check != "" && s.Config.Listen != "" {
+		r := smokeRequest(s.Config, state.Smoke{Path: check, Status: 204})
+		c.Loaded = &r
+	}
+	return c
+}
+
+// smokeRequest turns a smoke entry into a request to nginx's public
+// address of the service: its listen address, or loopback when nginx
+// listens on every address.
+func smokeRequest(cfg state.Service, sm state.Smoke) SmokeRequest {
+	fields := strings.Fields(cfg.Listen)
+	addr := fields[0]
+	host, port := "127.0.0.1", addr
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		port = addr[i+1:]
+		switch h := strings.Trim(addr[:i], "[]"); h {
+		case "", "*", "0.0.0.0", "::", "localhost":
+		default:
+			host = h
+			if strings.Contains(h, ":") {
+				host = "[" + h + "]"
+			}
+		}
+	}
+	scheme := "http"
+	if slices.Contains(fields[1:], "ssl") {
+		scheme = "https"
+	}
+	serverName := ""
+	if names := strings.Fields(cfg.ServerName); len(names) > 0 {
+		serverName = names[0]
+	}
+	return SmokeRequest{URL: scheme + "://" + host + ":" + port + sm.Path, Host: serverName, WantStatus: sm.Status}
 }
 
 // siteUpdate repairs nginx for a service whose live container is right:
@@ -302,7 +398,7 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 				why = "nginx file differs from the desired one (edited by hand, or listen/serverName/tls changed)"
 			}
 			c.Reasons = append(c.Reasons, why)
-			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: pl.sitePath(s.Name), Content: content}})
+			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)})
 			what = append(what, "rewrite nginx file")
 		}
 		if s.Config.Listen != "" && (site == nil || site.Live != live) {
@@ -408,6 +504,14 @@ func (pl *planner) render(s state.DesiredService, blue, green int, live string) 
 		Env: pl.d.Env, Service: s.Name, ConfDir: pl.d.Nginx.ConfDir,
 		BluePort: blue, GreenPort: green,
 		Listen: s.Config.Listen, ServerName: s.Config.ServerName, TLS: s.Config.TLS,
+		LogDir: pl.logDir(s),
+	}
+	if s.Config.Deploy.Strategy == state.Canary {
+		for _, pct := range s.Config.Deploy.Steps {
+			if pct < 100 {
+				p.Canary = append(p.Canary, pct)
+			}
+		}
 	}
 	if s.Config.Listen == "" {
 		p.Live = live // an upstream-only site names the live color in its file

@@ -25,6 +25,9 @@ const (
 	ActDrain       Action = "drain"        // Name, Drain: wait, then stop and remove
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
+	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
+	ActWatch       Action = "watch"        // Name, HostPort, Health, Watch: health and error rate for a while
+	ActSmoke       Action = "smoke"        // Smoke: one request through the public address
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -64,6 +67,9 @@ type Plan struct {
 	Env     string
 	Commit  string
 	Changes []Change
+	// Author and Message describe the commit, for notifications; set by
+	// the caller (Diff does not read git).
+	Author, Message string
 }
 
 // Empty reports whether the host is in sync.
@@ -81,6 +87,10 @@ type Change struct {
 	Reasons []string `json:"reasons"`
 	Steps   []Step   `json:"steps"`
 	Undo    []Step   `json:"undo,omitempty"`
+	// OldImage and NewImage are the images before and after a create or
+	// replace, for notifications.
+	OldImage string `json:"oldImage,omitempty"`
+	NewImage string `json:"newImage,omitempty"`
 	// UndoBefore is the index of the first step after which traffic has
 	// moved to the new container; from there on Undo must not run.
 	UndoBefore int `json:"-"`
@@ -102,6 +112,28 @@ type Step struct {
 	Color     string              `json:"color,omitempty"`
 	Drain     time.Duration       `json:"drain,omitempty"`
 	Hash      string              `json:"hash,omitempty"`
+	Percent   int                 `json:"percent,omitempty"`
+	Watch     *Watch              `json:"watch,omitempty"`
+	Smoke     *SmokeRequest       `json:"smoke,omitempty"`
+}
+
+// Watch is a period in which a new color that has traffic is checked every
+// health interval: it must keep running without a restart, pass its health
+// check (UnhealthyThreshold consecutive failures fail), and keep the share
+// of 5xx answers of its requests in the site's access log at or below
+// MaxErrorRate (judged once MinRequests were seen).
+type Watch struct {
+	For          time.Duration `json:"for"`
+	LogPath      string        `json:"logPath,omitempty"`
+	MaxErrorRate float64       `json:"maxErrorRate"`
+	MinRequests  int           `json:"minRequests"`
+}
+
+// SmokeRequest is a GET sent through nginx's public address of a service.
+type SmokeRequest struct {
+	URL        string `json:"url"`        // http(s)://127.0.0.1:PORT/path
+	Host       string `json:"host"`       // Host header and TLS server name; "" for none
+	WantStatus int    `json:"wantStatus"` // expected status code
 }
 
 // ContainerSpec is what the runtime needs to create one container.
@@ -118,6 +150,9 @@ type SiteChange struct {
 	ConfDir string
 	Path    string
 	Content []byte
+	// Loaded, when set, answers once nginx serves Content: apply polls it
+	// after the reload.
+	Loaded *SmokeRequest
 }
 
 // String is the stable text form diff prints and the planner's tests compare.
@@ -158,6 +193,12 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Drain)
 	case ActSwitch:
 		return fmt.Sprintf("%s %s → %s", s.Action, s.Service, s.Color)
+	case ActShift:
+		return fmt.Sprintf("%s %s %d%% → %s", s.Action, s.Service, s.Percent, s.Color)
+	case ActWatch:
+		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
+	case ActSmoke:
+		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Smoke.URL)
 	default:
 		return fmt.Sprintf("%s %s", s.Action, s.Target)
 	}

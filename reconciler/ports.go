@@ -42,19 +42,62 @@ type Edge interface {
 	// Observe returns the sites of env in confDir that reconciler wrote.
 	Observe(ctx context.Context, env, confDir string) ([]state.Site, error)
 	// Write replaces path with content atomically when the bytes differ, runs
-	// the test command, and reloads. When the test fails it restores the
-	// previous file (or removes the new one) and returns nginx's message.
-	Write(ctx context.Context, path string, content []byte) error
-	// Switch moves a site's traffic to color by writing or removing its
-	// marker file in confDir; no reload.
+	// the test command, reloads, and then calls loaded (when not nil) until
+	// it knows nginx serves the new file. When the test, the reload or
+	// loaded fails it restores the previous file (or removes the new one),
+	// reloads if it had reloaded, and returns nginx's message.
+	Write(ctx context.Context, path string, content []byte, loaded func(context.Context) error) error
+	// Switch moves all of a site's traffic to color by writing or removing
+	// its marker file in confDir and clearing canary markers; no reload.
 	Switch(ctx context.Context, confDir, env, service, color string) error
-	// Remove deletes path and the service's marker, tests and reloads.
+	// Shift sends percent (1-99) of a site's requests to color and the rest
+	// to the color its main marker names; no reload.
+	Shift(ctx context.Context, confDir, env, service, color string, percent int) error
+	// Remove deletes path and the service's markers, tests and reloads.
 	Remove(ctx context.Context, confDir, env, service string) error
+	// LogOffset is the current end of a site's access log.
+	LogOffset(ctx context.Context, path string) (int64, error)
+	// Traffic counts color's requests and errors in the access log at path
+	// since offset from, and returns the offset to read from next.
+	Traffic(ctx context.Context, path string, from int64, color string) (Traffic, int64, error)
 }
 
-// Prober runs one health check.
+// Prober runs one health check or smoke request.
 type Prober interface {
 	// Check sends GET http://127.0.0.1:port+path and returns nil for a 2xx
 	// or 3xx answer within timeout.
 	Check(ctx context.Context, port int, path string, timeout time.Duration) error
+	// Smoke sends r and returns nil when the answer has r.WantStatus.
+	Smoke(ctx context.Context, r SmokeRequest, timeout time.Duration) error
+}
+
+// Event is what a Notifier is told.
+type Event struct {
+	Name     string         `json:"event"` // one of state.Events
+	Env      string         `json:"env"`
+	Commit   string         `json:"commit"`
+	Author   string         `json:"author,omitempty"`
+	Message  string         `json:"message,omitempty"`
+	Services []EventService `json:"services,omitempty"`
+	Duration float64        `json:"durationSeconds,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// EventService is a service a deploy changes.
+type EventService struct {
+	Name     string `json:"name"`
+	OldImage string `json:"oldImage,omitempty"`
+	NewImage string `json:"newImage,omitempty"`
+}
+
+// Notifier delivers events. It never fails a deploy: delivery problems are
+// its own to log and count.
+type Notifier interface {
+	Notify(ctx context.Context, e Event)
+}
+
+// Traffic counts one color's requests in a site's access log.
+type Traffic struct {
+	Requests int
+	Errors   int // answered with a 5xx status
 }

@@ -1,6 +1,9 @@
 package state
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Labels reconciler puts on every container it creates. A container without
 // LabelEnv is not ours and is never touched.
@@ -107,3 +110,12 @@ func SiteFile(env, service string) string { return env + "-" + service + ".conf"
 // send a service's traffic to green (absent: blue). nginx tests it on every
 // request, so moving traffic needs no reload.
 func MarkerFile(env, service string) string { return env + "-" + service + ".green" }
+
+// CanaryMarkerFile is the name of the file whose presence in confDir sends
+// percent of a service's requests to color (and the rest to the other).
+func CanaryMarkerFile(env, service string, percent int, color string) string {
+	return fmt.Sprintf("%s-%s.canary-%d-%s", env, service, percent, color)
+}
+
+// CanaryMarkerGlob matches every canary marker of a service.
+func CanaryMarkerGlob(env, service string) string { return env + "-" + service + ".canary-*" }

@@ -5,6 +5,8 @@ package templates
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"embed"
 	"fmt"
 	"path/filepath"
@@ -41,6 +43,23 @@ type SiteParams struct {
 	// Live is the color an upstream-only file points at. It is ignored
 	// when Listen is set: there the marker file picks the color.
 	Live string
+	// LogDir, when set, gets the site's access log,
+	// reconciler-<Env>-<Service>.log, one line per request: the time, the
+	// color that served it, the status and the upstream status.
+	LogDir string
+	// Canary are the traffic percentages (1-99) a canary can stop at. Each
+	// gets a split per direction, picked by a marker file
+	// <ConfDir>/<Env>-<Service>.canary-<percent>-<color> that sends percent
+	// of the requests to color; moving between steps needs no reload.
+	Canary []int
+}
+
+// LogPath is the access log of the site in dir, "" when dir is "".
+func LogPath(dir, env, service string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "reconciler-"+env+"-"+service+".log")
 }
 
 // Site renders the nginx file of p. The output depends only on p.
@@ -60,14 +79,15 @@ func Site(p SiteParams) ([]byte, error) {
 	}
 	data := struct {
 		SiteParams
-		Upstream, Var, Marker string
-		LivePort              int
+		Upstream, Var, Marker, LogPath, CheckPath string
+		LivePort                                  int
 	}{
 		SiteParams: p,
 		Upstream:   p.Env + "-" + p.Service,
 		Var:        "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_color",
 		Marker:     filepath.Join(p.ConfDir, state.MarkerFile(p.Env, p.Service)),
 		LivePort:   p.BluePort,
+		LogPath:    LogPath(p.LogDir, p.Env, p.Service),
 	}
 	if p.Live == state.Green {
 		data.LivePort = p.GreenPort
@@ -76,8 +96,35 @@ func Site(p SiteParams) ([]byte, error) {
 	if err := siteTmpl.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 	}
+	if p.Listen != "" {
+		// The check path names the rest of the file, so answering it
+		// proves that nginx loaded exactly these bytes.
+		sum := sha256.Sum256(b.Bytes())
+		data.CheckPath = checkPrefix + hex.EncodeToString(sum[:8])
+		b.Reset()
+		if err := siteTmpl.Execute(&b, data); err != nil {
+			return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
+		}
+	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+const checkPrefix = "/.reconciler-check/"
+
+// CheckPath returns the path of a site file's check location, which answers
+// 204 once nginx has loaded that file; "" for a file without one
+// (upstream only).
+func CheckPath(content []byte) string {
+	i := bytes.Index(content, []byte("location = "+checkPrefix))
+	if i < 0 {
+		return ""
+	}
+	rest := content[i+len("location = "):]
+	if j := bytes.IndexAny(rest, " {"); j > 0 {
+		return string(rest[:j])
+	}
+	return ""
 }
 
 var (
@@ -122,6 +169,14 @@ func (p SiteParams) validate() error {
 			if !filepath.IsAbs(f.v) || strings.ContainsAny(f.v, unsafe) {
 				return fmt.Errorf("%s: want an absolute path without quotes or nginx syntax, got %q", f.name, f.v)
 			}
+		}
+	}
+	if p.LogDir != "" && (!filepath.IsAbs(p.LogDir) || strings.ContainsAny(p.LogDir, unsafe+" ")) {
+		return fmt.Errorf("logDir: want an absolute path without spaces, quotes or nginx syntax, got %q", p.LogDir)
+	}
+	for _, c := range p.Canary {
+		if c < 1 || c > 99 {
+			return fmt.Errorf("canary: want percentages 1-99, got %d", c)
 		}
 	}
 	if p.Listen == "" && p.Live != state.Blue && p.Live != state.Green {

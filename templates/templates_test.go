@@ -41,6 +41,11 @@ func siteCases(confDir, certDir string) []struct {
 			BluePort: 21236, GreenPort: 21237, Listen: "443 ssl", ServerName: "api.dev-mesh.io",
 			TLS: &state.TLS{Certificate: certDir + "/api.dev-mesh.io.crt", Key: certDir + "/api.dev-mesh.io.key"},
 		}},
+		{"canary-log", SiteParams{
+			Env: "prod", Service: "mcp-server", ConfDir: confDir,
+			BluePort: 21240, GreenPort: 21241, Listen: "127.0.0.1:8080",
+			LogDir: confDir, Canary: []int{10, 50},
+		}},
 		{"upstream-only", SiteParams{
 			Env: "staging", Service: "api", ConfDir: confDir,
 			BluePort: 21238, GreenPort: 21239, Live: state.Green,
@@ -121,6 +126,7 @@ func TestSitesCoexist(t *testing.T) {
 			Env: site.env, Service: site.service, ConfDir: n.ConfDir,
 			BluePort: 22000 + 2*i, GreenPort: 22001 + 2*i, Listen: "127.0.0.1:8080",
 			ServerName: site.env + "." + site.service + ".example",
+			LogDir:     n.Dir, Canary: []int{10, 50},
 		})
 		if err != nil {
 			t.Fatal(err)

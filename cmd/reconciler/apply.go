@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
@@ -35,7 +36,7 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			h, _, p, err := plan(ctx, g, f)
+			h, d, p, err := plan(ctx, g, f)
 			if err != nil {
 				return listErrors(err)
 			}
@@ -43,7 +44,9 @@ func applyCmd(g *globals) *cobra.Command {
 			if p.Empty() {
 				return nil
 			}
-			if err := h.applier(g).Apply(ctx, p); err != nil {
+			n := notify.New(d.Notify, g.log.Named("notify"))
+			defer n.Close(15 * time.Second)
+			if err := h.applier(g, n).Apply(ctx, p); err != nil {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}

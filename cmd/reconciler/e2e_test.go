@@ -352,7 +352,7 @@ func TestFailedHealthCheck(t *testing.T) {
 
 	w.commit(spec{version: "v2", config: "a: 1\n", webEnv: "      HEALTH: fail\n"}, "v2 broken")
 	r := w.mustRun(exitFailed, "apply")
-	for _, want := range []string{"not healthy", "last log lines of " + w.env + "-web-green", "listening on", "rolled back", "traffic stayed on the live version"} {
+	for _, want := range []string{"not healthy", "last log lines of " + w.env + "-web-green", "listening on", "rolled back", "traffic is on the version that served before"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Fatalf("apply output lacks %q:\n%s", want, r.stderr)
 		}

@@ -93,10 +93,11 @@ func (h *host) observe(ctx context.Context, d *state.Desired) (*state.Observed, 
 	return &state.Observed{Containers: ours, Foreign: foreign, Sites: sites, ImageIDs: ids, LastMigration: last}, nil
 }
 
-func (h *host) applier(g *globals) *reconciler.Applier {
+// applier returns the executor for this host; n may be nil.
+func (h *host) applier(g *globals, n reconciler.Notifier) *reconciler.Applier {
 	return &reconciler.Applier{
 		Runtime: h.rt, Edge: h.edge, Prober: httpprobe.New(), Journal: h.dir,
-		Log: g.log.Named("apply"), Out: g.stdout,
+		Log: g.log.Named("apply"), Out: g.stdout, Notifier: n,
 	}
 }
 
@@ -122,6 +123,7 @@ func plan(ctx context.Context, g *globals, f envFlags) (*host, *state.Desired, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	p.Author, p.Message = c.Author, c.Message
 	g.log.Debug("planned", zap.Int("changes", len(p.Changes)))
 	return h, d, p, nil
 }

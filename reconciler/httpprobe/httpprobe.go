@@ -4,6 +4,7 @@ package httpprobe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -79,4 +80,42 @@ func brief(err error, timeout time.Duration) error {
 		return fmt.Errorf("no answer within %s: %w", timeout, err)
 	}
 	return err
+}
+
+// Smoke sends GET r.URL with r.Host as the Host header and TLS server name
+// and returns nil when the status is r.WantStatus. It checks nginx on
+// loopback, so the certificate is not verified (its name is the public one).
+func (p *Prober) Smoke(ctx context.Context, r reconciler.SmokeRequest, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
+	if err != nil {
+		return err
+	}
+	if r.Host != "" {
+		req.Host = r.Host
+	}
+	resp, err := p.smokeClient(r.Host).Do(req)
+	if err != nil {
+		return brief(err, timeout)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != r.WantStatus {
+		return fmt.Errorf("GET %s: status %d, want %d", r.URL, resp.StatusCode, r.WantStatus)
+	}
+	return nil
+}
+
+func (p *Prober) smokeClient(serverName string) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true,
+			// #nosec G402 -- loopback check of our own nginx; the
+			// certificate names the public host, not 127.0.0.1.
+			TLSClientConfig: &tls.Config{ServerName: serverName, InsecureSkipVerify: true},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

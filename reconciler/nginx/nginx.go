@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,7 +139,7 @@ func markerColor(confDir, env, service string) (string, error) {
 // back (or the new file removed) and the error carries the command's output;
 // a failed test wraps ErrTestFailed. So on error nginx runs, and the disk
 // holds, the previous configuration.
-func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
+func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded func(context.Context) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old, err := os.ReadFile(path)
@@ -165,7 +167,7 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 		}
 		return removeFile(path)
 	}
-	if err := e.applyOrUndo(ctx, path, undo); err != nil {
+	if err := e.applyOrUndo(ctx, path, undo, loaded); err != nil {
 		return err
 	}
 	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
@@ -174,19 +176,34 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 
 // applyOrUndo runs the test and the reload after a change to path; when one
 // fails it calls undo and says so in the error.
-func (e *Edge) applyOrUndo(ctx context.Context, path string, undo func() error) error {
+func (e *Edge) applyOrUndo(ctx context.Context, path string, undo func() error, loaded func(context.Context) error) error {
 	err := e.runTest(ctx)
+	reloaded := false
 	if err == nil {
 		// Past a passing test, finish the reload even when ctx is
 		// cancelled: a file on disk that nginx has not loaded would look
 		// up to date to the next Write.
 		err = e.runReload(context.WithoutCancel(ctx))
+		reloaded = err == nil
+	}
+	if err == nil && loaded != nil {
+		// A reload is only a signal: nginx may still be starting workers,
+		// or may have kept the old configuration (a listen address it
+		// could not bind passes nginx -t).
+		if lerr := loaded(context.WithoutCancel(ctx)); lerr != nil {
+			err = fmt.Errorf("nginx did not start serving %s after the reload: %w (see nginx's error log: a listen address in use, or a file nginx cannot read?)", path, lerr)
+		}
 	}
 	if err == nil {
 		return nil
 	}
 	if uerr := undo(); uerr != nil {
 		return fmt.Errorf("%w; restoring %s failed too: %v", err, path, uerr)
+	}
+	if reloaded {
+		if rerr := e.runReload(context.WithoutCancel(ctx)); rerr != nil {
+			return fmt.Errorf("%w; restored %s but the reload after it failed: %v", err, path, rerr)
+		}
 	}
 	return fmt.Errorf("%w; restored %s", err, path)
 }
@@ -200,6 +217,42 @@ func (e *Edge) applyOrUndo(ctx context.Context, path string, undo func() error) 
 func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := setMarker(confDir, env, service, color); err != nil {
+		return err
+	}
+	// Canary markers override the main one: clear them only now, so the
+	// new color's share never drops on the way to all of the traffic.
+	if err := clearCanary(confDir, env, service, ""); err != nil {
+		return fmt.Errorf("switch %s-%s to %s: %w", env, service, color, err)
+	}
+	e.log.Info("switched traffic", zap.String("site", env+"-"+service), zap.String("color", color))
+	return nil
+}
+
+// Shift sends percent (1-99) of a site's requests to color by writing its
+// canary marker, then removes every other canary marker of the site. The
+// main marker keeps naming the color that gets the rest. No test, no reload:
+// the site's file defines a split for each canary step.
+func (e *Edge) Shift(ctx context.Context, confDir, env, service, color string, percent int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if (color != state.Blue && color != state.Green) || percent < 1 || percent > 99 {
+		return fmt.Errorf("shift %s-%s: want blue or green and 1-99%%, got %q %d%%", env, service, color, percent)
+	}
+	name := state.CanaryMarkerFile(env, service, percent, color)
+	body := fmt.Sprintf("# reconciler: %d%% of %s-%s goes to %s while this file exists.\n", percent, env, service, color)
+	if err := writeFileAtomic(filepath.Join(confDir, name), []byte(body), 0o644); err != nil {
+		return fmt.Errorf("shift %s-%s to %d%% %s: %w", env, service, percent, color, err)
+	}
+	if err := clearCanary(confDir, env, service, name); err != nil {
+		return fmt.Errorf("shift %s-%s to %d%% %s: %w", env, service, percent, color, err)
+	}
+	e.log.Info("shifted traffic", zap.String("site", env+"-"+service), zap.String("color", color), zap.Int("percent", percent))
+	return nil
+}
+
+// setMarker points the site's main marker at color.
+func setMarker(confDir, env, service, color string) error {
 	marker := filepath.Join(confDir, state.MarkerFile(env, service))
 	switch color {
 	case state.Green:
@@ -226,7 +279,28 @@ func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) 
 	default:
 		return fmt.Errorf("switch %s-%s: want color blue or green, got %q", env, service, color)
 	}
-	e.log.Info("switched traffic", zap.String("site", env+"-"+service), zap.String("color", color))
+	return nil
+}
+
+// clearCanary removes the site's canary markers except keep.
+func clearCanary(confDir, env, service, keep string) error {
+	matches, err := filepath.Glob(filepath.Join(confDir, state.CanaryMarkerGlob(env, service)))
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, m := range matches {
+		if filepath.Base(m) == keep {
+			continue
+		}
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed = true
+	}
+	if removed {
+		return syncDir(confDir)
+	}
 	return nil
 }
 
@@ -243,8 +317,11 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// Nothing nginx loads changes; a stray marker is only a file.
+		// Nothing nginx loads changes; stray markers are only files.
 		if err := removeFile(marker); err != nil {
+			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+		}
+		if err := clearCanary(confDir, env, service, ""); err != nil {
 			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 		}
 		return nil
@@ -262,12 +339,15 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
 	undo := func() error { return writeFileAtomic(path, old, fi.Mode().Perm()) }
-	if err := e.applyOrUndo(ctx, path, undo); err != nil {
+	if err := e.applyOrUndo(ctx, path, undo, nil); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
 	// Only now: until the reload, the site kept sending traffic to its live
 	// color.
 	if err := removeFile(marker); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
+	if err := clearCanary(confDir, env, service, ""); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
 	e.log.Info("removed nginx site and reloaded", zap.String("path", path))
@@ -389,4 +469,56 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// LogOffset returns the size of the access log at path: the position from
+// which Traffic counts. A missing log is offset 0.
+func (e *Edge) LogOffset(ctx context.Context, path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("access log: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// Traffic counts the requests served by color, and those answered with a
+// 5xx status, in the access log at path from offset from. It returns the
+// offset after the last complete line read. A log that shrank (rotated)
+// is read from its start.
+func (e *Edge) Traffic(ctx context.Context, path string, from int64, color string) (reconciler.Traffic, int64, error) {
+	var t reconciler.Traffic
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, from, nil
+	}
+	if err != nil {
+		return t, from, fmt.Errorf("access log: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < from {
+		from = 0
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return t, from, fmt.Errorf("access log: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return t, from, fmt.Errorf("access log: %w", err)
+	}
+	end := bytes.LastIndexByte(data, '\n') + 1
+	for _, line := range strings.Split(string(data[:end]), "\n") {
+		// "$msec $color $status $upstream_status"
+		fields := strings.Fields(line)
+		if len(fields) < 3 || fields[1] != color {
+			continue
+		}
+		t.Requests++
+		if code, err := strconv.Atoi(fields[2]); err == nil && code >= 500 {
+			t.Errors++
+		}
+	}
+	return t, from + int64(end), nil
 }

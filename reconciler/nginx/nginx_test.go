@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,7 +138,7 @@ func TestWriteOnlyWhenBytesChange(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
 
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	if got := f.reloads(t); got != 1 {
@@ -149,7 +150,7 @@ func TestWriteOnlyWhenBytesChange(t *testing.T) {
 		t.Fatalf("new site mode = %v %v, want 0644", fi.Mode(), err)
 	}
 
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write same bytes: %v", err)
 	}
 	if tests, reloads := f.tests(t), f.reloads(t); tests != 1 || reloads != 1 {
@@ -161,7 +162,7 @@ func TestWriteOnlyWhenBytesChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, changed := f.site(t, "prod", "api", green.port, blue.port, listen) // ports swapped
-	if err := f.edge.Write(ctx, path, changed); err != nil {
+	if err := f.edge.Write(ctx, path, changed, nil); err != nil {
 		t.Fatalf("Write changed: %v", err)
 	}
 	if got := f.reloads(t); got != 2 {
@@ -181,13 +182,13 @@ func TestWriteBadConfigRestores(t *testing.T) {
 	listen := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, good := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, good); err != nil {
+	if err := f.edge.Write(ctx, path, good, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	waitBody(t, url, "blue")
 
 	bad := append(append([]byte{}, good...), "bogus_directive on;\n"...)
-	err := f.edge.Write(ctx, path, bad)
+	err := f.edge.Write(ctx, path, bad, nil)
 	if !errors.Is(err, ErrTestFailed) {
 		t.Fatalf("Write(bad) = %v, want ErrTestFailed", err)
 	}
@@ -207,7 +208,7 @@ func TestWriteBadConfigRestores(t *testing.T) {
 
 	// A new file that fails the test is removed again.
 	newPath := filepath.Join(f.n.ConfDir, state.SiteFile("prod", "web"))
-	err = f.edge.Write(ctx, newPath, []byte("upstream {\n"))
+	err = f.edge.Write(ctx, newPath, []byte("upstream {\n"), nil)
 	if !errors.Is(err, ErrTestFailed) {
 		t.Fatalf("Write(new bad) = %v, want ErrTestFailed", err)
 	}
@@ -227,7 +228,7 @@ func TestWriteReloadFailureRestores(t *testing.T) {
 	ctx := context.Background()
 	path, content := f.site(t, "prod", "api", 20001, 20002, testenv.FreePort(t))
 	edge := New(f.n.Test, "echo 'nginx: [error] signal failed' >&2; exit 1", zaptest.NewLogger(t))
-	err := edge.Write(ctx, path, content)
+	err := edge.Write(ctx, path, content, nil)
 	if err == nil || !strings.Contains(err.Error(), "nginx reload failed: nginx: [error] signal failed") || !strings.Contains(err.Error(), "restored") {
 		t.Fatalf("Write with failing reload = %v", err)
 	}
@@ -243,7 +244,7 @@ func TestSwitchMovesTrafficWithoutReload(t *testing.T) {
 	listen := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	waitBody(t, url, "blue")
@@ -276,7 +277,7 @@ func TestRemove(t *testing.T) {
 	listen := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", state.Green); err != nil {
@@ -408,7 +409,7 @@ func TestZeroDowntimeSwitch(t *testing.T) {
 	listen := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	waitBody(t, url, "blue")
@@ -470,7 +471,7 @@ func TestLoadSeesReloadErrors(t *testing.T) {
 	listen := testenv.FreePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
 	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content); err != nil {
+	if err := f.edge.Write(ctx, path, content, nil); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	waitBody(t, url, "blue")
@@ -593,5 +594,152 @@ func TestCommandTimeoutKillsTheCommand(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Test returned after %s; the command was not killed", took)
+	}
+}
+
+// loadedCheck polls the site's check path like apply does.
+func loadedCheck(listen int, content []byte) func(context.Context) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", listen, templates.CheckPath(content))
+	return func(ctx context.Context) error {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			code, _, err := get(url)
+			if err == nil && code == 204 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("check %s: %d %v", url, code, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling an external process, as apply does
+		}
+	}
+}
+
+func TestWriteWaitsUntilServed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	blue := newBackend(t, "blue")
+	listen := testenv.FreePort(t)
+	path, content := f.site(t, "prod", "api", blue.port, blue.port+1, listen)
+	if err := f.edge.Write(ctx, path, content, loadedCheck(listen, content)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	// Served at once after Write returns: no polling here.
+	mustBody(t, fmt.Sprintf("http://127.0.0.1:%d/", listen), "blue")
+}
+
+// A listen address in use passes nginx -t, but nginx cannot load the file:
+// Write notices, restores the old file and reloads it.
+func TestWriteNotLoadedRestores(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	blue := newBackend(t, "blue")
+	listen := testenv.FreePort(t)
+	path, good := f.site(t, "prod", "api", blue.port, blue.port+1, listen)
+	if err := f.edge.Write(ctx, path, good, loadedCheck(listen, good)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().(*net.TCPAddr).Port
+	_, moved := f.site(t, "prod", "api", blue.port, blue.port+1, busy)
+	err = f.edge.Write(ctx, path, moved, loadedCheck(busy, moved))
+	if err == nil || !strings.Contains(err.Error(), "nginx did not start serving") || !strings.Contains(err.Error(), "restored") {
+		t.Fatalf("Write to a busy port: %v, want a not-loaded error that restored the file", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, good) {
+		t.Fatalf("file not restored")
+	}
+	if err := loadedCheck(listen, good)(ctx); err != nil {
+		t.Fatalf("old file not served after the restore: %v", err)
+	}
+}
+
+// TestShiftSplitsTraffic: canary markers send the configured share of
+// requests to the new color, measured through nginx over 2,000 requests;
+// clearing them (an abort) sends none.
+func TestShiftSplitsTraffic(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	blue, green := newBackend(t, "blue"), newBackend(t, "green")
+	listen := testenv.FreePort(t)
+	content, err := templates.Site(templates.SiteParams{
+		Env: "prod", Service: "api", ConfDir: f.n.ConfDir, BluePort: blue.port, GreenPort: green.port,
+		Listen: "127.0.0.1:" + strconv.Itoa(listen), Canary: []int{10, 50},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(f.n.ConfDir, state.SiteFile("prod", "api"))
+	if err := f.edge.Write(ctx, path, content, loadedCheck(listen, content)); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
+	share := func() float64 {
+		t.Helper()
+		const n = 2000
+		var mu sync.Mutex
+		greens := 0
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/8; i++ {
+					_, body, err := get(url)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if body == "green" {
+						mu.Lock()
+						greens++
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return 100 * float64(greens) / n
+	}
+	reloads := f.reloads(t)
+	for _, step := range []struct {
+		percent int
+		want    float64
+	}{{10, 10}, {50, 50}} {
+		if err := f.edge.Shift(ctx, f.n.ConfDir, "prod", "api", state.Green, step.percent); err != nil {
+			t.Fatal(err)
+		}
+		got := share()
+		t.Logf("canary %d%%: %.1f%% of 2000 requests went to green", step.percent, got)
+		if got < step.want-5 || got > step.want+5 {
+			t.Fatalf("canary %d%%: green got %.1f%%, want within 5 points", step.percent, got)
+		}
+	}
+	// Abort at 50%: back to blue, no canary marker left.
+	if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", state.Blue); err != nil {
+		t.Fatal(err)
+	}
+	if got := share(); got != 0 {
+		t.Fatalf("after the abort green still got %.1f%%", got)
+	}
+	// Full switch from a canary step.
+	if err := f.edge.Shift(ctx, f.n.ConfDir, "prod", "api", state.Green, 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", state.Green); err != nil {
+		t.Fatal(err)
+	}
+	if got := share(); got != 100 {
+		t.Fatalf("after the switch green got %.1f%%, want 100", got)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(f.n.ConfDir, state.CanaryMarkerGlob("prod", "api"))); len(matches) != 0 {
+		t.Fatalf("canary markers left: %v", matches)
+	}
+	if f.reloads(t) != reloads {
+		t.Fatalf("shifting traffic reloaded nginx")
 	}
 }

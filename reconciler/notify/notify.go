@@ -1,0 +1,181 @@
+// Package notify delivers deploy events to HTTP receivers (JSON or Slack
+// incoming webhooks). Delivery is asynchronous, retried with a timeout, and
+// never fails a deploy: a receiver that is down is logged and counted.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// Delivery settings.
+const (
+	attempts       = 3
+	attemptTimeout = 5 * time.Second
+	backoff        = 500 * time.Millisecond
+)
+
+// Notifier sends events to the receivers of an env file.
+type Notifier struct {
+	targets []state.Notify
+	client  *http.Client
+	log     *zap.Logger
+	wg      sync.WaitGroup
+	failed  atomic.Int64
+	sent    atomic.Int64
+}
+
+var _ reconciler.Notifier = (*Notifier)(nil)
+
+// New returns a Notifier for targets (URLs resolved). A nil log discards.
+func New(targets []state.Notify, log *zap.Logger) *Notifier {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Notifier{targets: targets, log: log, client: &http.Client{Timeout: attemptTimeout}}
+}
+
+// Notify starts delivering e to every receiver that listens to it and
+// returns at once; Close waits for the deliveries.
+func (n *Notifier) Notify(ctx context.Context, e reconciler.Event) {
+	for _, t := range n.targets {
+		if len(t.Events) > 0 && !slices.Contains(t.Events, e.Name) {
+			continue
+		}
+		body, err := payload(t.Format, e)
+		if err != nil {
+			n.log.Warn("notification not sent", zap.String("event", e.Name), zap.Error(err))
+			n.failed.Add(1)
+			continue
+		}
+		n.wg.Add(1)
+		go func(t state.Notify) {
+			defer n.wg.Done()
+			n.deliver(ctx, t, e.Name, body)
+		}(t)
+	}
+}
+
+// Close waits up to timeout for deliveries in flight.
+func (n *Notifier) Close(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		n.log.Warn("notifications still in flight at exit", zap.Duration("waited", timeout))
+	}
+}
+
+// Failed is the number of notifications that could not be delivered.
+func (n *Notifier) Failed() int64 { return n.failed.Load() }
+
+// Sent is the number of notifications delivered.
+func (n *Notifier) Sent() int64 { return n.sent.Load() }
+
+func (n *Notifier) deliver(ctx context.Context, t state.Notify, event string, body []byte) {
+	host := redact(t.URL)
+	var last error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				i = attempts
+				continue
+			case <-time.After(backoff << (i - 1)):
+			}
+		}
+		if last = n.post(ctx, t.URL, body); last == nil {
+			n.sent.Add(1)
+			n.log.Debug("notification sent", zap.String("event", event), zap.String("to", host))
+			return
+		}
+	}
+	n.failed.Add(1)
+	n.log.Warn("notification failed; the deploy goes on", zap.String("event", event), zap.String("to", host), zap.Int("attempts", attempts), zap.String("error", last.Error()))
+}
+
+func (n *Notifier) post(ctx context.Context, u string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("bad receiver URL")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "reconciler")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		// The error text quotes the URL, which may hold a token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s", strings.ReplaceAll(ue.Err.Error(), u, redact(u)))
+		}
+		return errors.New("request failed")
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// redact keeps the scheme and host of a receiver URL: paths and queries of
+// webhook URLs are credentials.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "(receiver)"
+	}
+	return p.Scheme + "://" + p.Host + "/…"
+}
+
+func payload(format string, e reconciler.Event) ([]byte, error) {
+	if format != "slack" {
+		return json.Marshal(e)
+	}
+	var b strings.Builder
+	icon := map[string]string{"deploy.succeeded": ":white_check_mark:", "deploy.failed": ":x:", "deploy.rolled_back": ":rewind:",
+		"migration.failed": ":x:", "deploy.started": ":rocket:", "drift.repaired": ":wrench:"}[e.Name]
+	fmt.Fprintf(&b, "%s *%s* %s at `%.12s`", icon, e.Name, e.Env, e.Commit)
+	if e.Author != "" {
+		fmt.Fprintf(&b, " by %s", e.Author)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	for _, s := range e.Services {
+		fmt.Fprintf(&b, "\n• %s: %s → %s", s.Name, orNone(s.OldImage), orNone(s.NewImage))
+	}
+	if e.Duration > 0 {
+		fmt.Fprintf(&b, "\n(%.1fs)", e.Duration)
+	}
+	if e.Error != "" {
+		fmt.Fprintf(&b, "\n```%s```", e.Error)
+	}
+	return json.Marshal(map[string]string{"text": b.String()})
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
