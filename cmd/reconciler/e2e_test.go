@@ -56,6 +56,9 @@ type spec struct {
 	listenExtra, tls       string
 	worker                 bool
 	migrations             string // YAML of the migrations block's fields, indented 2
+	webExtra               string // YAML lines under services.web, indented 4
+	workerEnv              string // YAML lines under services.worker.env, indented 6
+	top                    string // top-level YAML appended to the file
 }
 
 func (w *world) envYAML(s spec) string {
@@ -68,6 +71,7 @@ nginx:
   confDir: %s
   test: %s
   reload: echo reload >> %s && %s
+  logDir: %s
 services:
   web:
     image: %s
@@ -87,7 +91,7 @@ services:
       unhealthyThreshold: 3
       startTimeout: 8s
     drain: 500ms
-`, w.env, w.ngx.ConfDir, w.ngx.Test, w.reloads, w.ngx.Reload, s.image, w.port, s.listenExtra, s.tls, s.version, s.webEnv)
+%s`, w.env, w.ngx.ConfDir, w.ngx.Test, w.reloads, w.ngx.Reload, w.ngx.Dir, s.image, w.port, s.listenExtra, s.tls, s.version, s.webEnv, s.webExtra)
 	if s.worker {
 		fmt.Fprintf(&b, `  worker:
     image: reconciler-test/app:v1
@@ -96,10 +100,14 @@ services:
       interval: 100ms
       startTimeout: 8s
 `)
+		if s.workerEnv != "" {
+			b.WriteString("    env:\n" + s.workerEnv)
+		}
 	}
 	if s.migrations != "" {
 		b.WriteString("migrations:\n" + s.migrations)
 	}
+	b.WriteString(s.top)
 	w.repo.Write("config/web.yaml", s.config)
 	return b.String()
 }

@@ -15,6 +15,8 @@
 //	VERSION          echoed by GET /
 //	HEALTH=fail      GET /health answers 503
 //	UNHEALTHY_AFTER  GET /health answers 503 once this duration has elapsed
+//	UNHEALTHY_FILE   GET /health answers 503 while this file exists
+//	ERROR_FILE       GET / answers 500 while this file exists
 //	STARTUP_DELAY    sleep this long before listening
 //	CRASH_AFTER      exit 1 after this duration (serve and worker)
 //	MIGRATE_EXIT     exit code of migrate
@@ -119,10 +121,14 @@ func serve() int {
 			http.NotFound(w, r)
 			return
 		}
+		if exists(os.Getenv("ERROR_FILE")) {
+			http.Error(w, "version="+version+" failing", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "version=%s host=%s\n", version, host)
 	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if os.Getenv("HEALTH") == "fail" || (unhealthyAfter > 0 && time.Since(start) > unhealthyAfter) {
+		if os.Getenv("HEALTH") == "fail" || (unhealthyAfter > 0 && time.Since(start) > unhealthyAfter) || exists(os.Getenv("UNHEALTHY_FILE")) {
 			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
 			return
 		}
@@ -209,4 +215,13 @@ func logRequests(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// exists reports whether path names a file; "" never does.
+func exists(path string) bool {
+	if path == "" {
+		return false
+	}
+	_, err := os.Stat(path)
+	return err == nil
 }
