@@ -11,11 +11,15 @@ import (
 // Env is the desired state of one environment as written in envs/NAME.yaml.
 // Field names are part of the product contract (see DESIGN.md).
 type Env struct {
-	Environment string             `json:"environment"`
-	Nginx       Nginx              `json:"nginx"`
-	Services    map[string]Service `json:"services"`
-	Migrations  *Migrations        `json:"migrations,omitempty"`
-	// Notify lists where deploy events are sent.
+	// Environment must equal the file's NAME.
+	Environment string `json:"environment"`
+	// Nginx says where reconciler writes its nginx files; every field has a default.
+	Nginx Nginx `json:"nginx"`
+	// Services by name (a DNS label, not "migrations", not ending in -blue or -green).
+	Services map[string]Service `json:"services"`
+	// Migrations is a one-off job run before any service changes; optional.
+	Migrations *Migrations `json:"migrations,omitempty"`
+	// Notify lists where deploy events are sent; optional.
 	Notify []Notify `json:"notify,omitempty"`
 }
 
@@ -37,32 +41,55 @@ var Events = []string{"deploy.started", "deploy.succeeded", "deploy.failed", "de
 // Nginx says where reconciler writes its nginx files and how nginx is tested
 // and reloaded. Test and Reload run through "sh -c".
 type Nginx struct {
+	// ConfDir is the directory nginx includes (*.conf); reconciler owns only
+	// the <env>-<service>.conf files and markers it writes there.
 	ConfDir string `json:"confDir,omitempty"`
-	Test    string `json:"test,omitempty"`
-	Reload  string `json:"reload,omitempty"`
+	// Test runs before every reload; a failure restores the previous file.
+	Test string `json:"test,omitempty"`
+	// Reload makes nginx read its files again.
+	Reload string `json:"reload,omitempty"`
 	// LogDir is where nginx writes the access log of each reconciler site,
-	// reconciler-<env>-<service>.log; the bake and canary steps read error
-	// rates from it.
+	// reconciler-<env>-<service>.log, when a bake or canary reads it.
 	LogDir string `json:"logDir,omitempty"`
 }
 
 // Service is one long-running service. A service without ContainerPort is a
 // worker: it gets no upstream and is replaced start-first.
 type Service struct {
-	Image         string            `json:"image"`
-	ContainerPort int               `json:"containerPort,omitempty"`
-	Listen        string            `json:"listen,omitempty"`
-	ServerName    string            `json:"serverName,omitempty"`
-	TLS           *TLS              `json:"tls,omitempty"`
-	Command       []string          `json:"command,omitempty"`
-	Env           map[string]string `json:"env,omitempty"`
-	EnvFile       string            `json:"envFile,omitempty"`
-	Secrets       map[string]string `json:"secrets,omitempty"`
-	Files         []File            `json:"files,omitempty"`
-	Memory        string            `json:"memory,omitempty"`
-	Health        Health            `json:"health,omitempty"`
-	Drain         *Duration         `json:"drain,omitempty"`
-	Deploy        Deploy            `json:"deploy,omitempty"`
+	// Image is a tag or an @sha256 digest; required.
+	Image string `json:"image"`
+	// ContainerPort is the port the service listens on in the container;
+	// absent makes the service a worker.
+	ContainerPort int `json:"containerPort,omitempty"`
+	// Listen is the argument of nginx's listen directive ("443 ssl");
+	// absent writes an upstream only.
+	Listen string `json:"listen,omitempty"`
+	// ServerName is the argument of nginx's server_name; optional.
+	ServerName string `json:"serverName,omitempty"`
+	// TLS is required when Listen contains ssl; with a ServerName it also
+	// gets a port-80 server that redirects to HTTPS.
+	TLS *TLS `json:"tls,omitempty"`
+	// Command replaces the image's command; optional.
+	Command []string `json:"command,omitempty"`
+	// Env holds plain values; they override EnvFile's.
+	Env map[string]string `json:"env,omitempty"`
+	// EnvFile is a KEY=value file of the repository, read at the same commit.
+	EnvFile string `json:"envFile,omitempty"`
+	// Secrets maps variable names to references (ssm:/path,
+	// secretsmanager:NAME[#key], env:VAR, file:/path) resolved at deploy
+	// time; values never reach git, a label, a log or a plan.
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// Files are copied into the container before it starts.
+	Files []File `json:"files,omitempty"`
+	// Memory is the container's limit ("512m", "1g"); absent means none.
+	Memory string `json:"memory,omitempty"`
+	// Health is the check that must pass before traffic moves.
+	Health Health `json:"health,omitempty"`
+	// Drain is how long the old color keeps running after the switch.
+	Drain *Duration `json:"drain,omitempty"`
+	// Deploy says how traffic moves to a new version and how long it is
+	// watched after.
+	Deploy Deploy `json:"deploy,omitempty"`
 	// Smoke requests go through the public listen address after the switch;
 	// one that fails rolls the service back.
 	Smoke []Smoke `json:"smoke,omitempty"`
@@ -101,31 +128,44 @@ const (
 
 // TLS names the certificate and key files on the host that nginx serves.
 type TLS struct {
+	// Certificate is the absolute path of the certificate chain (Let's
+	// Encrypt: /etc/letsencrypt/live/NAME/fullchain.pem).
 	Certificate string `json:"certificate"`
-	Key         string `json:"key"`
+	// Key is the absolute path of the private key (privkey.pem).
+	Key string `json:"key"`
 }
 
 // File is a file of the repository (Source, read at the same commit) copied
 // into the container at Target (an absolute path) before it starts.
 type File struct {
+	// Source is a path in the repository.
 	Source string `json:"source"`
+	// Target is an absolute path in the container.
 	Target string `json:"target"`
 }
 
 // Health is the HTTP health check on the container's published port. Zero
 // values are filled by Defaults.
 type Health struct {
-	Path               string    `json:"path,omitempty"`
-	Interval           *Duration `json:"interval,omitempty"`
-	Timeout            *Duration `json:"timeout,omitempty"`
-	HealthyThreshold   int       `json:"healthyThreshold,omitempty"`
-	UnhealthyThreshold int       `json:"unhealthyThreshold,omitempty"`
-	StartTimeout       *Duration `json:"startTimeout,omitempty"`
+	// Path is requested with GET; a status of 200-399 passes.
+	Path string `json:"path,omitempty"`
+	// Interval is the time between checks.
+	Interval *Duration `json:"interval,omitempty"`
+	// Timeout bounds one check.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// HealthyThreshold is the consecutive passes before traffic moves.
+	HealthyThreshold int `json:"healthyThreshold,omitempty"`
+	// UnhealthyThreshold is the consecutive failures that fail the deploy.
+	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
+	// StartTimeout bounds the wait for HealthyThreshold passes.
+	StartTimeout *Duration `json:"startTimeout,omitempty"`
 }
 
 // Migrations is a one-off job that runs before any service changes.
 type Migrations struct {
-	Image   string   `json:"image"`
+	// Image is a tag or an @sha256 digest; required.
+	Image string `json:"image"`
+	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
 }
 

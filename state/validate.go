@@ -376,7 +376,7 @@ func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
 	if c.ok(dp+".stepPause") && d.StepPause.D() <= 0 {
 		c.errf(dp+".stepPause", "want a duration greater than 0 such as \"1m\", got %s", d.StepPause.D())
 	}
-	if c.ok(dp+".maxErrorRate") {
+	if c.ok(dp + ".maxErrorRate") {
 		if _, err := ParseRate(d.MaxErrorRate); err != nil {
 			c.errf(dp+".maxErrorRate", "%v", err)
 		}

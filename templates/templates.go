@@ -6,11 +6,12 @@ package templates
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -77,15 +78,22 @@ func Site(p SiteParams) ([]byte, error) {
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 	}
+	redirect, httpsPort := redirectListen(p)
 	data := struct {
 		SiteParams
-		Upstream, Var, Marker, LogPath, CheckPath string
-		LivePort                                  int
+		Upstream, Var, Marker, ConnVar string
+		Redirect, HTTPSPort, ACMERoot  string
+		LogPath, CheckPath             string
+		LivePort                       int
 	}{
 		SiteParams: p,
 		Upstream:   p.Env + "-" + p.Service,
 		Var:        "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_color",
 		Marker:     filepath.Join(p.ConfDir, state.MarkerFile(p.Env, p.Service)),
+		ConnVar:    "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_connection",
+		Redirect:   redirect,
+		HTTPSPort:  httpsPort,
+		ACMERoot:   ACMEWebroot,
 		LivePort:   p.BluePort,
 		LogPath:    LogPath(p.LogDir, p.Env, p.Service),
 	}
@@ -125,6 +133,33 @@ func CheckPath(content []byte) string {
 		return string(rest[:j])
 	}
 	return ""
+}
+
+// ACMEWebroot is the directory the port-80 server of a TLS site serves
+// /.well-known/acme-challenge/ from: certbot certonly --webroot -w ACMEWebroot.
+const ACMEWebroot = "/var/www/letsencrypt"
+
+// redirectListen returns the listen argument of the plain-HTTP server that
+// redirects a TLS site to HTTPS, and the ":port" the redirect URL needs when
+// HTTPS is not on 443. A site gets that server only when it listens with
+// "ssl" on a port other than 80, has TLS and a server name: without a name,
+// port 80 would be claimed for every host.
+func redirectListen(p SiteParams) (listen, httpsPort string) {
+	f := strings.Fields(p.Listen)
+	if p.TLS == nil || p.ServerName == "" || len(f) < 2 || !slices.Contains(f[1:], "ssl") || strings.HasPrefix(f[0], "unix:") {
+		return "", ""
+	}
+	host, port := "", f[0]
+	if i := strings.LastIndex(f[0], ":"); i >= 0 {
+		host, port = f[0][:i+1], f[0][i+1:]
+	}
+	if n, err := strconv.Atoi(port); err != nil || n == 80 {
+		return "", "" // an address without a port listens on 80 already
+	}
+	if port != "443" {
+		httpsPort = ":" + port
+	}
+	return host + "80", httpsPort
 }
 
 var (

@@ -13,16 +13,22 @@ func init() { commands = append(commands, diffCmd) }
 
 func diffCmd(g *globals) *cobra.Command {
 	var f envFlags
-	var output string
+	var output, base string
 	cmd := &cobra.Command{
-		Use:   "diff --env NAME [--repo PATH|URL] [--ref REV] [-o text|json]",
+		Use:   "diff --env NAME [--repo PATH|URL] [--ref REV] [--base REV] [-o text|json]",
 		Short: "Show what apply would change (exit 0 in sync, 2 changes, 1 error)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o: want text or json, got %q", output)
 			}
-			_, _, p, err := plan(cmd.Context(), g, f)
+			var p *reconciler.Plan
+			var err error
+			if base != "" {
+				p, err = diffBase(cmd.Context(), g, f, base, output)
+			} else {
+				_, _, p, err = plan(cmd.Context(), g, f)
+			}
 			if err != nil {
 				return listErrors(err)
 			}
@@ -37,6 +43,7 @@ func diffCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&base, "base", "", "compare with the desired state at this revision instead of the host (a PR preview; reads no host and no secret)")
 	return cmd
 }
 

@@ -59,7 +59,7 @@ func openRepo(ctx context.Context, repo string) (*git.Repository, error) {
 		}
 		return r, nil
 	}
-	r, err := git.PlainOpenWithOptions(repo, &git.PlainOpenOptions{DetectDotGit: true})
+	r, err := git.PlainOpenWithOptions(repo, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if err != nil {
 		return nil, fmt.Errorf("open git repository %s: %w", repo, err)
 	}
