@@ -13,6 +13,7 @@ type Env struct {
 	Nginx       Nginx              `json:"nginx"`
 	Services    map[string]Service `json:"services"`
 	Migrations  *Migrations        `json:"migrations,omitempty"`
+	Backup      *Backup            `json:"backup,omitempty"`
 }
 
 // Nginx says where reconciler writes its nginx files and how nginx is tested
@@ -65,10 +66,25 @@ type Health struct {
 	StartTimeout       *Duration `json:"startTimeout,omitempty"`
 }
 
-// Migrations is a one-off job that runs before any service changes.
+// Migrations is a one-off job that runs before any service changes. Env,
+// EnvFile, Secrets and Files mean what they mean for a Service.
 type Migrations struct {
-	Image   string   `json:"image"`
-	Command []string `json:"command,omitempty"`
+	Image   string            `json:"image"`
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	EnvFile string            `json:"envFile,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty"`
+	Files   []File            `json:"files,omitempty"`
+}
+
+// Backup says how many backups of the host's configuration are kept in the
+// state dir before each deploy, and where else they are copied.
+type Backup struct {
+	// Keep is how many backups per environment stay in the state dir;
+	// 0 means DefaultBackupKeep.
+	Keep int `json:"keep,omitempty"`
+	// S3 is an optional s3://bucket/prefix each backup is also uploaded to.
+	S3 string `json:"s3,omitempty"`
 }
 
 // Defaults of the env file, applied by (*Env).Default.
@@ -83,6 +99,7 @@ const (
 	DefaultUnhealthyThreshold = 3
 	DefaultStartTimeout       = 60 * time.Second
 	DefaultDrain              = 30 * time.Second
+	DefaultBackupKeep         = 10
 )
 
 // Default fills every field the file left out with its documented default.
