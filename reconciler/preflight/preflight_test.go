@@ -16,7 +16,9 @@ func start(name string, mem int64) reconciler.Step {
 	return reconciler.Step{Action: reconciler.ActStart, Name: name, Container: &reconciler.ContainerSpec{Name: name, Spec: state.Spec{Memory: mem}}}
 }
 
-func drain(name string) reconciler.Step { return reconciler.Step{Action: reconciler.ActDrain, Name: name} }
+func drain(name string) reconciler.Step {
+	return reconciler.Step{Action: reconciler.ActDrain, Name: name}
+}
 
 func TestPeak(t *testing.T) {
 	running := map[string]int64{"p-api-blue": 512 * mib, "p-mcp-blue": 512 * mib, "p-worker-blue": 256 * mib}
