@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
@@ -15,6 +16,7 @@ func init() { commands = append(commands, applyCmd) }
 func applyCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var lockTimeout time.Duration
+	var cf checkFlags
 	cmd := &cobra.Command{
 		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
@@ -23,7 +25,8 @@ func applyCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			start := time.Now()
 			// Bad input fails here, before the lock and before any change.
-			if _, _, err := loadEnv(ctx, f); err != nil {
+			_, e, err := loadEnv(ctx, f)
+			if err != nil {
 				return listErrors(err)
 			}
 			dir, err := statedir.Open(g.stateDir)
@@ -35,13 +38,30 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			h, _, p, err := plan(ctx, g, f)
+			var checks *preflight.Checker
+			if !cf.skip {
+				if checks, err = cf.checker(ctx, g, e); err != nil {
+					return err
+				}
+				if err := checks.Host(ctx).Err(); err != nil {
+					return fmt.Errorf("%w; nothing was changed", listErrors(err))
+				}
+			}
+			h, d, p, err := plan(ctx, g, f)
 			if err != nil {
 				return listErrors(err)
 			}
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
 				return nil
+			}
+			if checks != nil {
+				if err := checks.Plan(ctx, p).Err(); err != nil {
+					return fmt.Errorf("%w; nothing was changed", listErrors(err))
+				}
+			}
+			if err := takeBackup(ctx, g, h, d, e, p); err != nil {
+				return err
 			}
 			if err := h.applier(g).Apply(ctx, p); err != nil {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
@@ -52,6 +72,7 @@ func applyCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cf.register(cmd, true)
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
 }
