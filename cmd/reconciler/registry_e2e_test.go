@@ -21,8 +21,9 @@ func TestRegistry(t *testing.T) {
 	w := newWorld(t)
 	reg := testenv.StartRegistry(t, "deployer", "registry-pass")
 	repo := reg.Addr + "/" + w.env + "/app"
-	d1 := reg.Push(t, w.cli, "reconciler-test/app:v1", w.env+"/app:v1")
-	d2 := reg.Push(t, w.cli, "reconciler-test/app:v2", w.env+"/app:v2")
+	v1, v2 := w.ownImages()
+	d1 := reg.Push(t, w.cli, v1, w.env+"/app:v1")
+	d2 := reg.Push(t, w.cli, v2, w.env+"/app:v2")
 	ctx := context.Background()
 	// Drop the local tags Push made, so that apply has to pull; drop what
 	// apply pulled when the test ends (after its containers are gone).
@@ -92,7 +93,7 @@ func TestRegistry(t *testing.T) {
 	if v := variant(); v != "v2" {
 		t.Fatalf("by digest: variant %q, want v2", v)
 	}
-	reg.Push(t, w.cli, "reconciler-test/app:v1", w.env+"/app:v2") // the tag now names v1
+	reg.Push(t, w.cli, v1, w.env+"/app:v2") // the tag now names v1
 	w.mustRun(exitOK, "diff")
 	w.mustRun(exitOK, "apply")
 	if v := variant(); v != "v2" {

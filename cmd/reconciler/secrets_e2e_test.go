@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/image"
+
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/backup"
 )
@@ -41,6 +43,21 @@ func randomValue(t *testing.T, prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// ownImages imports the app's v1 and v2 variants under tags of this test
+// alone: another package's tests may re-tag the shared reconciler-test/app
+// tags at any time, which would look like a moved tag to diff.
+func (w *world) ownImages() (v1, v2 string) {
+	v1, v2 = "reconciler-test/app:"+w.env+"-v1", "reconciler-test/app:"+w.env+"-v2"
+	testenv.AppImageVariant(w.t, v1, "v1")
+	testenv.AppImageVariant(w.t, v2, "v2")
+	w.t.Cleanup(func() {
+		for _, ref := range []string{v1, v2} {
+			w.cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true})
+		}
+	})
+	return v1, v2
+}
+
 func sha(v string) string {
 	d := sha256.Sum256([]byte(v))
 	return hex.EncodeToString(d[:])
@@ -61,8 +78,9 @@ func TestSecretsFromAWS(t *testing.T) {
 	aws.SetSecret(w.env+"/tokens", `{"api":"`+token+`"}`)
 	secrets := "      DATABASE_PASSWORD: ssm:" + dbParam + "\n      API_TOKEN: secretsmanager:" + w.env + "/tokens#api\n"
 	backupYAML := "backup:\n  keep: 2\n  s3: s3://backups/reconciler\n"
+	v1, _ := w.ownImages()
 	commit := func(msg string) {
-		w.repo.Write("envs/"+w.env+".yaml", w.withSecrets(spec{version: "v1", config: "a: 1\n"}, secrets, backupYAML))
+		w.repo.Write("envs/"+w.env+".yaml", w.withSecrets(spec{image: v1, version: "v1", config: "a: 1\n"}, secrets, backupYAML))
 		w.repo.Commit(msg)
 	}
 	commit("v1 with secrets")
@@ -199,11 +217,12 @@ func TestSecretsFromAWS(t *testing.T) {
 func TestMemoryCheck(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
+	v1, v2 := w.ownImages()
+	w.commit(spec{image: v1, version: "v1", config: "a: 1\n"}, "v1")
 	w.mustRun(exitOK, "apply")
 	waitFor(t, "nginx to serve the new site", 5*time.Second, func() bool { code, _ := w.get("/"); return code == 200 })
 	ids, reloads := w.containers(), w.reloadCount()
-	w.commit(spec{version: "v2", config: "a: 1\n"}, "v2")
+	w.commit(spec{image: v2, version: "v2", config: "a: 1\n"}, "v2")
 	// Other tests' containers run on this engine too; a host of 1m with no
 	// reserve fits nothing.
 	r := w.mustRun(exitFailed, "apply", "--host-memory", "1m", "--memory-reserve", "0")
