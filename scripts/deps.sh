@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the demo and the benchmarks use,
 # when they are missing: nginx (a private instance per test), wrk (load),
-# git. Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+# git, docker-registry (a private registry per registry test). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -21,4 +22,8 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 # and never use it, so stop it where we can.
 if [[ " ${need[*]} " == *" nginx "* ]]; then
   $sudo nginx -s quit 2>/dev/null || true
+fi
+# Likewise the registry's system service, where the package started one.
+if [[ " ${need[*]} " == *" docker-registry "* ]]; then
+  $sudo service docker-registry stop >/dev/null 2>&1 || true
 fi

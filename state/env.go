@@ -21,6 +21,9 @@ type Env struct {
 	Migrations *Migrations `json:"migrations,omitempty"`
 	// Notify lists where deploy events are sent; optional.
 	Notify []Notify `json:"notify,omitempty"`
+	// Backup says how many copies of the host's configuration are kept
+	// before each deploy, and where else they go; optional.
+	Backup *Backup `json:"backup,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
@@ -161,12 +164,28 @@ type Health struct {
 	StartTimeout *Duration `json:"startTimeout,omitempty"`
 }
 
-// Migrations is a one-off job that runs before any service changes.
+// Migrations is a one-off job that runs before any service changes. Env,
+// EnvFile, Secrets and Files mean what they mean for a Service.
 type Migrations struct {
 	// Image is a tag or an @sha256 digest; required.
 	Image string `json:"image"`
 	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
+	// Env, EnvFile, Secrets and Files mean what they mean for a service.
+	Env     map[string]string `json:"env,omitempty"`
+	EnvFile string            `json:"envFile,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty"`
+	Files   []File            `json:"files,omitempty"`
+}
+
+// Backup says how many backups of the host's configuration are kept in the
+// state dir before each deploy, and where else they are copied.
+type Backup struct {
+	// Keep is how many backups per environment stay in the state dir;
+	// 0 means DefaultBackupKeep.
+	Keep int `json:"keep,omitempty"`
+	// S3 is an optional s3://bucket/prefix each backup is also uploaded to.
+	S3 string `json:"s3,omitempty"`
 }
 
 // Defaults of the env file, applied by (*Env).Default.
@@ -184,6 +203,7 @@ const (
 	DefaultLogDir             = "/var/log/nginx"
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
+	DefaultBackupKeep         = 10
 )
 
 // DefaultSteps are the canary's default traffic percentages.

@@ -25,7 +25,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	envFiles := map[string]*envFile{}
+	rs := &resolver{file: file, fsys: fsys, secretValues: secretValues, envFiles: map[string]*envFile{}, fail: fail}
 
 	for _, name := range SortedKeys(e.Services) {
 		s := e.Services[name]
@@ -33,50 +33,9 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 		spec := Spec{
 			Image:         s.Image,
 			Command:       slices.Clone(s.Command),
-			Env:           map[string]string{},
 			ContainerPort: s.ContainerPort,
 		}
-		if s.EnvFile != "" {
-			ef, ok := envFiles[s.EnvFile]
-			if !ok {
-				data, err := readFile(fsys, s.EnvFile)
-				if err != nil {
-					fail(file, sp+".envFile", "%s: %v", quote(s.EnvFile), err)
-				} else {
-					var perrs []error
-					ef, perrs = parseEnvFile(s.EnvFile, data)
-					errs = append(errs, perrs...)
-				}
-				envFiles[s.EnvFile] = ef
-			}
-			if ef != nil {
-				maps.Copy(spec.Env, ef.vars)
-			}
-		}
-		maps.Copy(spec.Env, s.Env)
-		if len(spec.Env) == 0 {
-			spec.Env = nil
-		}
-		if len(s.Secrets) > 0 {
-			spec.Secrets = make(map[string]string, len(s.Secrets))
-			for _, k := range SortedKeys(s.Secrets) {
-				v, ok := secretValues[s.Secrets[k]]
-				if !ok {
-					fail(file, sp+".secrets."+k, "no value was resolved for secret %s of service %s", k, name)
-					continue
-				}
-				spec.Secrets[k] = v
-			}
-		}
-		for i, f := range s.Files {
-			data, err := readFile(fsys, f.Source)
-			if err != nil {
-				fail(file, fmt.Sprintf("%s.files[%d].source", sp, i), "%s: %v", quote(f.Source), err)
-				continue
-			}
-			spec.Files = append(spec.Files, FileContent{Target: f.Target, Content: data})
-		}
-		sort.Slice(spec.Files, func(i, j int) bool { return spec.Files[i].Target < spec.Files[j].Target })
+		spec.Env, spec.Secrets, spec.Files = rs.vars(sp, "service "+name, s.EnvFile, s.Env, s.Secrets, s.Files)
 		if s.Memory != "" {
 			m, err := ParseMemory(s.Memory)
 			if err != nil {
@@ -87,8 +46,11 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 		d.Services = append(d.Services, DesiredService{Name: name, Config: cloneService(s), Spec: spec})
 	}
 	if m := e.Migrations; m != nil {
-		d.Migrations = &DesiredJob{Spec: Spec{Image: m.Image, Command: slices.Clone(m.Command)}}
+		spec := Spec{Image: m.Image, Command: slices.Clone(m.Command)}
+		spec.Env, spec.Secrets, spec.Files = rs.vars("migrations", "the migrations job", m.EnvFile, m.Env, m.Secrets, m.Files)
+		d.Migrations = &DesiredJob{Spec: spec}
 	}
+	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {
 		url := n.URL
 		if IsSecretRef(url) {
@@ -105,6 +67,69 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 		return nil, joinSorted(file, errs)
 	}
 	return d, nil
+}
+
+// resolver reads what services and the migrations job share: env files,
+// secrets and files. Each env file is read once.
+type resolver struct {
+	file         string
+	fsys         fs.FS
+	secretValues map[string]string
+	envFiles     map[string]*envFile
+	fail         func(f, field, format string, args ...any)
+	errs         []error // the env files' own parse errors
+}
+
+// vars returns the container environment (envFile overlaid by env), the
+// secret values by variable and the files sorted by target, for the
+// subject at path sp ("services.api", "migrations"); who names it in
+// errors ("service api").
+func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]string, files []File) (map[string]string, map[string]string, []FileContent) {
+	out := map[string]string{}
+	if envFileName != "" {
+		ef, ok := rs.envFiles[envFileName]
+		if !ok {
+			data, err := readFile(rs.fsys, envFileName)
+			if err != nil {
+				rs.fail(rs.file, sp+".envFile", "%s: %v", quote(envFileName), err)
+			} else {
+				var perrs []error
+				ef, perrs = parseEnvFile(envFileName, data)
+				rs.errs = append(rs.errs, perrs...)
+			}
+			rs.envFiles[envFileName] = ef
+		}
+		if ef != nil {
+			maps.Copy(out, ef.vars)
+		}
+	}
+	maps.Copy(out, env)
+	if len(out) == 0 {
+		out = nil
+	}
+	var sec map[string]string
+	if len(secrets) > 0 {
+		sec = make(map[string]string, len(secrets))
+		for _, k := range SortedKeys(secrets) {
+			v, ok := rs.secretValues[secrets[k]]
+			if !ok {
+				rs.fail(rs.file, sp+".secrets."+k, "no value was resolved for secret %s of %s", k, who)
+				continue
+			}
+			sec[k] = v
+		}
+	}
+	var fc []FileContent
+	for i, f := range files {
+		data, err := readFile(rs.fsys, f.Source)
+		if err != nil {
+			rs.fail(rs.file, fmt.Sprintf("%s.files[%d].source", sp, i), "%s: %v", quote(f.Source), err)
+			continue
+		}
+		fc = append(fc, FileContent{Target: f.Target, Content: data})
+	}
+	sort.Slice(fc, func(i, j int) bool { return fc[i].Target < fc[j].Target })
+	return out, sec, fc
 }
 
 // cloneService copies s deeply enough that the Desired shares nothing

@@ -126,3 +126,54 @@ func TestResolveMissingFiles(t *testing.T) {
 		t.Fatalf("Resolve error:\n%v\nwant:\n%s", err, want)
 	}
 }
+
+// TestResolveMigrations: the migrations job gets env, envFile, secrets and
+// files with the meaning they have for a service, and its secrets are in
+// SecretRefs.
+func TestResolveMigrations(t *testing.T) {
+	data := []byte(`environment: test
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+migrations:
+  image: ghcr.io/example/api:v1
+  command: ["/app/migrate", "up"]
+  envFile: envs/test.env
+  env: {LOG_LEVEL: debug}
+  secrets: {DATABASE_PASSWORD: ssm:/test/migrate_password}
+  files:
+    - source: templates/app.yaml
+      target: /app/config.yaml
+`)
+	fsys := repoFS(t, "test", data)
+	e, err := Load(fsys, "test")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := e.SecretRefs(), []string{"ssm:/test/migrate_password"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SecretRefs = %q, want %q", got, want)
+	}
+	d, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "m1gr4te"})
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	m := d.Migrations.Spec
+	if m.Env["LOG_LEVEL"] != "debug" || m.Env["ENVIRONMENT"] != "test" || m.Secrets["DATABASE_PASSWORD"] != "m1gr4te" ||
+		len(m.Files) != 1 || m.Files[0].Target != "/app/config.yaml" || len(m.Files[0].Content) == 0 {
+		t.Errorf("migrations spec = %+v", m)
+	}
+	// A rotated secret changes the migrations spec hash, so the job runs again.
+	d2, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "rotated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k")
+	if d.Migrations.Spec.Summarize(key).Hash() == d2.Migrations.Spec.Summarize(key).Hash() {
+		t.Errorf("rotating a migrations secret kept the spec hash")
+	}
+	_, err = Resolve(e, fsys, "abc", map[string]string{})
+	if want := "envs/test.yaml: migrations.secrets.DATABASE_PASSWORD: no value was resolved for secret DATABASE_PASSWORD of the migrations job"; err == nil || err.Error() != want {
+		t.Errorf("Resolve without the value: %v\nwant %s", err, want)
+	}
+}

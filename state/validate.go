@@ -276,7 +276,32 @@ func (c *checker) check(e *Env) {
 		m := e.Migrations
 		c.checkImage("migrations.image", m.Image)
 		c.checkCommand("migrations.command", m.Command)
+		c.checkVars("migrations", Service{Env: m.Env, EnvFile: m.EnvFile, Secrets: m.Secrets})
+		c.checkFiles("migrations", m.Files)
 	}
+	if e.Backup != nil {
+		c.checkBackup(*e.Backup)
+	}
+}
+
+var s3URLRE = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?$`)
+
+func (c *checker) checkBackup(b Backup) {
+	if v, ok := c.doc.rawInt("backup.keep"); ok && v < 1 {
+		c.errf("backup.keep", "want an integer of at least 1, got %d (leave keep out for %d)", v, DefaultBackupKeep)
+	}
+	if c.ok("backup.s3") && c.doc.has("backup.s3") && !s3URLRE.MatchString(b.S3) {
+		c.errf("backup.s3", "want s3://bucket/prefix such as \"s3://my-backups/reconciler\", got %s", quote(b.S3))
+	}
+}
+
+// BackupKeep returns how many backups to keep: backup.keep, or
+// DefaultBackupKeep.
+func (e *Env) BackupKeep() int {
+	if e.Backup != nil && e.Backup.Keep > 0 {
+		return e.Backup.Keep
+	}
+	return DefaultBackupKeep
 }
 
 func (c *checker) checkNginx(n Nginx) {
@@ -822,8 +847,6 @@ func unquoteEnv(v string) (string, error) {
 	return b.String(), nil
 }
 
-// SecretRefs returns the secret references of every service, sorted and
-// without duplicates: what the secrets backend must resolve before Resolve.
 // IsSecretRef reports whether v is a secret reference rather than a plain
 // value (a notify URL may be either).
 func IsSecretRef(v string) bool {
@@ -831,10 +854,18 @@ func IsSecretRef(v string) bool {
 	return err == nil
 }
 
+// SecretRefs returns the secret references of every service, of the
+// migrations job and of notify URLs, sorted and without duplicates: what the
+// secrets backend must resolve before Resolve.
 func (e *Env) SecretRefs() []string {
 	set := map[string]bool{}
 	for _, s := range e.Services {
 		for _, ref := range s.Secrets {
+			set[ref] = true
+		}
+	}
+	if e.Migrations != nil {
+		for _, ref := range e.Migrations.Secrets {
 			set[ref] = true
 		}
 	}

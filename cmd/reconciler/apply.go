@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/notify"
+	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
@@ -16,6 +17,7 @@ func init() { commands = append(commands, applyCmd) }
 func applyCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var lockTimeout time.Duration
+	var cf checkFlags
 	cmd := &cobra.Command{
 		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
@@ -24,7 +26,8 @@ func applyCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			start := time.Now()
 			// Bad input fails here, before the lock and before any change.
-			if _, _, err := loadEnv(ctx, f); err != nil {
+			_, e, err := loadEnv(ctx, f)
+			if err != nil {
 				return listErrors(err)
 			}
 			dir, err := statedir.Open(g.stateDir)
@@ -36,6 +39,15 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
+			var checks *preflight.Checker
+			if !cf.skip {
+				if checks, err = cf.checker(ctx, g, e); err != nil {
+					return err
+				}
+				if err := checks.Host(ctx).Err(); err != nil {
+					return fmt.Errorf("%w; nothing was changed", listErrors(err))
+				}
+			}
 			h, d, p, err := plan(ctx, g, f)
 			if err != nil {
 				return listErrors(err)
@@ -43,6 +55,14 @@ func applyCmd(g *globals) *cobra.Command {
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
 				return nil
+			}
+			if checks != nil {
+				if err := checks.Plan(ctx, p).Err(); err != nil {
+					return fmt.Errorf("%w; nothing was changed", listErrors(err))
+				}
+			}
+			if err := takeBackup(ctx, g, h, d, e, p); err != nil {
+				return err
 			}
 			n := notify.New(d.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
@@ -55,6 +75,7 @@ func applyCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cf.register(cmd, true)
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
 }

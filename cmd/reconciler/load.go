@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
 	"github.com/developer-mesh/reconciler/reconciler/nginx"
@@ -32,12 +34,47 @@ func loadEnv(ctx context.Context, f envFlags) (*gitrepo.Commit, *state.Env, erro
 
 // resolve reads every referenced file and secret and returns the desired state.
 func resolve(ctx context.Context, c *gitrepo.Commit, e *state.Env) (*state.Desired, error) {
-	r := &secrets.Resolver{}
+	r, err := resolver(ctx, e.SecretRefs())
+	if err != nil {
+		return nil, err
+	}
 	vals, err := r.Resolve(ctx, e.SecretRefs())
 	if err != nil {
 		return nil, fmt.Errorf("resolve secrets: %w", err)
 	}
 	return state.Resolve(e, c.FS, c.Hash, vals)
+}
+
+// resolver returns a secrets resolver with the AWS backends that refs use;
+// the AWS configuration is loaded only when some reference needs it.
+func resolver(ctx context.Context, refs []string) (*secrets.Resolver, error) {
+	r := &secrets.Resolver{Backends: map[string]secrets.Backend{}}
+	schemes := awsSchemes(refs)
+	if len(schemes) == 0 {
+		return r, nil
+	}
+	cfg, err := awscloud.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve secrets: %w", err)
+	}
+	if schemes["ssm"] {
+		r.Backends["ssm"] = secrets.NewSSM(cfg)
+	}
+	if schemes["secretsmanager"] {
+		r.Backends["secretsmanager"] = secrets.NewSecretsManager(cfg)
+	}
+	return r, nil
+}
+
+// awsSchemes returns the AWS schemes ("ssm", "secretsmanager") refs use.
+func awsSchemes(refs []string) map[string]bool {
+	out := map[string]bool{}
+	for _, ref := range refs {
+		if scheme, _, _ := strings.Cut(ref, ":"); scheme == "ssm" || scheme == "secretsmanager" {
+			out[scheme] = true
+		}
+	}
+	return out
 }
 
 // host is this machine as reconciler drives it.

@@ -8,16 +8,16 @@ import (
 
 func TestAppImageVariants(t *testing.T) {
 	cli := Docker(t)
-	v1 := AppImage(t, "reconciler-test/app:v1")
-	if again := AppImage(t, "reconciler-test/app:v1"); again != v1 {
+	v1 := AppImage(t, "reconciler-test/testenv-app:v1")
+	if again := AppImage(t, "reconciler-test/testenv-app:v1"); again != v1 {
 		t.Errorf("second AppImage gave %s, want the cached %s", again, v1)
 	}
-	v2 := AppImageVariant(t, "reconciler-test/app:v2", "v2")
+	v2 := AppImageVariant(t, "reconciler-test/testenv-app:v2", "v2")
 	if v2 == v1 {
 		t.Errorf("variant v2 has the same image ID as v1: %s", v1)
 	}
-	same := AppImage(t, "reconciler-test/app:same")
-	for _, ref := range []string{"reconciler-test/app:v1", "reconciler-test/app:v2", "reconciler-test/app:same"} {
+	same := AppImage(t, "reconciler-test/testenv-app:same")
+	for _, ref := range []string{"reconciler-test/testenv-app:v1", "reconciler-test/testenv-app:v2", "reconciler-test/testenv-app:same"} {
 		img, err := cli.ImageInspect(context.Background(), ref)
 		if err != nil {
 			t.Fatalf("tag %s: %v", ref, err)

@@ -29,7 +29,7 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-const appRef = "reconciler-test/app:v1"
+const appRef = "reconciler-test/docker-app:v1" // not the e2e tests' tag, which holds variant v1
 
 // setup returns a runtime, its client and a fresh env whose containers are
 // removed when t ends.

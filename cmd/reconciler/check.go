@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/backup"
+	"github.com/developer-mesh/reconciler/reconciler/docker"
+	"github.com/developer-mesh/reconciler/reconciler/preflight"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+func init() { commands = append(commands, checkCmd) }
+
+func checkCmd(g *globals) *cobra.Command {
+	var f envFlags
+	var cf checkFlags
+	cmd := &cobra.Command{
+		Use:   "check --env NAME [--repo PATH|URL] [--ref REV]",
+		Short: "Run the pre-deploy checks alone: engine, nginx test, AWS credentials, secrets, images, memory, disk (exit 0 all pass, 1 a failure)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			_, e, err := loadEnv(ctx, f)
+			if err != nil {
+				return listErrors(err)
+			}
+			c, err := cf.checker(ctx, g, e)
+			if err != nil {
+				return err
+			}
+			report := c.Host(ctx)
+			if report.Err() == nil {
+				_, _, p, err := plan(ctx, g, f)
+				if err != nil {
+					report = append(report, preflight.Result{Name: "secrets and plan", Err: err})
+				} else {
+					report = append(report, preflight.Result{Name: "secrets and plan", Detail: fmt.Sprintf("%d secret(s) resolved; %d change(s) to apply", len(e.SecretRefs()), len(p.Changes))})
+					report = append(report, c.Plan(ctx, p)...)
+				}
+			}
+			fmt.Fprint(g.stdout, report.String())
+			if report.Err() != nil {
+				return &exitError{code: exitFailed, err: fmt.Errorf("pre-deploy checks failed for %s", f.env)}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cf.register(cmd, false)
+	return cmd
+}
+
+// checkFlags are the pre-deploy check settings of check and apply.
+type checkFlags struct {
+	skip       bool
+	hostMemory string
+	reserve    string
+	minDisk    string
+}
+
+func (cf *checkFlags) register(cmd *cobra.Command, skippable bool) {
+	if skippable {
+		cmd.Flags().BoolVar(&cf.skip, "skip-checks", false, "do not run the pre-deploy checks (see reconciler check)")
+	}
+	cmd.Flags().StringVar(&cf.hostMemory, "host-memory", "", "memory the host has for containers, such as 2g (default: what the Docker engine reports)")
+	cmd.Flags().StringVar(&cf.reserve, "memory-reserve", "256m", "memory kept free for the OS, nginx and Docker")
+	cmd.Flags().StringVar(&cf.minDisk, "min-disk", "1g", "free space the Docker data root must have")
+}
+
+// checker builds the pre-deploy checks for e on this host. The AWS
+// credentials are checked only when e uses AWS (secrets or backup.s3).
+func (cf *checkFlags) checker(ctx context.Context, g *globals, e *state.Env) (*preflight.Checker, error) {
+	var sizes [3]int64
+	for i, s := range []struct{ flag, v string }{{"--host-memory", cf.hostMemory}, {"--memory-reserve", cf.reserve}, {"--min-disk", cf.minDisk}} {
+		if s.v == "" {
+			continue
+		}
+		n, err := state.ParseMemory(s.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.flag, err)
+		}
+		sizes[i] = n
+	}
+	h, err := openHost(ctx, g, e)
+	if err != nil {
+		return nil, err
+	}
+	c := &preflight.Checker{
+		Engine: engine{h.rt}, Registry: h.rt, Nginx: h.edge,
+		HostMemory: sizes[0], MemoryReserve: sizes[1], MinDisk: sizes[2],
+	}
+	if len(awsSchemes(e.SecretRefs())) > 0 || e.Backup != nil && e.Backup.S3 != "" {
+		cfg, err := awscloud.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.Identity = awscloud.NewIdentity(cfg)
+	}
+	return c, nil
+}
+
+// engine adapts the Docker runtime to preflight.Engine.
+type engine struct{ rt *docker.Runtime }
+
+func (a engine) Info(ctx context.Context) (string, int64, string, error) {
+	i, err := a.rt.Info(ctx)
+	return i.Version, i.MemTotal, i.RootDir, err
+}
+
+func (a engine) RunningMemory(ctx context.Context) (map[string]int64, error) {
+	return a.rt.RunningMemory(ctx)
+}
+
+// takeBackup backs up what p is about to change (see package backup).
+func takeBackup(ctx context.Context, g *globals, h *host, d *state.Desired, e *state.Env, p *reconciler.Plan) error {
+	o, err := h.observe(ctx, d)
+	if err != nil {
+		return err
+	}
+	var up backup.Uploader
+	if e.Backup != nil && e.Backup.S3 != "" {
+		cfg, err := awscloud.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		s3, err := awscloud.NewS3(cfg, e.Backup.S3)
+		if err != nil {
+			return err
+		}
+		up = s3
+	}
+	res, err := backup.Take(ctx, g.stateDir, o, d.Env, p.Commit, d.Nginx.ConfDir, e.BackupKeep(), up, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	where := res.Dir
+	if res.URL != "" {
+		where += " and " + res.URL
+	}
+	fmt.Fprintf(g.stdout, "\nbacked up to %s\n", where)
+	return nil
+}

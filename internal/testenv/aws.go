@@ -1,0 +1,244 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// AWS is a fake of the AWS APIs reconciler calls, served on loopback and
+// spoken to through the real SDK: SSM GetParameters (JSON 1.1), Secrets
+// Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity (query protocol)
+// and S3 PutObject (path-style REST). It checks the access key id of the
+// SigV4 Authorization header, not the signature.
+type AWS struct {
+	URL       string
+	AccessKey string
+	SecretKey string
+	Region    string
+
+	mu      sync.Mutex
+	params  map[string]string
+	secrets map[string]string
+	objects map[string][]byte
+	calls   map[string]int
+	batches []int
+}
+
+// FakeAWS starts the fake; it stops when t ends.
+func FakeAWS(t testing.TB) *AWS {
+	t.Helper()
+	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
+		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(srv.Close)
+	a.URL = srv.URL
+	return a
+}
+
+// Env returns the variables that point the SDK's default chain at the fake
+// with valid credentials and keep it away from any real configuration.
+func (a *AWS) Env() map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL":            a.URL,
+		"AWS_ACCESS_KEY_ID":           a.AccessKey,
+		"AWS_SECRET_ACCESS_KEY":       a.SecretKey,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_REGION":                  a.Region,
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             "/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_MAX_ATTEMPTS":            "1",
+	}
+}
+
+// Setenv sets Env with t.Setenv (so t must not be parallel).
+func (a *AWS) Setenv(t *testing.T) {
+	for k, v := range a.Env() {
+		t.Setenv(k, v)
+	}
+}
+
+// SetParameter creates or overwrites an SSM parameter.
+func (a *AWS) SetParameter(name, value string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.params[name] = value
+}
+
+// SetSecret creates or overwrites a Secrets Manager secret string.
+func (a *AWS) SetSecret(id, value string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.secrets[id] = value
+}
+
+// Objects returns a copy of the S3 objects by "bucket/key".
+func (a *AWS) Objects() map[string][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range a.objects {
+		out[k] = v
+	}
+	return out
+}
+
+// Calls returns how many requests of an operation ("AmazonSSM.GetParameters",
+// "secretsmanager.GetSecretValue", "GetCallerIdentity", "PutObject") came,
+// valid credentials or not.
+func (a *AWS) Calls(op string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls[op]
+}
+
+// Batches returns the number of names of each GetParameters call.
+func (a *AWS) Batches() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]int(nil), a.batches...)
+}
+
+func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	op := r.Header.Get("X-Amz-Target")
+	if op == "" && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		op = "GetCallerIdentity"
+	}
+	if op == "" && r.Method == http.MethodPut {
+		op = "PutObject"
+	}
+	a.mu.Lock()
+	a.calls[op]++
+	a.mu.Unlock()
+	validKey := strings.Contains(r.Header.Get("Authorization"), "Credential="+a.AccessKey+"/")
+
+	switch op {
+	case "AmazonSSM.GetParameters", "secretsmanager.GetSecretValue":
+		if !validKey {
+			jsonError(w, 400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+			return
+		}
+		if op == "AmazonSSM.GetParameters" {
+			a.getParameters(w, body)
+		} else {
+			a.getSecretValue(w, body)
+		}
+	case "GetCallerIdentity":
+		if !validKey {
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(403)
+			fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>fake</RequestId></ErrorResponse>`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account><Arn>arn:aws:iam::123456789012:user/reconciler-test</Arn><UserId>AIDTEST</UserId></GetCallerIdentityResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	case "PutObject":
+		if !validKey {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(403)
+			fmt.Fprint(w, `<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
+			return
+		}
+		if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
+			body = decodeChunked(body)
+		}
+		a.mu.Lock()
+		a.objects[strings.TrimPrefix(r.URL.Path, "/")] = body
+		a.mu.Unlock()
+		w.Header().Set("ETag", `"fake"`)
+	default:
+		http.Error(w, "fake AWS: unsupported operation "+op, http.StatusNotImplemented)
+	}
+}
+
+func (a *AWS) getParameters(w http.ResponseWriter, body []byte) {
+	var in struct {
+		Names          []string
+		WithDecryption bool
+	}
+	if err := json.Unmarshal(body, &in); err != nil || len(in.Names) == 0 || len(in.Names) > 10 {
+		jsonError(w, 400, "ValidationException", "want 1 to 10 names")
+		return
+	}
+	type param struct {
+		Name, Type, Value string
+		Version           int
+	}
+	out := struct {
+		Parameters        []param
+		InvalidParameters []string
+	}{Parameters: []param{}, InvalidParameters: []string{}}
+	a.mu.Lock()
+	a.batches = append(a.batches, len(in.Names))
+	for _, n := range in.Names {
+		v, ok := a.params[n]
+		if !ok {
+			out.InvalidParameters = append(out.InvalidParameters, n)
+			continue
+		}
+		if !in.WithDecryption {
+			v = "encrypted:" + strconv.Itoa(len(v)) // SecureString without decryption
+		}
+		out.Parameters = append(out.Parameters, param{Name: n, Type: "SecureString", Value: v, Version: 1})
+	}
+	a.mu.Unlock()
+	jsonReply(w, out)
+}
+
+func (a *AWS) getSecretValue(w http.ResponseWriter, body []byte) {
+	var in struct{ SecretId string }
+	_ = json.Unmarshal(body, &in)
+	a.mu.Lock()
+	v, ok := a.secrets[in.SecretId]
+	a.mu.Unlock()
+	if !ok {
+		jsonError(w, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+		return
+	}
+	jsonReply(w, map[string]any{"ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + in.SecretId, "Name": in.SecretId, "SecretString": v, "VersionId": "v1"})
+}
+
+func jsonReply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func jsonError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
+
+// decodeChunked decodes an aws-chunked body ("SIZE[;ext]\r\nDATA\r\n"...,
+// then trailers).
+func decodeChunked(b []byte) []byte {
+	var out bytes.Buffer
+	rd := bufio.NewReader(bytes.NewReader(b))
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return out.Bytes()
+		}
+		sizeHex, _, _ := strings.Cut(strings.TrimSpace(line), ";")
+		n, err := strconv.ParseInt(sizeHex, 16, 64)
+		if err != nil || n == 0 {
+			return out.Bytes()
+		}
+		if _, err := io.CopyN(&out, rd, n); err != nil {
+			return out.Bytes()
+		}
+		_, _ = rd.ReadString('\n')
+	}
+}
