@@ -93,10 +93,13 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 	start := time.Now()
 	a.notify(ctx, p, "deploy.started", start, nil)
-	for _, c := range p.Changes {
+	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c); err != nil {
 			err = fmt.Errorf("%s %s: %w", c.Kind, c.Subject, err)
+			if cerr := a.compensate(ctx, p, p.Changes[:i]); cerr != nil {
+				err = fmt.Errorf("%w\n%v", err, cerr)
+			}
 			if c.Kind == Migrate {
 				a.notify(ctx, p, "migration.failed", start, err)
 			}
@@ -109,6 +112,26 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 	}
 	a.notify(ctx, p, "deploy.succeeded", start, nil)
 	return nil
+}
+
+// compensate runs, latest first, the Compensate steps of the changes that
+// succeeded before a failure, with a context that a SIGTERM does not cut.
+func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		for _, s := range done[i].Compensate {
+			a.Log.Warn("compensating: " + s.String())
+			if err := a.step(ctx, p, s); err != nil {
+				errs = append(errs, fmt.Errorf("%s failed too: %w", s, err))
+				break
+			}
+			if s.Action == ActMigrate {
+				errs = append(errs, fmt.Errorf("ran %s: the migrations of this deploy were rolled back", s.Target))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (a *Applier) notify(ctx context.Context, p *Plan, name string, start time.Time, err error) {
@@ -164,12 +187,21 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		_, err := a.Runtime.Pull(ctx, s.Image)
 		return err
 	case ActMigrate:
-		code, err := a.Runtime.RunJob(ctx, *s.Container, a.out())
+		jctx := ctx
+		if t := s.Container.Timeout; t > 0 {
+			var cancel context.CancelFunc
+			jctx, cancel = context.WithTimeout(ctx, t)
+			defer cancel()
+		}
+		code, err := a.Runtime.RunJob(jctx, *s.Container, a.out())
 		if err != nil {
+			if errors.Is(jctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+				return fmt.Errorf("%s did not finish within its timeout %s (migrations.timeout); no service was changed", s.Target, s.Container.Timeout)
+			}
 			return err
 		}
 		if code != 0 {
-			return fmt.Errorf("migrations exited with code %d; no service was changed", code)
+			return fmt.Errorf("%s exited with code %d; no service was changed", s.Target, code)
 		}
 		return nil
 	case ActRecord:

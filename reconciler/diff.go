@@ -108,16 +108,30 @@ func (pl *planner) migrations() *Change {
 		reason = "spec changed since the last successful run"
 	}
 	name := pl.d.Env + "-migrations"
-	return &Change{
+	c := &Change{
 		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
 		Reasons: []string{reason},
 		Steps: []Step{
 			{Action: ActMigrate, Target: "migrations", Name: name, Container: &ContainerSpec{
 				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
+				Network: m.Network, Timeout: m.Timeout,
 			}},
 			{Action: ActRecord, Target: "migrations", Hash: hash},
 		},
 	}
+	if len(m.RollbackCommand) > 0 {
+		rb := m.Spec
+		rb.Command = m.RollbackCommand
+		c.Compensate = []Step{
+			{Action: ActMigrate, Target: "migrations rollback", Name: name, Container: &ContainerSpec{
+				Name: name, Spec: rb, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
+				Network: m.Network, Timeout: m.Timeout,
+			}},
+			// The migrations are undone: the next apply runs them again.
+			{Action: ActRecord, Target: "migrations", Hash: pl.o.LastMigration},
+		}
+	}
+	return c
 }
 
 // labels are the labels of a new container; role is "service" or "migrations".

@@ -15,7 +15,7 @@ type Action string
 // Actions, in the order a blue-green change uses them.
 const (
 	ActPull        Action = "pull"         // Image: pull when absent
-	ActMigrate     Action = "migrate"      // Container: run to completion, exit 0 required
+	ActMigrate     Action = "migrate"      // Container: run to completion, exit 0 required (also the rollback job)
 	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine)
 	ActStart       Action = "start"        // Container: create, copy files, start
 	ActWaitHealthy Action = "wait-healthy" // Name, HostPort, Health: until HealthyThreshold passes
@@ -94,6 +94,9 @@ type Change struct {
 	// UndoBefore is the index of the first step after which traffic has
 	// moved to the new container; from there on Undo must not run.
 	UndoBefore int `json:"-"`
+	// Compensate runs when a later change of the same apply fails after
+	// this one succeeded (the migrations' rollback command).
+	Compensate []Step `json:"compensate,omitempty"`
 }
 
 // Step is one operation with its target and the facts it needs.
@@ -142,6 +145,10 @@ type ContainerSpec struct {
 	Labels   map[string]string
 	Spec     state.Spec
 	HostPort int // published on 127.0.0.1:HostPort → Spec.ContainerPort; 0 for none
+	// Network is the job's Docker network mode ("host"); "" is the default.
+	Network string
+	// Timeout bounds a job; 0 means none.
+	Timeout time.Duration
 }
 
 // SiteChange is an nginx file to write or remove, or (ActSwitch) the

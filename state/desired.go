@@ -37,6 +37,11 @@ func (s DesiredService) HasPort() bool { return s.Config.ContainerPort > 0 }
 // DesiredJob is the resolved migrations job.
 type DesiredJob struct {
 	Spec Spec
+	// Network, Timeout and RollbackCommand are how the job runs; they are
+	// not part of its spec hash (changing them does not run it again).
+	Network         string
+	Timeout         time.Duration
+	RollbackCommand []string
 }
 
 // Spec is everything that goes into a container: what the spec hash covers.

@@ -176,7 +176,26 @@ type Migrations struct {
 	EnvFile string            `json:"envFile,omitempty"`
 	Secrets map[string]string `json:"secrets,omitempty"`
 	Files   []File            `json:"files,omitempty"`
+	// Network is the Docker network the job runs on; default "host", so it
+	// reaches a database the host reaches.
+	Network string `json:"network,omitempty"`
+	// Timeout bounds the job; default 10m.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Rollback runs, with the same image and settings, when a later step of
+	// the same deploy fails after the job succeeded.
+	Rollback *MigrationsRollback `json:"rollback,omitempty"`
 }
+
+// MigrationsRollback is the command that undoes a migrations run.
+type MigrationsRollback struct {
+	Command []string `json:"command"`
+}
+
+// Defaults of the migrations job.
+const (
+	DefaultMigrationsNetwork = "host"
+	DefaultMigrationsTimeout = 10 * time.Minute
+)
 
 // Backup says how many backups of the host's configuration are kept in the
 // state dir before each deploy, and where else they are copied.
@@ -223,6 +242,14 @@ func (e *Env) Default() {
 	}
 	if e.Nginx.LogDir == "" {
 		e.Nginx.LogDir = DefaultLogDir
+	}
+	if m := e.Migrations; m != nil {
+		if m.Network == "" {
+			m.Network = DefaultMigrationsNetwork
+		}
+		if m.Timeout == nil {
+			m.Timeout = &Duration{DefaultMigrationsTimeout}
+		}
 	}
 	for i := range e.Notify {
 		if e.Notify[i].Format == "" {

@@ -48,7 +48,10 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 	if m := e.Migrations; m != nil {
 		spec := Spec{Image: m.Image, Command: slices.Clone(m.Command)}
 		spec.Env, spec.Secrets, spec.Files = rs.vars("migrations", "the migrations job", m.EnvFile, m.Env, m.Secrets, m.Files)
-		d.Migrations = &DesiredJob{Spec: spec}
+		d.Migrations = &DesiredJob{Spec: spec, Network: m.Network, Timeout: m.Timeout.D()}
+		if m.Rollback != nil {
+			d.Migrations.RollbackCommand = slices.Clone(m.Rollback.Command)
+		}
 	}
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {

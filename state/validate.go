@@ -278,6 +278,19 @@ func (c *checker) check(e *Env) {
 		c.checkCommand("migrations.command", m.Command)
 		c.checkVars("migrations", Service{Env: m.Env, EnvFile: m.EnvFile, Secrets: m.Secrets})
 		c.checkFiles("migrations", m.Files)
+		if c.ok("migrations.network") && checkName(m.Network) != nil && m.Network != "host" && m.Network != "bridge" && m.Network != "none" {
+			c.errf("migrations.network", "want a Docker network name such as \"host\" (the default) or \"bridge\", got %s", quote(m.Network))
+		}
+		if c.ok("migrations.timeout") && m.Timeout.D() <= 0 {
+			c.errf("migrations.timeout", "want a duration greater than 0 such as \"10m\", got %s", m.Timeout.D())
+		}
+		if m.Rollback != nil && c.ok("migrations.rollback.command") {
+			if len(m.Rollback.Command) == 0 {
+				c.errf("migrations.rollback.command", "required; want the command that undoes the migrations, such as [\"/app/migrate\", \"down\"]")
+			} else {
+				c.checkCommand("migrations.rollback.command", m.Rollback.Command)
+			}
+		}
 	}
 	if e.Backup != nil {
 		c.checkBackup(*e.Backup)

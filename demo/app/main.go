@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -53,7 +54,7 @@ func main() {
 	case "worker":
 		os.Exit(worker())
 	case "migrate":
-		fmt.Println("migrating")
+		fmt.Println(strings.TrimSpace("migrating " + strings.Join(os.Args[2:], " ")))
 		code, _ := strconv.Atoi(os.Getenv("MIGRATE_EXIT"))
 		os.Exit(code)
 	default:

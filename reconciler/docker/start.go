@@ -196,7 +196,7 @@ func (r *Runtime) configs(c reconciler.ContainerSpec, labels map[string]string) 
 	if c.Spec.ContainerPort > 0 {
 		cfg.ExposedPorts = nat.PortSet{nat.Port(strconv.Itoa(c.Spec.ContainerPort) + "/tcp"): struct{}{}}
 	}
-	host := &container.HostConfig{}
+	host := &container.HostConfig{NetworkMode: container.NetworkMode(c.Network)}
 	if c.Spec.Memory > 0 {
 		host.Memory = c.Spec.Memory
 		host.MemorySwap = c.Spec.Memory
