@@ -75,7 +75,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 			undone = append(undone, u.String())
 		}
 		a.Log.Warn("rolled back "+c.Subject, zap.Strings("undone", undone))
-		return fmt.Errorf("%s: %w\nrolled back: %s; traffic stayed on the live version", s, err, strings.Join(undone, ", "))
+		return rolledBack{fmt.Errorf("%s: %w\nrolled back: %s; traffic stayed on the live version", s, err, strings.Join(undone, ", "))}
 	}
 	return nil
 }
@@ -138,6 +138,17 @@ func (a *Applier) withLogs(ctx context.Context, name string, err error) error {
 	}
 	return fmt.Errorf("%w\nlast log lines of %s:\n%s", err, name, indent(logs))
 }
+
+// ErrRolledBack matches (errors.Is) an Apply error after which the failed
+// change was undone: its new container was removed and traffic stayed on
+// the live one. The error's text is unchanged by it.
+var ErrRolledBack = errors.New("rolled back")
+
+// rolledBack marks an error as ErrRolledBack without changing its text.
+type rolledBack struct{ error }
+
+func (e rolledBack) Unwrap() error      { return e.error }
+func (rolledBack) Is(target error) bool { return target == ErrRolledBack }
 
 // ErrUnhealthy is returned when a new container does not become healthy.
 var ErrUnhealthy = errors.New("not healthy")
