@@ -20,7 +20,7 @@ func (f *failStart) Observe(context.Context, string, []string) ([]state.Containe
 	return nil, nil, nil, nil
 }
 func (f *failStart) Pull(context.Context, string) (string, error) { return "", nil }
-func (f *failStart) Start(context.Context, ContainerSpec) error  { return errors.New("no space left") }
+func (f *failStart) Start(context.Context, ContainerSpec) error   { return errors.New("no space left") }
 func (f *failStart) Inspect(context.Context, string) (state.Container, error) {
 	return state.Container{}, ErrNotFound
 }
