@@ -196,7 +196,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		go func() { srvDone <- srv.Serve(l) }()
 		log.Info("listening", zap.String("addr", l.Addr().String()), zap.Bool("webhook", secret != ""))
 	}
-	log.Info("agent started", zap.String("repo", redactURL(repoURL)), zap.String("branch", f.branch),
+	log.Info("agent started", zap.String("repo", gitrepo.Redact(repoURL)), zap.String("branch", f.branch),
 		zap.Duration("interval", f.interval), zap.Duration("healInterval", f.healInterval), zap.Bool("heal", !f.noHeal),
 		zap.Bool("verifySignatures", f.verifySignatures))
 
@@ -363,17 +363,4 @@ func services(o *state.Observed) []agent.Service {
 			Image: c.Spec.Image, Commit: c.Commit, Live: live[c.Service] == c.Color})
 	}
 	return out
-}
-
-// redactURL drops a password from a URL for logs.
-func redactURL(raw string) string {
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if at := strings.Index(raw[i+3:], "@"); at >= 0 {
-			userinfo := raw[i+3 : i+3+at]
-			if u, _, ok := strings.Cut(userinfo, ":"); ok {
-				return raw[:i+3] + u + ":***@" + raw[i+3+at+1:]
-			}
-		}
-	}
-	return raw
 }

@@ -74,7 +74,7 @@ func Auth(rawURL string, o AuthOptions) (transport.AuthMethod, error) {
 		}
 		var a *gitssh.PublicKeys
 		if o.SSHKeyFile == "" {
-			return nil, fmt.Errorf("ssh repository %s needs --ssh-key-file", redact(rawURL))
+			return nil, fmt.Errorf("ssh repository %s needs --ssh-key-file", Redact(rawURL))
 		}
 		a, err = gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, "")
 		if err != nil {
@@ -145,20 +145,20 @@ func (m *Mirror) Fetch(ctx context.Context) (*Commit, error) {
 		Force:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("fetch %s from %s: %w", m.branch, redact(m.url), err)
+		return nil, fmt.Errorf("fetch %s from %s: %w", m.branch, Redact(m.url), err)
 	}
 	ref, err := m.repo.Reference(plumbing.NewRemoteReferenceName("origin", m.branch), true)
 	if err != nil {
-		return nil, fmt.Errorf("branch %s of %s: %w", m.branch, redact(m.url), err)
+		return nil, fmt.Errorf("branch %s of %s: %w", m.branch, Redact(m.url), err)
 	}
-	return resolve(m.repo, redact(m.url), ref.Hash().String())
+	return resolve(m.repo, Redact(m.url), ref.Hash().String())
 }
 
 // Commit returns a commit already in the mirror (one Fetch returned).
 func (m *Mirror) Commit(hash string) (*Commit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return resolve(m.repo, redact(m.url), hash)
+	return resolve(m.repo, Redact(m.url), hash)
 }
 
 // ErrUnsigned is returned by Verify for a commit without a signature.
@@ -196,8 +196,9 @@ func short(h string) string {
 	return h
 }
 
-// redact drops the user info (a token may be in it) from a URL.
-func redact(raw string) string {
+// Redact drops the password (a token may be in it) from a URL, for logs
+// and errors.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

@@ -142,3 +142,16 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:ghp_secret@github.com/o/r.git": "https://x-access-token@github.com/o/r.git",
+		"https://github.com/o/r.git":                           "https://github.com/o/r.git",
+		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
+		"file:///srv/r.git":                                    "file:///srv/r.git",
+	} {
+		if got := gitrepo.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
