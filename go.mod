@@ -3,15 +3,15 @@ module github.com/developer-mesh/reconciler
 go 1.26.8
 
 require (
-	github.com/ProtonMail/go-crypto v1.1.6
+	github.com/ProtonMail/go-crypto v1.1.6 // OpenPGP: signing keys in the agent tests (go-git verifies with it)
 	github.com/containerd/errdefs v1.0.0
 	github.com/distribution/reference v0.6.0
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/docker/docker-credential-helpers v0.9.13
 	github.com/docker/go-connections v0.8.2
-	github.com/go-git/go-billy/v5 v5.9.2
+	github.com/go-git/go-billy/v5 v5.9.2 // go-git file system: the agent's on-disk mirror
 	github.com/go-git/go-git/v5 v5.19.3
-	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_golang v1.25.0 // the agent's /metrics
 	github.com/spf13/cobra v1.10.2
 	go.uber.org/zap v1.28.0
 	gopkg.in/yaml.v3 v3.0.1
