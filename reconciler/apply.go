@@ -138,17 +138,12 @@ func (a *Applier) notify(ctx context.Context, p *Plan, name string, start time.T
 	if a.Notifier == nil {
 		return
 	}
-	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
+	e := p.Event(name)
 	if name != "deploy.started" {
 		e.Duration = time.Since(start).Seconds()
 	}
 	if err != nil {
 		e.Error = err.Error()
-	}
-	for _, c := range p.Changes {
-		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
-			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
-		}
 	}
 	a.Notifier.Notify(context.WithoutCancel(ctx), e)
 }

@@ -162,6 +162,18 @@ type SiteChange struct {
 	Loaded *SmokeRequest
 }
 
+// Event is the notification of the plan: env, commit, author, message and
+// the services it creates, replaces or removes with their images.
+func (p *Plan) Event(name string) Event {
+	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
+	for _, c := range p.Changes {
+		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
+			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
+		}
+	}
+	return e
+}
+
 // String is the stable text form diff prints and the planner's tests compare.
 func (p *Plan) String() string {
 	var b strings.Builder

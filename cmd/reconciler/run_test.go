@@ -1,0 +1,531 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/agent"
+	"github.com/developer-mesh/reconciler/reconciler/history"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runningAgent is `reconciler run` in this process, stopped when the test ends.
+type runningAgent struct {
+	t      *testing.T
+	addr   string
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startAgent runs the agent for the world's env against repoURL.
+func (w *world) startAgent(repoURL string, args ...string) *runningAgent {
+	w.t.Helper()
+	a := &runningAgent{t: w.t, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(w.t)), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	full := append([]string{"run", "--env", w.env, "--repo", repoURL, "--state-dir", w.stateDir, "--listen", a.addr}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go func() { a.done <- run(ctx, full, io.Discard, a.stderr) }()
+	w.t.Cleanup(func() {
+		a.stop()
+		if w.t.Failed() {
+			w.t.Logf("agent log:\n%s", a.stderr.String())
+		}
+	})
+	waitFor(w.t, "the agent's /healthz", 10*time.Second, func() bool {
+		select {
+		case code := <-a.done:
+			a.done <- code
+			w.t.Fatalf("agent exited %d at start:\n%s", code, a.stderr.String())
+		default:
+		}
+		resp, err := http.Get("http://" + a.addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return a
+}
+
+// stop cancels the agent (as SIGTERM does) and waits for it to return.
+func (a *runningAgent) stop() int {
+	a.cancel()
+	select {
+	case code := <-a.done:
+		a.done <- code
+		return code
+	case <-time.After(60 * time.Second):
+		a.t.Fatalf("agent did not stop within 60s")
+		return -1
+	}
+}
+
+// metric returns the value of one series of /metrics at addr (0 when absent).
+func metric(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+func agentStatus(t *testing.T, addr string) agent.Status {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatalf("GET /status: %v", err)
+	}
+	defer resp.Body.Close()
+	var s agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	return s
+}
+
+// serving reports whether nginx serves version (no failure on other answers).
+func (w *world) serving(version string) bool {
+	code, body := w.get("/")
+	return code == 200 && strings.Contains(body, "version="+version+" ")
+}
+
+// history reads the env's history with `reconciler history -o json`.
+func (w *world) history() []history.Record {
+	w.t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"history", "--env", w.env, "--state-dir", w.stateDir, "-o", "json"}, &out, &errb); code != 0 {
+		w.t.Fatalf("reconciler history: exit %d: %s", code, errb.String())
+	}
+	var recs []history.Record
+	if err := json.Unmarshal(out.Bytes(), &recs); err != nil {
+		w.t.Fatalf("history json: %v\n%s", err, out.String())
+	}
+	return recs
+}
+
+func results(recs []history.Record) string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, r.Trigger+":"+shortCommit(r.Commit)+":"+r.Result)
+	}
+	return strings.Join(s, " ")
+}
+
+// TestAgentPollAndHeal: over a file:// bare repo, the agent deploys the
+// first commit and a pushed one within the interval plus health time; a
+// container removed by hand comes back within the heal interval; metrics
+// and the history (read while the agent runs) follow.
+func TestAgentPollAndHeal(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	v1 := w.commit(spec{version: "v1", config: "a: 1\n"}, "deploy v1")
+	bare := w.repo.Bare()
+	a := w.startAgent("file://"+bare, "--interval", "1s", "--heal-interval", "1s")
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	v2 := w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}, "deploy v2")
+	pushed := time.Now()
+	w.repo.Push()
+	waitFor(t, "v2 served", 20*time.Second, func() bool { return w.serving("v2") })
+	t.Logf("push to served: %s (interval 1s)", time.Since(pushed).Round(time.Millisecond))
+	waitFor(t, "v2 recorded applied", 10*time.Second, func() bool { return agentStatus(t, a.addr).AppliedCommit == v2 })
+
+	env := fmt.Sprintf("env=%q", w.env)
+	if got := metric(t, a.addr, `reconciler_deployments_total{`+env+`,result="succeeded"}`); got != 2 {
+		t.Fatalf("deployments succeeded = %v, want 2", got)
+	}
+	if got := metric(t, a.addr, `reconciler_applied_commit_info{commit="`+v2+`",`+env+`}`); got != 1 {
+		t.Fatalf("applied_commit_info for v2 = %v", got)
+	}
+	if got := metric(t, a.addr, `reconciler_applied_commit_info{commit="`+v1+`",`+env+`}`); got != 0 {
+		t.Fatalf("applied_commit_info for v1 still %v", got)
+	}
+	if got := metric(t, a.addr, `reconciler_git_fetch_duration_seconds_count{`+env+`}`); got < 2 {
+		t.Fatalf("git fetch count = %v", got)
+	}
+	if got := metric(t, a.addr, `reconciler_deployment_duration_seconds_count{`+env+`}`); got != 2 {
+		t.Fatalf("deployment duration count = %v", got)
+	}
+
+	// Drift: the live container removed by hand comes back.
+	var web string
+	for n := range w.containers() {
+		if strings.Contains(n, "-web-") {
+			web = n
+		}
+	}
+	if err := w.cli.ContainerRemove(context.Background(), web, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Now()
+	// The planner may bring it back in either color.
+	waitFor(t, "a web container back", 20*time.Second, func() bool {
+		for n := range w.containers() {
+			if strings.Contains(n, "-web-") {
+				return w.serving("v2")
+			}
+		}
+		return false
+	})
+	t.Logf("removed by hand to served again: %s (heal interval 1s)", time.Since(removed).Round(time.Millisecond))
+	waitFor(t, "the repair counted", 10*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_drift_repairs_total{`+env+`}`) >= 1
+	})
+	if !strings.Contains(a.stderr.String(), "repaired drift") {
+		t.Fatalf("repair not logged:\n%s", a.stderr.String())
+	}
+
+	// The history, read while the agent runs.
+	recs := w.history()
+	if len(recs) < 3 || recs[0].Commit != v1 || recs[0].Result != history.Succeeded || recs[0].Trigger != agent.TriggerStart ||
+		recs[1].Commit != v2 || recs[1].Result != history.Succeeded || recs[1].Message != "deploy v2" || recs[1].Author != "Test <test@example.com>" ||
+		len(recs[1].Steps) == 0 || recs[2].Trigger != agent.TriggerHeal || recs[2].Result != history.Succeeded {
+		t.Fatalf("history = %s\n%+v", results(recs), recs)
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"history", "--env", w.env, "--state-dir", w.stateDir}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "deploy v2") {
+		t.Fatalf("history text: exit %d\n%s", code, out.String())
+	}
+	s := agentStatus(t, a.addr)
+	if s.Env != w.env || s.DesiredCommit != v2 || !s.Ready || len(s.Services) != 1 || !s.Services[0].Live {
+		t.Fatalf("/status = %+v", s)
+	}
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exit %d after stop", code)
+	}
+}
+
+// TestAgentWebhook: over a token-protected git HTTP server on loopback, a
+// signed webhook deploys at once; an unsigned one gets 401 and triggers
+// nothing.
+func TestAgentWebhook(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n"}, "deploy v1")
+	bare := w.repo.Bare()
+	const token, secret = "git-token-123", "hook-secret-456"
+	srv := testenv.StartGitServer(t, filepath.Dir(bare), token)
+	dir := t.TempDir()
+	tokenFile, secretFile := filepath.Join(dir, "token"), filepath.Join(dir, "secret")
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	os.WriteFile(secretFile, []byte(secret+"\n"), 0o600)
+
+	a := w.startAgent(srv.URL+"/"+filepath.Base(bare), "--interval", "1h", "--heal-interval", "0",
+		"--git-token-file", tokenFile, "--webhook-secret-file", secretFile)
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+	env := fmt.Sprintf("env=%q", w.env)
+	fetches := `reconciler_git_fetch_duration_seconds_count{` + env + `}`
+	if n := metric(t, a.addr, fetches); n != 1 {
+		t.Fatalf("fetches at start = %v", n)
+	}
+
+	v2 := w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}, "deploy v2")
+	w.repo.Push()
+	body := []byte(`{"ref":"refs/heads/main","after":"` + v2 + `"}`)
+	post := func(sig string) int {
+		req, _ := http.NewRequest("POST", "http://"+a.addr+"/hooks/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "push")
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature-256", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(""); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned webhook: %d, want 401", code)
+	}
+	if code := post(agent.Sign([]byte("wrong"), body)); code != http.StatusUnauthorized {
+		t.Fatalf("badly signed webhook: %d, want 401", code)
+	}
+	sent := time.Now()
+	if code := post(agent.Sign([]byte(secret), body)); code != http.StatusAccepted {
+		t.Fatalf("signed webhook: %d, want 202", code)
+	}
+	waitFor(t, "v2 served after the webhook", 20*time.Second, func() bool { return w.serving("v2") })
+	t.Logf("webhook to served: %s (health checks: 2 × 100ms)", time.Since(sent).Round(time.Millisecond))
+	// Exactly one fetch more: the refused requests triggered nothing.
+	if n := metric(t, a.addr, fetches); n != 2 {
+		t.Fatalf("fetches = %v, want 2 (start and the signed webhook)", n)
+	}
+	if n := metric(t, a.addr, `reconciler_webhook_requests_total{result="unauthorized"}`); n != 2 {
+		t.Fatalf("unauthorized webhooks = %v", n)
+	}
+	for _, s := range []string{token, secret} {
+		if strings.Contains(a.stderr.String(), s) {
+			t.Fatalf("a secret reached the log:\n%s", a.stderr.String())
+		}
+	}
+}
+
+// TestAgentFailedCommitThenFix: a commit that fails its health check is
+// rolled back, recorded once and not retried; the next commit deploys.
+func TestAgentFailedCommitThenFix(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
+	bare := w.repo.Bare()
+	a := w.startAgent("file://"+bare, "--interval", "200ms", "--heal-interval", "1s")
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	bad := w.commit(spec{version: "v2", config: "a: 1\n", webEnv: "      HEALTH: fail\n"}, "v2 broken")
+	w.repo.Push()
+	env := fmt.Sprintf("env=%q", w.env)
+	waitFor(t, "the broken commit to fail", 30*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_deployments_total{`+env+`,result="failed"}`) == 1
+	})
+	if n := metric(t, a.addr, `reconciler_rollbacks_total{`+env+`}`); n != 1 {
+		t.Fatalf("rollbacks = %v", n)
+	}
+	if !w.serving("v1") {
+		t.Fatalf("v1 not served after the failed deploy")
+	}
+	// Many polls later it is still one attempt, and /readyz says why.
+	before := metric(t, a.addr, `reconciler_git_fetch_duration_seconds_count{`+env+`}`)
+	waitFor(t, "more polls", 20*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_git_fetch_duration_seconds_count{`+env+`}`) >= before+5
+	})
+	resp, err := http.Get("http://" + a.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(rb), shortCommit(bad)) {
+		t.Fatalf("/readyz after a failed commit = %d %s", resp.StatusCode, rb)
+	}
+	if n := metric(t, a.addr, `reconciler_deployments_total{`+env+`,result="failed"}`); n != 1 {
+		t.Fatalf("failed commit retried: %v failed attempts", n)
+	}
+
+	fix := w.commit(spec{image: "reconciler-test/app:v2", version: "v3", config: "a: 1\n"}, "v3 fix")
+	w.repo.Push()
+	waitFor(t, "the fix served", 30*time.Second, func() bool { return w.serving("v3") })
+	waitFor(t, "ready again", 10*time.Second, func() bool { s := agentStatus(t, a.addr); return s.Ready && s.AppliedCommit == fix })
+	recs := w.history()
+	var deploys []history.Record
+	for _, r := range recs {
+		if r.Trigger != agent.TriggerHeal {
+			deploys = append(deploys, r)
+		}
+	}
+	if len(deploys) != 3 || deploys[1].Commit != bad || deploys[1].Result != history.Failed ||
+		!strings.Contains(deploys[1].Error, "not healthy") || deploys[2].Commit != fix || deploys[2].Result != history.Succeeded {
+		t.Fatalf("history = %s", results(recs))
+	}
+}
+
+// TestAgentSignedCommits: with --verify-signatures only commits signed by
+// a trusted key deploy; an unsigned or untrusted one is refused with the
+// reason, logged, counted, and nothing changes.
+func TestAgentSignedCommits(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	trusted, other := testenv.NewSigningKey(t, "release"), testenv.NewSigningKey(t, "mallory")
+	keys := filepath.Join(t.TempDir(), "trusted.asc")
+	os.WriteFile(keys, []byte(trusted.Public), 0o644)
+
+	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{version: "v1", config: "a: 1\n"}))
+	w.repo.CommitSigned("v1 signed", trusted)
+	bare := w.repo.Bare()
+	a := w.startAgent("file://"+bare, "--interval", "200ms", "--heal-interval", "0", "--verify-signatures", "--trusted-keys", keys)
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+	ids := w.containers()
+	env := fmt.Sprintf("env=%q", w.env)
+
+	for i, c := range []struct{ name, reason string }{{"unsigned", "not signed"}, {"untrusted", "not from a trusted key"}} {
+		w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2-" + c.name, config: "a: 1\n"}))
+		if c.name == "unsigned" {
+			w.repo.Commit("v2 unsigned")
+		} else {
+			w.repo.CommitSigned("v2 untrusted", other)
+		}
+		w.repo.Push()
+		waitFor(t, c.name+" refused", 20*time.Second, func() bool {
+			return metric(t, a.addr, `reconciler_signature_refusals_total{`+env+`}`) == float64(i+1)
+		})
+		recs := w.history()
+		last := recs[len(recs)-1]
+		if last.Result != history.Refused || !strings.Contains(last.Error, c.reason) {
+			t.Fatalf("%s: last history record %+v", c.name, last)
+		}
+		if !strings.Contains(a.stderr.String(), "commit refused") {
+			t.Fatalf("refusal not logged")
+		}
+		if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || !w.serving("v1") {
+			t.Fatalf("%s commit changed the host: %v → %v", c.name, ids, got)
+		}
+	}
+	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}))
+	w.repo.CommitSigned("v2 signed", trusted)
+	w.repo.Push()
+	waitFor(t, "signed v2 served", 20*time.Second, func() bool { return w.serving("v2") })
+}
+
+// TestAgentSIGTERMAndKill9: the agent binary gets SIGTERM while a new
+// color waits for its health checks: it removes the new color, leaves
+// traffic on the live one and exits 0; a restart converges with no orphan
+// containers; the history survives a kill -9.
+func TestAgentSIGTERMAndKill9(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	bin := filepath.Join(t.TempDir(), "reconciler")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	logs := t.TempDir()
+	w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
+	bare := w.repo.Bare()
+	start := func(n int) (*exec.Cmd, string, chan error) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		cmd := exec.Command(bin, "run", "--env", w.env, "--repo", "file://"+bare, "--state-dir", w.stateDir,
+			"--listen", addr, "--interval", "300ms", "--heal-interval", "1s", "--log-format", "json")
+		f, err := os.Create(filepath.Join(logs, fmt.Sprintf("agent-%d.log", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait(); f.Close() }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+			exited <- nil
+			if t.Failed() {
+				b, _ := os.ReadFile(f.Name())
+				t.Logf("agent %d log:\n%s", n, b)
+			}
+		})
+		return cmd, addr, exited
+	}
+
+	cmd, addr, exited := start(1)
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	// v2 becomes healthy slowly: two checks 3s apart.
+	slow := strings.Replace(w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}), "interval: 100ms", "interval: 3s", 1)
+	w.repo.Write("envs/"+w.env+".yaml", slow)
+	v2 := w.repo.Commit("v2 slow")
+	w.repo.Push()
+	green := w.env + "-web-green"
+	waitFor(t, "the new color to start", 20*time.Second, func() bool {
+		c, err := w.cli.ContainerInspect(context.Background(), green)
+		return err == nil && c.State.Running
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("agent after SIGTERM: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("agent did not exit within 40s of SIGTERM")
+	}
+	if _, ok := w.containers()[green]; ok {
+		t.Fatalf("the new color %s outlived the stopped agent", green)
+	}
+	if !w.serving("v1") {
+		t.Fatalf("v1 not served after SIGTERM")
+	}
+	recs := w.history()
+	if last := recs[len(recs)-1]; last.Commit != v2 || last.Result != history.Interrupted {
+		t.Fatalf("history after SIGTERM = %s", results(recs))
+	}
+
+	// Restart: converges to v2; no orphans.
+	cmd, addr, exited = start(2)
+	waitFor(t, "v2 served after restart", 30*time.Second, func() bool { return w.serving("v2") })
+	waitFor(t, "v2 applied", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return agentStatus(t, addr).AppliedCommit == v2
+	})
+	w.mustRun(exitOK, "diff")
+	if got := w.containers(); len(got) != 1 {
+		t.Fatalf("containers after restart = %v, want only the live web", got)
+	}
+	before := results(w.history())
+
+	// kill -9: every record written so far is still there and readable.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	exited <- nil
+	recs = w.history()
+	if got := results(recs); got != before || recs[len(recs)-1].Result != history.Succeeded {
+		t.Fatalf("history after kill -9 = %s, want %s", got, before)
+	}
+	// A new agent starts after the kill (the flock died with the process)
+	// and knows v2 is applied.
+	_, addr3, _ := start(3)
+	waitFor(t, "the third agent ready", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr3 + "/readyz")
+		if err != nil {
+			return false // not listening yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200 && agentStatus(t, addr3).AppliedCommit == v2
+	})
+}

@@ -1,0 +1,480 @@
+// Package agent is the GitOps loop of `reconciler run`: it fetches the
+// desired-state branch on a timer or a webhook, deploys each new commit
+// once, repairs drift from the applied commit, keeps a history of every
+// attempt and serves health, status and metrics over HTTP.
+//
+// The loop decides; it does no git, Docker or nginx work itself. Those are
+// injected as functions (Config.Fetch, Verify, Sync), so the loop is tested
+// with small fakes and the command wires in the real adapters.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/history"
+)
+
+// Results as recorded in the history and the deployments metric.
+const (
+	resultSucceeded   = history.Succeeded
+	resultFailed      = history.Failed
+	resultRefused     = history.Refused
+	resultInterrupted = history.Interrupted
+	resultTransient   = history.Transient
+)
+
+// Triggers of a sync.
+const (
+	TriggerStart   = "start"
+	TriggerPoll    = "poll"
+	TriggerWebhook = "webhook"
+	TriggerHeal    = "heal"
+)
+
+// Revision is one commit of the desired-state branch.
+type Revision struct {
+	Hash    string
+	Author  string
+	Message string
+}
+
+// Outcome is what one Sync saw and did.
+type Outcome struct {
+	// Changes are the planned changes, one line each, in order; empty when
+	// the host was in sync.
+	Changes []string
+	// Services are the environment's containers as last observed.
+	Services []Service
+}
+
+// Service is one container of the environment, for /status.
+type Service struct {
+	Service   string `json:"service"`
+	Container string `json:"container"`
+	Color     string `json:"color"`
+	State     string `json:"state"`
+	Image     string `json:"image"`
+	Commit    string `json:"commit,omitempty"`
+	Live      bool   `json:"live"` // nginx sends this service's traffic here
+}
+
+// Config wires the agent. Fetch and Sync are required.
+type Config struct {
+	Env string
+	// Interval is the poll period; each wait is jittered by ±10%.
+	Interval time.Duration
+	// HealInterval is the period of drift checks; 0 disables them.
+	HealInterval time.Duration
+	// Repair makes drift checks repair what they find (else they report).
+	Repair bool
+	// MaxBackoff caps the retry delay after a transient error; 0 means Interval.
+	MaxBackoff time.Duration
+
+	// Fetch returns the branch tip. Its errors are transient.
+	Fetch func(ctx context.Context) (Revision, error)
+	// Verify, when set, refuses a revision (unsigned, untrusted) with an
+	// error that says why; a refused revision is never synced.
+	Verify func(ctx context.Context, rev Revision) error
+	// Sync plans the host against rev and, when apply is true, applies the
+	// plan. Errors wrapped with Transient are retried with backoff; others
+	// mark rev as failed. A cancelled ctx must leave the host at a safe
+	// point (reconciler.Applier does).
+	Sync func(ctx context.Context, rev Revision, apply bool) (Outcome, error)
+
+	// History records every attempt; History.Append errors are logged.
+	History interface{ Append(history.Record) error }
+	// Past is the history so far, oldest first: the applied commit and the
+	// last failed one are taken from it, so a restart neither redeploys a
+	// failed commit in a loop nor forgets what is applied.
+	Past    []history.Record
+	Metrics *Metrics
+	Log     *zap.Logger
+}
+
+// ErrTransient matches (errors.Is) errors marked by Transient.
+var ErrTransient = errors.New("transient")
+
+type transient struct{ error }
+
+func (e transient) Unwrap() error      { return e.error }
+func (transient) Is(target error) bool { return target == ErrTransient }
+
+// Transient marks err as transient (git or Docker unreachable): the agent
+// retries it with backoff instead of marking the commit failed. The text of
+// err is unchanged. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return transient{err}
+}
+
+// Agent is the loop. Make one with New, run it with Run; its HTTP handler
+// (Handler) may serve while it runs.
+type Agent struct {
+	cfg     Config
+	log     *zap.Logger
+	trigger chan string
+
+	mu sync.Mutex
+	st Status
+	// failed holds commits that failed or were refused: never retried.
+	failed map[string]string
+	// fetchErr, deployErr and healErr make up readiness.
+	fetchErr, deployErr, healErr error
+}
+
+// Status is the agent's state as /status reports it.
+type Status struct {
+	Env           string    `json:"env"`
+	DesiredCommit string    `json:"desiredCommit"`
+	AppliedCommit string    `json:"appliedCommit"`
+	Ready         bool      `json:"ready"`
+	LastError     string    `json:"lastError,omitempty"`
+	FailedCommit  string    `json:"failedCommit,omitempty"`
+	LastSync      time.Time `json:"lastSync,omitzero"`
+	ObservedAt    time.Time `json:"observedAt,omitzero"`
+	// Drift lists the changes the last drift check found (and repaired,
+	// unless the agent runs with --no-heal).
+	Drift    []string  `json:"drift,omitempty"`
+	Services []Service `json:"services"`
+
+	applied Revision
+}
+
+// New makes an agent from cfg.
+func New(cfg Config) *Agent {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = cfg.Interval
+	}
+	a := &Agent{cfg: cfg, log: cfg.Log, trigger: make(chan string, 1), failed: map[string]string{},
+		st: Status{Env: cfg.Env, Services: []Service{}}}
+	cfg.Metrics.init(cfg.Env)
+	a.seed(cfg.Past)
+	a.fetchErr = errors.New("no sync yet")
+	a.publishReady()
+	return a
+}
+
+// seed restores the applied commit and the failed ones from the history.
+func (a *Agent) seed(past []history.Record) {
+	for _, r := range past {
+		if r.Env != a.cfg.Env {
+			continue
+		}
+		switch r.Result {
+		case resultSucceeded:
+			a.st.applied = Revision{Hash: r.Commit, Author: r.Author, Message: r.Message}
+			delete(a.failed, r.Commit)
+		case resultFailed, resultRefused:
+			// A heal that failed does not make its commit a failed deploy.
+			if r.Trigger != TriggerHeal {
+				a.failed[r.Commit] = r.Error
+			}
+		}
+	}
+	a.st.AppliedCommit = a.st.applied.Hash
+	if a.st.applied.Hash != "" {
+		a.cfg.Metrics.AppliedCommit.WithLabelValues(a.cfg.Env, a.st.applied.Hash).Set(1)
+	}
+}
+
+// Trigger asks for a fetch now (a webhook). It never blocks: triggers that
+// arrive while one is pending are merged.
+func (a *Agent) Trigger(reason string) {
+	select {
+	case a.trigger <- reason:
+	default:
+	}
+}
+
+// Run fetches at once, then every Interval (or on Trigger), and checks
+// drift every HealInterval, until ctx is cancelled. A deploy in progress
+// when ctx is cancelled stops at a safe point (see Config.Sync) and is
+// recorded as interrupted; Run then returns nil.
+func (a *Agent) Run(ctx context.Context) error {
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	var healC <-chan time.Time
+	if a.cfg.HealInterval > 0 {
+		heal := time.NewTicker(a.cfg.HealInterval)
+		defer heal.Stop()
+		healC = heal.C
+	}
+	trigger, backoff := TriggerStart, time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		case trigger = <-a.trigger:
+			poll.Stop()
+		case <-healC:
+			a.heal(ctx)
+			continue
+		}
+		err := a.sync(ctx, trigger)
+		if ctx.Err() != nil {
+			return nil
+		}
+		next := jitter(a.cfg.Interval)
+		if errors.Is(err, ErrTransient) {
+			backoff = min(max(2*backoff, time.Second), a.cfg.MaxBackoff)
+			next = backoff
+			a.log.Info("retrying after a transient error", zap.Duration("in", backoff))
+		} else {
+			backoff = 0
+		}
+		trigger = TriggerPoll
+		poll.Reset(next)
+	}
+}
+
+// jitter spreads d by ±10% so that agents on many hosts do not poll in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Second
+	}
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// sync fetches the tip and deploys it when it is new. It returns an error
+// only to tell Run to back off (transient).
+func (a *Agent) sync(ctx context.Context, trigger string) error {
+	m, env := a.cfg.Metrics, a.cfg.Env
+	start := time.Now()
+	rev, err := a.cfg.Fetch(ctx)
+	m.GitFetchDuration.WithLabelValues(env).Observe(time.Since(start).Seconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.GitFetchErrors.WithLabelValues(env).Inc()
+		a.log.Warn("git fetch failed", zap.Error(err))
+		a.setErr(&a.fetchErr, err)
+		return Transient(err)
+	}
+	m.LastSuccessfulFetch.WithLabelValues(env).SetToCurrentTime()
+	a.setErr(&a.fetchErr, nil)
+	a.mu.Lock()
+	a.st.DesiredCommit, a.st.LastSync = rev.Hash, time.Now()
+	applied := a.st.applied.Hash
+	reason, failed := a.failed[rev.Hash]
+	a.mu.Unlock()
+
+	switch {
+	case rev.Hash == applied:
+		a.setErr(&a.deployErr, nil)
+		if trigger == TriggerStart {
+			// A stop may have left leftovers (a drain cut short): converge
+			// the applied commit once at start, as a drift check would.
+			a.heal(ctx)
+		}
+		return nil
+	case failed:
+		a.log.Debug("commit failed before; waiting for a newer one", zap.String("commit", short(rev.Hash)))
+		a.setErr(&a.deployErr, fmt.Errorf("commit %s failed: %s", short(rev.Hash), reason))
+		return nil
+	}
+	return a.deploy(ctx, rev, trigger)
+}
+
+// deploy verifies, plans and applies rev, and records the attempt.
+func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error {
+	m, env := a.cfg.Metrics, a.cfg.Env
+	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: trigger, Start: time.Now().UTC()}
+	log := a.log.With(zap.String("commit", short(rev.Hash)), zap.String("trigger", trigger))
+
+	if a.cfg.Verify != nil {
+		if err := a.cfg.Verify(ctx, rev); err != nil {
+			rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
+			a.record(rec)
+			m.Deployments.WithLabelValues(env, resultRefused).Inc()
+			m.SignatureRefusals.WithLabelValues(env).Inc()
+			log.Error("commit refused: signature verification failed; nothing changed", zap.Error(err))
+			a.markFailed(rev.Hash, err)
+			return nil
+		}
+	}
+
+	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
+	out, err := a.cfg.Sync(ctx, rev, true)
+	rec.End, rec.Steps = time.Now().UTC(), out.Changes
+	a.observed(out)
+	if len(out.Changes) > 0 {
+		m.DeploymentDuration.WithLabelValues(env).Observe(rec.End.Sub(rec.Start).Seconds())
+	}
+	if errors.Is(err, reconciler.ErrRolledBack) {
+		m.Rollbacks.WithLabelValues(env).Inc()
+	}
+	switch {
+	case err == nil:
+		rec.Result = resultSucceeded
+		a.mu.Lock()
+		old := a.st.applied.Hash
+		a.st.applied, a.st.AppliedCommit, a.st.FailedCommit = rev, rev.Hash, ""
+		a.mu.Unlock()
+		if old != "" && old != rev.Hash {
+			m.AppliedCommit.DeleteLabelValues(env, old)
+		}
+		m.AppliedCommit.WithLabelValues(env, rev.Hash).Set(1)
+		a.setErr(&a.deployErr, nil)
+		log.Info("deployed", zap.Int("changes", len(out.Changes)), zap.Duration("took", rec.End.Sub(rec.Start).Round(time.Millisecond)))
+	case ctx.Err() != nil:
+		rec.Result, rec.Error = resultInterrupted, err.Error()
+		log.Warn("deploy interrupted by shutdown at a safe point; the next start resumes it", zap.Error(err))
+	case errors.Is(err, ErrTransient):
+		rec.Result, rec.Error = resultTransient, err.Error()
+		a.setErr(&a.deployErr, err)
+		log.Warn("deploy could not run; retrying", zap.Error(err))
+	default:
+		rec.Result, rec.Error = resultFailed, err.Error()
+		a.markFailed(rev.Hash, err)
+		log.Error("deploy failed; this commit is not retried, a newer one will be", zap.Error(err))
+	}
+	m.Deployments.WithLabelValues(env, rec.Result).Inc()
+	a.record(rec)
+	if rec.Result == resultTransient {
+		return err
+	}
+	return nil
+}
+
+// heal converges the host to the applied commit (or, without Repair,
+// reports the drift).
+func (a *Agent) heal(ctx context.Context) {
+	a.mu.Lock()
+	rev := a.st.applied
+	a.mu.Unlock()
+	if rev.Hash == "" {
+		return
+	}
+	m, env := a.cfg.Metrics, a.cfg.Env
+	start := time.Now().UTC()
+	out, err := a.cfg.Sync(ctx, rev, a.cfg.Repair)
+	a.observed(out)
+	if ctx.Err() != nil {
+		return
+	}
+	a.mu.Lock()
+	a.st.Drift = out.Changes
+	a.mu.Unlock()
+	if !a.cfg.Repair {
+		m.DriftDetected.WithLabelValues(env).Set(float64(len(out.Changes)))
+		for _, c := range out.Changes {
+			a.log.Warn("drift (not repaired: --no-heal)", zap.String("change", c))
+		}
+		a.setErr(&a.healErr, Transient(err))
+		if err != nil {
+			a.log.Warn("drift check failed", zap.Error(err))
+		}
+		return
+	}
+	if len(out.Changes) == 0 && err == nil {
+		a.setErr(&a.healErr, nil)
+		return
+	}
+	if errors.Is(err, ErrTransient) {
+		a.log.Warn("drift check failed", zap.Error(err))
+		a.setErr(&a.healErr, err)
+		return
+	}
+	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: TriggerHeal,
+		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes}
+	if errors.Is(err, reconciler.ErrRolledBack) {
+		m.Rollbacks.WithLabelValues(env).Inc()
+	}
+	if err != nil {
+		rec.Result, rec.Error = resultFailed, err.Error()
+		a.log.Error("drift repair failed", zap.Error(err))
+	} else {
+		m.DriftRepairs.WithLabelValues(env).Add(float64(len(out.Changes)))
+		for _, c := range out.Changes {
+			a.log.Warn("repaired drift", zap.String("commit", short(rev.Hash)), zap.String("change", c))
+		}
+	}
+	a.setErr(&a.healErr, err)
+	a.record(rec)
+}
+
+func (a *Agent) markFailed(hash string, err error) {
+	a.mu.Lock()
+	a.failed[hash] = err.Error()
+	a.st.FailedCommit = hash
+	a.mu.Unlock()
+	a.setErr(&a.deployErr, err)
+}
+
+func (a *Agent) observed(out Outcome) {
+	if out.Services == nil {
+		return
+	}
+	a.mu.Lock()
+	a.st.Services, a.st.ObservedAt = out.Services, time.Now()
+	a.mu.Unlock()
+}
+
+func (a *Agent) record(r history.Record) {
+	if a.cfg.History == nil {
+		return
+	}
+	if err := a.cfg.History.Append(r); err != nil {
+		a.log.Error("history not recorded", zap.Error(err))
+	}
+}
+
+// setErr sets one of the readiness errors and republishes readiness.
+func (a *Agent) setErr(slot *error, err error) {
+	a.mu.Lock()
+	*slot = err
+	a.mu.Unlock()
+	a.publishReady()
+}
+
+func (a *Agent) publishReady() {
+	a.mu.Lock()
+	err := errors.Join(a.fetchErr, a.deployErr, a.healErr)
+	a.st.Ready = err == nil
+	a.st.LastError = ""
+	if err != nil {
+		a.st.LastError = err.Error()
+	}
+	ready := a.st.Ready
+	a.mu.Unlock()
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	a.cfg.Metrics.Ready.WithLabelValues(a.cfg.Env).Set(v)
+}
+
+// Status returns a copy of the agent's state.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.st
+	s.Services = append([]Service{}, a.st.Services...)
+	s.Drift = append([]string(nil), a.st.Drift...)
+	return s
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

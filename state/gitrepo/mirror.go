@@ -1,0 +1,210 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// mirrorCache bounds the objects go-git keeps decoded in memory: an env
+// repository is small, and the agent must stay small while idle.
+const mirrorCache = 4 << 20
+
+// Mirror is a persistent bare clone of one branch of a remote, kept on disk
+// and updated by shallow fetches (depth 1), as a long-running agent needs:
+// a restart does not clone again, and only the branch tip is transferred.
+// A Mirror is safe for use by one goroutine at a time; Fetch and Commit
+// serialize on an internal mutex.
+type Mirror struct {
+	url, branch string
+	auth        transport.AuthMethod
+	mu          sync.Mutex
+	repo        *git.Repository
+}
+
+// AuthOptions say how to authenticate to the remote. Secrets are read from
+// files or the environment by the caller and are never logged or put into
+// an error message.
+type AuthOptions struct {
+	// Token is sent as the password of HTTP basic auth for http(s) URLs
+	// (GitHub accepts a token with any user name).
+	Token string
+	// SSHKeyFile is a private key (PEM/OpenSSH) for ssh:// and scp-style URLs.
+	SSHKeyFile string
+	// KnownHostsFile is checked for the server's host key; empty means the
+	// defaults of ssh (SSH_KNOWN_HOSTS, ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts).
+	KnownHostsFile string
+}
+
+// Auth returns the go-git auth method for rawURL, or nil when none is needed.
+func Auth(rawURL string, o AuthOptions) (transport.AuthMethod, error) {
+	ep, err := transport.NewEndpoint(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("repository URL: %w", err)
+	}
+	switch ep.Protocol {
+	case "http", "https":
+		if o.Token == "" {
+			return nil, nil
+		}
+		user := ep.User
+		if user == "" {
+			user = "x-access-token"
+		}
+		return &githttp.BasicAuth{Username: user, Password: o.Token}, nil
+	case "ssh":
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		var a *gitssh.PublicKeys
+		if o.SSHKeyFile == "" {
+			return nil, fmt.Errorf("ssh repository %s needs --ssh-key-file", Redact(rawURL))
+		}
+		a, err = gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("read ssh key %s: %w", o.SSHKeyFile, err)
+		}
+		var files []string
+		if o.KnownHostsFile != "" {
+			files = append(files, o.KnownHostsFile)
+		}
+		cb, err := gitssh.NewKnownHostsCallback(files...)
+		if err != nil {
+			return nil, fmt.Errorf("read known_hosts: %w", err)
+		}
+		a.HostKeyCallback = cb
+		return a, nil
+	default:
+		return nil, nil
+	}
+}
+
+// OpenMirror opens the mirror kept in dir (a bare repository, created on
+// first use) of branch at rawURL. It does not contact the remote.
+func OpenMirror(dir, rawURL, branch string, auth transport.AuthMethod) (*Mirror, error) {
+	if branch == "" {
+		return nil, errors.New("mirror: want a branch name")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create mirror dir: %w", err)
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(mirrorCache), filesystem.Options{KeepDescriptors: false})
+	r, err := git.Open(st, nil)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.Init(st, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open mirror %s: %w", dir, err)
+	}
+	remote := &config.RemoteConfig{Name: "origin", URLs: []string{rawURL},
+		Fetch: []config.RefSpec{refSpec(branch)}}
+	cfg, err := r.Config()
+	if err != nil {
+		return nil, fmt.Errorf("read mirror config: %w", err)
+	}
+	// The URL or branch may change between runs: the flags win.
+	cfg.Remotes["origin"] = remote
+	if err := r.SetConfig(cfg); err != nil {
+		return nil, fmt.Errorf("write mirror config: %w", err)
+	}
+	return &Mirror{url: rawURL, branch: branch, auth: auth, repo: r}, nil
+}
+
+func refSpec(branch string) config.RefSpec {
+	return config.RefSpec("+refs/heads/" + branch + ":refs/remotes/origin/" + branch)
+}
+
+// Fetch brings the branch tip from the remote (depth 1) and returns it.
+// When the tip did not move nothing but the ref advertisement is
+// transferred. Errors name the URL without credentials.
+func (m *Mirror) Fetch(ctx context.Context) (*Commit, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err := m.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{refSpec(m.branch)},
+		Depth:      1,
+		Auth:       m.auth,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fmt.Errorf("fetch %s from %s: %w", m.branch, Redact(m.url), err)
+	}
+	ref, err := m.repo.Reference(plumbing.NewRemoteReferenceName("origin", m.branch), true)
+	if err != nil {
+		return nil, fmt.Errorf("branch %s of %s: %w", m.branch, Redact(m.url), err)
+	}
+	return resolve(m.repo, Redact(m.url), ref.Hash().String())
+}
+
+// Commit returns a commit already in the mirror (one Fetch returned).
+func (m *Mirror) Commit(hash string) (*Commit, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return resolve(m.repo, Redact(m.url), hash)
+}
+
+// ErrUnsigned is returned by Verify for a commit without a signature.
+var ErrUnsigned = errors.New("commit is not signed")
+
+// ErrUntrusted is returned by Verify for a commit whose signature is not
+// made by one of the trusted keys, or does not match the commit.
+var ErrUntrusted = errors.New("commit signature is not from a trusted key")
+
+// Verify checks the OpenPGP signature of c against the armored public keys
+// in trustedKeys. It returns the fingerprint of the signing key, or an
+// error wrapping ErrUnsigned or ErrUntrusted that says why.
+func (c *Commit) Verify(trustedKeys string) (string, error) {
+	obj, err := c.repo.CommitObject(plumbing.NewHash(c.Hash))
+	if err != nil {
+		return "", fmt.Errorf("read commit %s: %w", c.Hash, err)
+	}
+	if strings.TrimSpace(obj.PGPSignature) == "" {
+		return "", fmt.Errorf("%s: %w", short(c.Hash), ErrUnsigned)
+	}
+	e, err := obj.Verify(trustedKeys)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %v", short(c.Hash), ErrUntrusted, err)
+	}
+	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), nil
+}
+
+// MirrorDir is where the mirror of env lives under a state directory.
+func MirrorDir(stateDir, env string) string { return filepath.Join(stateDir, "git", env) }
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Redact drops the password (a token may be in it) from a URL, for logs
+// and errors.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, hasPass := u.User.Password(); hasPass {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}

@@ -1,0 +1,157 @@
+package gitrepo_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/state/gitrepo"
+)
+
+// TestMirrorFetch: a file:// and an http remote (token-protected) are
+// mirrored on disk; Fetch follows pushes; a reopened mirror keeps working.
+func TestMirrorFetch(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret-token"
+	r := testenv.NewRepo(t)
+	r.Write("envs/dev.yaml", "environment: dev\n")
+	r.Commit("first")
+	bare := r.Bare()
+	srv := testenv.StartGitServer(t, filepath.Dir(bare), token)
+
+	for _, tc := range []struct{ name, url, token string }{
+		{"file", "file://" + bare, ""},
+		{"http", srv.URL + "/" + filepath.Base(bare), token},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			first, msg := r.Git("rev-parse", "HEAD"), r.Git("log", "-1", "--format=%s")
+			dir := filepath.Join(t.TempDir(), "mirror")
+			auth, err := gitrepo.Auth(tc.url, gitrepo.AuthOptions{Token: tc.token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := gitrepo.OpenMirror(dir, tc.url, "main", auth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := m.Fetch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Hash != first || c.Message != msg {
+				t.Fatalf("fetched %s %q, want %s", c.Hash, c.Message, first)
+			}
+			b, err := fs.ReadFile(c.FS, "envs/dev.yaml")
+			if err != nil || !strings.HasPrefix(string(b), "environment: dev\n") {
+				t.Fatalf("read at commit: %q %v", b, err)
+			}
+			// Same tip again: same commit, no error.
+			if c2, err := m.Fetch(ctx); err != nil || c2.Hash != first {
+				t.Fatalf("second fetch: %v %v", c2, err)
+			}
+
+			// A new push: a reopened mirror (as after a restart) sees it.
+			if tc.name == "file" {
+				r.Write("envs/dev.yaml", "environment: dev\n# two\n")
+				r.Commit("second")
+				r.Push()
+			}
+			m, err = gitrepo.OpenMirror(dir, tc.url, "main", auth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err = m.Fetch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := r.Git("rev-parse", "HEAD")
+			if c.Hash != head {
+				t.Fatalf("after push fetched %s, want %s", c.Hash, head)
+			}
+			if _, err := m.Commit(head); err != nil {
+				t.Fatal(err)
+			}
+			// The mirror is shallow: one commit deep.
+			if b, err := os.ReadFile(filepath.Join(dir, "shallow")); err != nil || len(strings.Fields(string(b))) == 0 {
+				t.Fatalf("mirror is not shallow: %q %v", b, err)
+			}
+		})
+	}
+
+	t.Run("bad token", func(t *testing.T) {
+		url := srv.URL + "/" + filepath.Base(bare)
+		auth, _ := gitrepo.Auth(url, gitrepo.AuthOptions{Token: "wrong-token-value"})
+		m, err := gitrepo.OpenMirror(t.TempDir(), url, "main", auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = m.Fetch(context.Background())
+		if err == nil || strings.Contains(err.Error(), "wrong-token-value") {
+			t.Fatalf("fetch with a bad token: %v", err)
+		}
+	})
+}
+
+// TestVerify: a commit signed by a trusted key passes; an unsigned one and
+// one signed by another key are refused with the reason.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	trusted := testenv.NewSigningKey(t, "trusted")
+	other := testenv.NewSigningKey(t, "other")
+	r := testenv.NewRepo(t)
+	r.Write("a", "1")
+	unsigned := r.Commit("unsigned")
+	r.Write("a", "2")
+	good := r.CommitSigned("signed", trusted)
+	r.Write("a", "3")
+	bad := r.CommitSigned("signed by other", other)
+	bare := r.Bare()
+
+	m, err := gitrepo.OpenMirror(t.TempDir(), "file://"+bare, "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip, err := m.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tip.Hash != bad {
+		t.Fatalf("tip %s, want %s", tip.Hash, bad)
+	}
+	if _, err := tip.Verify(trusted.Public); !errors.Is(err, gitrepo.ErrUntrusted) {
+		t.Fatalf("commit signed by another key: %v", err)
+	}
+	// The other commits, read from a full clone.
+	for _, tc := range []struct {
+		hash string
+		want error
+	}{{unsigned, gitrepo.ErrUnsigned}, {good, nil}} {
+		c, err := gitrepo.Open(context.Background(), r.Dir, tc.hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp, err := c.Verify(trusted.Public)
+		if !errors.Is(err, tc.want) || (tc.want == nil && fp == "") {
+			t.Fatalf("verify %s: %q %v, want %v", tc.hash[:8], fp, err, tc.want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:ghp_secret@github.com/o/r.git": "https://x-access-token@github.com/o/r.git",
+		"https://github.com/o/r.git":                           "https://github.com/o/r.git",
+		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
+		"file:///srv/r.git":                                    "file:///srv/r.git",
+	} {
+		if got := gitrepo.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
