@@ -290,3 +290,49 @@ func TestNotifierDownDoesNotFail(t *testing.T) {
 	}
 	w.wantServing("v1")
 }
+
+// TestMigrationSafety: a failing migration changes no service; a migration
+// that succeeds followed by a failed health check runs the rollback
+// command, and the next apply runs the migrations again.
+func TestMigrationSafety(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rcv := newReceiver(t)
+	notify := fmt.Sprintf("notify:\n  - url: %s/hook\n    events: [migration.failed]\n", rcv.srv.URL)
+	w.commit(spec{version: "v1", config: "a: 1\n", top: notify}, "v1")
+	w.mustRun(exitOK, "apply")
+	ids := w.containers()
+
+	mig := func(exit string) string {
+		return "  image: reconciler-test/app:v1\n  command: [\"migrate\", \"up\"]\n  env:\n    MIGRATE_EXIT: \"" + exit + "\"\n" +
+			"  timeout: 1m\n  rollback:\n    command: [\"migrate\", \"down\"]\n"
+	}
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", top: notify, migrations: mig("3")}, "v2, migration fails")
+	r := w.mustRun(exitFailed, "apply")
+	if !strings.Contains(r.stderr, "migrations exited with code 3; no service was changed") {
+		t.Fatalf("failed migration:\n%s", r.stderr)
+	}
+	if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("a failed migration changed containers: %v → %v", ids, got)
+	}
+	w.wantServing("v1")
+	waitFor(t, "migration.failed", 5*time.Second, func() bool { _, ok := rcv.event("migration.failed"); return ok })
+	if n := rcv.names(); len(n) != 1 {
+		t.Fatalf("events %v, want only migration.failed (the receiver filters)", n)
+	}
+
+	// The migration succeeds, then v2 never gets healthy: rollback runs.
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", top: notify, migrations: mig("0"),
+		webEnv: "      HEALTH: fail\n"}, "v2, migration ok, service broken")
+	r = w.mustRun(exitFailed, "apply")
+	up, down := strings.Index(r.stdout, "migrating up"), strings.Index(r.stdout, "migrating down")
+	if up < 0 || down < up || !strings.Contains(r.stderr, "the migrations of this deploy were rolled back") {
+		t.Fatalf("want the migration, then its rollback:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	w.wantServing("v1")
+	// The record was restored, so the migrations run again next time.
+	r = w.mustRun(exitChanges, "diff")
+	if !strings.Contains(r.stdout, "> migrations: run") {
+		t.Fatalf("after a rollback the migrations must run again:\n%s", r.stdout)
+	}
+}
