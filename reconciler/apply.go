@@ -63,6 +63,9 @@ type Applier struct {
 	// Notifier, when set, is told when a deploy starts, succeeds, fails or
 	// rolls back, and when migrations fail.
 	Notifier Notifier
+	// Watched, when set, gets what each watch counted in the access log,
+	// whether the watch passed or not.
+	Watched func(service string, t Traffic)
 }
 
 // ErrRolledBack is matched (errors.Is) by the error of an apply whose
@@ -363,6 +366,9 @@ func (a *Applier) watch(ctx context.Context, s Step) error {
 	deadline := time.Now().Add(w.For)
 	fails := 0
 	var seen Traffic
+	if a.Watched != nil {
+		defer func() { a.Watched(s.Service, seen) }()
+	}
 	for {
 		if err := a.running(ctx, s.Name); err != nil {
 			return err

@@ -228,7 +228,11 @@ func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, h
 	if id := pl.o.ImageIDs[s.Spec.Image]; c.Spec.Image == s.Spec.Image && id != "" && c.ImageID != "" && id != c.ImageID {
 		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", s.Spec.Image, shortID(id), shortID(c.ImageID)))
 	}
-	if !c.Running() {
+	// A restarting container is the engine's restart policy at work (with
+	// its backoff); replacing it would hide a crash loop, which the agent
+	// reports instead. Any other state that is not running was stopped
+	// outside that policy.
+	if !c.Running() && c.State != "restarting" {
 		r = append(r, fmt.Sprintf("drift: container %s is %s (stopped by hand?)", c.Name, c.State))
 	}
 	if c.Memory != c.Spec.Memory {
@@ -331,7 +335,7 @@ func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostP
 			}
 			steps = append(steps,
 				Step{Action: ActShift, Target: target, Service: s.Name, Color: color, Percent: p, Site: site},
-				Step{Action: ActWatch, Target: target, Name: name, Color: color, HostPort: hostPort, Health: health, Watch: watch(dep.StepPause.D())})
+				Step{Action: ActWatch, Target: target, Name: name, Service: s.Name, Color: color, HostPort: hostPort, Health: health, Watch: watch(dep.StepPause.D())})
 		}
 	}
 	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
@@ -340,7 +344,7 @@ func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostP
 		steps = append(steps, Step{Action: ActSmoke, Target: target, Smoke: &req})
 	}
 	if b := dep.Bake.D(); b > 0 {
-		steps = append(steps, Step{Action: ActWatch, Target: target, Name: name, Color: color, HostPort: hostPort, Health: health, Watch: watch(b)})
+		steps = append(steps, Step{Action: ActWatch, Target: target, Name: name, Service: s.Name, Color: color, HostPort: hostPort, Health: health, Watch: watch(b)})
 	}
 	return steps
 }

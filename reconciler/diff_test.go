@@ -100,6 +100,9 @@ func TestDiff(t *testing.T) {
 		{name: "drift-stopped", mutate: func(d *state.Desired, o *state.Observed) {
 			o.Containers[0].State = "exited"
 		}},
+		{name: "restarting-is-not-drift", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Containers[2].State, o.Containers[2].RestartCount = "restarting", 5
+		}},
 		{name: "drift-removed", mutate: func(d *state.Desired, o *state.Observed) {
 			o.Containers = o.Containers[1:]
 		}},

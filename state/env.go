@@ -39,7 +39,8 @@ type Notify struct {
 }
 
 // Events that notify receivers can listen to.
-var Events = []string{"deploy.started", "deploy.succeeded", "deploy.failed", "deploy.rolled_back", "drift.repaired", "migration.failed"}
+var Events = []string{"deploy.started", "deploy.succeeded", "deploy.failed", "deploy.rolled_back", "drift.repaired", "migration.failed",
+	"container.crash_looping"}
 
 // Nginx says where reconciler writes its nginx files and how nginx is tested
 // and reloaded. Test and Reload run through "sh -c".

@@ -231,6 +231,39 @@ type syncer struct {
 	// applied is the commit this process last applied; the agent runs one
 	// sync at a time.
 	applied string
+	// looping are the crash-looping containers already reported, by
+	// container ID.
+	looping map[string]bool
+}
+
+// crashLoops returns the containers that restarted CrashLoopRestarts times
+// or more, and notifies container.crash_looping once for each. The engine's
+// restart policy (unless-stopped) keeps restarting them with its backoff;
+// a deploy replaces them.
+func (s *syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Observed) []string {
+	var names []string
+	var fresh []reconciler.EventService
+	if s.looping == nil {
+		s.looping = map[string]bool{}
+	}
+	for _, c := range o.Containers {
+		if c.RestartCount < agent.CrashLoopRestarts {
+			continue
+		}
+		names = append(names, c.Name)
+		if !s.looping[c.ID] {
+			s.looping[c.ID] = true
+			fresh = append(fresh, reconciler.EventService{Name: c.Service, NewImage: c.Spec.Image})
+			s.log.Warn("container is crash-looping", zap.String("container", c.Name), zap.Int("restarts", c.RestartCount), zap.String("state", c.State))
+		}
+	}
+	if len(fresh) > 0 {
+		n := notify.New(d.Notify, s.g.log.Named("notify"))
+		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: "container.crash_looping", Env: d.Env, Commit: d.Commit, Services: fresh,
+			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
+		n.Close(15 * time.Second)
+	}
+	return names
 }
 
 func (s *syncer) fetch(ctx context.Context) (agent.Revision, error) {
@@ -317,6 +350,7 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 		return out, err
 	}
 	out.Services = services(o)
+	out.CrashLooping = s.crashLoops(ctx, d, o)
 	p, err := reconciler.Diff(d, o, h.key)
 	if err != nil {
 		return out, err
@@ -336,6 +370,7 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 		deployEvents = nil
 	}
 	ap := h.applier(s.g, deployEvents)
+	ap.Watched = func(_ string, t reconciler.Traffic) { out.Requests += t.Requests; out.Errors += t.Errors }
 	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
 	err = ap.Apply(ctx, p)
 	if err == nil {

@@ -529,3 +529,47 @@ func TestAgentSIGTERMAndKill9(t *testing.T) {
 		return resp.StatusCode == 200 && agentStatus(t, addr3).AppliedCommit == v2
 	})
 }
+
+// TestAgentAvailabilityAndCrashLoop: the agent counts the requests and
+// errors nginx sent to a new color while its bake watched it, and reports a
+// container that keeps crashing outside a deploy, by metric and
+// notification.
+func TestAgentAvailabilityAndCrashLoop(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rcv := newReceiver(t)
+	notify := fmt.Sprintf("notify:\n  - url: %s/hook\n    events: [container.crash_looping]\n", rcv.srv.URL)
+	bake := "    deploy:\n      bake: 2s\n"
+	crash := "      CRASH_FILE: /app/crash\n"
+	w.commit(spec{version: "v1", config: "a: 1\n", worker: true, workerEnv: crash, webExtra: bake, top: notify}, "v1")
+	bare := w.repo.Bare()
+	a := w.startAgent("file://"+bare, "--interval", "1s", "--heal-interval", "1s")
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	l := startLoad(t, w.port, 4)
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", worker: true, workerEnv: crash, webExtra: bake, top: notify}, "v2")
+	w.repo.Push()
+	env := fmt.Sprintf("env=%q", w.env)
+	waitFor(t, "the bake's requests counted", 30*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_deploy_requests_total{`+env+`}`) > 0
+	})
+	l.end()
+	if got := metric(t, a.addr, `reconciler_deploy_request_errors_total{`+env+`}`); got != 0 {
+		t.Fatalf("deploy errors = %v, want 0", got)
+	}
+
+	w.touch(w.env+"-worker-blue", "crash")
+	waitFor(t, "the crash loop reported", 30*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_crash_looping_containers{`+env+`}`) == 1
+	})
+	waitFor(t, "container.crash_looping notified", 10*time.Second, func() bool {
+		_, ok := rcv.event("container.crash_looping")
+		return ok
+	})
+	if e, _ := rcv.event("container.crash_looping"); len(e.Services) != 1 || e.Services[0].Name != "worker" {
+		t.Fatalf("crash-loop event = %+v", e)
+	}
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exit %d", code)
+	}
+}

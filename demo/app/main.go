@@ -19,6 +19,7 @@
 //	ERROR_FILE       GET / answers 500 while this file exists
 //	STARTUP_DELAY    sleep this long before listening
 //	CRASH_AFTER      exit 1 after this duration (serve and worker)
+//	CRASH_FILE       the worker exits 1 while this file exists
 //	MIGRATE_EXIT     exit code of migrate
 //
 // Endpoints: GET / ("version=V host=H"), /health, /file?path=/abs (file
@@ -91,6 +92,10 @@ func worker() int {
 	version := os.Getenv("VERSION")
 	log.Printf("app %s worker started", version)
 	crashAfter()
+	if exists(os.Getenv("CRASH_FILE")) {
+		log.Printf("crashing: %s exists (CRASH_FILE)", os.Getenv("CRASH_FILE"))
+		return 1
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	tick := time.NewTicker(time.Second)
@@ -98,6 +103,10 @@ func worker() int {
 	for {
 		select {
 		case <-tick.C:
+			if exists(os.Getenv("CRASH_FILE")) {
+				log.Printf("crashing: %s exists (CRASH_FILE)", os.Getenv("CRASH_FILE"))
+				return 1
+			}
 			log.Printf("app %s worker heartbeat", version)
 		case <-sig:
 			log.Printf("app %s worker stopping", version)

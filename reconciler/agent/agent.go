@@ -53,7 +53,18 @@ type Outcome struct {
 	Changes []string
 	// Services are the environment's containers as last observed.
 	Services []Service
+	// Requests and Errors are what the watches of this sync (bake, canary
+	// steps) counted through nginx: availability during deploys.
+	Requests, Errors int
+	// CrashLooping are the containers that restarted at least
+	// CrashLoopRestarts times, as last observed.
+	CrashLooping []string
 }
+
+// CrashLoopRestarts is the restart count from which a container counts as
+// crash-looping outside a deploy (the engine's restart policy keeps
+// restarting it with backoff; the agent reports it).
+const CrashLoopRestarts = 3
 
 // Service is one container of the environment, for /status.
 type Service struct {
@@ -420,6 +431,13 @@ func (a *Agent) markFailed(hash string, err error) {
 }
 
 func (a *Agent) observed(out Outcome) {
+	if m, env := a.cfg.Metrics, a.cfg.Env; m != nil {
+		m.DeployRequests.WithLabelValues(env).Add(float64(out.Requests))
+		m.DeployErrors.WithLabelValues(env).Add(float64(out.Errors))
+		if out.Services != nil {
+			m.CrashLooping.WithLabelValues(env).Set(float64(len(out.CrashLooping)))
+		}
+	}
 	if out.Services == nil {
 		return
 	}

@@ -22,6 +22,9 @@ type Metrics struct {
 	Ready               *prometheus.GaugeVec     // env
 	WebhookRequests     *prometheus.CounterVec   // result
 	LastSuccessfulFetch *prometheus.GaugeVec     // env
+	DeployRequests      *prometheus.CounterVec   // env
+	DeployErrors        *prometheus.CounterVec   // env
+	CrashLooping        *prometheus.GaugeVec     // env
 }
 
 // NewMetrics makes and registers the metrics.
@@ -55,10 +58,16 @@ func NewMetrics() *Metrics {
 			Help: "Webhook requests, by result (accepted, ignored, unauthorized, bad_request)."}, []string{"result"}),
 		LastSuccessfulFetch: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_last_successful_fetch_timestamp_seconds",
 			Help: "Unix time of the last successful git fetch."}, env),
+		DeployRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_requests_total",
+			Help: "Requests nginx sent to a new color while a bake or canary step watched it."}, env),
+		DeployErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_request_errors_total",
+			Help: "Of reconciler_deploy_requests_total, those answered with a 5xx status."}, env),
+		CrashLooping: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_crash_looping_containers",
+			Help: "Containers of the env that restarted at least 3 times, as last observed."}, env),
 	}
 	m.Registry.MustRegister(m.Deployments, m.DeploymentDuration, m.Rollbacks, m.DriftRepairs, m.DriftDetected,
 		m.GitFetchDuration, m.GitFetchErrors, m.SignatureRefusals, m.AppliedCommit, m.Ready, m.WebhookRequests,
-		m.LastSuccessfulFetch,
+		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.CrashLooping,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,6 +82,9 @@ func (m *Metrics) init(env string) {
 	m.DriftRepairs.WithLabelValues(env)
 	m.DriftDetected.WithLabelValues(env)
 	m.GitFetchErrors.WithLabelValues(env)
+	m.DeployRequests.WithLabelValues(env)
+	m.DeployErrors.WithLabelValues(env)
+	m.CrashLooping.WithLabelValues(env)
 	m.SignatureRefusals.WithLabelValues(env)
 	m.Ready.WithLabelValues(env)
 }
