@@ -108,9 +108,10 @@ func (e *Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, 
 				return nil, fmt.Errorf("observe nginx sites: %w", err)
 			}
 		}
+		_, perr := os.Stat(pendingPath(path))
 		sites = append(sites, state.Site{
 			Service: service, Path: path, Content: content, Live: live,
-			BluePort: blue, GreenPort: green,
+			BluePort: blue, GreenPort: green, Unloaded: perr == nil,
 		})
 	}
 	sort.Slice(sites, func(i, j int) bool { return sites[i].Service < sites[j].Service })
@@ -130,7 +131,8 @@ func markerColor(confDir, env, service string) (string, error) {
 }
 
 // Write makes path hold content. When the file already holds exactly these
-// bytes it does nothing: no test, no reload. Otherwise it replaces the file
+// bytes, and no earlier Write of it was cut short before its reload (see
+// pendingPath), it does nothing: no test, no reload. Otherwise it replaces the file
 // atomically (temp file in the same directory, fsync, rename; the mode of an
 // existing file is kept, a new file gets 0644), runs the test command and
 // then the reload command. When either fails, the previous bytes are put
@@ -145,8 +147,16 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write nginx site: %w", err)
 	}
-	if existed && bytes.Equal(old, content) {
+	pending := pendingPath(path)
+	_, perr := os.Stat(pending)
+	wasPending := perr == nil
+	if existed && bytes.Equal(old, content) && !wasPending {
 		return nil
+	}
+	// The pending file outlives a crash between the write and the reload,
+	// so that the next apply knows nginx may not run what the disk holds.
+	if err := writeFileAtomic(pending, nil, 0o644); err != nil {
+		return fmt.Errorf("write nginx site: %w", err)
 	}
 	mode := fs.FileMode(0o644)
 	if existed {
@@ -166,10 +176,23 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 		return removeFile(path)
 	}
 	if err := e.applyOrUndo(ctx, path, undo); err != nil {
+		if !wasPending {
+			_ = removeFile(pending) // the previous, loaded file is back
+		}
 		return err
+	}
+	if err := removeFile(pending); err != nil {
+		return fmt.Errorf("write nginx site: %w", err)
 	}
 	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
 	return nil
+}
+
+// pendingPath is the file that exists while a Write of path has not been
+// reloaded yet: ".<name>.pending" beside it, which nginx's *.conf include
+// never matches.
+func pendingPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".pending")
 }
 
 // applyOrUndo runs the test and the reload after a change to path; when one
@@ -267,6 +290,9 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	}
 	// Only now: until the reload, the site kept sending traffic to its live
 	// color.
+	if err := removeFile(pendingPath(path)); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
 	if err := removeFile(marker); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
