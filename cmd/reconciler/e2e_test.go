@@ -182,6 +182,13 @@ type load struct {
 }
 
 func startLoad(t *testing.T, port, conns int) *load {
+	return startLoadMethod(t, port, conns, http.MethodPost)
+}
+
+// startLoadMethod is startLoad with another method: with GET, net/http
+// retries a request once when a reused keep-alive connection was closed
+// under it, as HTTP clients commonly do for idempotent requests.
+func startLoadMethod(t *testing.T, port, conns int, method string) *load {
 	l := &load{versions: map[string]int{}, stop: make(chan struct{})}
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
@@ -197,7 +204,12 @@ func startLoad(t *testing.T, port, conns int) *load {
 					return
 				default:
 				}
-				resp, err := c.Post(url, "text/plain", nil)
+				req, err := http.NewRequest(method, url, nil)
+				if err != nil {
+					l.fail(err.Error())
+					return
+				}
+				resp, err := c.Do(req)
 				if err != nil {
 					l.fail(err.Error())
 					continue
