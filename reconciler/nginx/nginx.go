@@ -156,7 +156,7 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 	// The pending file outlives a crash between the write and the reload,
 	// so that the next apply knows nginx may not run what the disk holds.
 	if err := writeFileAtomic(pending, nil, 0o644); err != nil {
-		return fmt.Errorf("write nginx site: %w", err)
+		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	mode := fs.FileMode(0o644)
 	if existed {
@@ -167,7 +167,8 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte) error {
 		mode = fi.Mode().Perm()
 	}
 	if err := writeFileAtomic(path, content, mode); err != nil {
-		return fmt.Errorf("write nginx site: %w", err)
+		_ = removeFile(pending)
+		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	undo := func() error {
 		if existed {
@@ -233,7 +234,7 @@ func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) 
 		}
 		body := fmt.Sprintf("# reconciler: %s-%s gets its traffic from green while this file exists.\n", env, service)
 		if err := writeFileAtomic(marker, []byte(body), 0o644); err != nil {
-			return fmt.Errorf("switch %s-%s to green: %w", env, service, err)
+			return fmt.Errorf("switch %s-%s to green: %w (%s)", env, service, err, confDirHint(confDir))
 		}
 	case state.Blue:
 		err := os.Remove(marker)
@@ -244,7 +245,7 @@ func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) 
 			err = syncDir(confDir)
 		}
 		if err != nil {
-			return fmt.Errorf("switch %s-%s to blue: %w", env, service, err)
+			return fmt.Errorf("switch %s-%s to blue: %w (%s)", env, service, err, confDirHint(confDir))
 		}
 	default:
 		return fmt.Errorf("switch %s-%s: want color blue or green, got %q", env, service, color)
@@ -315,12 +316,17 @@ func (e *Edge) runTest(ctx context.Context) error {
 
 func (e *Edge) runReload(ctx context.Context) error {
 	if out, err := run(ctx, e.reload); err != nil {
-		return commandError(errReloadFailed, out, err)
+		return fmt.Errorf("%w (check that nginx is running and that the env file's nginx.reload command works)", commandError(errReloadFailed, out, err))
 	}
 	return nil
 }
 
 var errReloadFailed = errors.New("nginx reload failed")
+
+// confDirHint says what to check when a file in confDir cannot be written.
+func confDirHint(confDir string) string {
+	return fmt.Sprintf("check that nginx.confDir %s is writable by reconciler and its file system has free space", confDir)
+}
 
 // run runs command through sh -c within CommandTimeout and returns its
 // combined output. The whole process group is killed on timeout so that a
