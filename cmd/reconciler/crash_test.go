@@ -50,9 +50,15 @@ type child struct {
 // subprocess. It is killed when the test ends, whatever happened.
 func (w *world) startApply() *child {
 	w.t.Helper()
+	return w.startApplyEnv()
+}
+
+// startApplyEnv is startApply with extra environment variables (KEY=value).
+func (w *world) startApplyEnv(env ...string) *child {
+	w.t.Helper()
 	cmd := exec.Command(os.Args[0], "apply", "--log-format", "json",
 		"--env", w.env, "--repo", w.repo.Dir, "--state-dir", w.stateDir)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		w.t.Fatal(err)
