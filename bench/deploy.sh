@@ -45,7 +45,7 @@ YAML
   commit "$1"
 }
 write_env v1
-R apply --env "$env" --repo "$repo" >/dev/null
+R apply --env "$env" --repo "$repo" >/dev/null 2>"$work/first-apply.log"
 totals=(); waits=(); overheads=()
 v=v2
 for _ in $(seq "$RUNS"); do
@@ -59,6 +59,8 @@ for _ in $(seq "$RUNS"); do
 import json, sys, re
 ms = 0.0
 def dur(s):
+    if isinstance(s, (int, float)):
+        return s * 1000  # zap's JSON encoder writes durations in seconds
     m = re.fullmatch(r'([\d.]+)(ms|s|µs|us)', s)
     v, u = float(m.group(1)), m.group(2)
     return v * {'ms': 1, 's': 1000, 'µs': 0.001, 'us': 0.001}[u]

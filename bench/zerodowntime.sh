@@ -71,7 +71,7 @@ YAML
   commit "$1"
 }
 write_env v1
-R apply --env "$env" --repo "$repo" >/dev/null
+R apply --env "$env" --repo "$repo" >/dev/null 2>"$work/first-apply.log"
 wait_ok "http://127.0.0.1:$p1/"
 wrk_run "http://127.0.0.1:$p1/" "$work/rec-steady.txt"
 write_env v2
@@ -106,14 +106,14 @@ server {
 }
 NGINX
 }
-(cd "$work/compose" && TAG=v1 docker-compose -p "zd$$" up -d >/dev/null 2>&1)
+(cd "$work/compose" && TAG=v1 docker-compose -p "zd$$" up -d </dev/null >/dev/null 2>&1)
 site "$p3" "$p2" compose
 $reload_cmd
 wait_ok "http://127.0.0.1:$p3/"
 wrk_run "http://127.0.0.1:$p3/" "$work/cmp-steady.txt"
 wrk_run "http://127.0.0.1:$p3/" "$work/cmp-deploy.txt" &
 sleep "$HALF"
-(cd "$work/compose" && TAG=v2 docker-compose -p "zd$$" up -d >/dev/null 2>&1)
+(cd "$work/compose" && TAG=v2 docker-compose -p "zd$$" up -d </dev/null >/dev/null 2>&1)
 wait
 curl -s "http://127.0.0.1:$p3/" | grep -q version=v2 || { echo "bench: compose did not deploy v2" >&2; exit 1; }
 
