@@ -597,6 +597,8 @@ func TestImages(t *testing.T) {
 	t.Cleanup(func() { w.cli.ImageRemove(context.Background(), tag, image.RemoveOptions{}) })
 	w.commit(spec{image: tag, version: "v1", config: "a: 1\n"}, "v1")
 	w.mustRun(exitOK, "apply", "--log-format", "json")
+	// nginx -s reload returns before the new workers listen.
+	waitFor(t, "nginx to serve v1", 5*time.Second, func() bool { c, _ := w.get("/"); return c == 200 })
 	w.wantServing("v1")
 	ids, reloads := w.containers(), w.reloadCount()
 
