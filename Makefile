@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/reconciler
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-short lint fmt vet bench demo deps clean
+.PHONY: help build test test-short lint fmt vet fuzz bench demo deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -14,8 +14,8 @@ build: ## build bin/reconciler
 deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry) when missing
 	@./scripts/deps.sh
 
-test: deps ## run every test against the real Docker engine, nginx and git
-	$(GO) test -count=1 -timeout 14m ./...
+test: deps ## run every test, with the race detector, against the real Docker engine, nginx and git
+	$(GO) test -race -count=1 -timeout 14m ./...
 
 test-short: ## unit tests only (no engine needed)
 	$(GO) test -count=1 -short ./state/... ./reconciler/ ./templates/
@@ -28,8 +28,13 @@ fmt: ## fail when gofmt would change a file
 vet: ## go vet
 	$(GO) vet ./...
 
-bench: deps build ## benchmarks; figures go to docs/BENCHMARKS.md
-	./bench/noop.sh
+FUZZTIME ?= 60s
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./state/
+	$(GO) test -run='^$$' -fuzz='^FuzzFieldParsers$$' -fuzztime=$(FUZZTIME) ./state/
+
+bench: deps build ## benchmarks; prints the figures for docs/BENCHMARKS.md (also bench/results.md)
+	./bench/run.sh
 
 demo: deps build ## the demo: deploy, upgrade under load, revert (cleans up after itself)
 	./demo/demo.sh

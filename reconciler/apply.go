@@ -169,7 +169,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 		var undone []string
 		for _, u := range c.Undo {
 			if uerr := a.step(undoCtx, p, u); uerr != nil {
-				return fmt.Errorf("%s: %w; undo %s also failed: %v", s, err, u, uerr)
+				return fmt.Errorf("%s: %w\nundo %s also failed: %v\ntraffic stayed on the live version; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr)
 			}
 			undone = append(undone, u.String())
 		}
@@ -289,7 +289,7 @@ func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h stat
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w within startTimeout %s: last check of GET %s: %v", ErrUnhealthy, h.StartTimeout, h.Path, last)
+			return fmt.Errorf("%w within startTimeout %s: last check of GET %s: %v (if the app is only slow to start, raise health.startTimeout)", ErrUnhealthy, h.StartTimeout, h.Path, last)
 		}
 		if err := sleep(ctx, h.Interval); err != nil {
 			return err

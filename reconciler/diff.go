@@ -286,7 +286,10 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			return nil, err
 		}
 		path := pl.sitePath(s.Name)
-		if site == nil || !bytes.Equal(site.Content, content) {
+		if site == nil || site.Unloaded || !bytes.Equal(site.Content, content) {
+			if site != nil && site.Unloaded && bytes.Equal(site.Content, content) {
+				c.Reasons = append(c.Reasons, unloadedReason)
+			}
 			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, path, content)})
 		}
 		if s.Config.Listen != "" {
@@ -410,10 +413,13 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 	var what []string
 	if s.HasPort() {
 		content, err := pl.render(s, blue, green, live)
-		if err == nil && (site == nil || !bytes.Equal(site.Content, content)) {
+		if err == nil && (site == nil || site.Unloaded || !bytes.Equal(site.Content, content)) {
 			why := "nginx file missing"
-			if site != nil {
+			switch {
+			case site != nil && !bytes.Equal(site.Content, content):
 				why = "nginx file differs from the desired one (edited by hand, or listen/serverName/tls changed)"
+			case site != nil:
+				why = unloadedReason
 			}
 			c.Reasons = append(c.Reasons, why)
 			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)})
@@ -476,6 +482,10 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 	}
 	return out
 }
+
+// unloadedReason explains a write of an nginx file whose bytes are already
+// right: an apply was killed between writing it and reloading nginx.
+const unloadedReason = "nginx file written by an interrupted apply was never loaded (reload pending)"
 
 // liveColor is the color that serves: the one nginx points at when that
 // container exists, else the running container (the older one if both run).

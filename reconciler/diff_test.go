@@ -130,6 +130,16 @@ func TestDiff(t *testing.T) {
 			c.StartedAt = time.Unix(100, 0)
 			o.Containers = append(o.Containers, c)
 		}},
+		{name: "crash-unloaded-nginx", mutate: func(d *state.Desired, o *state.Observed) {
+			// An apply was killed after writing rest-api's file and before
+			// the reload: the bytes are right, nginx may run the old ones.
+			o.Sites[1].Unloaded = true
+		}},
+		{name: "crash-unloaded-nginx-upgrade", mutate: func(d *state.Desired, o *state.Observed) {
+			o.Sites[1].Unloaded = true
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
+			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
+		}},
 		{name: "service-removed", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Services = d.Services[1:]
 		}},

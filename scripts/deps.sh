@@ -7,7 +7,9 @@ need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)
-command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry) # registry fault tests
+command -v gcc >/dev/null 2>&1 || need+=(gcc)                         # go test -race
+command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)                # immutable confDir fault test
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"

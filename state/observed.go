@@ -101,6 +101,9 @@ type Site struct {
 	// Ports are the loopback ports of the blue and green upstreams, read
 	// from the file's header; zero when absent.
 	BluePort, GreenPort int
+	// Unloaded is set when an apply wrote this file and was stopped (killed)
+	// before nginx reloaded it: nginx may still run the previous version.
+	Unloaded bool
 }
 
 // SiteFile is the name of the nginx file reconciler owns for a service.

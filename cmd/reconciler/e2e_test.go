@@ -194,6 +194,13 @@ type load struct {
 }
 
 func startLoad(t *testing.T, port, conns int) *load {
+	return startLoadMethod(t, port, conns, http.MethodPost)
+}
+
+// startLoadMethod is startLoad with another method: with GET, net/http
+// retries a request once when a reused keep-alive connection was closed
+// under it, as HTTP clients commonly do for idempotent requests.
+func startLoadMethod(t *testing.T, port, conns int, method string) *load {
 	l := &load{versions: map[string]int{}, stop: make(chan struct{})}
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
 	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
@@ -209,7 +216,12 @@ func startLoad(t *testing.T, port, conns int) *load {
 					return
 				default:
 				}
-				resp, err := c.Post(url, "text/plain", nil)
+				req, err := http.NewRequest(method, url, nil)
+				if err != nil {
+					l.fail(err.Error())
+					return
+				}
+				resp, err := c.Do(req)
 				if err != nil {
 					l.fail(err.Error())
 					continue
@@ -604,6 +616,8 @@ func TestImages(t *testing.T) {
 	t.Cleanup(func() { w.cli.ImageRemove(context.Background(), tag, image.RemoveOptions{}) })
 	w.commit(spec{image: tag, version: "v1", config: "a: 1\n"}, "v1")
 	w.mustRun(exitOK, "apply", "--log-format", "json")
+	// nginx -s reload returns before the new workers listen.
+	waitFor(t, "nginx to serve v1", 5*time.Second, func() bool { c, _ := w.get("/"); return c == 200 })
 	w.wantServing("v1")
 	ids, reloads := w.containers(), w.reloadCount()
 

@@ -41,7 +41,7 @@ func (r *Runtime) Pull(ctx context.Context, ref string) (string, error) {
 	}
 	r.log.Debug("pull image", zap.String("ref", ref), zap.String("registry", host), zap.Bool("auth", auth != ""))
 
-	hint := fmt.Sprintf("check that the image and tag exist and that the Docker config has valid credentials for %s", host)
+	hint := fmt.Sprintf("check that the image and tag exist, that the registry %s is reachable from this host and that the Docker config has valid credentials for %s", host, host)
 	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("pull %s: %w (%s)", ref, err, hint)

@@ -110,9 +110,10 @@ func (e *Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, 
 				return nil, fmt.Errorf("observe nginx sites: %w", err)
 			}
 		}
+		_, perr := os.Stat(pendingPath(path))
 		sites = append(sites, state.Site{
 			Service: service, Path: path, Content: content, Live: live,
-			BluePort: blue, GreenPort: green,
+			BluePort: blue, GreenPort: green, Unloaded: perr == nil,
 		})
 	}
 	sort.Slice(sites, func(i, j int) bool { return sites[i].Service < sites[j].Service })
@@ -132,7 +133,8 @@ func markerColor(confDir, env, service string) (string, error) {
 }
 
 // Write makes path hold content. When the file already holds exactly these
-// bytes it does nothing: no test, no reload. Otherwise it replaces the file
+// bytes, and no earlier Write of it was cut short before its reload (see
+// pendingPath), it does nothing: no test, no reload. Otherwise it replaces the file
 // atomically (temp file in the same directory, fsync, rename; the mode of an
 // existing file is kept, a new file gets 0644), runs the test command and
 // then the reload command. When either fails, the previous bytes are put
@@ -147,8 +149,16 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write nginx site: %w", err)
 	}
-	if existed && bytes.Equal(old, content) {
+	pending := pendingPath(path)
+	_, perr := os.Stat(pending)
+	wasPending := perr == nil
+	if existed && bytes.Equal(old, content) && !wasPending {
 		return nil
+	}
+	// The pending file outlives a crash between the write and the reload,
+	// so that the next apply knows nginx may not run what the disk holds.
+	if err := writeFileAtomic(pending, nil, 0o644); err != nil {
+		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	mode := fs.FileMode(0o644)
 	if existed {
@@ -159,7 +169,8 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 		mode = fi.Mode().Perm()
 	}
 	if err := writeFileAtomic(path, content, mode); err != nil {
-		return fmt.Errorf("write nginx site: %w", err)
+		_ = removeFile(pending)
+		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	undo := func() error {
 		if existed {
@@ -168,10 +179,23 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 		return removeFile(path)
 	}
 	if err := e.applyOrUndo(ctx, path, undo, loaded); err != nil {
+		if !wasPending {
+			_ = removeFile(pending) // the previous, loaded file is back
+		}
 		return err
+	}
+	if err := removeFile(pending); err != nil {
+		return fmt.Errorf("write nginx site: %w", err)
 	}
 	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
 	return nil
+}
+
+// pendingPath is the file that exists while a Write of path has not been
+// reloaded yet: ".<name>.pending" beside it, which nginx's *.conf include
+// never matches.
+func pendingPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".pending")
 }
 
 // applyOrUndo runs the test and the reload after a change to path; when one
@@ -263,7 +287,7 @@ func setMarker(confDir, env, service, color string) error {
 		}
 		body := fmt.Sprintf("# reconciler: %s-%s gets its traffic from green while this file exists.\n", env, service)
 		if err := writeFileAtomic(marker, []byte(body), 0o644); err != nil {
-			return fmt.Errorf("switch %s-%s to green: %w", env, service, err)
+			return fmt.Errorf("switch %s-%s to green: %w (%s)", env, service, err, confDirHint(confDir))
 		}
 	case state.Blue:
 		err := os.Remove(marker)
@@ -274,7 +298,7 @@ func setMarker(confDir, env, service, color string) error {
 			err = syncDir(confDir)
 		}
 		if err != nil {
-			return fmt.Errorf("switch %s-%s to blue: %w", env, service, err)
+			return fmt.Errorf("switch %s-%s to blue: %w (%s)", env, service, err, confDirHint(confDir))
 		}
 	default:
 		return fmt.Errorf("switch %s-%s: want color blue or green, got %q", env, service, color)
@@ -344,6 +368,9 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	}
 	// Only now: until the reload, the site kept sending traffic to its live
 	// color.
+	if err := removeFile(pendingPath(path)); err != nil {
+		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	}
 	if err := removeFile(marker); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
@@ -369,12 +396,17 @@ func (e *Edge) runTest(ctx context.Context) error {
 
 func (e *Edge) runReload(ctx context.Context) error {
 	if out, err := run(ctx, e.reload); err != nil {
-		return commandError(errReloadFailed, out, err)
+		return fmt.Errorf("%w (check that nginx is running and that the env file's nginx.reload command works)", commandError(errReloadFailed, out, err))
 	}
 	return nil
 }
 
 var errReloadFailed = errors.New("nginx reload failed")
+
+// confDirHint says what to check when a file in confDir cannot be written.
+func confDirHint(confDir string) string {
+	return fmt.Sprintf("check that nginx.confDir %s is writable by reconciler and its file system has free space", confDir)
+}
 
 // run runs command through sh -c within CommandTimeout and returns its
 // combined output. The whole process group is killed on timeout so that a
