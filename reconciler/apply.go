@@ -162,14 +162,19 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 		if i >= c.UndoBefore || len(c.Undo) == 0 {
 			return fmt.Errorf("%s: %w", s, err)
 		}
-		// The new container never got traffic: take it away again, even
-		// when ctx was cancelled (a SIGTERM must not leave it behind).
+		// Send traffic back to the old color (when it moved) and take the new
+		// container away, even when ctx was cancelled (a SIGTERM must not
+		// leave it behind).
 		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*StopTimeout)
 		defer cancel()
 		var undone []string
 		for _, u := range c.Undo {
 			if uerr := a.step(undoCtx, p, u); uerr != nil {
-				return fmt.Errorf("%s: %w\nundo %s also failed: %v\ntraffic stayed on the live version; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr)
+				where := "traffic is on the version that served before"
+				if u.Action == ActSwitch {
+					where = "traffic may still be on the new version"
+				}
+				return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
 			}
 			undone = append(undone, u.String())
 		}

@@ -173,12 +173,12 @@ func TestFaults(t *testing.T) {
 			w.commitYAML(strings.Replace(w.envYAML(spec{version: "v2", config: "a: 1\n"}),
 				"image: reconciler-test/app:v1", "image: "+registry(t)+"/missing/app:v2", 1), "v2 not in the registry")
 			return func() {}
-		}, want: []string{"pull " + "REG/missing/app:v2", "check that the image and tag exist", "registry REG is reachable"}},
+		}, want: []string{"REG/missing/app:v2", "manifest unknown", "the tag or digest may not exist", "nothing was changed"}},
 		{name: "registry-down", inject: func(t *testing.T, w *world) func() {
 			w.commitYAML(strings.Replace(w.envYAML(spec{version: "v2", config: "a: 1\n"}),
 				"image: reconciler-test/app:v1", fmt.Sprintf("image: 127.0.0.1:%d/app:v2", testenv.FreePort(t)), 1), "registry down")
 			return func() {}
-		}, want: []string{"pull 127.0.0.1:", "connection refused", "is reachable from this host"}},
+		}, want: []string{"127.0.0.1:", "connection refused", "is reachable from this host", "nothing was changed"}},
 		{name: "docker-unreachable-mid-apply", webEnv: "      STARTUP_DELAY: 2s\n",
 			child: func(t *testing.T, w *world) (int, string) {
 				p := startDockerProxy(t)
@@ -187,9 +187,10 @@ func TestFaults(t *testing.T) {
 				c.waitMsg(t, "start web/green")
 				p.Cut()
 				return c.wait(t)
-			}, keepsNew: true, want: []string{"Cannot connect to the Docker daemon", "wait-healthy web/green", "traffic stayed on the live version", "run apply again once the cause is fixed"}},
+			}, keepsNew: true, want: []string{"Cannot connect to the Docker daemon", "wait-healthy web/green", "traffic is on the version that served before", "run apply again once the cause is fixed"}},
 		{name: "nginx-test-failure", webExtra: "    serverName: fault.test\n", test: "echo emerg test failed on purpose >&2; exit 1",
-			want: []string{"nginx -t failed", "test failed on purpose", "restored"}},
+			// The pre-deploy check runs the test first: nothing changes.
+			want: []string{"nginx -t failed", "test failed on purpose", "nothing was changed"}},
 		{name: "nginx-reload-failure", webExtra: "    serverName: fault.test\n", reload: "echo reload failed on purpose >&2; exit 1",
 			want: []string{"nginx reload failed", "reload failed on purpose", "check that nginx is running", "restored"}},
 		{name: "confdir-not-writable", inject: func(t *testing.T, w *world) func() {
@@ -197,11 +198,11 @@ func TestFaults(t *testing.T) {
 				testenv.SkipOrFail(t, "chattr +i (immutable directory) not available here: %v %s", err, out)
 			}
 			return func() { exec.Command("chattr", "-i", w.ngx.ConfDir).Run() }
-		}, want: []string{"switch " + "ENV-web to green", "operation not permitted", "is writable by reconciler", "traffic stayed on the live version"}},
+		}, want: []string{"switch " + "ENV-web to green", "operation not permitted", "is writable by reconciler", "traffic is on the version that served before"}},
 		{name: "confdir-full", inject: func(t *testing.T, w *world) func() { return fillConfDir(t, w) },
-			want: []string{"switch " + "ENV-web to green", "no space left on device", "has free space", "traffic stayed on the live version"}},
+			want: []string{"switch " + "ENV-web to green", "no space left on device", "has free space", "traffic is on the version that served before"}},
 		{name: "health-timeout", webEnv: "      STARTUP_DELAY: 30s\n",
-			want: []string{"not healthy within startTimeout 8s", "raise health.startTimeout", "rolled back", "traffic stayed on the live version"}},
+			want: []string{"not healthy within startTimeout 8s", "raise health.startTimeout", "rolled back", "traffic is on the version that served before"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -33,6 +34,9 @@ func (r *Runtime) Manifest(ctx context.Context, ref string) (string, error) {
 		hint := "the tag or digest may not exist, or the credentials are missing or wrong"
 		if auth == "" {
 			hint += "; the Docker config has no credentials for " + host
+		}
+		if unreachable(err) {
+			hint = "check that the registry " + host + " is reachable from this host"
 		}
 		return "", fmt.Errorf("image %s is not available from %s: %w (%s)", ref, host, err, hint)
 	}
@@ -80,4 +84,16 @@ func (r *Runtime) RunningMemory(ctx context.Context) (map[string]int64, error) {
 		out[summaryName(c)] = mem
 	}
 	return out, nil
+}
+
+// unreachable reports whether err says the registry could not be reached
+// at all, rather than that it refused the image.
+func unreachable(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
