@@ -1,18 +1,23 @@
-# Shared by the bench scripts: sourced, not run. Everything is on loopback,
-# in $work, and removed by cleanup (EXIT trap set by the sourcing script).
+# Shared by the bench scripts and demo/demo.sh: sourced, not run. Everything
+# is on loopback, in $work, and removed by cleanup (EXIT trap set by the
+# sourcing script). LIB_NAME (default bench) names the work dir and the env;
+# IMAGE_REPO (default reconciler-bench/app) the images.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$root/bin/reconciler"
 [ -x "$bin" ] || (cd "$root" && make -s build)
 docker info >/dev/null 2>&1 || { echo "bench: no Docker engine reachable" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-work=$(mktemp -d /tmp/reconciler-bench.XXXXXX)
+LIB_NAME=${LIB_NAME:-bench}
+IMAGE_REPO=${IMAGE_REPO:-reconciler-bench/app}
+work=$(mktemp -d "/tmp/reconciler-$LIB_NAME.XXXXXX")
 chmod 755 "$work"
-env=bench$$
+env=$LIB_NAME$$
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# images: reconciler-bench/app:v1 and :v2, the demo app imported offline.
+# images: $IMAGE_REPO:v1 and :v2, the demo app imported offline (a file
+# /variant makes them two different images).
 images() {
   mkdir -p "$work/img/app"
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/img/app/server" ./demo/app)
@@ -20,7 +25,7 @@ images() {
     echo "$v" > "$work/img/variant"
     tar -C "$work/img" -cf "$work/img.tar" app variant
     docker import --change 'ENTRYPOINT ["/app/server"]' --change 'CMD ["serve"]' --change 'EXPOSE 8080' \
-      "$work/img.tar" "reconciler-bench/app:$v" >/dev/null
+      "$work/img.tar" "$IMAGE_REPO:$v" >/dev/null
   done
 }
 
