@@ -56,6 +56,7 @@ func (w *world) applyAsync() <-chan result {
 type receiver struct {
 	mu     sync.Mutex
 	events []reconciler.Event
+	raw    []string // the bodies as received
 	srv    *httptest.Server
 }
 
@@ -70,6 +71,7 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		r.mu.Lock()
 		r.events = append(r.events, e)
+		r.raw = append(r.raw, string(b))
 		r.mu.Unlock()
 	}))
 	t.Cleanup(r.srv.Close)

@@ -77,7 +77,9 @@ func TestSecretsFromAWS(t *testing.T) {
 	aws.SetParameter(dbParam, pw1)
 	aws.SetSecret(w.env+"/tokens", `{"api":"`+token+`"}`)
 	secrets := "      DATABASE_PASSWORD: ssm:" + dbParam + "\n      API_TOKEN: secretsmanager:" + w.env + "/tokens#api\n"
-	backupYAML := "backup:\n  keep: 2\n  s3: s3://backups/reconciler\n"
+	rcv := newReceiver(t)
+	backupYAML := "backup:\n  keep: 2\n  s3: s3://backups/reconciler\n" +
+		"notify:\n  - url: " + rcv.srv.URL + "/hook\n  - url: " + rcv.srv.URL + "/slack\n    format: slack\n"
 	v1, _ := w.ownImages()
 	commit := func(msg string) {
 		w.repo.Write("envs/"+w.env+".yaml", w.withSecrets(spec{image: v1, version: "v1", config: "a: 1\n"}, secrets, backupYAML))
@@ -161,6 +163,11 @@ func TestSecretsFromAWS(t *testing.T) {
 			}
 		}
 	}
+	// Notifications (JSON and Slack) of every deploy above.
+	waitFor(t, "notifications", 10*time.Second, func() bool { return len(rcv.names()) >= 4 })
+	rcv.mu.Lock()
+	outputs = append(outputs, rcv.raw...)
+	rcv.mu.Unlock()
 	for i, o := range outputs {
 		check(fmt.Sprintf("output %d", i), []byte(o))
 	}
