@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,7 +27,7 @@ func applyCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			start := time.Now()
 			// Bad input fails here, before the lock and before any change.
-			_, e, err := loadEnv(ctx, f)
+			c, e, err := loadEnv(ctx, f)
 			if err != nil {
 				return listErrors(err)
 			}
@@ -44,20 +45,24 @@ func applyCmd(g *globals) *cobra.Command {
 				if checks, err = cf.checker(ctx, g, e); err != nil {
 					return err
 				}
-				if err := checks.Host(ctx).Err(); err != nil {
-					return fmt.Errorf("%w; nothing was changed", listErrors(err))
-				}
 			}
-			h, d, p, err := plan(ctx, g, f)
+			h, d, p, err := planLoaded(ctx, g, c, e)
 			if err != nil {
+				// A failed host check (engine, nginx, AWS credentials)
+				// explains a failed plan better than the plan's own error.
+				if checks != nil {
+					if herr := checks.Host(ctx).Err(); herr != nil {
+						return fmt.Errorf("%w; nothing was changed", listErrors(herr))
+					}
+				}
 				return listErrors(err)
 			}
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
-				return nil
+				return nil // in sync: nothing to check, nothing to back up
 			}
 			if checks != nil {
-				if err := checks.Plan(ctx, p).Err(); err != nil {
+				if err := errors.Join(checks.Host(ctx).Err(), checks.Plan(ctx, p).Err()); err != nil {
 					return fmt.Errorf("%w; nothing was changed", listErrors(err))
 				}
 			}

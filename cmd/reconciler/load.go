@@ -144,6 +144,11 @@ func plan(ctx context.Context, g *globals, f envFlags) (*host, *state.Desired, *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return planLoaded(ctx, g, c, e)
+}
+
+// planLoaded is plan for an env already loaded from commit c.
+func planLoaded(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env) (*host, *state.Desired, *reconciler.Plan, error) {
 	d, err := resolve(ctx, c, e)
 	if err != nil {
 		return nil, nil, nil, err
