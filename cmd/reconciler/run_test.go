@@ -310,6 +310,24 @@ func TestAgentWebhook(t *testing.T) {
 	}
 }
 
+// TestAgentSSH: over an ssh:// remote (an in-process ssh server on
+// loopback), the agent authenticates with --ssh-key-file, checks the host
+// key against --known-hosts, and deploys the first commit and a pushed one.
+func TestAgentSSH(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n"}, "deploy v1")
+	bare := w.repo.Bare()
+	url, keyFile, knownHosts := testenv.StartSSHGit(t, bare)
+	w.startAgent(url, "--interval", "200ms", "--heal-interval", "0",
+		"--ssh-key-file", keyFile, "--known-hosts", knownHosts)
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}, "deploy v2")
+	w.repo.Push()
+	waitFor(t, "v2 served", 20*time.Second, func() bool { return w.serving("v2") })
+}
+
 // TestAgentFailedCommitThenFix: a commit that fails its health check is
 // rolled back, recorded once and not retried; the next commit deploys.
 func TestAgentFailedCommitThenFix(t *testing.T) {
