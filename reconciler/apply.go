@@ -230,9 +230,40 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
 	case ActSmoke:
+		if len(s.Smoke.Exec) > 0 {
+			return a.execSmoke(ctx, s.Name, s.Smoke.Exec)
+		}
 		return a.Prober.Smoke(ctx, *s.Smoke, smokeTimeout)
 	}
 	return fmt.Errorf("unknown action %q", s.Action)
+}
+
+// execSmoke runs cmd in the container and fails unless it exits 0 within
+// smokeTimeout; the error holds the last lines of its output.
+func (a *Applier) execSmoke(ctx context.Context, name string, cmd []string) error {
+	ctx, cancel := context.WithTimeout(ctx, smokeTimeout)
+	defer cancel()
+	code, out, err := a.Runtime.Exec(ctx, name, cmd)
+	if err != nil {
+		return fmt.Errorf("exec %q in %s: %w", cmd, name, err)
+	}
+	if code != 0 {
+		err := fmt.Errorf("exec %q in %s exited with code %d", cmd, name, code)
+		if out = lastLines(out, logTail); strings.TrimSpace(out) != "" {
+			err = fmt.Errorf("%w; its output:\n%s", err, indent(out))
+		}
+		return err
+	}
+	return nil
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (a *Applier) out() io.Writer {

@@ -336,6 +336,10 @@ func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostP
 	}
 	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
 	for _, sm := range s.Config.Smoke {
+		if len(sm.Exec) > 0 {
+			steps = append(steps, Step{Action: ActSmoke, Target: target, Name: name, Smoke: &SmokeRequest{Exec: sm.Exec}})
+			continue
+		}
 		req := smokeRequest(s.Config, sm)
 		steps = append(steps, Step{Action: ActSmoke, Target: target, Smoke: &req})
 	}

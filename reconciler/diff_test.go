@@ -139,6 +139,12 @@ func TestDiff(t *testing.T) {
 				Bake: dur(5 * time.Minute), MaxErrorRate: "10%"}
 			s.Config.Smoke = []state.Smoke{{Path: "/health", Status: 200}, {Path: "/api/v1/tools", Status: 401}}
 		}},
+		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.Config.Smoke = []state.Smoke{{Exec: []string{"/app/server", "selftest"}}, {Path: "/health", Status: 200}}
+		}},
 		{name: "migrations-new", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
 		}},

@@ -27,7 +27,7 @@ const (
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
 	ActWatch       Action = "watch"        // Name, HostPort, Health, Watch: health and error rate for a while
-	ActSmoke       Action = "smoke"        // Smoke: one request through the public address
+	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -132,11 +132,14 @@ type Watch struct {
 	MinRequests  int           `json:"minRequests"`
 }
 
-// SmokeRequest is a GET sent through nginx's public address of a service.
+// SmokeRequest is a GET sent through nginx's public address of a service,
+// or, when Exec is set, a command run inside the step's container (Name)
+// that must exit 0.
 type SmokeRequest struct {
-	URL        string `json:"url"`        // http(s)://127.0.0.1:PORT/path
-	Host       string `json:"host"`       // Host header and TLS server name; "" for none
-	WantStatus int    `json:"wantStatus"` // expected status code
+	URL        string   `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
+	Host       string   `json:"host,omitempty"`       // Host header and TLS server name; "" for none
+	WantStatus int      `json:"wantStatus,omitempty"` // expected status code
+	Exec       []string `json:"exec,omitempty"`       // command run in the container
 }
 
 // ContainerSpec is what the runtime needs to create one container.
@@ -217,6 +220,9 @@ func (s Step) String() string {
 	case ActWatch:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
 	case ActSmoke:
+		if len(s.Smoke.Exec) > 0 {
+			return fmt.Sprintf("%s %s exec %s", s.Action, s.Target, strings.Join(s.Smoke.Exec, " "))
+		}
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Smoke.URL)
 	default:
 		return fmt.Sprintf("%s %s", s.Action, s.Target)

@@ -35,6 +35,10 @@ type Runtime interface {
 	// RunJob runs a one-off container to completion, streaming its output to
 	// out, removes it, and returns its exit code.
 	RunJob(ctx context.Context, c ContainerSpec, out io.Writer) (exitCode int, err error)
+	// Exec runs cmd inside the running container named name, waits for it
+	// to finish, and returns its exit code and its output (stdout and
+	// stderr interleaved). err is set only when cmd could not be run.
+	Exec(ctx context.Context, name string, cmd []string) (exitCode int, output string, err error)
 }
 
 // Edge is the proxy in front of the services. reconciler/nginx implements it.

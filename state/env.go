@@ -93,8 +93,9 @@ type Service struct {
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched after.
 	Deploy Deploy `json:"deploy,omitempty"`
-	// Smoke requests go through the public listen address after the switch;
-	// one that fails rolls the service back.
+	// Smoke checks run after the switch: requests through the public
+	// listen address, or commands run inside the new container; one that
+	// fails rolls the service back.
 	Smoke []Smoke `json:"smoke,omitempty"`
 }
 
@@ -116,11 +117,18 @@ type Deploy struct {
 	StepPause *Duration `json:"stepPause,omitempty"`
 }
 
-// Smoke is one request sent through nginx after the switch.
+// Smoke is one check run after the switch: a request sent through nginx
+// (path), or a command run inside the new container (exec). Exactly one of
+// path and exec is set.
 type Smoke struct {
-	Path string `json:"path"`
-	// Status is the status code expected; default 200.
+	// Path is the URL path of a GET sent through nginx's public address.
+	Path string `json:"path,omitempty"`
+	// Status is the status code expected of path; default 200.
 	Status int `json:"status,omitempty"`
+	// Exec is a command run inside the new container, such as the app's
+	// own connectivity self-test of its database, cache and queues; a
+	// non-zero exit fails the check. Its output goes into the error.
+	Exec []string `json:"exec,omitempty"`
 }
 
 // Deploy strategies.
@@ -296,7 +304,7 @@ func (e *Env) Default() {
 			d.StepPause = &Duration{DefaultStepPause}
 		}
 		for i := range s.Smoke {
-			if s.Smoke[i].Status == 0 {
+			if s.Smoke[i].Status == 0 && len(s.Smoke[i].Exec) == 0 {
 				s.Smoke[i].Status = 200
 			}
 		}

@@ -101,7 +101,8 @@ func TestLoadValid(t *testing.T) {
 				Deploy: deploy,
 			},
 		},
-		Migrations: &Migrations{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"}},
+		Migrations: &Migrations{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"},
+			Network: DefaultMigrationsNetwork, Timeout: d(DefaultMigrationsTimeout)},
 	}
 	if !reflect.DeepEqual(e, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", e, want)

@@ -445,7 +445,22 @@ func (c *checker) checkSmoke(sp string, s Service) {
 	for i, sm := range s.Smoke {
 		p := fmt.Sprintf("%s.smoke[%d]", sp, i)
 		if s.Listen == "" {
-			c.errf(p, "needs listen: smoke requests go through the service's public nginx address")
+			c.errf(p, "needs listen: smoke checks run after the switch of the service's public nginx address")
+			continue
+		}
+		if len(sm.Exec) > 0 {
+			if sm.Path != "" || sm.Status != 0 {
+				c.errf(p, "want either path (a request through nginx) or exec (a command in the new container), not both")
+			}
+			for j, a := range sm.Exec {
+				if j == 0 && strings.TrimSpace(a) == "" {
+					c.errf(fmt.Sprintf("%s.exec[0]", p), "want the program to run, such as \"/app/server\", got an empty string")
+				}
+			}
+			continue
+		}
+		if c.ok(p+".path") && sm.Path == "" {
+			c.errf(p, "want path (a URL path such as \"/health\") or exec (a command such as [\"/app/server\", \"selftest\"])")
 			continue
 		}
 		if c.ok(p+".path") && (!strings.HasPrefix(sm.Path, "/") || strings.ContainsAny(sm.Path, " \t\r\n")) {
