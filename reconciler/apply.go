@@ -229,6 +229,8 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent)
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
+	case ActAlias:
+		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
 	case ActSmoke:
 		if len(s.Smoke.Exec) > 0 {
 			return a.execSmoke(ctx, s.Name, s.Smoke.Exec)

@@ -237,7 +237,15 @@ func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, h
 	if s.HasPort() && c.HostPort != wantPort {
 		r = append(r, fmt.Sprintf("drift: published on port %d, want %d", c.HostPort, wantPort))
 	}
+	if n := pl.d.Network; n != "" && c.Networks[n] == nil {
+		r = append(r, fmt.Sprintf("network: not on %s, where services find each other by name", n))
+	}
 	return r
+}
+
+// serviceAliases are the names of a live container on the env network.
+func serviceAliases(service, color string) []string {
+	return []string{service, service + "-" + color}
 }
 
 func (pl *planner) replace(s state.DesiredService, reasons []string, site *state.Site, byColor map[string]*state.Container,
@@ -272,9 +280,25 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
 	}
 	health := s.Config.HealthParams()
-	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: &ContainerSpec{
+	spec := &ContainerSpec{
 		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels("service", s.Name, newColor, sum, hash, hostPort),
-	}})
+	}
+	// The service's own name moves to the new color with its traffic; a
+	// first deploy has nothing to move it from.
+	var aliases []Step
+	if pl.d.Network != "" {
+		spec.EnvNetwork = pl.d.Network
+		spec.Aliases = []string{s.Name + "-" + newColor}
+		if liveC == nil {
+			spec.Aliases = serviceAliases(s.Name, newColor)
+		} else {
+			aliases = []Step{
+				{Action: ActAlias, Target: target, Name: name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, newColor)},
+				{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: []string{s.Name + "-" + liveC.Color}},
+			}
+		}
+	}
+	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: spec})
 	if s.HasPort() {
 		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: &health})
 		content, err := pl.render(s, blue, green, newColor)
@@ -286,7 +310,9 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, path, content)})
 		}
 		if s.Config.Listen != "" {
-			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil)...)
+			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil, aliases)...)
+		} else {
+			c.Steps = append(c.Steps, aliases...)
 		}
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
@@ -294,6 +320,7 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: &health})
+		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
 			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + liveC.Color, Name: liveC.Name})
@@ -306,6 +333,12 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			// to the old color, which is still running, first.
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 		}
+		if pl.d.Network != "" {
+			// The name comes back to the old color before the new one
+			// goes, so it never resolves to nothing (a no-op when the
+			// name had not moved yet).
+			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, liveC.Color)})
+		}
 	}
 	c.NewImage = s.Spec.Image
 	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
@@ -314,8 +347,9 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 
 // moveTraffic are the steps that move a site's traffic to the new color
 // and watch it: the canary steps (only when an old version serves), the
-// switch, the smoke requests, and the bake.
-func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool) []Step {
+// switch, the move of the service's name (aliases), the smoke checks, and
+// the bake.
+func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool, aliases []Step) []Step {
 	dep := s.Config.Deploy
 	target := s.Name + "/" + color
 	rate, _ := state.ParseRate(dep.MaxErrorRate) // validated
@@ -335,6 +369,7 @@ func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostP
 		}
 	}
 	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
+	steps = append(steps, aliases...)
 	for _, sm := range s.Config.Smoke {
 		if len(sm.Exec) > 0 {
 			steps = append(steps, Step{Action: ActSmoke, Target: target, Name: name, Smoke: &SmokeRequest{Exec: sm.Exec}})
@@ -427,6 +462,14 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
 			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: s.Name + "/" + live, Service: s.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 			what = append(what, "switch to "+live)
+		}
+	}
+	if n := pl.d.Network; n != "" && byColor[live] != nil {
+		want := serviceAliases(s.Name, live)
+		if !slices.Equal(byColor[live].Networks[n], want) {
+			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: aliases on network %s are %q, want %q", n, byColor[live].Networks[n], want))
+			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: s.Name + "/" + live, Name: byColor[live].Name, Network: n, Aliases: want})
+			what = append(what, "move name "+s.Name+" to "+live)
 		}
 	}
 	if idle := byColor[state.Other(live)]; idle != nil {

@@ -27,6 +27,7 @@ const (
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
 	ActWatch       Action = "watch"        // Name, HostPort, Health, Watch: health and error rate for a while
+	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 )
 
@@ -118,6 +119,8 @@ type Step struct {
 	Percent   int                 `json:"percent,omitempty"`
 	Watch     *Watch              `json:"watch,omitempty"`
 	Smoke     *SmokeRequest       `json:"smoke,omitempty"`
+	Network   string              `json:"network,omitempty"`
+	Aliases   []string            `json:"aliases,omitempty"`
 }
 
 // Watch is a period in which a new color that has traffic is checked every
@@ -152,6 +155,11 @@ type ContainerSpec struct {
 	Network string
 	// Timeout bounds a job; 0 means none.
 	Timeout time.Duration
+	// EnvNetwork, when set, is the environment's network that a service's
+	// container joins, with Aliases, before it starts; it keeps its
+	// published port on the default bridge.
+	EnvNetwork string
+	Aliases    []string
 }
 
 // SiteChange is an nginx file to write or remove, or (ActSwitch) the
@@ -219,6 +227,8 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %d%% → %s", s.Action, s.Service, s.Percent, s.Color)
 	case ActWatch:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
+	case ActAlias:
+		return fmt.Sprintf("%s %s %s", s.Action, s.Target, strings.Join(s.Aliases, ","))
 	case ActSmoke:
 		if len(s.Smoke.Exec) > 0 {
 			return fmt.Sprintf("%s %s exec %s", s.Action, s.Target, strings.Join(s.Smoke.Exec, " "))

@@ -39,6 +39,12 @@ type Runtime interface {
 	// to finish, and returns its exit code and its output (stdout and
 	// stderr interleaved). err is set only when cmd could not be run.
 	Exec(ctx context.Context, name string, cmd []string) (exitCode int, output string, err error)
+	// Alias gives the container named name exactly aliases on network: when
+	// it has other aliases there (or is not on it) it is disconnected and
+	// connected again, which is the only way to change an endpoint's
+	// aliases; when it has them already it does nothing. Its published
+	// ports are not on network and keep working.
+	Alias(ctx context.Context, name, network string, aliases []string) error
 }
 
 // Edge is the proxy in front of the services. reconciler/nginx implements it.

@@ -21,6 +21,9 @@ type Desired struct {
 	// Notify are the receivers of deploy events, URLs resolved. A URL may
 	// hold a token: never print it.
 	Notify []Notify
+	// Network is the environment's Docker network, where services find
+	// each other by name; "" means none (containers are not attached).
+	Network string
 }
 
 // DesiredService is one service with its resolved container spec.

@@ -24,6 +24,17 @@ type Env struct {
 	// Backup says how many copies of the host's configuration are kept
 	// before each deploy, and where else they go; optional.
 	Backup *Backup `json:"backup,omitempty"`
+	// Network is the Docker network every container of the environment
+	// joins, where each service is reachable by its name (mcp-server, which
+	// resolves to the live color only) and by <service>-<color>. Default:
+	// the environment's name. reconciler creates it as an internal bridge
+	// network when absent; an existing network must be internal (see
+	// docs/host-operations.md).
+	Network string `json:"network,omitempty"`
+	// KeepImages is how many of the most recent images each service ran are
+	// kept on the host after a successful deploy (for a quick git revert);
+	// older ones that no container uses are removed. Default 3.
+	KeepImages int `json:"keepImages,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
@@ -231,6 +242,7 @@ const (
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
 	DefaultBackupKeep         = 10
+	DefaultKeepImages         = 3
 )
 
 // DefaultSteps are the canary's default traffic percentages.
@@ -250,6 +262,12 @@ func (e *Env) Default() {
 	}
 	if e.Nginx.LogDir == "" {
 		e.Nginx.LogDir = DefaultLogDir
+	}
+	if e.Network == "" {
+		e.Network = e.Environment
+	}
+	if e.KeepImages == 0 {
+		e.KeepImages = DefaultKeepImages
 	}
 	if m := e.Migrations; m != nil {
 		if m.Network == "" {

@@ -68,8 +68,8 @@ func TestLoadValid(t *testing.T) {
 	d := func(v time.Duration) *Duration { return &Duration{v} }
 	deploy := Deploy{Strategy: BlueGreen, Bake: d(0), MaxErrorRate: DefaultMaxErrorRate, StepPause: d(DefaultStepPause)}
 	want := &Env{
-		Environment: "test",
-		Nginx:       Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
+		Environment: "test", Network: "test", KeepImages: DefaultKeepImages,
+		Nginx: Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
 		Services: map[string]Service{
 			"api": {
 				Image:         "ghcr.io/example/api:v1.2.3",

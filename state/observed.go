@@ -79,6 +79,9 @@ type Container struct {
 	// Memory is the limit the engine enforces now, in bytes (0 = none);
 	// it differs from Spec.Memory when someone ran docker update.
 	Memory int64
+	// Networks maps each user-defined network the container is on to its
+	// aliases there, sorted (the engine's own short-ID alias left out).
+	Networks map[string][]string
 }
 
 // Running reports whether the container is running and not restarting.

@@ -20,7 +20,7 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})

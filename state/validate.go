@@ -253,6 +253,9 @@ func (c *checker) ok(paths ...string) bool {
 	return true
 }
 
+// networkName is what Docker accepts as a network name.
+var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
 func (c *checker) check(e *Env) {
 	switch {
 	case !c.ok("environment"):
@@ -262,6 +265,17 @@ func (c *checker) check(e *Env) {
 		c.errf("environment", "want %q (the file is %s), got %s", c.envName, c.file, quote(e.Environment))
 	}
 	c.checkNginx(e.Nginx)
+	if c.ok("network") && e.Network != "" {
+		switch {
+		case !networkName.MatchString(e.Network):
+			c.errf("network", "want a Docker network name (letters, digits, '_', '.', '-'), got %s", quote(e.Network))
+		case e.Network == "host" || e.Network == "none" || e.Network == "bridge" || e.Network == "default":
+			c.errf("network", "want a network of this environment's own; %q is one of Docker's built-in networks", e.Network)
+		}
+	}
+	if c.ok("keepImages") && e.KeepImages < 0 {
+		c.errf("keepImages", "want a number of images to keep, 1 or more, got %d", e.KeepImages)
+	}
 
 	if c.ok("services") && len(e.Services) == 0 {
 		c.errf("services", "required: want at least one service")

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // TestLogs: reconciler logs prints what the live color wrote, and follows
@@ -80,4 +86,83 @@ func TestExecSmoke(t *testing.T) {
 	if names := w.containers(); len(names) != 1 {
 		t.Fatalf("containers after the rollback: %v, want only web-blue", names)
 	}
+}
+
+// TestDiscovery: a client container on the env's network calls the service
+// by name before, during and after a blue-green switch without a single
+// failure, and after the switch reaches the new version only. The worker
+// is on the network under its own name too.
+//
+// The client retries a failed call once: on Docker 20.10 a connection
+// opened to the old color in the moment it leaves the network (the engine
+// removes its interface before its DNS record), or a call in flight to it
+// over the network, is lost. At most one such retry per switch is allowed.
+func TestDiscovery(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	w.commit(spec{version: "v1", config: "a: 1\n", worker: true}, "v1")
+	w.mustRun(exitOK, "apply")
+
+	nw, err := w.cli.NetworkInspect(ctx, w.env, network.InspectOptions{})
+	if err != nil || !nw.Internal {
+		t.Fatalf("network %s: internal=%v err=%v, want an internal network", w.env, nw.Internal, err)
+	}
+	wk, err := w.cli.ContainerInspect(ctx, w.env+"-worker-blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep := wk.NetworkSettings.Networks[w.env]; ep == nil || !slices.Contains(ep.Aliases, "worker") {
+		t.Fatalf("worker's endpoint on %s: %+v, want alias worker", w.env, ep)
+	}
+
+	// The client is not ours; its name puts it under the test's cleanup.
+	client := w.env + "-client"
+	resp, err := w.cli.ContainerCreate(ctx, &container.Config{Image: "reconciler-test/app:v1", Cmd: []string{"fetch", "http://web:8080/"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(w.env)}, nil, nil, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	logs := func() string {
+		rc, err := w.cli.ContainerLogs(ctx, resp.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var b bytes.Buffer
+		_, _ = stdcopy.StdCopy(&b, &b, rc)
+		return b.String()
+	}
+	waitFor(t, "the client to reach web v1 by name", 10*time.Second, func() bool { return strings.Contains(logs(), "fetch version=v1") })
+
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", worker: true}, "v2")
+	r := w.mustRun(exitOK, "apply")
+	if !strings.Contains(r.stderr, "alias web/green web,web-green") {
+		t.Fatalf("apply did not move the name:\n%s", r.stderr)
+	}
+	w.wantServing("v2")
+	after := len(logs())
+	time.Sleep(300 * time.Millisecond) // let the client send a dozen more requests
+
+	timeout := 5
+	if err := w.cli.ContainerStop(ctx, resp.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	out := logs()
+	if !strings.Contains(out, "fetch version=v2") || !strings.Contains(out, "fetch summary") {
+		t.Fatalf("client log:\n%s\nwant it to reach v2 and end with a summary", out)
+	}
+	if strings.Contains(out, "fetch error") || !strings.Contains(out, " failed=0\n") || strings.Count(out, "fetch retry") > 1 {
+		t.Fatalf("the client saw failures calling web by name:\n%s", out)
+	}
+	t.Logf("client: %s", out[strings.LastIndex(out, "fetch summary"):])
+	if strings.Contains(out[after:], "version=v1") {
+		t.Fatalf("the client reached v1 after the deploy:\n%s", out)
+	}
+
+	// In sync afterwards: the names are where diff wants them.
+	w.mustRun(exitOK, "diff")
 }

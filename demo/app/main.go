@@ -11,9 +11,9 @@
 //	app selftest  prints "selftest ok" (exit 0), or "selftest failed" and
 //	              exits 1 while SELFTEST_FAIL_FILE exists (an exec smoke test)
 //	app fetch URL GETs URL every 20ms on a new connection each time (so the
-//	              name is resolved every time) and logs each answer's version
-//	              when it changes, each failure, and on SIGTERM a summary line
-//	              "fetch summary ok=N failed=M"
+//	              name is resolved every time), retrying a failure once, and
+//	              logs each answer's version when it changes, each failure,
+//	              and on SIGTERM "fetch summary ok=N retried=R failed=M"
 //
 // Environment:
 //
@@ -248,37 +248,49 @@ func exists(path string) bool {
 }
 
 // fetch is a client that calls url until SIGTERM, each time on a new
-// connection, and logs what changes; the tests read its log.
+// connection, and logs what changes; the tests read its log. A failed call
+// is retried once at once, as a client of an idempotent endpoint would;
+// only a failed retry counts as failed.
 func fetch(url string) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	ok, failed := 0, 0
+	get := func() (string, error) {
+		resp, err := c.Get(url)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("status %d", resp.StatusCode)
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "version="), " ")
+		return v, nil
+	}
+	ok, retried, failed := 0, 0, 0
 	last := ""
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-sig:
-			log.Printf("fetch summary ok=%d failed=%d", ok, failed)
+			log.Printf("fetch summary ok=%d retried=%d failed=%d", ok, retried, failed)
 			return 0
 		case <-tick.C:
 		}
-		resp, err := c.Get(url)
+		v, err := get()
+		if err != nil {
+			retried++
+			log.Printf("fetch retry after: %v", err)
+			v, err = get()
+		}
 		if err != nil {
 			failed++
 			log.Printf("fetch error: %v", err)
 			continue
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			failed++
-			log.Printf("fetch error: status %d", resp.StatusCode)
-			continue
-		}
 		ok++
-		v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "version="), " ")
 		if v != last {
 			log.Printf("fetch version=%s ok=%d failed=%d", v, ok, failed)
 			last = v
