@@ -71,6 +71,14 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, p.Commit[:min(12, len(p.Commit))], time.Since(start).Round(time.Millisecond))
+			// Retention never fails a deploy that worked.
+			rep, err := h.retain(ctx, p.Env, e.KeepImages, false)
+			if err != nil {
+				g.log.Warn("image retention failed; the deploy stands", zap.Error(err))
+			}
+			if len(rep.Removed) > 0 {
+				rep.print(g.stdout, false)
+			}
 			return nil
 		},
 	}

@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
 )
 
 // TestLogs: reconciler logs prints what the live color wrote, and follows
@@ -165,4 +169,73 @@ func TestDiscovery(t *testing.T) {
 
 	// In sync afterwards: the names are where diff wants them.
 	w.mustRun(exitOK, "diff")
+}
+
+// TestImageRetention: after each deploy, the images beyond the last
+// keepImages the service ran are removed, unless a container (ours or not)
+// uses them; prune --dry-run and apply say what they free.
+func TestImageRetention(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	ref := func(n int) string { return fmt.Sprintf("reconciler-test/ret-%s:v%d", w.env, n) }
+	size := map[int]int64{}
+	for n := 1; n <= 4; n++ {
+		// Unique content per test and version: no layer is shared.
+		id := testenv.AppImageVariant(t, ref(n), fmt.Sprintf("%s-v%d", w.env, n))
+		img, err := w.cli.ImageInspect(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size[n] = img.Size
+		t.Cleanup(func() { _, _ = w.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true}) })
+	}
+	present := func(n int) bool {
+		_, err := w.cli.ImageInspect(ctx, ref(n))
+		return err == nil
+	}
+	deploy := func(n int) result {
+		w.commit(spec{image: ref(n), version: fmt.Sprintf("v%d", n), config: "a: 1\n", top: "keepImages: 2\n"}, fmt.Sprintf("v%d", n))
+		return w.mustRun(exitOK, "apply")
+	}
+	deploy(1)
+	deploy(2)
+
+	// A container that is not ours uses v1: it stays.
+	foreign, err := w.cli.ContainerCreate(ctx, &container.Config{Image: ref(1)}, nil, nil, nil, w.env+"-foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy(3)
+	if !present(1) || !present(2) || !present(3) {
+		t.Fatalf("after v3 with a foreign container on v1: v1 %v v2 %v v3 %v, want all kept", present(1), present(2), present(3))
+	}
+	if r := w.mustRun(exitOK, "prune", "--dry-run"); !strings.Contains(r.stdout, "images: would remove 0") {
+		t.Fatalf("prune --dry-run:\n%s", r.stdout)
+	}
+	if err := w.cli.ContainerRemove(ctx, foreign.ID, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.mustRun(exitOK, "prune", "--dry-run")
+	if want := fmt.Sprintf("would remove %s (", ref(1)); !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "would free "+humanBytes(size[1])) {
+		t.Fatalf("prune --dry-run:\n%s\nwant %q and %s freed", r.stdout, want, humanBytes(size[1]))
+	}
+	if !present(1) {
+		t.Fatal("prune --dry-run removed v1")
+	}
+
+	// v4: the last two the service ran are v4 and v3; v1 and v2 go.
+	r = deploy(4)
+	if !strings.Contains(r.stdout, "images: removed 2, freed "+humanBytes(size[1]+size[2])) {
+		t.Fatalf("apply v4 output:\n%s\nwant 2 images removed, %s freed", r.stdout, humanBytes(size[1]+size[2]))
+	}
+	if present(1) || present(2) || !present(3) || !present(4) {
+		t.Fatalf("after v4: v1 %v v2 %v v3 %v v4 %v, want only v3 and v4", present(1), present(2), present(3), present(4))
+	}
+	// git revert to v3 needs no pull.
+	r = deploy(3)
+	if strings.Contains(r.stdout, "pull") {
+		t.Fatalf("revert to v3 pulled:\n%s", r.stdout)
+	}
+	w.wantServing("v3")
 }

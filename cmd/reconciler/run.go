@@ -348,6 +348,11 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 			n.Notify(context.WithoutCancel(ctx), e)
 		}
 		s.applied = rev.Hash
+		if rep, rerr := h.retain(ctx, s.env, e.KeepImages, false); rerr != nil {
+			s.log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
+		} else if len(rep.Removed) > 0 {
+			s.log.Info("pruned images", zap.Int("removed", len(rep.Removed)), zap.Int64("freedBytes", rep.Freed))
+		}
 	}
 	if err != nil && ctx.Err() == nil && s.dockerDown(ctx) {
 		err = agent.Transient(err)
