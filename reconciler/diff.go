@@ -54,6 +54,8 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 
 	if c := pl.migrations(); c != nil {
 		p.Changes = append(p.Changes, *c)
+	} else if d.Migrations != nil {
+		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
 	}
 	desired := map[string]bool{}
 	for _, s := range d.Services {
@@ -103,9 +105,9 @@ func (pl *planner) migrations() *Change {
 	if hash == pl.o.LastMigration {
 		return nil
 	}
-	reason := "never ran on this host"
+	reason := "run at this commit: never ran on this host"
 	if pl.o.LastMigration != "" {
-		reason = "spec changed since the last successful run"
+		reason = "run at this commit: spec (image, command, env, secrets or files) changed since the last successful run"
 	}
 	name := pl.d.Env + "-migrations"
 	c := &Change{

@@ -71,6 +71,9 @@ type Plan struct {
 	// Author and Message describe the commit, for notifications; set by
 	// the caller (Diff does not read git).
 	Author, Message string
+	// Notes are facts diff shows that need no change, such as why the
+	// migrations job does not run at this commit.
+	Notes []string
 }
 
 // Empty reports whether the host is in sync.
@@ -190,9 +193,15 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	if p.Empty() {
 		fmt.Fprintf(&b, "%s at %s: in sync, nothing to do.\n", p.Env, short(p.Commit))
+		for _, n := range p.Notes {
+			fmt.Fprintf(&b, "= %s\n", n)
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%s at %s:\n", p.Env, short(p.Commit))
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "= %s\n", n)
+	}
 	counts := map[ChangeKind]int{}
 	for _, c := range p.Changes {
 		counts[c.Kind]++

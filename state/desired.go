@@ -45,6 +45,10 @@ type DesiredJob struct {
 	Network         string
 	Timeout         time.Duration
 	RollbackCommand []string
+	// DryRunCommand is what reconciler check runs; nil for none.
+	DryRunCommand []string
+	// SnapshotRDS is the RDS DB instance to snapshot before the job; "" for none.
+	SnapshotRDS string
 }
 
 // Spec is everything that goes into a container: what the spec hash covers.

@@ -203,6 +203,28 @@ type Migrations struct {
 	// Rollback runs, with the same image and settings, when a later step of
 	// the same deploy fails after the job succeeded.
 	Rollback *MigrationsRollback `json:"rollback,omitempty"`
+	// DryRun is run by reconciler check, with the same image and settings,
+	// when the migrations would run at the commit; a non-zero exit fails
+	// the check.
+	DryRun *MigrationsDryRun `json:"dryRun,omitempty"`
+	// Snapshot, when set, is a backup point taken and waited for before the
+	// job runs; a failed snapshot stops the deploy before any change.
+	Snapshot *MigrationsSnapshot `json:"snapshot,omitempty"`
+}
+
+// MigrationsDryRun is the command that checks the migrations without
+// applying them, such as ["/app/migrate", "up", "--dry-run"].
+type MigrationsDryRun struct {
+	Command []string `json:"command"`
+}
+
+// MigrationsSnapshot names the database to snapshot before migrations.
+type MigrationsSnapshot struct {
+	// RDSInstance is the DB instance identifier of an Amazon RDS database;
+	// its manual snapshot is named reconciler-<env>-<commit>-<time>. The
+	// AWS configuration is read as for secrets (AWS_REGION,
+	// AWS_ENDPOINT_URL_RDS, ...).
+	RDSInstance string `json:"rdsInstance"`
 }
 
 // MigrationsRollback is the command that undoes a migrations run.

@@ -52,6 +52,12 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 		if m.Rollback != nil {
 			d.Migrations.RollbackCommand = slices.Clone(m.Rollback.Command)
 		}
+		if m.DryRun != nil {
+			d.Migrations.DryRunCommand = slices.Clone(m.DryRun.Command)
+		}
+		if m.Snapshot != nil {
+			d.Migrations.SnapshotRDS = m.Snapshot.RDSInstance
+		}
 	}
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {

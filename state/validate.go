@@ -253,6 +253,9 @@ func (c *checker) ok(paths ...string) bool {
 	return true
 }
 
+// rdsInstanceID is an RDS DB instance identifier.
+var rdsInstanceID = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
+
 // networkName is what Docker accepts as a network name.
 var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
@@ -304,6 +307,16 @@ func (c *checker) check(e *Env) {
 			} else {
 				c.checkCommand("migrations.rollback.command", m.Rollback.Command)
 			}
+		}
+		if m.DryRun != nil && c.ok("migrations.dryRun.command") {
+			if len(m.DryRun.Command) == 0 {
+				c.errf("migrations.dryRun.command", "required; want a command that checks the migrations without applying them, such as [\"/app/migrate\", \"up\", \"--dry-run\"]")
+			} else {
+				c.checkCommand("migrations.dryRun.command", m.DryRun.Command)
+			}
+		}
+		if m.Snapshot != nil && c.ok("migrations.snapshot.rdsInstance") && !rdsInstanceID.MatchString(m.Snapshot.RDSInstance) {
+			c.errf("migrations.snapshot.rdsInstance", "want an RDS DB instance identifier (a letter, then letters, digits and hyphens, at most 63), got %s", quote(m.Snapshot.RDSInstance))
 		}
 	}
 	if e.Backup != nil {

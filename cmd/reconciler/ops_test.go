@@ -239,3 +239,40 @@ func TestImageRetention(t *testing.T) {
 	}
 	w.wantServing("v3")
 }
+
+// TestMigrationsDryRun: diff says whether and why the migrations run; check
+// runs migrations.dryRun.command when they would, and fails when it fails.
+func TestMigrationsDryRun(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	mig := func(dry string) string {
+		return "  image: reconciler-test/app:v1\n  command: [\"migrate\"]\n  env:\n    SELFTEST_FAIL_FILE: /app/server\n  dryRun:\n    command: " + dry + "\n"
+	}
+	// The self-test fails: /app/server exists.
+	w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig(`["selftest"]`)}, "v1, dry-run fails")
+	r := w.mustRun(exitChanges, "diff")
+	if !strings.Contains(r.stdout, "run at this commit: never ran on this host") {
+		t.Fatalf("diff does not say why the migrations run:\n%s", r.stdout)
+	}
+	r = w.mustRun(exitFailed, "check")
+	if !strings.Contains(r.stdout, "migrations dry-run") || !strings.Contains(r.stdout, "exited with code 1") || !strings.Contains(r.stdout, "selftest failed") {
+		t.Fatalf("check:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if names := w.containers(); len(names) != 0 {
+		t.Fatalf("check left containers: %v", names)
+	}
+
+	w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig(`["migrate", "--dry-run"]`)}, "v1, dry-run passes")
+	r = w.mustRun(exitOK, "check")
+	if !strings.Contains(r.stdout, `["migrate" "--dry-run"] exited 0`) {
+		t.Fatalf("check:\n%s", r.stdout)
+	}
+	w.mustRun(exitOK, "apply")
+	r = w.mustRun(exitOK, "diff")
+	if !strings.Contains(r.stdout, "migrations: do not run at this commit") {
+		t.Fatalf("diff after the run:\n%s", r.stdout)
+	}
+	if r = w.mustRun(exitOK, "check"); !strings.Contains(r.stdout, "skipped: the migrations do not run at this commit") {
+		t.Fatalf("check after the run:\n%s", r.stdout)
+	}
+}
