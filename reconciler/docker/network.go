@@ -46,11 +46,19 @@ func (r *Runtime) ensureNetwork(ctx context.Context, name, env string) error {
 	return nil
 }
 
-// Alias implements reconciler.Runtime.
+// Alias implements reconciler.Runtime. A container that does not exist (an
+// old color removed by hand, say) has no name to give or take: that is not
+// an error.
 func (r *Runtime) Alias(ctx context.Context, name, net string, aliases []string) error {
 	ci, err := r.cli.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("aliases of %s: %w", name, err)
+	}
+	if ci.State != nil && (ci.State.Status == "removing" || ci.State.Dead) {
+		return nil // on its way out, and its names with it
 	}
 	want := slices.Sorted(slices.Values(aliases))
 	if have, ok := networksOf(ci)[net]; ok && slices.Equal(have, want) {
@@ -62,7 +70,13 @@ func (r *Runtime) Alias(ctx context.Context, name, net string, aliases []string)
 		}
 	}
 	r.log.Debug("connect", zap.String("name", name), zap.String("network", net), zap.Strings("aliases", want))
-	if err := r.cli.NetworkConnect(ctx, net, ci.ID, &network.EndpointSettings{Aliases: want}); err != nil {
+	err = r.cli.NetworkConnect(ctx, net, ci.ID, &network.EndpointSettings{Aliases: want})
+	if err != nil && cerrdefs.IsNotFound(err) {
+		if _, ierr := r.cli.ContainerInspect(ctx, ci.ID); cerrdefs.IsNotFound(ierr) {
+			return nil // removed meanwhile
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("aliases of %s: connect to %s: %w", name, net, err)
 	}
 	return nil
