@@ -276,3 +276,38 @@ func TestMigrationsDryRun(t *testing.T) {
 		t.Fatalf("check after the run:\n%s", r.stdout)
 	}
 }
+
+// TestResourceMetrics: the agent's /metrics has each container's memory,
+// limit, CPU, restarts and health; a worker made to restart shows it, and
+// status shows memory used against the limit.
+func TestResourceMetrics(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n", worker: true, workerEnv: "      CRASH_AFTER: 2s\n"}, "v1, a worker that crashes every 2s")
+	a := w.startAgent("file://"+w.repo.Bare(), "--interval", "1s", "--no-heal")
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+
+	series := func(name, svc string) string {
+		return fmt.Sprintf(`%s{color="blue",env=%q,service=%q}`, name, w.env, svc)
+	}
+	waitFor(t, "the worker's restarts in /metrics", 20*time.Second, func() bool {
+		return metric(t, a.addr, series("reconciler_container_restarts_total", "worker")) >= 1
+	})
+	if got := metric(t, a.addr, series("reconciler_container_memory_limit_bytes", "web")); got != 64<<20 {
+		t.Fatalf("web memory limit = %v, want %d", got, 64<<20)
+	}
+	if got := metric(t, a.addr, series("reconciler_container_memory_bytes", "web")); got <= 0 || got > 64<<20 {
+		t.Fatalf("web memory = %v, want above 0 and within the limit", got)
+	}
+	if got := metric(t, a.addr, series("reconciler_container_healthy", "web")); got != 1 {
+		t.Fatalf("web healthy = %v, want 1", got)
+	}
+	waitFor(t, "web's CPU seconds in /metrics", 10*time.Second, func() bool {
+		return metric(t, a.addr, series("reconciler_container_cpu_seconds_total", "web")) > 0
+	})
+
+	r := w.mustRun(exitOK, "status")
+	if !strings.Contains(r.stdout, "MEMORY") || !strings.Contains(r.stdout, " / 64.0 MB") {
+		t.Fatalf("status:\n%s\nwant a MEMORY column with used / 64.0 MB", r.stdout)
+	}
+}

@@ -183,6 +183,16 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			return nil
 		}
 	}
+	// Container resources are read from the engine at most once per
+	// interval, when /metrics is scraped.
+	cfg.Metrics = agent.NewMetrics()
+	cfg.Metrics.Registry.MustRegister(agent.NewResourceCollector(f.env, func(ctx context.Context, env string) ([]state.Resources, error) {
+		cli, err := s.docker(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return docker.New(cli, nil).Resources(ctx, env)
+	}, f.interval, log.Named("resources")))
 	a := agent.New(cfg)
 
 	var srv *http.Server
