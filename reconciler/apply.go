@@ -63,6 +63,12 @@ type Applier struct {
 	// Notifier, when set, is told when a deploy starts, succeeds, fails or
 	// rolls back, and when migrations fail.
 	Notifier Notifier
+	// Snapshots and HealthChecks are the cloud APIs of ActSnapshot and
+	// ActHealthCheck steps; nil when the plan has none.
+	Snapshots    Snapshotter
+	HealthChecks HealthChecks
+	// Warnings are the failures of best-effort steps of the last Apply.
+	Warnings []string
 }
 
 // ErrRolledBack is matched (errors.Is) by the error of an apply whose
@@ -92,6 +98,7 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 // is removed; the live one was never touched) and its error says so.
 func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 	start := time.Now()
+	a.Warnings = nil
 	a.notify(ctx, p, "deploy.started", start, nil)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
@@ -154,6 +161,12 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 		err := a.step(ctx, p, s)
 		if err == nil {
 			a.Log.Info(s.String(), zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+			continue
+		}
+		if s.BestEffort && ctx.Err() == nil {
+			msg := fmt.Sprintf("%s: %v (the deploy stands)", s, err)
+			a.Log.Warn(msg)
+			a.Warnings = append(a.Warnings, msg)
 			continue
 		}
 		if i >= c.UndoBefore || len(c.Undo) == 0 {
@@ -231,6 +244,24 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
 	case ActAlias:
 		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
+	case ActSnapshot:
+		if a.Snapshots == nil {
+			return errors.New("no snapshot API configured")
+		}
+		if err := a.Snapshots.Snapshot(ctx, s.Name, s.Snapshot); err != nil {
+			return fmt.Errorf("%w; the migrations did not run, no service was changed", err)
+		}
+		a.Log.Info("snapshot available", zap.String("instance", s.Name), zap.String("snapshot", s.Snapshot))
+		return nil
+	case ActHealthCheck:
+		if a.HealthChecks == nil {
+			return errors.New("no Route 53 API configured")
+		}
+		changed, err := a.HealthChecks.UpdateHealthCheck(ctx, s.HealthCheck.ID, s.HealthCheck.Path, s.HealthCheck.Port)
+		if err == nil && !changed {
+			a.Log.Info("health check " + s.HealthCheck.ID + " already probes " + s.HealthCheck.Path)
+		}
+		return err
 	case ActSmoke:
 		if len(s.Smoke.Exec) > 0 {
 			return a.execSmoke(ctx, s.Name, s.Smoke.Exec)

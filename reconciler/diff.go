@@ -110,16 +110,20 @@ func (pl *planner) migrations() *Change {
 		reason = "run at this commit: spec (image, command, env, secrets or files) changed since the last successful run"
 	}
 	name := pl.d.Env + "-migrations"
+	var snap []Step
+	if m.SnapshotRDS != "" {
+		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit)}}
+	}
 	c := &Change{
 		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
 		Reasons: []string{reason},
-		Steps: []Step{
+		Steps: append(snap, []Step{
 			{Action: ActMigrate, Target: "migrations", Name: name, Container: &ContainerSpec{
 				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
 				Network: m.Network, Timeout: m.Timeout,
 			}},
 			{Action: ActRecord, Target: "migrations", Hash: hash},
-		},
+		}...),
 	}
 	if len(m.RollbackCommand) > 0 {
 		rb := m.Spec
@@ -317,6 +321,10 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			c.Steps = append(c.Steps, aliases...)
 		}
 		c.UndoBefore = len(c.Steps)
+		if r := s.Config.Route53; r != nil && s.Config.Listen != "" {
+			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + s.Name, BestEffort: true,
+				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: listenPort(s.Config.Listen)}})
+		}
 		if liveC != nil {
 			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Drain: s.Config.Drain.D()})
 		}
@@ -408,6 +416,44 @@ func (pl *planner) siteWrite(s state.DesiredService, path string, content []byte
 		c.Loaded = &r
 	}
 	return c
+}
+
+// listenPort is the port of an nginx listen value ("443 ssl",
+// "127.0.0.1:8000", "[::]:80"); 0 when it names none (a unix socket).
+func listenPort(listen string) int {
+	fields := strings.Fields(listen)
+	if len(fields) == 0 {
+		return 0
+	}
+	addr := fields[0]
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		addr = addr[i+1:]
+	}
+	p, err := strconv.Atoi(addr)
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// SnapshotID is the id of the RDS snapshot taken before env's migrations
+// at commit: letters, digits and single hyphens, starting with a letter,
+// as RDS requires. The same commit gives the same id, so a retried deploy
+// waits for its snapshot instead of taking another.
+func SnapshotID(env, commit string) string {
+	raw := "reconciler-" + env + "-" + short(commit)
+	var b strings.Builder
+	for _, r := range raw {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			r = '-'
+		}
+		if r == '-' && strings.HasSuffix(b.String(), "-") {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimRight(b.String(), "-")
 }
 
 // smokeRequest turns a smoke entry into a request to nginx's public

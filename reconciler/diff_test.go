@@ -155,6 +155,16 @@ func TestDiff(t *testing.T) {
 			o.Containers[0].Networks = nil                                            // mcp-server: not on the network
 			o.Containers[1].Networks = map[string][]string{"prod": {"rest-api-blue"}} // rest-api: lost its name
 		}},
+		{name: "migrations-snapshot", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}},
+				SnapshotRDS: "devops-mcp-prod"}
+		}},
+		{name: "route53", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.Config.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
+		}},
 		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"

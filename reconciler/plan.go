@@ -27,6 +27,8 @@ const (
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
 	ActWatch       Action = "watch"        // Name, HostPort, Health, Watch: health and error rate for a while
+	ActSnapshot    Action = "snapshot"     // Name, Snapshot: create the RDS snapshot and wait until available
+	ActHealthCheck Action = "health-check" // HealthCheck: update a Route 53 health check (best effort)
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 )
@@ -124,6 +126,20 @@ type Step struct {
 	Smoke     *SmokeRequest       `json:"smoke,omitempty"`
 	Network   string              `json:"network,omitempty"`
 	Aliases   []string            `json:"aliases,omitempty"`
+	// Snapshot is the id of the RDS snapshot of the instance Name.
+	Snapshot    string             `json:"snapshot,omitempty"`
+	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
+	// BestEffort steps report their failure and do not fail the change:
+	// they come after a healthy deploy and must not undo it.
+	BestEffort bool `json:"bestEffort,omitempty"`
+}
+
+// HealthCheckUpdate is the path and port a Route 53 health check should
+// probe after a switch.
+type HealthCheckUpdate struct {
+	ID   string `json:"id"`
+	Path string `json:"path"`
+	Port int    `json:"port,omitempty"`
 }
 
 // Watch is a period in which a new color that has traffic is checked every
@@ -181,6 +197,11 @@ type SiteChange struct {
 func (p *Plan) Event(name string) Event {
 	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
 	for _, c := range p.Changes {
+		for _, s := range c.Steps {
+			if s.Action == ActSnapshot {
+				e.Snapshot = s.Snapshot
+			}
+		}
 		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
 			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
 		}
@@ -238,6 +259,10 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
 	case ActAlias:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, strings.Join(s.Aliases, ","))
+	case ActSnapshot:
+		return fmt.Sprintf("%s %s → %s", s.Action, s.Target, s.Snapshot)
+	case ActHealthCheck:
+		return fmt.Sprintf("%s %s %s:%d", s.Action, s.Target, s.HealthCheck.Path, s.HealthCheck.Port)
 	case ActSmoke:
 		if len(s.Smoke.Exec) > 0 {
 			return fmt.Sprintf("%s %s exec %s", s.Action, s.Target, strings.Join(s.Smoke.Exec, " "))

@@ -90,6 +90,9 @@ type Event struct {
 	Message  string         `json:"message,omitempty"`
 	Services []EventService `json:"services,omitempty"`
 	Duration float64        `json:"durationSeconds,omitempty"`
+	// Snapshot is the id of the database snapshot taken before the
+	// migrations of this deploy, if any.
+	Snapshot string `json:"snapshot,omitempty"`
 	Error    string         `json:"error,omitempty"`
 }
 
@@ -110,4 +113,18 @@ type Notifier interface {
 type Traffic struct {
 	Requests int
 	Errors   int // answered with a 5xx status
+}
+
+// Snapshotter takes database backup points. awscloud.RDS implements it.
+type Snapshotter interface {
+	// Snapshot creates snapshot id of the DB instance and returns once it
+	// is available; an id that exists already is waited for.
+	Snapshot(ctx context.Context, instance, id string) error
+}
+
+// HealthChecks updates external health checks. awscloud.Route53 implements it.
+type HealthChecks interface {
+	// UpdateHealthCheck sets the check's path and port when they differ,
+	// and reports whether it changed anything.
+	UpdateHealthCheck(ctx context.Context, id, path string, port int) (changed bool, err error)
 }

@@ -108,6 +108,17 @@ type Service struct {
 	// listen address, or commands run inside the new container; one that
 	// fails rolls the service back.
 	Smoke []Smoke `json:"smoke,omitempty"`
+	// Route53, when set, names the Route 53 health check of the service's
+	// public address; after a switch its path (health.path) and port (the
+	// listen port) are updated when they changed. A failed update is
+	// reported and does not roll back.
+	Route53 *Route53 `json:"route53,omitempty"`
+}
+
+// Route53 names a Route 53 health check.
+type Route53 struct {
+	// HealthCheckID is the health check's id (a UUID).
+	HealthCheckID string `json:"healthCheckId"`
 }
 
 // Deploy says how traffic moves to a new version of a service with a

@@ -253,6 +253,9 @@ func (c *checker) ok(paths ...string) bool {
 	return true
 }
 
+// healthCheckID is a Route 53 health check id.
+var healthCheckID = regexp.MustCompile(`^[a-zA-Z0-9-]{1,64}$`)
+
 // rdsInstanceID is an RDS DB instance identifier.
 var rdsInstanceID = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
 
@@ -419,6 +422,14 @@ func (c *checker) checkService(name string, s Service) {
 	}
 	c.checkDeploy(sp, s, hasPort)
 	c.checkSmoke(sp, s)
+	if s.Route53 != nil && c.ok(sp+".route53.healthCheckId") {
+		switch {
+		case s.Listen == "":
+			c.errf(sp+".route53", "needs listen: the health check probes the service's public nginx address")
+		case !healthCheckID.MatchString(s.Route53.HealthCheckID):
+			c.errf(sp+".route53.healthCheckId", "want a Route 53 health check id such as \"abcdef12-3456-7890-abcd-ef1234567890\", got %s", quote(s.Route53.HealthCheckID))
+		}
+	}
 }
 
 func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
