@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler"
 )
 
 // TestLogs: reconciler logs prints what the live color wrote, and follows
@@ -310,4 +315,70 @@ func TestResourceMetrics(t *testing.T) {
 	if !strings.Contains(r.stdout, "MEMORY") || !strings.Contains(r.stdout, " / 64.0 MB") {
 		t.Fatalf("status:\n%s\nwant a MEMORY column with used / 64.0 MB", r.stdout)
 	}
+}
+
+// TestSnapshotAndRoute53: the RDS snapshot and the Route 53 calls go through
+// the real SDK to a fake on loopback. A failed snapshot stops the deploy
+// before the migrations; a good one is waited for, and its id is in the
+// notification. After the switch the health check gets the service's path
+// and port; a failed update is reported and the deploy stands. Not
+// parallel: it sets the AWS variables of the process.
+func TestSnapshotAndRoute53(t *testing.T) {
+	fake := testenv.FakeAWS(t)
+	fake.Setenv(t)
+	fake.SetRDSInstance("mcp-db", true) // its snapshots fail
+	fake.SetHealthCheck("hc-1", "/old", 80)
+	var mu sync.Mutex
+	var events []reconciler.Event
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e reconciler.Event
+		_ = json.NewDecoder(r.Body).Decode(&e)
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+
+	w := newWorld(t)
+	mig := "  image: reconciler-test/app:v1\n  command: [\"migrate\"]\n  snapshot:\n    rdsInstance: mcp-db\n"
+	r53 := "    route53:\n      healthCheckId: hc-1\n"
+	top := "notify:\n  - url: " + hook.URL + "/hook\n    events: [deploy.succeeded, migration.failed]\n"
+	first := w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig, webExtra: r53, top: top}, "v1")
+	r := w.mustRun(exitFailed, "apply")
+	if !strings.Contains(r.stderr, `is "failed", not available`) || !strings.Contains(r.stderr, "the migrations did not run") || strings.Contains(r.stdout, "migrating") {
+		t.Fatalf("apply with a failing snapshot:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if names := w.containers(); len(names) != 0 {
+		t.Fatalf("containers after a failed snapshot: %v", names)
+	}
+
+	fake.SetRDSInstance("mcp-db", false)
+	commit := w.commit(spec{version: "v1", config: "a: 2\n", migrations: mig, webExtra: r53, top: top}, "v1 again")
+	r = w.mustRun(exitOK, "apply")
+	id := reconciler.SnapshotID(w.env, commit)
+	if !strings.Contains(r.stdout, "migrating") || !slices.Contains(fake.Snapshots(), id) {
+		t.Fatalf("apply: snapshots %v, want %s; output:\n%s", fake.Snapshots(), id, r.stdout)
+	}
+	if got := fake.HealthCheck("hc-1"); got.Path != "/health" || got.Port != w.port {
+		t.Fatalf("health check after the switch: %+v, want /health on port %d", got, w.port)
+	}
+	mu.Lock()
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Name+":"+e.Snapshot)
+	}
+	mu.Unlock()
+	want := []string{"migration.failed:" + reconciler.SnapshotID(w.env, first), "deploy.succeeded:" + id}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+
+	// A health check that does not exist: reported, and v2 stays.
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 2\n", migrations: mig,
+		webExtra: "    route53:\n      healthCheckId: hc-nope\n", top: top}, "v2")
+	r = w.mustRun(exitOK, "apply")
+	if !strings.Contains(r.stdout, "warning: health-check route53 web") || !strings.Contains(r.stdout, "NoSuchHealthCheck") {
+		t.Fatalf("apply v2 output:\n%s", r.stdout)
+	}
+	w.wantServing("v2")
 }

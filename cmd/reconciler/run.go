@@ -347,6 +347,9 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	}
 	ap := h.applier(s.g, deployEvents)
 	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
+	if err := withCloud(ctx, ap, d); err != nil {
+		return out, agent.Transient(err)
+	}
 	err = ap.Apply(ctx, p)
 	if err == nil {
 		if heal {
