@@ -93,7 +93,7 @@ type Event struct {
 	// Snapshot is the id of the database snapshot taken before the
 	// migrations of this deploy, if any.
 	Snapshot string `json:"snapshot,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // EventService is a service a deploy changes.
