@@ -22,6 +22,16 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler"
 )
 
+// opsApp returns this file's image tag of the demo app for variant v1 or
+// v2. The tests here need the app's selftest and fetch modes; a tag of
+// their own keeps them apart from tests built from another checkout that
+// re-tag the shared reconciler-test/app images.
+func opsApp(t *testing.T, variant string) string {
+	ref := "reconciler-test/ops-app:" + variant
+	testenv.AppImageVariant(t, ref, variant)
+	return ref
+}
+
 // TestLogs: reconciler logs prints what the live color wrote, and follows
 // it until cancelled.
 func TestLogs(t *testing.T) {
@@ -74,12 +84,12 @@ func TestExecSmoke(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	smoke := "    smoke:\n      - exec: [\"/app/server\", \"selftest\"]\n"
-	w.commit(spec{version: "v1", config: "a: 1\n", webExtra: smoke}, "v1")
+	w.commit(spec{image: opsApp(t, "v1"), version: "v1", config: "a: 1\n", webExtra: smoke}, "v1")
 	w.mustRun(exitOK, "apply")
 	w.wantServing("v1")
 
 	// The self-test fails while /app/config.yaml exists, which it does.
-	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", webExtra: smoke,
+	w.commit(spec{image: opsApp(t, "v2"), version: "v2", config: "a: 1\n", webExtra: smoke,
 		webEnv: "      SELFTEST_FAIL_FILE: /app/config.yaml\n"}, "v2 whose self-test fails")
 	r := w.run("diff")
 	if !strings.Contains(r.stdout, "smoke web/green exec /app/server selftest") {
@@ -127,7 +137,7 @@ func TestDiscovery(t *testing.T) {
 
 	// The client is not ours; its name puts it under the test's cleanup.
 	client := w.env + "-client"
-	resp, err := w.cli.ContainerCreate(ctx, &container.Config{Image: "reconciler-test/app:v1", Cmd: []string{"fetch", "http://web:8080/"}},
+	resp, err := w.cli.ContainerCreate(ctx, &container.Config{Image: opsApp(t, "v1"), Cmd: []string{"fetch", "http://web:8080/"}},
 		&container.HostConfig{NetworkMode: container.NetworkMode(w.env)}, nil, nil, client)
 	if err != nil {
 		t.Fatal(err)
@@ -250,8 +260,9 @@ func TestImageRetention(t *testing.T) {
 func TestMigrationsDryRun(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
+	opsApp(t, "v1")
 	mig := func(dry string) string {
-		return "  image: reconciler-test/app:v1\n  command: [\"migrate\"]\n  env:\n    SELFTEST_FAIL_FILE: /app/server\n  dryRun:\n    command: " + dry + "\n"
+		return "  image: reconciler-test/ops-app:v1\n  command: [\"migrate\"]\n  env:\n    SELFTEST_FAIL_FILE: /app/server\n  dryRun:\n    command: " + dry + "\n"
 	}
 	// The self-test fails: /app/server exists.
 	w.commit(spec{version: "v1", config: "a: 1\n", migrations: mig(`["selftest"]`)}, "v1, dry-run fails")

@@ -19,6 +19,9 @@ import (
 func TestNetworkAliasExec(t *testing.T) {
 	t.Parallel()
 	rt, cli, env := setup(t)
+	// A tag of its own: it needs the app's selftest mode, which an app
+	// built from another checkout under appRef may lack.
+	const appRef = "reconciler-test/docker-ops-app:v1"
 	testenv.AppImage(t, appRef)
 	ctx := context.Background()
 	port := testenv.FreePort(t)
