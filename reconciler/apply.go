@@ -66,6 +66,12 @@ type Applier struct {
 	// Watched, when set, gets what each watch counted in the access log,
 	// whether the watch passed or not.
 	Watched func(service string, t Traffic)
+	// Snapshots and HealthChecks are the cloud APIs of ActSnapshot and
+	// ActHealthCheck steps; nil when the plan has none.
+	Snapshots    Snapshotter
+	HealthChecks HealthChecks
+	// Warnings are the failures of best-effort steps of the last Apply.
+	Warnings []string
 }
 
 // ErrRolledBack is matched (errors.Is) by the error of an apply whose
@@ -95,6 +101,7 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 // is removed; the live one was never touched) and its error says so.
 func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 	start := time.Now()
+	a.Warnings = nil
 	a.notify(ctx, p, "deploy.started", start, nil)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
@@ -157,6 +164,12 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 		err := a.step(ctx, p, s)
 		if err == nil {
 			a.Log.Info(s.String(), zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+			continue
+		}
+		if s.BestEffort && ctx.Err() == nil {
+			msg := fmt.Sprintf("%s: %v (the deploy stands)", s, err)
+			a.Log.Warn(msg)
+			a.Warnings = append(a.Warnings, msg)
 			continue
 		}
 		if i >= c.UndoBefore || len(c.Undo) == 0 {
@@ -237,10 +250,61 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent)
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
+	case ActAlias:
+		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
+	case ActSnapshot:
+		if a.Snapshots == nil {
+			return errors.New("no snapshot API configured")
+		}
+		if err := a.Snapshots.Snapshot(ctx, s.Name, s.Snapshot); err != nil {
+			return fmt.Errorf("%w; the migrations did not run, no service was changed", err)
+		}
+		a.Log.Info("snapshot available", zap.String("instance", s.Name), zap.String("snapshot", s.Snapshot))
+		return nil
+	case ActHealthCheck:
+		if a.HealthChecks == nil {
+			return errors.New("no Route 53 API configured")
+		}
+		changed, err := a.HealthChecks.UpdateHealthCheck(ctx, s.HealthCheck.ID, s.HealthCheck.Path, s.HealthCheck.Port)
+		if err == nil && !changed {
+			a.Log.Info("health check " + s.HealthCheck.ID + " already probes " + s.HealthCheck.Path)
+		}
+		return err
 	case ActSmoke:
+		if len(s.Smoke.Exec) > 0 {
+			return a.execSmoke(ctx, s.Name, s.Smoke.Exec)
+		}
 		return a.Prober.Smoke(ctx, *s.Smoke, smokeTimeout)
 	}
 	return fmt.Errorf("unknown action %q", s.Action)
+}
+
+// execSmoke runs cmd in the container and fails unless it exits 0 within
+// smokeTimeout; the error holds the last lines of its output.
+func (a *Applier) execSmoke(ctx context.Context, name string, cmd []string) error {
+	ctx, cancel := context.WithTimeout(ctx, smokeTimeout)
+	defer cancel()
+	code, out, err := a.Runtime.Exec(ctx, name, cmd)
+	if err != nil {
+		return fmt.Errorf("exec %q in %s: %w", cmd, name, err)
+	}
+	if code != 0 {
+		err := fmt.Errorf("exec %q in %s exited with code %d", cmd, name, code)
+		if out = lastLines(out, logTail); strings.TrimSpace(out) != "" {
+			err = fmt.Errorf("%w; its output:\n%s", err, indent(out))
+		}
+		return err
+	}
+	return nil
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (a *Applier) out() io.Writer {

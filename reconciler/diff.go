@@ -54,6 +54,8 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 
 	if c := pl.migrations(); c != nil {
 		p.Changes = append(p.Changes, *c)
+	} else if d.Migrations != nil {
+		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
 	}
 	desired := map[string]bool{}
 	for _, s := range d.Services {
@@ -103,21 +105,25 @@ func (pl *planner) migrations() *Change {
 	if hash == pl.o.LastMigration {
 		return nil
 	}
-	reason := "never ran on this host"
+	reason := "run at this commit: never ran on this host"
 	if pl.o.LastMigration != "" {
-		reason = "spec changed since the last successful run"
+		reason = "run at this commit: spec (image, command, env, secrets or files) changed since the last successful run"
 	}
 	name := pl.d.Env + "-migrations"
+	var snap []Step
+	if m.SnapshotRDS != "" {
+		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit)}}
+	}
 	c := &Change{
 		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
 		Reasons: []string{reason},
-		Steps: []Step{
+		Steps: append(snap, []Step{
 			{Action: ActMigrate, Target: "migrations", Name: name, Container: &ContainerSpec{
 				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
 				Network: m.Network, Timeout: m.Timeout,
 			}},
 			{Action: ActRecord, Target: "migrations", Hash: hash},
-		},
+		}...),
 	}
 	if len(m.RollbackCommand) > 0 {
 		rb := m.Spec
@@ -241,7 +247,15 @@ func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, h
 	if s.HasPort() && c.HostPort != wantPort {
 		r = append(r, fmt.Sprintf("drift: published on port %d, want %d", c.HostPort, wantPort))
 	}
+	if n := pl.d.Network; n != "" && c.Networks[n] == nil {
+		r = append(r, fmt.Sprintf("network: not on %s, where services find each other by name", n))
+	}
 	return r
+}
+
+// serviceAliases are the names of a live container on the env network.
+func serviceAliases(service, color string) []string {
+	return []string{service, service + "-" + color}
 }
 
 func (pl *planner) replace(s state.DesiredService, reasons []string, site *state.Site, byColor map[string]*state.Container,
@@ -276,9 +290,25 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
 	}
 	health := s.Config.HealthParams()
-	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: &ContainerSpec{
+	spec := &ContainerSpec{
 		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels("service", s.Name, newColor, sum, hash, hostPort),
-	}})
+	}
+	// The service's own name moves to the new color with its traffic; a
+	// first deploy has nothing to move it from.
+	var aliases []Step
+	if pl.d.Network != "" {
+		spec.EnvNetwork = pl.d.Network
+		spec.Aliases = []string{s.Name + "-" + newColor}
+		if liveC == nil {
+			spec.Aliases = serviceAliases(s.Name, newColor)
+		} else {
+			aliases = []Step{
+				{Action: ActAlias, Target: target, Name: name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, newColor)},
+				{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: []string{s.Name + "-" + liveC.Color}},
+			}
+		}
+	}
+	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: spec})
 	if s.HasPort() {
 		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: &health})
 		content, err := pl.render(s, blue, green, newColor)
@@ -293,14 +323,21 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, path, content)})
 		}
 		if s.Config.Listen != "" {
-			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil)...)
+			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil, aliases)...)
+		} else {
+			c.Steps = append(c.Steps, aliases...)
 		}
 		c.UndoBefore = len(c.Steps)
+		if r := s.Config.Route53; r != nil && s.Config.Listen != "" {
+			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + s.Name, BestEffort: true,
+				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: listenPort(s.Config.Listen)}})
+		}
 		if liveC != nil {
 			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Drain: s.Config.Drain.D()})
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: &health})
+		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
 			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + liveC.Color, Name: liveC.Name})
@@ -313,6 +350,12 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			// to the old color, which is still running, first.
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 		}
+		if pl.d.Network != "" {
+			// The name comes back to the old color before the new one
+			// goes, so it never resolves to nothing (a no-op when the
+			// name had not moved yet).
+			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, liveC.Color)})
+		}
 	}
 	c.NewImage = s.Spec.Image
 	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
@@ -321,8 +364,9 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 
 // moveTraffic are the steps that move a site's traffic to the new color
 // and watch it: the canary steps (only when an old version serves), the
-// switch, the smoke requests, and the bake.
-func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool) []Step {
+// switch, the move of the service's name (aliases), the smoke checks, and
+// the bake.
+func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool, aliases []Step) []Step {
 	dep := s.Config.Deploy
 	target := s.Name + "/" + color
 	rate, _ := state.ParseRate(dep.MaxErrorRate) // validated
@@ -342,7 +386,12 @@ func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostP
 		}
 	}
 	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
+	steps = append(steps, aliases...)
 	for _, sm := range s.Config.Smoke {
+		if len(sm.Exec) > 0 {
+			steps = append(steps, Step{Action: ActSmoke, Target: target, Name: name, Smoke: &SmokeRequest{Exec: sm.Exec}})
+			continue
+		}
 		req := smokeRequest(s.Config, sm)
 		steps = append(steps, Step{Action: ActSmoke, Target: target, Smoke: &req})
 	}
@@ -374,6 +423,44 @@ func (pl *planner) siteWrite(s state.DesiredService, path string, content []byte
 		c.Loaded = &r
 	}
 	return c
+}
+
+// listenPort is the port of an nginx listen value ("443 ssl",
+// "127.0.0.1:8000", "[::]:80"); 0 when it names none (a unix socket).
+func listenPort(listen string) int {
+	fields := strings.Fields(listen)
+	if len(fields) == 0 {
+		return 0
+	}
+	addr := fields[0]
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		addr = addr[i+1:]
+	}
+	p, err := strconv.Atoi(addr)
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// SnapshotID is the id of the RDS snapshot taken before env's migrations
+// at commit: letters, digits and single hyphens, starting with a letter,
+// as RDS requires. The same commit gives the same id, so a retried deploy
+// waits for its snapshot instead of taking another.
+func SnapshotID(env, commit string) string {
+	raw := "reconciler-" + env + "-" + short(commit)
+	var b strings.Builder
+	for _, r := range raw {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			r = '-'
+		}
+		if r == '-' && strings.HasSuffix(b.String(), "-") {
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimRight(b.String(), "-")
 }
 
 // smokeRequest turns a smoke entry into a request to nginx's public
@@ -433,6 +520,14 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
 			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: s.Name + "/" + live, Service: s.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 			what = append(what, "switch to "+live)
+		}
+	}
+	if n := pl.d.Network; n != "" && byColor[live] != nil {
+		want := serviceAliases(s.Name, live)
+		if !slices.Equal(byColor[live].Networks[n], want) {
+			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: aliases on network %s are %q, want %q", n, byColor[live].Networks[n], want))
+			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: s.Name + "/" + live, Name: byColor[live].Name, Network: n, Aliases: want})
+			what = append(what, "move name "+s.Name+" to "+live)
 		}
 	}
 	if idle := byColor[state.Other(live)]; idle != nil {

@@ -66,10 +66,14 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 			o.Sites = append(o.Sites, state.Site{Service: s.Name, Path: d.Nginx.ConfDir + "/" + state.SiteFile(d.Env, s.Name),
 				Content: content, Live: color, BluePort: blue, GreenPort: green})
 		}
+		var nets map[string][]string
+		if d.Network != "" {
+			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + color}}
+		}
 		o.Containers = append(o.Containers, state.Container{
 			ID: "id-" + s.Name, Name: state.ContainerName(d.Env, s.Name, color), Service: s.Name, Color: color,
 			Commit: d.Commit, SpecHash: sum.Hash(), Spec: sum, ImageID: "sha256:img" + s.Name,
-			State: "running", HostPort: port, Memory: s.Spec.Memory,
+			State: "running", HostPort: port, Memory: s.Spec.Memory, Networks: nets,
 		})
 	}
 	return o
@@ -77,9 +81,10 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 
 func TestDiff(t *testing.T) {
 	cases := []struct {
-		name   string
-		mutate func(d *state.Desired, o *state.Observed)
-		fresh  bool // observed is an empty host
+		name    string
+		mutate  func(d *state.Desired, o *state.Observed)
+		fresh   bool // observed is an empty host
+		network bool // the env has a network (d.Network = "prod")
 	}{
 		{name: "first-deploy", fresh: true},
 		{name: "in-sync", mutate: func(d *state.Desired, o *state.Observed) {}},
@@ -152,6 +157,33 @@ func TestDiff(t *testing.T) {
 				Bake: dur(5 * time.Minute), MaxErrorRate: "10%"}
 			s.Config.Smoke = []state.Smoke{{Path: "/health", Status: 200}, {Path: "/api/v1/tools", Status: 401}}
 		}},
+		{name: "network-upgrade", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			for i := range d.Services {
+				d.Services[i].Spec.Image += "-2"
+				o.ImageIDs[d.Services[i].Spec.Image] = "sha256:new" + d.Services[i].Name
+			}
+		}},
+		{name: "network-first-deploy", network: true, fresh: true},
+		{name: "network-drift", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			o.Containers[0].Networks = nil                                            // mcp-server: not on the network
+			o.Containers[1].Networks = map[string][]string{"prod": {"rest-api-blue"}} // rest-api: lost its name
+		}},
+		{name: "migrations-snapshot", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}},
+				SnapshotRDS: "devops-mcp-prod"}
+		}},
+		{name: "route53", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.Config.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
+		}},
+		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.Config.Smoke = []state.Smoke{{Exec: []string{"/app/server", "selftest"}}, {Path: "/health", Status: 200}}
+		}},
 		{name: "migrations-new", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
 		}},
@@ -163,6 +195,9 @@ func TestDiff(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := desired("c0ffee0000000000000000000000000000000001")
+			if tc.network {
+				d.Network = "prod"
+			}
 			o := &state.Observed{}
 			if !tc.fresh {
 				o = applied(t, d, state.Blue)

@@ -27,7 +27,10 @@ const (
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
 	ActWatch       Action = "watch"        // Name, HostPort, Health, Watch: health and error rate for a while
-	ActSmoke       Action = "smoke"        // Smoke: one request through the public address
+	ActSnapshot    Action = "snapshot"     // Name, Snapshot: create the RDS snapshot and wait until available
+	ActHealthCheck Action = "health-check" // HealthCheck: update a Route 53 health check (best effort)
+	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
+	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -70,6 +73,9 @@ type Plan struct {
 	// Author and Message describe the commit, for notifications; set by
 	// the caller (Diff does not read git).
 	Author, Message string
+	// Notes are facts diff shows that need no change, such as why the
+	// migrations job does not run at this commit.
+	Notes []string
 }
 
 // Empty reports whether the host is in sync.
@@ -118,6 +124,22 @@ type Step struct {
 	Percent   int                 `json:"percent,omitempty"`
 	Watch     *Watch              `json:"watch,omitempty"`
 	Smoke     *SmokeRequest       `json:"smoke,omitempty"`
+	Network   string              `json:"network,omitempty"`
+	Aliases   []string            `json:"aliases,omitempty"`
+	// Snapshot is the id of the RDS snapshot of the instance Name.
+	Snapshot    string             `json:"snapshot,omitempty"`
+	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
+	// BestEffort steps report their failure and do not fail the change:
+	// they come after a healthy deploy and must not undo it.
+	BestEffort bool `json:"bestEffort,omitempty"`
+}
+
+// HealthCheckUpdate is the path and port a Route 53 health check should
+// probe after a switch.
+type HealthCheckUpdate struct {
+	ID   string `json:"id"`
+	Path string `json:"path"`
+	Port int    `json:"port,omitempty"`
 }
 
 // Watch is a period in which a new color that has traffic is checked every
@@ -132,11 +154,14 @@ type Watch struct {
 	MinRequests  int           `json:"minRequests"`
 }
 
-// SmokeRequest is a GET sent through nginx's public address of a service.
+// SmokeRequest is a GET sent through nginx's public address of a service,
+// or, when Exec is set, a command run inside the step's container (Name)
+// that must exit 0.
 type SmokeRequest struct {
-	URL        string `json:"url"`        // http(s)://127.0.0.1:PORT/path
-	Host       string `json:"host"`       // Host header and TLS server name; "" for none
-	WantStatus int    `json:"wantStatus"` // expected status code
+	URL        string   `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
+	Host       string   `json:"host,omitempty"`       // Host header and TLS server name; "" for none
+	WantStatus int      `json:"wantStatus,omitempty"` // expected status code
+	Exec       []string `json:"exec,omitempty"`       // command run in the container
 }
 
 // ContainerSpec is what the runtime needs to create one container.
@@ -149,6 +174,11 @@ type ContainerSpec struct {
 	Network string
 	// Timeout bounds a job; 0 means none.
 	Timeout time.Duration
+	// EnvNetwork, when set, is the environment's network that a service's
+	// container joins, with Aliases, before it starts; it keeps its
+	// published port on the default bridge.
+	EnvNetwork string
+	Aliases    []string
 }
 
 // SiteChange is an nginx file to write or remove, or (ActSwitch) the
@@ -167,6 +197,11 @@ type SiteChange struct {
 func (p *Plan) Event(name string) Event {
 	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
 	for _, c := range p.Changes {
+		for _, s := range c.Steps {
+			if s.Action == ActSnapshot {
+				e.Snapshot = s.Snapshot
+			}
+		}
 		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
 			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
 		}
@@ -179,9 +214,15 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	if p.Empty() {
 		fmt.Fprintf(&b, "%s at %s: in sync, nothing to do.\n", p.Env, short(p.Commit))
+		for _, n := range p.Notes {
+			fmt.Fprintf(&b, "= %s\n", n)
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%s at %s:\n", p.Env, short(p.Commit))
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "= %s\n", n)
+	}
 	counts := map[ChangeKind]int{}
 	for _, c := range p.Changes {
 		counts[c.Kind]++
@@ -216,7 +257,16 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %d%% → %s", s.Action, s.Service, s.Percent, s.Color)
 	case ActWatch:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
+	case ActAlias:
+		return fmt.Sprintf("%s %s %s", s.Action, s.Target, strings.Join(s.Aliases, ","))
+	case ActSnapshot:
+		return fmt.Sprintf("%s %s → %s", s.Action, s.Target, s.Snapshot)
+	case ActHealthCheck:
+		return fmt.Sprintf("%s %s %s:%d", s.Action, s.Target, s.HealthCheck.Path, s.HealthCheck.Port)
 	case ActSmoke:
+		if len(s.Smoke.Exec) > 0 {
+			return fmt.Sprintf("%s %s exec %s", s.Action, s.Target, strings.Join(s.Smoke.Exec, " "))
+		}
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Smoke.URL)
 	default:
 		return fmt.Sprintf("%s %s", s.Action, s.Target)

@@ -35,6 +35,16 @@ type Runtime interface {
 	// RunJob runs a one-off container to completion, streaming its output to
 	// out, removes it, and returns its exit code.
 	RunJob(ctx context.Context, c ContainerSpec, out io.Writer) (exitCode int, err error)
+	// Exec runs cmd inside the running container named name, waits for it
+	// to finish, and returns its exit code and its output (stdout and
+	// stderr interleaved). err is set only when cmd could not be run.
+	Exec(ctx context.Context, name string, cmd []string) (exitCode int, output string, err error)
+	// Alias gives the container named name exactly aliases on network: when
+	// it has other aliases there (or is not on it) it is disconnected and
+	// connected again, which is the only way to change an endpoint's
+	// aliases; when it has them already it does nothing. Its published
+	// ports are not on network and keep working.
+	Alias(ctx context.Context, name, network string, aliases []string) error
 }
 
 // Edge is the proxy in front of the services. reconciler/nginx implements it.
@@ -80,7 +90,10 @@ type Event struct {
 	Message  string         `json:"message,omitempty"`
 	Services []EventService `json:"services,omitempty"`
 	Duration float64        `json:"durationSeconds,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	// Snapshot is the id of the database snapshot taken before the
+	// migrations of this deploy, if any.
+	Snapshot string `json:"snapshot,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // EventService is a service a deploy changes.
@@ -100,4 +113,18 @@ type Notifier interface {
 type Traffic struct {
 	Requests int
 	Errors   int // answered with a 5xx status
+}
+
+// Snapshotter takes database backup points. awscloud.RDS implements it.
+type Snapshotter interface {
+	// Snapshot creates snapshot id of the DB instance and returns once it
+	// is available; an id that exists already is waited for.
+	Snapshot(ctx context.Context, instance, id string) error
+}
+
+// HealthChecks updates external health checks. awscloud.Route53 implements it.
+type HealthChecks interface {
+	// UpdateHealthCheck sets the check's path and port when they differ,
+	// and reports whether it changed anything.
+	UpdateHealthCheck(ctx context.Context, id, path string, port int) (changed bool, err error)
 }

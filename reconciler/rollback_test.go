@@ -32,6 +32,10 @@ func (f *failStart) Logs(context.Context, string, int) (string, error) { return 
 func (f *failStart) RunJob(context.Context, ContainerSpec, io.Writer) (int, error) {
 	return 0, nil
 }
+func (f *failStart) Alias(context.Context, string, string, []string) error { return nil }
+func (f *failStart) Exec(context.Context, string, []string) (int, string, error) {
+	return 1, "selftest failed", nil
+}
 
 // TestRolledBackError: an undone change's error matches ErrRolledBack and
 // keeps its text; a failure after the switch does not match.

@@ -21,6 +21,9 @@ type Desired struct {
 	// Notify are the receivers of deploy events, URLs resolved. A URL may
 	// hold a token: never print it.
 	Notify []Notify
+	// Network is the environment's Docker network, where services find
+	// each other by name; "" means none (containers are not attached).
+	Network string
 }
 
 // DesiredService is one service with its resolved container spec.
@@ -42,6 +45,10 @@ type DesiredJob struct {
 	Network         string
 	Timeout         time.Duration
 	RollbackCommand []string
+	// DryRunCommand is what reconciler check runs; nil for none.
+	DryRunCommand []string
+	// SnapshotRDS is the RDS DB instance to snapshot before the job; "" for none.
+	SnapshotRDS string
 }
 
 // Spec is everything that goes into a container: what the spec hash covers.

@@ -24,6 +24,17 @@ type Env struct {
 	// Backup says how many copies of the host's configuration are kept
 	// before each deploy, and where else they go; optional.
 	Backup *Backup `json:"backup,omitempty"`
+	// Network is the Docker network every container of the environment
+	// joins, where each service is reachable by its name (mcp-server, which
+	// resolves to the live color only) and by <service>-<color>. Default:
+	// the environment's name. reconciler creates it as an internal bridge
+	// network when absent; an existing network must be internal (see
+	// docs/host-operations.md).
+	Network string `json:"network,omitempty"`
+	// KeepImages is how many of the most recent images each service ran are
+	// kept on the host after a successful deploy (for a quick git revert);
+	// older ones that no container uses are removed. Default 3.
+	KeepImages int `json:"keepImages,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
@@ -94,9 +105,21 @@ type Service struct {
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched after.
 	Deploy Deploy `json:"deploy,omitempty"`
-	// Smoke requests go through the public listen address after the switch;
-	// one that fails rolls the service back.
+	// Smoke checks run after the switch: requests through the public
+	// listen address, or commands run inside the new container; one that
+	// fails rolls the service back.
 	Smoke []Smoke `json:"smoke,omitempty"`
+	// Route53, when set, names the Route 53 health check of the service's
+	// public address; after a switch its path (health.path) and port (the
+	// listen port) are updated when they changed. A failed update is
+	// reported and does not roll back.
+	Route53 *Route53 `json:"route53,omitempty"`
+}
+
+// Route53 names a Route 53 health check.
+type Route53 struct {
+	// HealthCheckID is the health check's id (a UUID).
+	HealthCheckID string `json:"healthCheckId"`
 }
 
 // Deploy says how traffic moves to a new version of a service with a
@@ -117,11 +140,18 @@ type Deploy struct {
 	StepPause *Duration `json:"stepPause,omitempty"`
 }
 
-// Smoke is one request sent through nginx after the switch.
+// Smoke is one check run after the switch: a request sent through nginx
+// (path), or a command run inside the new container (exec). Exactly one of
+// path and exec is set.
 type Smoke struct {
-	Path string `json:"path"`
-	// Status is the status code expected; default 200.
+	// Path is the URL path of a GET sent through nginx's public address.
+	Path string `json:"path,omitempty"`
+	// Status is the status code expected of path; default 200.
 	Status int `json:"status,omitempty"`
+	// Exec is a command run inside the new container, such as the app's
+	// own connectivity self-test of its database, cache and queues; a
+	// non-zero exit fails the check. Its output goes into the error.
+	Exec []string `json:"exec,omitempty"`
 }
 
 // Deploy strategies.
@@ -185,6 +215,28 @@ type Migrations struct {
 	// Rollback runs, with the same image and settings, when a later step of
 	// the same deploy fails after the job succeeded.
 	Rollback *MigrationsRollback `json:"rollback,omitempty"`
+	// DryRun is run by reconciler check, with the same image and settings,
+	// when the migrations would run at the commit; a non-zero exit fails
+	// the check.
+	DryRun *MigrationsDryRun `json:"dryRun,omitempty"`
+	// Snapshot, when set, is a backup point taken and waited for before the
+	// job runs; a failed snapshot stops the deploy before any change.
+	Snapshot *MigrationsSnapshot `json:"snapshot,omitempty"`
+}
+
+// MigrationsDryRun is the command that checks the migrations without
+// applying them, such as ["/app/migrate", "up", "--dry-run"].
+type MigrationsDryRun struct {
+	Command []string `json:"command"`
+}
+
+// MigrationsSnapshot names the database to snapshot before migrations.
+type MigrationsSnapshot struct {
+	// RDSInstance is the DB instance identifier of an Amazon RDS database;
+	// its manual snapshot is named reconciler-<env>-<commit>-<time>. The
+	// AWS configuration is read as for secrets (AWS_REGION,
+	// AWS_ENDPOINT_URL_RDS, ...).
+	RDSInstance string `json:"rdsInstance"`
 }
 
 // MigrationsRollback is the command that undoes a migrations run.
@@ -224,6 +276,7 @@ const (
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
 	DefaultBackupKeep         = 10
+	DefaultKeepImages         = 3
 )
 
 // DefaultSteps are the canary's default traffic percentages.
@@ -243,6 +296,12 @@ func (e *Env) Default() {
 	}
 	if e.Nginx.LogDir == "" {
 		e.Nginx.LogDir = DefaultLogDir
+	}
+	if e.Network == "" {
+		e.Network = e.Environment
+	}
+	if e.KeepImages == 0 {
+		e.KeepImages = DefaultKeepImages
 	}
 	if m := e.Migrations; m != nil {
 		if m.Network == "" {
@@ -297,7 +356,7 @@ func (e *Env) Default() {
 			d.StepPause = &Duration{DefaultStepPause}
 		}
 		for i := range s.Smoke {
-			if s.Smoke[i].Status == 0 {
+			if s.Smoke[i].Status == 0 && len(s.Smoke[i].Exec) == 0 {
 				s.Smoke[i].Status = 200
 			}
 		}

@@ -68,8 +68,8 @@ func TestLoadValid(t *testing.T) {
 	d := func(v time.Duration) *Duration { return &Duration{v} }
 	deploy := Deploy{Strategy: BlueGreen, Bake: d(0), MaxErrorRate: DefaultMaxErrorRate, StepPause: d(DefaultStepPause)}
 	want := &Env{
-		Environment: "test",
-		Nginx:       Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
+		Environment: "test", Network: "test", KeepImages: DefaultKeepImages,
+		Nginx: Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
 		Services: map[string]Service{
 			"api": {
 				Image:         "ghcr.io/example/api:v1.2.3",
@@ -101,7 +101,8 @@ func TestLoadValid(t *testing.T) {
 				Deploy: deploy,
 			},
 		},
-		Migrations: &Migrations{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"}, Network: DefaultMigrationsNetwork, Timeout: d(DefaultMigrationsTimeout)},
+		Migrations: &Migrations{Image: "ghcr.io/example/api:v1.2.3", Command: []string{"/app/migrate", "up"},
+			Network: DefaultMigrationsNetwork, Timeout: d(DefaultMigrationsTimeout)},
 	}
 	if !reflect.DeepEqual(e, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", e, want)

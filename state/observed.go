@@ -79,6 +79,9 @@ type Container struct {
 	// Memory is the limit the engine enforces now, in bytes (0 = none);
 	// it differs from Spec.Memory when someone ran docker update.
 	Memory int64
+	// Networks maps each user-defined network the container is on to its
+	// aliases there, sorted (the engine's own short-ID alias left out).
+	Networks map[string][]string
 }
 
 // Running reports whether the container is running and not restarting.
@@ -122,3 +125,19 @@ func CanaryMarkerFile(env, service string, percent int, color string) string {
 
 // CanaryMarkerGlob matches every canary marker of a service.
 func CanaryMarkerGlob(env, service string) string { return env + "-" + service + ".canary-*" }
+
+// Resources is what one of our containers uses, read from the engine at
+// one moment.
+type Resources struct {
+	Name, Service, Color string
+	// CPUSeconds is the CPU time the container used since it started.
+	CPUSeconds float64
+	// MemoryBytes is the memory it uses, page cache it could drop left out
+	// (as docker stats shows it); MemoryLimitBytes is its limit (the
+	// host's memory when it has none).
+	MemoryBytes, MemoryLimitBytes int64
+	RestartCount                  int
+	// Running is true for a running container that is not restarting;
+	// Healthy also requires its image's HEALTHCHECK (if any) to pass.
+	Running, Healthy bool
+}

@@ -20,7 +20,7 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -51,6 +51,12 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 		d.Migrations = &DesiredJob{Spec: spec, Network: m.Network, Timeout: m.Timeout.D()}
 		if m.Rollback != nil {
 			d.Migrations.RollbackCommand = slices.Clone(m.Rollback.Command)
+		}
+		if m.DryRun != nil {
+			d.Migrations.DryRunCommand = slices.Clone(m.DryRun.Command)
+		}
+		if m.Snapshot != nil {
+			d.Migrations.SnapshotRDS = m.Snapshot.RDSInstance
 		}
 	}
 	errs = append(errs, rs.errs...)

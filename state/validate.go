@@ -253,6 +253,15 @@ func (c *checker) ok(paths ...string) bool {
 	return true
 }
 
+// healthCheckID is a Route 53 health check id.
+var healthCheckID = regexp.MustCompile(`^[a-zA-Z0-9-]{1,64}$`)
+
+// rdsInstanceID is an RDS DB instance identifier.
+var rdsInstanceID = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
+
+// networkName is what Docker accepts as a network name.
+var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
 func (c *checker) check(e *Env) {
 	switch {
 	case !c.ok("environment"):
@@ -262,6 +271,17 @@ func (c *checker) check(e *Env) {
 		c.errf("environment", "want %q (the file is %s), got %s", c.envName, c.file, quote(e.Environment))
 	}
 	c.checkNginx(e.Nginx)
+	if c.ok("network") && e.Network != "" {
+		switch {
+		case !networkName.MatchString(e.Network):
+			c.errf("network", "want a Docker network name (letters, digits, '_', '.', '-'), got %s", quote(e.Network))
+		case e.Network == "host" || e.Network == "none" || e.Network == "bridge" || e.Network == "default":
+			c.errf("network", "want a network of this environment's own; %q is one of Docker's built-in networks", e.Network)
+		}
+	}
+	if c.ok("keepImages") && e.KeepImages < 0 {
+		c.errf("keepImages", "want a number of images to keep, 1 or more, got %d", e.KeepImages)
+	}
 
 	if c.ok("services") && len(e.Services) == 0 {
 		c.errf("services", "required: want at least one service")
@@ -290,6 +310,16 @@ func (c *checker) check(e *Env) {
 			} else {
 				c.checkCommand("migrations.rollback.command", m.Rollback.Command)
 			}
+		}
+		if m.DryRun != nil && c.ok("migrations.dryRun.command") {
+			if len(m.DryRun.Command) == 0 {
+				c.errf("migrations.dryRun.command", "required; want a command that checks the migrations without applying them, such as [\"/app/migrate\", \"up\", \"--dry-run\"]")
+			} else {
+				c.checkCommand("migrations.dryRun.command", m.DryRun.Command)
+			}
+		}
+		if m.Snapshot != nil && c.ok("migrations.snapshot.rdsInstance") && !rdsInstanceID.MatchString(m.Snapshot.RDSInstance) {
+			c.errf("migrations.snapshot.rdsInstance", "want an RDS DB instance identifier (a letter, then letters, digits and hyphens, at most 63), got %s", quote(m.Snapshot.RDSInstance))
 		}
 	}
 	if e.Backup != nil {
@@ -392,6 +422,14 @@ func (c *checker) checkService(name string, s Service) {
 	}
 	c.checkDeploy(sp, s, hasPort)
 	c.checkSmoke(sp, s)
+	if s.Route53 != nil && c.ok(sp+".route53.healthCheckId") {
+		switch {
+		case s.Listen == "":
+			c.errf(sp+".route53", "needs listen: the health check probes the service's public nginx address")
+		case !healthCheckID.MatchString(s.Route53.HealthCheckID):
+			c.errf(sp+".route53.healthCheckId", "want a Route 53 health check id such as \"abcdef12-3456-7890-abcd-ef1234567890\", got %s", quote(s.Route53.HealthCheckID))
+		}
+	}
 }
 
 func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
@@ -445,7 +483,22 @@ func (c *checker) checkSmoke(sp string, s Service) {
 	for i, sm := range s.Smoke {
 		p := fmt.Sprintf("%s.smoke[%d]", sp, i)
 		if s.Listen == "" {
-			c.errf(p, "needs listen: smoke requests go through the service's public nginx address")
+			c.errf(p, "needs listen: smoke checks run after the switch of the service's public nginx address")
+			continue
+		}
+		if len(sm.Exec) > 0 {
+			if sm.Path != "" || sm.Status != 0 {
+				c.errf(p, "want either path (a request through nginx) or exec (a command in the new container), not both")
+			}
+			for j, a := range sm.Exec {
+				if j == 0 && strings.TrimSpace(a) == "" {
+					c.errf(fmt.Sprintf("%s.exec[0]", p), "want the program to run, such as \"/app/server\", got an empty string")
+				}
+			}
+			continue
+		}
+		if c.ok(p+".path") && sm.Path == "" {
+			c.errf(p, "want path (a URL path such as \"/health\") or exec (a command such as [\"/app/server\", \"selftest\"])")
 			continue
 		}
 		if c.ok(p+".path") && (!strings.HasPrefix(sm.Path, "/") || strings.ContainsAny(sm.Path, " \t\r\n")) {

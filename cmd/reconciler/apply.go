@@ -71,11 +71,26 @@ func applyCmd(g *globals) *cobra.Command {
 			}
 			n := notify.New(d.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
-			if err := h.applier(g, n).Apply(ctx, p); err != nil {
+			ap := h.applier(g, n)
+			if err := withCloud(ctx, ap, d); err != nil {
+				return fmt.Errorf("%w; nothing was changed", err)
+			}
+			if err := ap.Apply(ctx, p); err != nil {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
+			for _, w := range ap.Warnings {
+				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
+			}
 			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, p.Commit[:min(12, len(p.Commit))], time.Since(start).Round(time.Millisecond))
+			// Retention never fails a deploy that worked.
+			rep, err := h.retain(ctx, p.Env, e.KeepImages, false)
+			if err != nil {
+				g.log.Warn("image retention failed; the deploy stands", zap.Error(err))
+			}
+			if len(rep.Removed) > 0 {
+				rep.print(g.stdout, false)
+			}
 			return nil
 		},
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
@@ -36,12 +40,15 @@ func checkCmd(g *globals) *cobra.Command {
 			}
 			report := c.Host(ctx)
 			if report.Err() == nil {
-				_, _, p, err := plan(ctx, g, f)
+				h, d, p, err := plan(ctx, g, f)
 				if err != nil {
 					report = append(report, preflight.Result{Name: "secrets and plan", Err: err})
 				} else {
 					report = append(report, preflight.Result{Name: "secrets and plan", Detail: fmt.Sprintf("%d secret(s) resolved; %d change(s) to apply", len(e.SecretRefs()), len(p.Changes))})
 					report = append(report, c.Plan(ctx, p)...)
+					if d.Migrations != nil && len(d.Migrations.DryRunCommand) > 0 {
+						report = append(report, migrationsDryRun(ctx, g, h, d, p))
+					}
 				}
 			}
 			fmt.Fprint(g.stdout, report.String())
@@ -145,4 +152,43 @@ func takeBackup(ctx context.Context, g *globals, h *host, d *state.Desired, e *s
 	}
 	fmt.Fprintf(g.stdout, "\nbacked up to %s\n", where)
 	return nil
+}
+
+// migrationsDryRun runs migrations.dryRun.command as a job, with the
+// migrations' image and settings, when the plan runs the migrations.
+func migrationsDryRun(ctx context.Context, g *globals, h *host, d *state.Desired, p *reconciler.Plan) preflight.Result {
+	const name = "migrations dry-run"
+	runs := slices.ContainsFunc(p.Changes, func(c reconciler.Change) bool { return c.Kind == reconciler.Migrate })
+	if !runs {
+		return preflight.Result{Name: name, Detail: "skipped: the migrations do not run at this commit"}
+	}
+	m := d.Migrations
+	spec := m.Spec
+	spec.Command = m.DryRunCommand
+	job := reconciler.ContainerSpec{
+		Name: d.Env + "-migrations-dry-run", Spec: spec, Network: m.Network, Timeout: m.Timeout,
+		Labels: map[string]string{state.LabelEnv: d.Env, state.LabelService: "migrations", state.LabelCommit: d.Commit},
+	}
+	jctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	var out bytes.Buffer
+	code, err := h.rt.RunJob(jctx, job, &out)
+	tail := strings.TrimSpace(lastLines(out.String(), 10))
+	switch {
+	case err != nil:
+		return preflight.Result{Name: name, Err: fmt.Errorf("%q: %w", m.DryRunCommand, err)}
+	case code != 0:
+		return preflight.Result{Name: name, Err: fmt.Errorf("%q exited with code %d; its output:\n%s", m.DryRunCommand, code, tail)}
+	}
+	g.log.Debug("migrations dry-run passed", zap.String("output", tail))
+	return preflight.Result{Name: name, Detail: fmt.Sprintf("%q exited 0", m.DryRunCommand)}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 
 	"github.com/developer-mesh/reconciler/reconciler"
@@ -95,12 +96,16 @@ func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
 			case reconciler.ActStart:
 				cs := s.Container
 				sum := cs.Spec.Summarize(key)
+				var nets map[string][]string
+				if cs.EnvNetwork != "" {
+					nets = map[string][]string{cs.EnvNetwork: slices.Sorted(slices.Values(cs.Aliases))}
+				}
 				o.Containers = append(o.Containers, state.Container{
 					ID: cs.Name, Name: cs.Name,
 					Service: cs.Labels[state.LabelService], Color: cs.Labels[state.LabelColor],
 					Commit: p.Commit, SpecHash: sum.Hash(), Spec: sum,
 					ImageID: fakeImageID(cs.Spec.Image), State: "running",
-					HostPort: cs.HostPort, Memory: cs.Spec.Memory,
+					HostPort: cs.HostPort, Memory: cs.Spec.Memory, Networks: nets,
 				})
 			case reconciler.ActWriteNginx:
 				_, service, blue, green, hdrLive, ok := templates.ParseHeader(s.Site.Content)

@@ -138,6 +138,31 @@ func (h *host) applier(g *globals, n reconciler.Notifier) *reconciler.Applier {
 	}
 }
 
+// withCloud gives ap the AWS APIs d's plan steps use: RDS for a snapshot
+// before migrations, Route 53 for health checks. The AWS configuration is
+// loaded only when d uses one of them.
+func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired) error {
+	snap := d.Migrations != nil && d.Migrations.SnapshotRDS != ""
+	r53 := false
+	for _, s := range d.Services {
+		r53 = r53 || s.Config.Route53 != nil
+	}
+	if !snap && !r53 {
+		return nil
+	}
+	cfg, err := awscloud.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if snap {
+		ap.Snapshots = awscloud.NewRDS(cfg)
+	}
+	if r53 {
+		ap.HealthChecks = awscloud.NewRoute53(cfg)
+	}
+	return nil
+}
+
 // plan loads, resolves, observes and diffs: everything diff and apply share.
 func plan(ctx context.Context, g *globals, f envFlags) (*host, *state.Desired, *reconciler.Plan, error) {
 	c, e, err := loadEnv(ctx, f)

@@ -183,6 +183,16 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			return nil
 		}
 	}
+	// Container resources are read from the engine at most once per
+	// interval, when /metrics is scraped.
+	cfg.Metrics = agent.NewMetrics()
+	cfg.Metrics.Registry.MustRegister(agent.NewResourceCollector(f.env, func(ctx context.Context, env string) ([]state.Resources, error) {
+		cli, err := s.docker(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return docker.New(cli, nil).Resources(ctx, env)
+	}, f.interval, log.Named("resources")))
 	a := agent.New(cfg)
 
 	var srv *http.Server
@@ -372,6 +382,9 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	ap := h.applier(s.g, deployEvents)
 	ap.Watched = func(_ string, t reconciler.Traffic) { out.Requests += t.Requests; out.Errors += t.Errors }
 	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
+	if err := withCloud(ctx, ap, d); err != nil {
+		return out, agent.Transient(err)
+	}
 	err = ap.Apply(ctx, p)
 	if err == nil {
 		if heal {
@@ -383,6 +396,11 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 			n.Notify(context.WithoutCancel(ctx), e)
 		}
 		s.applied = rev.Hash
+		if rep, rerr := h.retain(ctx, s.env, e.KeepImages, false); rerr != nil {
+			s.log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
+		} else if len(rep.Removed) > 0 {
+			s.log.Info("pruned images", zap.Int("removed", len(rep.Removed)), zap.Int64("freedBytes", rep.Freed))
+		}
 	}
 	if err != nil && ctx.Err() == nil && s.dockerDown(ctx) {
 		err = agent.Transient(err)

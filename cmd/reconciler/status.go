@@ -25,6 +25,10 @@ type serviceStatus struct {
 	Commit       string    `json:"commit,omitempty"`
 	Since        time.Time `json:"since,omitempty"`
 	Others       []string  `json:"others,omitempty"` // other colors present (draining or leftover)
+	// MemoryBytes is what the live container uses now; MemoryLimitBytes
+	// its limit (the host's memory when it has none). 0 when unknown.
+	MemoryBytes      int64 `json:"memoryBytes,omitempty"`
+	MemoryLimitBytes int64 `json:"memoryLimitBytes,omitempty"`
 }
 
 func init() { commands = append(commands, statusCmd) }
@@ -66,6 +70,18 @@ func statusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			rows := statusRows(cmd, e, ours, sites)
+			// Memory is a nicety: status still answers when stats do not.
+			res, err := h.rt.Resources(ctx, e.Environment)
+			if err != nil {
+				g.log.Warn("reading memory use", zap.Error(err))
+			}
+			for i := range rows {
+				for _, r := range res {
+					if r.Name == rows[i].Container && r.Running {
+						rows[i].MemoryBytes, rows[i].MemoryLimitBytes = r.MemoryBytes, r.MemoryLimitBytes
+					}
+				}
+			}
 			if output == "json" {
 				b, err := json.MarshalIndent(map[string]any{"env": e.Environment, "services": rows}, "", "  ")
 				if err != nil {
@@ -75,7 +91,7 @@ func statusCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tCOLOR\tSTATE\tHEALTH\tRUNNING IMAGE\tDESIRED IMAGE\tCOMMIT\tSINCE")
+			fmt.Fprintln(tw, "SERVICE\tCOLOR\tSTATE\tHEALTH\tMEMORY\tRUNNING IMAGE\tDESIRED IMAGE\tCOMMIT\tSINCE")
 			for _, r := range rows {
 				since := "-"
 				if !r.Since.IsZero() {
@@ -85,7 +101,11 @@ func statusCmd(g *globals) *cobra.Command {
 				if desired == r.RunningImage {
 					desired = "(same)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(r.Color), r.State, r.Health,
+				mem := "-"
+				if r.MemoryLimitBytes > 0 {
+					mem = humanBytes(r.MemoryBytes) + " / " + humanBytes(r.MemoryLimitBytes)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(r.Color), r.State, r.Health, mem,
 					dash(r.RunningImage), dash(desired), dash(shortCommit(r.Commit)), since)
 			}
 			return tw.Flush()

@@ -8,6 +8,12 @@
 //	app [serve]   HTTP server (the default)
 //	app worker    no listener; logs a heartbeat every second
 //	app migrate   prints "migrating" and exits with MIGRATE_EXIT (default 0)
+//	app selftest  prints "selftest ok" (exit 0), or "selftest failed" and
+//	              exits 1 while SELFTEST_FAIL_FILE exists (an exec smoke test)
+//	app fetch URL GETs URL every 20ms on a new connection each time (so the
+//	              name is resolved every time), retrying a failure once, and
+//	              logs each answer's version when it changes, each failure,
+//	              and on SIGTERM "fetch summary ok=N retried=R failed=M"
 //
 // Environment:
 //
@@ -33,6 +39,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -54,12 +61,25 @@ func main() {
 		os.Exit(serve())
 	case "worker":
 		os.Exit(worker())
+	case "selftest":
+		if exists(os.Getenv("SELFTEST_FAIL_FILE")) {
+			fmt.Println("selftest failed: SELFTEST_FAIL_FILE exists")
+			os.Exit(1)
+		}
+		fmt.Println("selftest ok")
+		os.Exit(0)
+	case "fetch":
+		if len(os.Args) < 3 {
+			log.Print("usage: app fetch URL")
+			os.Exit(2)
+		}
+		os.Exit(fetch(os.Args[2]))
 	case "migrate":
 		fmt.Println(strings.TrimSpace("migrating " + strings.Join(os.Args[2:], " ")))
 		code, _ := strconv.Atoi(os.Getenv("MIGRATE_EXIT"))
 		os.Exit(code)
 	default:
-		log.Printf("unknown command %q: want serve, worker or migrate", mode)
+		log.Printf("unknown command %q: want serve, worker, migrate, selftest or fetch", mode)
 		os.Exit(2)
 	}
 }
@@ -234,4 +254,55 @@ func exists(path string) bool {
 	}
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// fetch is a client that calls url until SIGTERM, each time on a new
+// connection, and logs what changes; the tests read its log. A failed call
+// is retried once at once, as a client of an idempotent endpoint would;
+// only a failed retry counts as failed.
+func fetch(url string) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func() (string, error) {
+		resp, err := c.Get(url)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("status %d", resp.StatusCode)
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "version="), " ")
+		return v, nil
+	}
+	ok, retried, failed := 0, 0, 0
+	last := ""
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sig:
+			log.Printf("fetch summary ok=%d retried=%d failed=%d", ok, retried, failed)
+			return 0
+		case <-tick.C:
+		}
+		v, err := get()
+		if err != nil {
+			retried++
+			log.Printf("fetch retry after: %v", err)
+			v, err = get()
+		}
+		if err != nil {
+			failed++
+			log.Printf("fetch error: %v", err)
+			continue
+		}
+		ok++
+		if v != last {
+			log.Printf("fetch version=%s ok=%d failed=%d", v, ok, failed)
+			last = v
+		}
+	}
 }

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,9 +19,11 @@ import (
 
 // AWS is a fake of the AWS APIs reconciler calls, served on loopback and
 // spoken to through the real SDK: SSM GetParameters (JSON 1.1), Secrets
-// Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity (query protocol)
-// and S3 PutObject (path-style REST). It checks the access key id of the
-// SigV4 Authorization header, not the signature.
+// Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity and RDS
+// CreateDBSnapshot and DescribeDBSnapshots (query protocol), S3 PutObject
+// (path-style REST) and Route 53 GetHealthCheck and UpdateHealthCheck
+// (REST-XML). It checks the access key id of the SigV4 Authorization
+// header, not the signature.
 type AWS struct {
 	URL       string
 	AccessKey string
@@ -31,13 +36,34 @@ type AWS struct {
 	objects map[string][]byte
 	calls   map[string]int
 	batches []int
+
+	rdsInstances map[string]bool      // instances that exist
+	rdsFail      map[string]bool      // instances whose snapshots end "failed"
+	snapshots    map[string]*snapshot // by id
+	healthChecks map[string]*HealthCheck
+}
+
+// snapshot is an RDS snapshot of the fake: "creating" for its first
+// describe, then "available" (or "failed").
+type snapshot struct {
+	instance  string
+	describes int
+	fail      bool
+}
+
+// HealthCheck is a Route 53 health check of the fake.
+type HealthCheck struct {
+	Path    string
+	Port    int
+	Version int64
 }
 
 // FakeAWS starts the fake; it stops when t ends.
 func FakeAWS(t testing.TB) *AWS {
 	t.Helper()
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
-		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{}}
+		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
+		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -82,6 +108,43 @@ func (a *AWS) SetSecret(id, value string) {
 	a.secrets[id] = value
 }
 
+// SetRDSInstance makes a DB instance exist; with fail, its snapshots end
+// in status "failed" instead of "available".
+func (a *AWS) SetRDSInstance(id string, fail bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rdsInstances[id], a.rdsFail[id] = true, fail
+}
+
+// Snapshots returns the ids of the RDS snapshots taken, sorted.
+func (a *AWS) Snapshots() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for id := range a.snapshots {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetHealthCheck creates or replaces a Route 53 health check (version 1).
+func (a *AWS) SetHealthCheck(id, path string, port int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.healthChecks[id] = &HealthCheck{Path: path, Port: port, Version: 1}
+}
+
+// HealthCheck returns a copy of a Route 53 health check (zero if absent).
+func (a *AWS) HealthCheck(id string) HealthCheck {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h := a.healthChecks[id]; h != nil {
+		return *h
+	}
+	return HealthCheck{}
+}
+
 // Objects returns a copy of the S3 objects by "bucket/key".
 func (a *AWS) Objects() map[string][]byte {
 	a.mu.Lock()
@@ -112,8 +175,20 @@ func (a *AWS) Batches() []int {
 func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	op := r.Header.Get("X-Amz-Target")
+	var form url.Values
 	if op == "" && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		op = "GetCallerIdentity"
+		form, _ = url.ParseQuery(string(body))
+		op = form.Get("Action")
+		if op == "" {
+			op = "GetCallerIdentity"
+		}
+	}
+	if id, ok := strings.CutPrefix(r.URL.Path, "/2013-04-01/healthcheck/"); ok && op == "" {
+		op = "GetHealthCheck"
+		if r.Method == http.MethodPost {
+			op = "UpdateHealthCheck"
+		}
+		r.URL.Path = id
 	}
 	if op == "" && r.Method == http.MethodPut {
 		op = "PutObject"
@@ -143,6 +218,18 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/xml")
 		fmt.Fprintf(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account><Arn>arn:aws:iam::123456789012:user/reconciler-test</Arn><UserId>AIDTEST</UserId></GetCallerIdentityResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	case "CreateDBSnapshot", "DescribeDBSnapshots":
+		if !validKey {
+			queryError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+			return
+		}
+		a.rds(w, op, form)
+	case "GetHealthCheck", "UpdateHealthCheck":
+		if !validKey {
+			queryError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+			return
+		}
+		a.route53(w, op, r.URL.Path, body)
 	case "PutObject":
 		if !validKey {
 			w.Header().Set("Content-Type", "application/xml")
@@ -241,4 +328,94 @@ func decodeChunked(b []byte) []byte {
 		}
 		_, _ = rd.ReadString('\n')
 	}
+}
+
+func queryError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>fake</RequestId></ErrorResponse>`, typ, xmlEscape(msg))
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func (a *AWS) rds(w http.ResponseWriter, op string, form url.Values) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := form.Get("DBSnapshotIdentifier")
+	snapXML := func(id string, s *snapshot, status string) string {
+		return fmt.Sprintf(`<DBSnapshot><DBSnapshotIdentifier>%s</DBSnapshotIdentifier><DBInstanceIdentifier>%s</DBInstanceIdentifier><Status>%s</Status><SnapshotType>manual</SnapshotType></DBSnapshot>`,
+			xmlEscape(id), xmlEscape(s.instance), status)
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	switch op {
+	case "CreateDBSnapshot":
+		inst := form.Get("DBInstanceIdentifier")
+		if !a.rdsInstances[inst] {
+			queryError(w, 404, "DBInstanceNotFound", "DBInstance "+inst+" not found.")
+			return
+		}
+		if a.snapshots[id] != nil {
+			queryError(w, 400, "DBSnapshotAlreadyExists", "Cannot create the snapshot because a snapshot with the identifier "+id+" already exists.")
+			return
+		}
+		s := &snapshot{instance: inst, fail: a.rdsFail[inst]}
+		a.snapshots[id] = s
+		fmt.Fprintf(w, `<CreateDBSnapshotResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><CreateDBSnapshotResult>%s</CreateDBSnapshotResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></CreateDBSnapshotResponse>`,
+			snapXML(id, s, "creating"))
+	case "DescribeDBSnapshots":
+		s := a.snapshots[id]
+		if s == nil {
+			queryError(w, 404, "DBSnapshotNotFound", "DBSnapshot "+id+" not found.")
+			return
+		}
+		s.describes++
+		status := "creating"
+		switch {
+		case s.describes > 1 && s.fail:
+			status = "failed"
+		case s.describes > 1:
+			status = "available"
+		}
+		fmt.Fprintf(w, `<DescribeDBSnapshotsResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><DescribeDBSnapshotsResult><DBSnapshots>%s</DBSnapshots></DescribeDBSnapshotsResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></DescribeDBSnapshotsResponse>`,
+			snapXML(id, s, status))
+	}
+}
+
+func (a *AWS) route53(w http.ResponseWriter, op, id string, body []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := a.healthChecks[id]
+	if h == nil {
+		queryError(w, 404, "NoSuchHealthCheck", "No health check exists with the specified ID "+id+".")
+		return
+	}
+	if op == "UpdateHealthCheck" {
+		var req struct {
+			Version      int64  `xml:"HealthCheckVersion"`
+			Port         int    `xml:"Port"`
+			ResourcePath string `xml:"ResourcePath"`
+		}
+		if err := xml.Unmarshal(body, &req); err != nil {
+			queryError(w, 400, "InvalidInput", err.Error())
+			return
+		}
+		if req.Version != 0 && req.Version != h.Version {
+			queryError(w, 409, "HealthCheckVersionMismatch", "The value of HealthCheckVersion in the request doesn't match the value of HealthCheckVersion in the health check.")
+			return
+		}
+		if req.Port != 0 {
+			h.Port = req.Port
+		}
+		if req.ResourcePath != "" {
+			h.Path = req.ResourcePath
+		}
+		h.Version++
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<%sResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheck><Id>%s</Id><CallerReference>fake</CallerReference><HealthCheckConfig><Port>%d</Port><Type>HTTPS</Type><ResourcePath>%s</ResourcePath><FullyQualifiedDomainName>example.com</FullyQualifiedDomainName><RequestInterval>30</RequestInterval><FailureThreshold>3</FailureThreshold></HealthCheckConfig><HealthCheckVersion>%d</HealthCheckVersion></HealthCheck></%sResponse>`,
+		op, xmlEscape(id), h.Port, xmlEscape(h.Path), h.Version, op)
 }

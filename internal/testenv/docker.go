@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 )
@@ -262,6 +263,18 @@ func RemoveEnvContainers(t testing.TB, cli *client.Client, env string) {
 			err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 			if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
 				t.Errorf("cleanup env %s: remove %s: %v", env, c.ID[:12], err)
+			}
+		}
+		// The env's network (reconciler creates it, named env by default),
+		// once its containers are gone.
+		nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelEnv+"="+env))})
+		if err != nil {
+			t.Errorf("cleanup env %s: list networks: %v", env, err)
+			return
+		}
+		for _, n := range nets {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+				t.Errorf("cleanup env %s: remove network %s: %v", env, n.Name, err)
 			}
 		}
 	})

@@ -225,6 +225,7 @@ func (r *Runtime) toContainer(ci container.InspectResponse) state.Container {
 			c.Memory = ci.HostConfig.Memory
 		}
 	}
+	c.Networks = networksOf(ci)
 	return c
 }
 

@@ -14,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -23,7 +24,9 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-// Start implements reconciler.Runtime. The command is the image's default
+// Start implements reconciler.Runtime. With c.EnvNetwork the container
+// also joins that network (created internal when absent) with c.Aliases
+// before it starts. The command is the image's default
 // when c.Spec.Command is empty; the memory limit also caps swap, so that it
 // is a real limit. Each of c.Spec.Files is written with mode 0644 (missing
 // parent directories are created 0755) before the container starts. A
@@ -38,9 +41,21 @@ func (r *Runtime) Start(ctx context.Context, c reconciler.ContainerSpec) error {
 		port := nat.Port(strconv.Itoa(c.Spec.ContainerPort) + "/tcp")
 		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(c.HostPort)}}}
 	}
+	if c.EnvNetwork != "" {
+		if err := r.ensureNetwork(ctx, c.EnvNetwork, c.Labels[state.LabelEnv]); err != nil {
+			return fmt.Errorf("start container %s: %w", c.Name, err)
+		}
+	}
 	id, err := r.create(ctx, c, cfg, host)
 	if err != nil {
 		return err
+	}
+	if c.EnvNetwork != "" {
+		// Joined before the start, so the app finds the other services
+		// from its first moment; its ports stay on the default bridge.
+		if err := r.cli.NetworkConnect(ctx, c.EnvNetwork, id, &network.EndpointSettings{Aliases: c.Aliases}); err != nil {
+			return r.undo(c.Name, id, fmt.Errorf("connect container %s to network %s: %w", c.Name, c.EnvNetwork, err))
+		}
 	}
 	r.log.Debug("start container", zap.String("name", c.Name), zap.String("id", short(id)))
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {

@@ -1,6 +1,7 @@
 // Package statedir keeps reconciler's files on the host: the per-environment
-// apply lock, the key of the secret hashes, and the record of the last
-// successful migrations run. Every write is atomic.
+// apply lock, the key of the secret hashes, the record of the last
+// successful migrations run, and the images each service ran. Every write
+// is atomic.
 package statedir
 
 import (
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // DefaultDir is the state directory on a production host.
@@ -172,6 +175,35 @@ func WriteAtomic(path string, data []byte, mode os.FileMode) error {
 	if df, err := os.Open(dir); err == nil {
 		df.Sync()
 		df.Close()
+	}
+	return nil
+}
+
+// Images returns env's image history (<env>.images, JSON), empty when none
+// is recorded.
+func (d *Dir) Images(env string) (state.ImageHistory, error) {
+	h := state.ImageHistory{}
+	b, err := os.ReadFile(filepath.Join(d.path, env+".images"))
+	if errors.Is(err, os.ErrNotExist) {
+		return h, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read image history: %w", err)
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("read image history %s: %w", filepath.Join(d.path, env+".images"), err)
+	}
+	return h, nil
+}
+
+// RecordImages replaces env's image history, atomically.
+func (d *Dir) RecordImages(env string, h state.ImageHistory) error {
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteAtomic(filepath.Join(d.path, env+".images"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("record image history: %w", err)
 	}
 	return nil
 }

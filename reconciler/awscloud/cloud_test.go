@@ -1,0 +1,75 @@
+package awscloud_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+)
+
+// config points the real SDK at the fake, without touching the process's
+// environment (so the tests run in parallel).
+func config(a *testenv.AWS) aws.Config {
+	return aws.Config{Region: a.Region, BaseEndpoint: aws.String(a.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(a.AccessKey, a.SecretKey, "")}
+}
+
+// TestRDSSnapshot: a snapshot is created and waited for until available;
+// the same id again waits for the existing one; a snapshot that fails or
+// an instance that does not exist is an error.
+func TestRDSSnapshot(t *testing.T) {
+	t.Parallel()
+	fake := testenv.FakeAWS(t)
+	fake.SetRDSInstance("mcp-db", false)
+	fake.SetRDSInstance("broken-db", true)
+	r := awscloud.NewRDS(config(fake))
+	ctx := context.Background()
+	if err := r.Snapshot(ctx, "mcp-db", "reconciler-prod-abc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Snapshot(ctx, "mcp-db", "reconciler-prod-abc"); err != nil {
+		t.Fatalf("same id again: %v", err)
+	}
+	if got := fake.Snapshots(); !slices.Equal(got, []string{"reconciler-prod-abc"}) {
+		t.Fatalf("snapshots %v", got)
+	}
+	if n := fake.Calls("DescribeDBSnapshots"); n < 2 {
+		t.Fatalf("%d DescribeDBSnapshots calls: the wait did not poll", n)
+	}
+	if err := r.Snapshot(ctx, "broken-db", "s2"); err == nil || !strings.Contains(err.Error(), `"failed", not available`) {
+		t.Fatalf("failed snapshot: %v", err)
+	}
+	if err := r.Snapshot(ctx, "nope-db", "s3"); err == nil || !strings.Contains(err.Error(), "DBInstanceNotFound") {
+		t.Fatalf("missing instance: %v", err)
+	}
+}
+
+// TestRoute53HealthCheck: path and port are updated when they differ,
+// nothing is sent when they match, and a missing check is an error.
+func TestRoute53HealthCheck(t *testing.T) {
+	t.Parallel()
+	fake := testenv.FakeAWS(t)
+	fake.SetHealthCheck("hc-1", "/old", 80)
+	r := awscloud.NewRoute53(config(fake))
+	ctx := context.Background()
+	changed, err := r.UpdateHealthCheck(ctx, "hc-1", "/health", 443)
+	if err != nil || !changed {
+		t.Fatalf("update: %v %v", changed, err)
+	}
+	if got := fake.HealthCheck("hc-1"); got != (testenv.HealthCheck{Path: "/health", Port: 443, Version: 2}) {
+		t.Fatalf("health check %+v", got)
+	}
+	changed, err = r.UpdateHealthCheck(ctx, "hc-1", "/health", 443)
+	if err != nil || changed || fake.Calls("UpdateHealthCheck") != 1 {
+		t.Fatalf("unchanged: %v %v, %d updates", changed, err, fake.Calls("UpdateHealthCheck"))
+	}
+	if _, err := r.UpdateHealthCheck(ctx, "hc-nope", "/health", 443); err == nil || !strings.Contains(err.Error(), "NoSuchHealthCheck") {
+		t.Fatalf("missing check: %v", err)
+	}
+}
