@@ -217,9 +217,8 @@ func TestHeal(t *testing.T) {
 		m := a.cfg.Metrics
 		if repair {
 			eventually(t, "repair", func() bool { return testutil.ToFloat64(m.DriftRepairs.WithLabelValues("test")) == 1 })
-			if got := f.results(); got != "start:a:succeeded heal:a:succeeded" {
-				t.Fatalf("history = %s", got)
-			}
+			// The record follows the metric; wait for it rather than race it.
+			eventually(t, "the heal recorded", func() bool { return f.results() == "start:a:succeeded heal:a:succeeded" })
 			continue
 		}
 		eventually(t, "drift reported", func() bool { return testutil.ToFloat64(m.DriftDetected.WithLabelValues("test")) == 1 })
