@@ -30,8 +30,8 @@ vet: ## go vet
 
 FUZZTIME ?= 60s
 fuzz: ## run each fuzz target for FUZZTIME (default 60s)
-	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) ./state/
-	$(GO) test -run='^$$' -fuzz='^FuzzFieldParsers$$' -fuzztime=$(FUZZTIME) ./state/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/
+	$(GO) test -run='^$$' -fuzz='^FuzzFieldParsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/
 
 bench: deps build ## benchmarks; prints the figures for docs/BENCHMARKS.md (also bench/results.md)
 	./bench/run.sh

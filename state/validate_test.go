@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -213,6 +214,18 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("environment: test\nservices:\n  api:\n    <<: &x {image: 'a:1'}\n    env: {<<: [*x, *x]}\n"))
 	f.Add([]byte("{environment: test, services: {api: {image: \"\\u0000:1\", health: {interval: 1h, timeout: 2h}}}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A watchdog: an input on which Load never returns must crash the
+		// worker, so that the fuzzer reports it and saves the input, rather
+		// than stall quietly until -fuzztime ends.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				panic(fmt.Sprintf("Load did not return within 10s on a %d-byte input", len(data)))
+			}
+		}()
 		start := time.Now()
 		e, err := Load(repoFS(t, "test", data), "test")
 		if d := time.Since(start); d > 5*time.Second {
