@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,13 +39,17 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
+			h, err := openHost(ctx, g, e)
+			if err != nil {
+				return err
+			}
 			var checks *preflight.Checker
 			if !cf.skip {
-				if checks, err = cf.checker(ctx, g, e); err != nil {
+				if checks, err = cf.checker(ctx, g, h, e); err != nil {
 					return err
 				}
 			}
-			h, d, p, err := planLoaded(ctx, g, c, e)
+			d, o, p, err := h.plan(ctx, g, c, e)
 			if err != nil {
 				// A failed host check (engine, nginx, AWS credentials)
 				// explains a failed plan better than the plan's own error.
@@ -61,21 +64,14 @@ func applyCmd(g *globals) *cobra.Command {
 			if p.Empty() {
 				return nil // in sync: nothing to check, nothing to back up
 			}
-			if checks != nil {
-				if err := errors.Join(checks.Host(ctx).Err(), checks.Plan(ctx, p).Err()); err != nil {
-					return fmt.Errorf("%w; nothing was changed", listErrors(err))
-				}
-			}
-			if err := takeBackup(ctx, g, h, d, e, p); err != nil {
-				return err
-			}
 			n := notify.New(d.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
 			ap := h.applier(g, n)
-			if err := withCloud(ctx, ap, d); err != nil {
-				return fmt.Errorf("%w; nothing was changed", err)
+			backedUp, pruned, err := deploy(ctx, g, h, e, d, o, p, checks, ap)
+			if backedUp != "" {
+				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", backedUp)
 			}
-			if err := ap.Apply(ctx, p); err != nil {
+			if err != nil {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
@@ -83,13 +79,8 @@ func applyCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
 			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, p.Commit[:min(12, len(p.Commit))], time.Since(start).Round(time.Millisecond))
-			// Retention never fails a deploy that worked.
-			rep, err := h.retain(ctx, p.Env, e.KeepImages, false)
-			if err != nil {
-				g.log.Warn("image retention failed; the deploy stands", zap.Error(err))
-			}
-			if len(rep.Removed) > 0 {
-				rep.print(g.stdout, false)
+			if len(pruned.Removed) > 0 {
+				pruned.print(g.stdout, false)
 			}
 			return nil
 		},

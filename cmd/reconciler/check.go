@@ -30,17 +30,21 @@ func checkCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			_, e, err := loadEnv(ctx, f)
+			commit, e, err := loadEnv(ctx, f)
 			if err != nil {
 				return listErrors(err)
 			}
-			c, err := cf.checker(ctx, g, e)
+			h, err := openHost(ctx, g, e)
+			if err != nil {
+				return err
+			}
+			c, err := cf.checker(ctx, g, h, e)
 			if err != nil {
 				return err
 			}
 			report := c.Host(ctx)
 			if report.Err() == nil {
-				h, d, p, err := plan(ctx, g, f)
+				d, _, p, err := h.plan(ctx, g, commit, e)
 				if err != nil {
 					report = append(report, preflight.Result{Name: "secrets and plan", Err: err})
 				} else {
@@ -82,7 +86,7 @@ func (cf *checkFlags) register(cmd *cobra.Command, skippable bool) {
 
 // checker builds the pre-deploy checks for e on this host. The AWS
 // credentials are checked only when e uses AWS (secrets or backup.s3).
-func (cf *checkFlags) checker(ctx context.Context, g *globals, e *state.Env) (*preflight.Checker, error) {
+func (cf *checkFlags) checker(ctx context.Context, g *globals, h *host, e *state.Env) (*preflight.Checker, error) {
 	var sizes [3]int64
 	for i, s := range []struct{ flag, v string }{{"--host-memory", cf.hostMemory}, {"--memory-reserve", cf.reserve}, {"--min-disk", cf.minDisk}} {
 		if s.v == "" {
@@ -94,16 +98,12 @@ func (cf *checkFlags) checker(ctx context.Context, g *globals, e *state.Env) (*p
 		}
 		sizes[i] = n
 	}
-	h, err := openHost(ctx, g, e)
-	if err != nil {
-		return nil, err
-	}
 	c := &preflight.Checker{
 		Engine: engine{h.rt}, Registry: h.rt, Nginx: h.edge,
 		HostMemory: sizes[0], MemoryReserve: sizes[1], MinDisk: sizes[2],
 	}
 	if len(awsSchemes(e.SecretRefs())) > 0 || e.Backup != nil && e.Backup.S3 != "" {
-		cfg, err := awscloud.Load(ctx)
+		cfg, err := g.awsConfig(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -124,34 +124,30 @@ func (a engine) RunningMemory(ctx context.Context) (map[string]int64, error) {
 	return a.rt.RunningMemory(ctx)
 }
 
-// takeBackup backs up what p is about to change (see package backup).
-func takeBackup(ctx context.Context, g *globals, h *host, d *state.Desired, e *state.Env, p *reconciler.Plan) error {
-	o, err := h.observe(ctx, d)
-	if err != nil {
-		return err
-	}
+// takeBackup backs up what p is about to change (see package backup), from
+// o, the snapshot p was planned from, and says where it went.
+func takeBackup(ctx context.Context, g *globals, o *state.Observed, d *state.Desired, e *state.Env, p *reconciler.Plan) (string, error) {
 	var up backup.Uploader
 	if e.Backup != nil && e.Backup.S3 != "" {
-		cfg, err := awscloud.Load(ctx)
+		cfg, err := g.awsConfig(ctx)
 		if err != nil {
-			return fmt.Errorf("backup: %w", err)
+			return "", fmt.Errorf("backup: %w", err)
 		}
 		s3, err := awscloud.NewS3(cfg, e.Backup.S3)
 		if err != nil {
-			return err
+			return "", err
 		}
 		up = s3
 	}
 	res, err := backup.Take(ctx, g.stateDir, o, d.Env, p.Commit, d.Nginx.ConfDir, e.BackupKeep(), up, time.Now())
 	if err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
+		return "", fmt.Errorf("%w; nothing was changed", err)
 	}
 	where := res.Dir
 	if res.URL != "" {
 		where += " and " + res.URL
 	}
-	fmt.Fprintf(g.stdout, "\nbacked up to %s\n", where)
-	return nil
+	return where, nil
 }
 
 // migrationsDryRun runs migrations.dryRun.command as a job, with the

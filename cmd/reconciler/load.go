@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/docker/docker/client"
+
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler"
@@ -33,12 +36,13 @@ func loadEnv(ctx context.Context, f envFlags) (*gitrepo.Commit, *state.Env, erro
 }
 
 // resolve reads every referenced file and secret and returns the desired state.
-func resolve(ctx context.Context, c *gitrepo.Commit, e *state.Env) (*state.Desired, error) {
-	r, err := resolver(ctx, e.SecretRefs())
+func resolve(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env) (*state.Desired, error) {
+	refs := e.SecretRefs()
+	r, err := resolver(ctx, g, refs)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := r.Resolve(ctx, e.SecretRefs())
+	vals, err := r.Resolve(ctx, refs)
 	if err != nil {
 		return nil, fmt.Errorf("resolve secrets: %w", err)
 	}
@@ -47,13 +51,13 @@ func resolve(ctx context.Context, c *gitrepo.Commit, e *state.Env) (*state.Desir
 
 // resolver returns a secrets resolver with the AWS backends that refs use;
 // the AWS configuration is loaded only when some reference needs it.
-func resolver(ctx context.Context, refs []string) (*secrets.Resolver, error) {
+func resolver(ctx context.Context, g *globals, refs []string) (*secrets.Resolver, error) {
 	r := &secrets.Resolver{Backends: map[string]secrets.Backend{}}
 	schemes := awsSchemes(refs)
 	if len(schemes) == 0 {
 		return r, nil
 	}
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := g.awsConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("resolve secrets: %w", err)
 	}
@@ -85,6 +89,24 @@ type host struct {
 	key  []byte
 }
 
+// awsConfig loads the AWS configuration once per process (secrets, checks,
+// backups, snapshots and health checks share it, and with it the cached
+// credentials of the instance profile). A failure is not remembered.
+func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
+	g.awsMu.Lock()
+	defer g.awsMu.Unlock()
+	if g.aws == nil {
+		cfg, err := awscloud.Load(ctx)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		g.aws = &cfg
+	}
+	return *g.aws, nil
+}
+
+// openHost connects to the engine and opens the state dir: once per
+// command (the agent keeps its own client between syncs).
 func openHost(ctx context.Context, g *globals, e *state.Env) (*host, error) {
 	dir, err := statedir.Open(g.stateDir)
 	if err != nil {
@@ -98,12 +120,17 @@ func openHost(ctx context.Context, g *globals, e *state.Env) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newHost(cli, dir, key, e, g.log), nil
+}
+
+// newHost wires the adapters for e on an open engine client and state dir.
+func newHost(cli *client.Client, dir *statedir.Dir, key []byte, e *state.Env, log *zap.Logger) *host {
 	return &host{
-		rt:   docker.New(cli, g.log.Named("docker")),
-		edge: nginx.New(e.Nginx.Test, e.Nginx.Reload, g.log.Named("nginx")),
+		rt:   docker.New(cli, log.Named("docker")),
+		edge: nginx.New(e.Nginx.Test, e.Nginx.Reload, log.Named("nginx")),
 		dir:  dir,
 		key:  key,
-	}, nil
+	}
 }
 
 // observe takes one snapshot of the host for d's environment.
@@ -141,7 +168,7 @@ func (h *host) applier(g *globals, n reconciler.Notifier) *reconciler.Applier {
 // withCloud gives ap the AWS APIs d's plan steps use: RDS for a snapshot
 // before migrations, Route 53 for health checks. The AWS configuration is
 // loaded only when d uses one of them.
-func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired) error {
+func withCloud(ctx context.Context, g *globals, ap *reconciler.Applier, d *state.Desired) error {
 	snap := d.Migrations != nil && d.Migrations.SnapshotRDS != ""
 	r53 := false
 	for _, s := range d.Services {
@@ -150,7 +177,7 @@ func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired) er
 	if !snap && !r53 {
 		return nil
 	}
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := g.awsConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -163,22 +190,24 @@ func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired) er
 	return nil
 }
 
-// plan loads, resolves, observes and diffs: everything diff and apply share.
+// plan loads, connects, resolves, observes and diffs: what diff does.
 func plan(ctx context.Context, g *globals, f envFlags) (*host, *state.Desired, *reconciler.Plan, error) {
 	c, e, err := loadEnv(ctx, f)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return planLoaded(ctx, g, c, e)
-}
-
-// planLoaded is plan for an env already loaded from commit c.
-func planLoaded(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env) (*host, *state.Desired, *reconciler.Plan, error) {
-	d, err := resolve(ctx, c, e)
+	h, err := openHost(ctx, g, e)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	h, err := openHost(ctx, g, e)
+	d, _, p, err := h.plan(ctx, g, c, e)
+	return h, d, p, err
+}
+
+// plan resolves e (loaded from commit c), observes the host once and
+// diffs; the snapshot is returned for the backup taken before a deploy.
+func (h *host) plan(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env) (*state.Desired, *state.Observed, *reconciler.Plan, error) {
+	d, err := resolve(ctx, g, c, e)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -192,5 +221,5 @@ func planLoaded(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env
 	}
 	p.Author, p.Message = c.Author, c.Message
 	g.log.Debug("planned", zap.Int("changes", len(p.Changes)))
-	return h, d, p, nil
+	return d, o, p, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -46,6 +48,9 @@ type globals struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *zap.Logger
+
+	awsMu sync.Mutex
+	aws   *aws.Config // see awsConfig
 }
 
 // envFlags are the flags that name a desired state.

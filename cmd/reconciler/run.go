@@ -20,8 +20,8 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/history"
-	"github.com/developer-mesh/reconciler/reconciler/nginx"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
+	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/state/gitrepo"
@@ -41,6 +41,7 @@ type runFlags struct {
 	verifySignatures           bool
 	trustedKeysFile            string
 	lockTimeout                time.Duration
+	checks                     checkFlags
 }
 
 // Environment variables that may carry secrets instead of files.
@@ -80,6 +81,7 @@ secret from --webhook-secret-file or $` + envWebhookSecret + `; neither is ever 
 	fl.BoolVar(&f.verifySignatures, "verify-signatures", false, "deploy only commits signed by a key in --trusted-keys")
 	fl.StringVar(&f.trustedKeysFile, "trusted-keys", "", "armored OpenPGP public keys trusted to sign commits")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 10*time.Minute, "how long a sync waits for a manual apply of the same env")
+	f.checks.register(cmd, true)
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
@@ -163,7 +165,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	defer hist.Close()
 
-	s := &syncer{g: g, env: f.env, mirror: mirror, dir: dir, key: key, lockTimeout: f.lockTimeout, log: log}
+	s := &syncer{g: g, env: f.env, mirror: mirror, dir: dir, key: key, lockTimeout: f.lockTimeout, checks: f.checks, log: log}
 	defer s.close()
 	cfg := agent.Config{
 		Env: f.env, Interval: f.interval, HealInterval: f.healInterval, Repair: !f.noHeal,
@@ -233,6 +235,7 @@ type syncer struct {
 	dir         *statedir.Dir
 	key         []byte
 	lockTimeout time.Duration
+	checks      checkFlags
 	log         *zap.Logger
 
 	mu  sync.Mutex
@@ -338,10 +341,6 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	if err != nil {
 		return out, listErrors(err)
 	}
-	d, err := resolve(ctx, c, e)
-	if err != nil {
-		return out, err
-	}
 	cli, err := s.docker(ctx)
 	if err != nil {
 		return out, agent.Transient(err)
@@ -351,8 +350,8 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 		return out, agent.Transient(err)
 	}
 	defer unlock()
-	h := &host{rt: docker.New(cli, s.g.log.Named("docker")), edge: nginx.New(e.Nginx.Test, e.Nginx.Reload, s.g.log.Named("nginx")), dir: s.dir, key: s.key}
-	o, err := h.observe(ctx, d)
+	h := newHost(cli, s.dir, s.key, e, s.g.log)
+	d, o, p, err := h.plan(ctx, s.g, c, e)
 	if err != nil {
 		if s.dockerDown(ctx) {
 			return out, agent.Transient(err)
@@ -361,15 +360,17 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	}
 	out.Services = services(o)
 	out.CrashLooping = s.crashLoops(ctx, d, o)
-	p, err := reconciler.Diff(d, o, h.key)
-	if err != nil {
-		return out, err
-	}
 	out.Changes = planLines(p)
 	if !apply || p.Empty() {
 		return out, nil
 	}
-	p.Author, p.Message = rev.Author, rev.Message
+	p.Author, p.Message = rev.Author, rev.Message // the mirror's view of the commit
+	var checks *preflight.Checker
+	if !s.checks.skip {
+		if checks, err = s.checks.checker(ctx, s.g, h, e); err != nil {
+			return out, err
+		}
+	}
 	n := notify.New(d.Notify, s.g.log.Named("notify"))
 	defer n.Close(15 * time.Second)
 	// A sync of the commit already applied is a repair: it is announced as
@@ -382,10 +383,10 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	ap := h.applier(s.g, deployEvents)
 	ap.Watched = func(_ string, t reconciler.Traffic) { out.Requests += t.Requests; out.Errors += t.Errors }
 	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
-	if err := withCloud(ctx, ap, d); err != nil {
-		return out, agent.Transient(err)
+	backedUp, pruned, err := deploy(ctx, s.g, h, e, d, o, p, checks, ap)
+	if backedUp != "" {
+		s.log.Info("backed up before the deploy", zap.String("to", backedUp))
 	}
-	err = ap.Apply(ctx, p)
 	if err == nil {
 		if heal {
 			e := p.Event("drift.repaired")
@@ -396,10 +397,8 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 			n.Notify(context.WithoutCancel(ctx), e)
 		}
 		s.applied = rev.Hash
-		if rep, rerr := h.retain(ctx, s.env, e.KeepImages, false); rerr != nil {
-			s.log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
-		} else if len(rep.Removed) > 0 {
-			s.log.Info("pruned images", zap.Int("removed", len(rep.Removed)), zap.Int64("freedBytes", rep.Freed))
+		if len(pruned.Removed) > 0 {
+			s.log.Info("pruned images", zap.Int("removed", len(pruned.Removed)), zap.Int64("freedBytes", pruned.Freed))
 		}
 	}
 	if err != nil && ctx.Err() == nil && s.dockerDown(ctx) {

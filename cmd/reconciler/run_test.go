@@ -178,6 +178,11 @@ func TestAgentPollAndHeal(t *testing.T) {
 	waitFor(t, "v2 served", 20*time.Second, func() bool { return w.serving("v2") })
 	t.Logf("push to served: %s (interval 1s)", time.Since(pushed).Round(time.Millisecond))
 	waitFor(t, "v2 recorded applied", 10*time.Second, func() bool { return agentStatus(t, a.addr).AppliedCommit == v2 })
+	// Like apply, the agent backs up before each deploy with changes.
+	backups, _ := filepath.Glob(filepath.Join(w.stateDir, "backups", w.env, "*-"+v2[:12]+"*"))
+	if len(backups) != 1 {
+		t.Fatalf("backups of v2 = %v, want one (state dir %s)", backups, w.stateDir)
+	}
 
 	env := fmt.Sprintf("env=%q", w.env)
 	if got := metric(t, a.addr, `reconciler_deployments_total{`+env+`,result="succeeded"}`); got != 2 {
