@@ -107,6 +107,10 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c); err != nil {
 			err = fmt.Errorf("%s %s: %w", c.Kind, c.Subject, err)
+			if c.Kind == Migrate {
+				// Migrations come before every service change.
+				err = fmt.Errorf("%w; no service was changed", err)
+			}
 			if cerr := a.compensate(ctx, p, p.Changes[:i]); cerr != nil {
 				err = fmt.Errorf("%w\n%v", err, cerr)
 			}
@@ -212,12 +216,12 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		code, err := a.Runtime.RunJob(jctx, *s.Container, a.out())
 		if err != nil {
 			if errors.Is(jctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-				return fmt.Errorf("%s did not finish within its timeout %s (migrations.timeout); no service was changed", s.Target, s.Container.Timeout)
+				return fmt.Errorf("%s did not finish within its timeout %s (migrations.timeout)", s.Target, s.Container.Timeout)
 			}
 			return err
 		}
 		if code != 0 {
-			return fmt.Errorf("%s exited with code %d; no service was changed", s.Target, code)
+			return fmt.Errorf("%s exited with code %d", s.Target, code)
 		}
 		return nil
 	case ActRecord:
@@ -257,7 +261,7 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 			return errors.New("no snapshot API configured")
 		}
 		if err := a.Snapshots.Snapshot(ctx, s.Name, s.Snapshot); err != nil {
-			return fmt.Errorf("%w; the migrations did not run, no service was changed", err)
+			return fmt.Errorf("%w; the migrations did not run", err)
 		}
 		a.Log.Info("snapshot available", zap.String("instance", s.Name), zap.String("snapshot", s.Snapshot))
 		return nil
