@@ -126,7 +126,11 @@ for i in $(seq 1 "$ROUNDS"); do
   wait_serving "$v" 60
   e=$(date +%s%N)
   # The health wait of this deploy, from the agent's own log.
-  until tail -n +"$((lines + 1))" "$work/agent.log" | grep -q '"msg":"deployed"'; do sleep 0.05; done
+  deadline=$(( $(date +%s) + 60 ))
+  until tail -n +"$((lines + 1))" "$work/agent.log" | grep -q '"msg":"deployed"'; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "bench: no \"deployed\" for $v within 60 s"; tail -20 "$work/agent.log"; exit 1; }
+    sleep 0.05
+  done
   health=$(tail -n +"$((lines + 1))" "$work/agent.log" | jq -r 'select(.msg|startswith("wait-healthy")) | .took' | tail -1)
   awk -v ms=$(( (e - s) / 1000000 )) -v h="$health" -v v="$v" 'BEGIN {
     printf "%s: webhook to served %d ms, health wait %d ms, minus health %d ms\n", v, ms, h*1000, ms - h*1000 }'
