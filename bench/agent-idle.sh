@@ -11,34 +11,29 @@
 # Usage: bench/agent-idle.sh              # the documented 5-minute run
 #        DURATION=60 bench/agent-idle.sh  # shorter
 # Everything it made is removed at the end, also on failure or Ctrl-C.
-set -euo pipefail
 DURATION=${DURATION:-300}
 ROUNDS=${ROUNDS:-5}
-root=$(cd "$(dirname "$0")/.." && pwd)
-docker info >/dev/null 2>&1 || { echo "bench: no Docker engine reachable" >&2; exit 1; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+# The env is bagent<pid>; lib.sh's images (reconciler-bench/app) are not used.
+LIB_NAME=bagent
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
-env=bagent$$
 # A tag of this run only: other benchmarks import their own images, and a
 # tag moved under the agent would be drift it repairs.
 image=reconciler-bench-agent/app:$env
-work=$(mktemp -d /tmp/reconciler-bench-agent.XXXXXX)
-chmod 755 "$work"
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(freeport)
-listen=127.0.0.1:$(freeport)
 agent_pid=
 
 cleanup() {
   set +e
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-  [ -f "$work/nginx/nginx.pid" ] && "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log" -s quit 2>/dev/null
-  ids=$(docker ps -aq --filter "label=reconciler.env=$env")
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  stop_nginx
+  remove_env_containers "$env"
   docker rmi "$image" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
+port=$(freeport)
+listen=127.0.0.1:$(freeport)
 
 echo "== build the agent and the demo app image (offline)"
 (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/reconciler" ./cmd/reconciler)
@@ -49,34 +44,16 @@ docker import --change 'ENTRYPOINT ["/app/server"]' --change 'CMD ["serve"]' --c
   "$work/img.tar" "$image" >/dev/null
 
 echo "== private nginx on 127.0.0.1:$port"
-mkdir -p "$work/nginx/conf.d" "$work/nginx/tmp"
-chmod -R 755 "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/tmp; proxy_temp_path $work/nginx/tmp;
-  fastcgi_temp_path $work/nginx/tmp; uwsgi_temp_path $work/nginx/tmp; scgi_temp_path $work/nginx/tmp;
-  include $work/nginx/conf.d/*.conf;
-}
-NGINX
-"$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
+start_nginx
 
-repo="$work/repo"
-mkdir -p "$repo/envs"
-git -C "$repo" init -q -b main
-git -C "$repo" config user.email bench@example.com
-git -C "$repo" config user.name Bench
+new_repo
 write_env() { # $1 = version
 cat > "$repo/envs/$env.yaml" <<YAML
 environment: $env
 nginx:
   confDir: $work/nginx/conf.d
-  test: $NGINX -t -q -c $work/nginx/nginx.conf -p $work/nginx -e $work/nginx/error.log
-  reload: $NGINX -c $work/nginx/nginx.conf -p $work/nginx -e $work/nginx/error.log -s reload
+  test: $NGINX -t -q $NGX_ARGS
+  reload: $NGINX $NGX_ARGS -s reload
 services:
   web:
     image: $image
@@ -87,7 +64,7 @@ services:
     health: {path: /health, interval: 100ms, healthyThreshold: 2, startTimeout: 20s}
     drain: 1s
 YAML
-git -C "$repo" add -A && git -C "$repo" commit -qm "deploy $1"
+commit "deploy $1"
 }
 write_env v0
 git init -q --bare -b main "$work/remote.git"
@@ -149,7 +126,11 @@ for i in $(seq 1 "$ROUNDS"); do
   wait_serving "$v" 60
   e=$(date +%s%N)
   # The health wait of this deploy, from the agent's own log.
-  until tail -n +"$((lines + 1))" "$work/agent.log" | grep -q '"msg":"deployed"'; do sleep 0.05; done
+  deadline=$(( $(date +%s) + 60 ))
+  until tail -n +"$((lines + 1))" "$work/agent.log" | grep -q '"msg":"deployed"'; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "bench: no \"deployed\" for $v within 60 s"; tail -20 "$work/agent.log"; exit 1; }
+    sleep 0.05
+  done
   health=$(tail -n +"$((lines + 1))" "$work/agent.log" | jq -r 'select(.msg|startswith("wait-healthy")) | .took' | tail -1)
   awk -v ms=$(( (e - s) / 1000000 )) -v h="$health" -v v="$v" 'BEGIN {
     printf "%s: webhook to served %d ms, health wait %d ms, minus health %d ms\n", v, ms, h*1000, ms - h*1000 }'

@@ -45,13 +45,13 @@ YAML
   commit "$1"
 }
 write_env v1
-R apply --env "$env" --repo "$repo" >/dev/null 2>"$work/first-apply.log"
+logged "$work/first-apply.log" R apply --env "$env" --repo "$repo"
 totals=(); waits=(); overheads=()
 v=v2
 for _ in $(seq "$RUNS"); do
   write_env "$v"
   start=$(date +%s%N)
-  R apply --log-format json --env "$env" --repo "$repo" >/dev/null 2>"$work/apply.log"
+  logged "$work/apply.log" R apply --log-format json --env "$env" --repo "$repo"
   end=$(date +%s%N)
   total=$(( (end - start) / 1000000 ))
   # wait-healthy and settle: their whole "took"; drain: its configured sleep.

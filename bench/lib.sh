@@ -63,6 +63,13 @@ commit() { git -C "$repo" add -A && git -C "$repo" commit -qm "$1"; }
 
 R() { "$bin" --state-dir "$work/state" "$@"; }
 
+# logged LOG CMD...: CMD with stdout dropped and stderr in LOG, which is
+# printed when CMD fails (cleanup removes $work, and LOG with it).
+logged() {
+  local log=$1; shift
+  "$@" >/dev/null 2>"$log" || { echo "bench: $* failed:" >&2; cat "$log" >&2; return 1; }
+}
+
 remove_env_containers() {
   ids=$(docker ps -aq --filter "label=reconciler.env=$1")
   [ -z "$ids" ] || docker rm -f $ids >/dev/null

@@ -8,8 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-10}
 COUNTS=${COUNTS:-"3 30 100"}
-measure="$work/measure"
-(cd "$root" && go build -o "$measure" ./bench/measure)
 cleanup() {
   set +e
   for n in $COUNTS; do
@@ -19,6 +17,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+measure="$work/measure"
+(cd "$root" && go build -o "$measure" ./bench/measure)
 images
 new_repo
 mkdir -p "$work/conf.d"

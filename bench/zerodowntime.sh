@@ -71,13 +71,13 @@ YAML
   commit "$1"
 }
 write_env v1
-R apply --env "$env" --repo "$repo" >/dev/null 2>"$work/first-apply.log"
+logged "$work/first-apply.log" R apply --env "$env" --repo "$repo"
 wait_ok "http://127.0.0.1:$p1/"
 wrk_run "http://127.0.0.1:$p1/" "$work/rec-steady.txt"
 write_env v2
 wrk_run "http://127.0.0.1:$p1/" "$work/rec-deploy.txt" &
 sleep "$HALF"
-R apply --env "$env" --repo "$repo" >/dev/null 2>"$work/rec-apply.log"
+logged "$work/rec-apply.log" R apply --env "$env" --repo "$repo"
 wait
 curl -s "http://127.0.0.1:$p1/" | grep -q version=v2 || { echo "bench: reconciler did not deploy v2" >&2; exit 1; }
 

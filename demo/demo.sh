@@ -17,8 +17,9 @@ cleanup() {
   echo "== cleaning up"
   stop_nginx
   remove_env_containers "$env"
+  docker rmi "$IMAGE_REPO:v1" "$IMAGE_REPO:v2" >/dev/null 2>&1
   rm -rf "$work"
-  echo "removed the demo's containers, nginx and $work"
+  echo "removed the demo's containers, images, nginx and $work"
 }
 trap cleanup EXIT
 

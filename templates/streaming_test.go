@@ -61,17 +61,9 @@ func TestTLSSitesCoexist(t *testing.T) {
 		if strings.Contains(s.listen, "ssl") {
 			p.TLS = &state.TLS{Certificate: filepath.Join(certDir, s.name+".crt"), Key: filepath.Join(certDir, s.name+".key")}
 		}
-		content, err := Site(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(n.ConfDir, state.SiteFile(s.env, s.service)), content, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeSite(t, n, p)
 	}
-	if out, err := exec.Command("sh", "-c", n.Test).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
+	nginxAccepts(t, n)
 }
 
 // TestStreamingThroughNginx sends a server-sent event stream and a WebSocket

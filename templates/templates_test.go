@@ -99,14 +99,7 @@ func TestSiteNginxAccepts(t *testing.T) {
 	writeSelfSigned(t, certDir, "api.dev-mesh.io")
 	for _, tc := range siteCases(n.ConfDir, certDir) {
 		t.Run(tc.name, func(t *testing.T) {
-			content, err := Site(tc.p)
-			if err != nil {
-				t.Fatalf("Site: %v", err)
-			}
-			path := filepath.Join(n.ConfDir, state.SiteFile(tc.p.Env, tc.p.Service))
-			if err := os.WriteFile(path, content, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path, content := writeSite(t, n, tc.p)
 			defer os.Remove(path)
 			if out, err := exec.Command("sh", "-c", n.Test).CombinedOutput(); err != nil {
 				t.Fatalf("nginx -t rejected %s: %v\n%s\n%s", tc.name, err, out, content)
@@ -122,19 +115,34 @@ func TestSitesCoexist(t *testing.T) {
 	for i, site := range []struct{ env, service string }{
 		{"prod", "api"}, {"staging", "api"}, {"prod", "api-v2"}, {"prod-eu", "api"},
 	} {
-		content, err := Site(SiteParams{
+		writeSite(t, n, SiteParams{
 			Env: site.env, Service: site.service, ConfDir: n.ConfDir,
 			BluePort: 22000 + 2*i, GreenPort: 22001 + 2*i, Listen: "127.0.0.1:8080",
 			ServerName: site.env + "." + site.service + ".example",
 			LogDir:     n.Dir, Canary: []int{10, 50},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(n.ConfDir, state.SiteFile(site.env, site.service)), content, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
+	nginxAccepts(t, n)
+}
+
+// writeSite renders p into its site file under n's confDir.
+func writeSite(t *testing.T, n *testenv.Nginx, p SiteParams) (path string, content []byte) {
+	t.Helper()
+	content, err := Site(p)
+	if err != nil {
+		t.Fatalf("Site: %v", err)
+	}
+	path = filepath.Join(n.ConfDir, state.SiteFile(p.Env, p.Service))
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, content
+}
+
+// nginxAccepts fails t when n's test command (nginx -t) rejects the
+// configuration.
+func nginxAccepts(t *testing.T, n *testenv.Nginx) {
+	t.Helper()
 	if out, err := exec.Command("sh", "-c", n.Test).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}

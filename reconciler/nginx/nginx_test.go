@@ -75,6 +75,21 @@ func (f *fixture) site(t *testing.T, env, service string, blue, green, listen in
 	return filepath.Join(f.n.ConfDir, state.SiteFile(env, service)), content
 }
 
+// serve writes prod-api with the blue and green backends through f.edge and
+// waits until nginx serves blue. It returns the site's file, its content and
+// the URL nginx serves it on.
+func (f *fixture) serve(t *testing.T, blue, green *backend) (path string, content []byte, url string) {
+	t.Helper()
+	listen := testenv.FreePort(t)
+	url = fmt.Sprintf("http://127.0.0.1:%d/", listen)
+	path, content = f.site(t, "prod", "api", blue.port, green.port, listen)
+	if err := f.edge.Write(context.Background(), path, content, nil); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	waitBody(t, url, "blue")
+	return path, content, url
+}
+
 // backend is an HTTP server on a loopback port that answers its name and
 // counts requests.
 type backend struct {
@@ -179,13 +194,7 @@ func TestWriteBadConfigRestores(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	blue, green := newBackend(t, "blue"), newBackend(t, "green")
-	listen := testenv.FreePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
-	path, good := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, good, nil); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	waitBody(t, url, "blue")
+	path, good, url := f.serve(t, blue, green)
 
 	bad := append(append([]byte{}, good...), "bogus_directive on;\n"...)
 	err := f.edge.Write(ctx, path, bad, nil)
@@ -241,13 +250,7 @@ func TestSwitchMovesTrafficWithoutReload(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	blue, green := newBackend(t, "blue"), newBackend(t, "green")
-	listen := testenv.FreePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
-	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content, nil); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	waitBody(t, url, "blue")
+	_, _, url := f.serve(t, blue, green)
 	reloads := f.reloads(t)
 
 	for _, color := range []string{state.Green, state.Green, state.Blue, state.Blue, state.Green} {
@@ -406,13 +409,7 @@ func TestZeroDowntimeSwitch(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	blue, green := newBackend(t, "blue"), newBackend(t, "green")
-	listen := testenv.FreePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
-	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content, nil); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	waitBody(t, url, "blue")
+	_, _, url := f.serve(t, blue, green)
 	reloads := f.reloads(t)
 
 	const (
@@ -466,15 +463,8 @@ func TestZeroDowntimeSwitch(t *testing.T) {
 // keep-alive client connections; a request sent on one just then is lost.)
 func TestLoadSeesReloadErrors(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	blue, green := newBackend(t, "blue"), newBackend(t, "green")
-	listen := testenv.FreePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", listen)
-	path, content := f.site(t, "prod", "api", blue.port, green.port, listen)
-	if err := f.edge.Write(ctx, path, content, nil); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	waitBody(t, url, "blue")
+	_, _, url := f.serve(t, blue, green)
 	res := runLoad(16, 2*time.Second, url, func(stop <-chan struct{}) int {
 		reloads := 0
 		tick := time.NewTicker(200 * time.Millisecond)
