@@ -549,13 +549,6 @@ func (c *checker) checkImage(p, image string) {
 	}
 }
 
-func (r ImageRef) nameWith(suffix string) string {
-	if r.Domain != "" {
-		return r.Domain + "/" + r.Path + suffix
-	}
-	return r.Path + suffix
-}
-
 func (c *checker) checkCommand(p string, cmd []string) {
 	if !c.ok(p) {
 		return
