@@ -3,7 +3,6 @@ package state
 import (
 	"os"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -105,11 +104,10 @@ func TestResolveMissingSecret(t *testing.T) {
 	})
 	want := "envs/test.yaml: services.api.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service api\n" +
 		"envs/test.yaml: services.worker.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service worker"
+	// The whole message is compared, so it also shows that the resolved
+	// value (hunter2) stays out of it.
 	if err == nil || err.Error() != want {
 		t.Fatalf("Resolve error:\n%v\nwant:\n%s", err, want)
-	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("error shows a secret value")
 	}
 }
 
