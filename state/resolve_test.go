@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func loadValid(t *testing.T) (*Env, map[string][]byte) {
@@ -81,7 +82,10 @@ func TestResolve(t *testing.T) {
 	api.Config.Env["LOG_LEVEL"] = "changed"
 	api.Config.Health.Interval.Duration = 0
 	api.Spec.Command[0] = "changed"
-	if e.Services["api"].Env["LOG_LEVEL"] != "info" || e.Services["api"].Health.Interval.D() == 0 || e.Services["api"].Command[0] != "/app/api" {
+	api.Config.Deploy.Bake.Duration = time.Hour
+	api.Config.Deploy.StepPause.Duration = 0
+	if e.Services["api"].Env["LOG_LEVEL"] != "info" || e.Services["api"].Health.Interval.D() == 0 || e.Services["api"].Command[0] != "/app/api" ||
+		e.Services["api"].Deploy.Bake.D() != 0 || e.Services["api"].Deploy.StepPause.D() == 0 {
 		t.Errorf("changing the Desired changed the Env")
 	}
 
