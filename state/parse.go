@@ -95,10 +95,17 @@ func Load(fsys fs.FS, envName string) (*Env, error) {
 // readFile reads a regular file of at most maxFileSize bytes; its errors are
 // the messages a FieldError carries.
 func readFile(fsys fs.FS, name string) ([]byte, error) {
-	fi, err := fs.Stat(fsys, name)
+	// One Open, then Stat on the file: fs.Stat on an FS without StatFS (a
+	// git tree) would open the file, and look it up in the tree, twice.
+	f, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errors.New("not found at this commit")
 	}
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat: %w", err)
 	}
@@ -108,11 +115,6 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 	if fi.Size() > maxFileSize {
 		return nil, fmt.Errorf("is %d bytes; want at most %d", fi.Size(), maxFileSize)
 	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)

@@ -156,6 +156,17 @@ func cloneService(s Service) Service {
 	s.Health.Timeout = cloneDuration(s.Health.Timeout)
 	s.Health.StartTimeout = cloneDuration(s.Health.StartTimeout)
 	s.Drain = cloneDuration(s.Drain)
+	s.Deploy.Bake = cloneDuration(s.Deploy.Bake)
+	s.Deploy.Steps = slices.Clone(s.Deploy.Steps)
+	s.Deploy.StepPause = cloneDuration(s.Deploy.StepPause)
+	s.Smoke = slices.Clone(s.Smoke)
+	for i := range s.Smoke {
+		s.Smoke[i].Exec = slices.Clone(s.Smoke[i].Exec)
+	}
+	if s.Route53 != nil {
+		r := *s.Route53
+		s.Route53 = &r
+	}
 	return s
 }
 

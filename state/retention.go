@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -47,15 +48,7 @@ func (h ImageHistory) Prunable(keep int, inUse map[string]bool) []ImageUse {
 			out = append(out, u)
 		}
 	}
-	slices.SortFunc(out, func(a, b ImageUse) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ImageUse) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

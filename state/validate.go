@@ -490,10 +490,8 @@ func (c *checker) checkSmoke(sp string, s Service) {
 			if sm.Path != "" || sm.Status != 0 {
 				c.errf(p, "want either path (a request through nginx) or exec (a command in the new container), not both")
 			}
-			for j, a := range sm.Exec {
-				if j == 0 && strings.TrimSpace(a) == "" {
-					c.errf(fmt.Sprintf("%s.exec[0]", p), "want the program to run, such as \"/app/server\", got an empty string")
-				}
+			if strings.TrimSpace(sm.Exec[0]) == "" {
+				c.errf(p+".exec[0]", "want the program to run, such as \"/app/server\", got an empty string")
 			}
 			continue
 		}
@@ -547,13 +545,6 @@ func (c *checker) checkImage(p, image string) {
 	if _, err := ParseImageRef(image); err != nil {
 		c.errf(p, "want an image reference such as \"ghcr.io/org/app:v1.2.3\" or \"ghcr.io/org/app@sha256:<64 hex>\", got %s: %v", quote(image), err)
 	}
-}
-
-func (r ImageRef) nameWith(suffix string) string {
-	if r.Domain != "" {
-		return r.Domain + "/" + r.Path + suffix
-	}
-	return r.Path + suffix
 }
 
 func (c *checker) checkCommand(p string, cmd []string) {

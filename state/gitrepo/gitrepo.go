@@ -42,20 +42,21 @@ func IsURL(repo string) bool {
 }
 
 // Open resolves ref ("" means HEAD) in repo: a local path (the repository or
-// any directory inside it) or a URL, which is cloned into memory.
+// any directory inside it) or a URL, which is cloned into memory. Its errors
+// name a URL without its password.
 func Open(ctx context.Context, repo, ref string) (*Commit, error) {
 	r, err := openRepo(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	return resolve(r, repo, ref)
+	return resolve(r, Redact(repo), ref)
 }
 
 func openRepo(ctx context.Context, repo string) (*git.Repository, error) {
 	if IsURL(repo) {
 		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, NoCheckout: true, Tags: git.AllTags})
 		if err != nil {
-			return nil, fmt.Errorf("clone %s: %w", repo, err)
+			return nil, fmt.Errorf("clone %s: %w", Redact(repo), err)
 		}
 		return r, nil
 	}

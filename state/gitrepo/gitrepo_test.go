@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -86,6 +87,15 @@ func TestOpenReadsCommitNotWorkingTree(t *testing.T) {
 	}
 	if u.Hash != c.Hash {
 		t.Fatalf("clone HEAD %s, want %s", u.Hash, c.Hash)
+	}
+}
+
+// TestOpenRedactsURL: a token in the URL stays out of Open's errors.
+func TestOpenRedactsURL(t *testing.T) {
+	// Port 1 on loopback refuses the connection: the clone fails at once.
+	_, err := Open(context.Background(), "http://x-access-token:s3cret-token@127.0.0.1:1/r.git", "")
+	if err == nil || strings.Contains(err.Error(), "s3cret-token") {
+		t.Fatalf("Open = %v; want an error without the token", err)
 	}
 }
 
