@@ -144,8 +144,8 @@ func TestFaults(t *testing.T) {
 	t.Parallel()
 	type faultCase struct {
 		name string
-		// v2 varies the upgrade: image, extra YAML under web, env lines.
-		image, webExtra, webEnv string
+		// v2 varies the upgrade: extra YAML under web, env lines.
+		webExtra, webEnv string
 		// reload and test replace the nginx commands of v2 ("" keeps them).
 		reload, test string
 		// inject sets the fault up; it returns the undo. It may commit.

@@ -196,8 +196,8 @@ func short(h string) string {
 	return h
 }
 
-// Redact drops the password (a token may be in it) from a URL, for logs
-// and errors.
+// Redact drops the credentials from a URL, for logs and errors: the
+// password, and for http(s) a lone user name too (https://TOKEN@host).
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
@@ -205,6 +205,10 @@ func Redact(raw string) string {
 	}
 	if _, hasPass := u.User.Password(); hasPass {
 		u.User = url.User(u.User.Username())
+	} else if u.Scheme == "http" || u.Scheme == "https" {
+		// https://TOKEN@host: over HTTP a lone user name is a credential
+		// too (ssh's "git@" is not, and ssh URLs keep it).
+		u.User = url.User("redacted")
 	}
 	return u.String()
 }

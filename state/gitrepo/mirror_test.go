@@ -147,6 +147,8 @@ func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://x-access-token:ghp_secret@github.com/o/r.git": "https://x-access-token@github.com/o/r.git",
 		"https://github.com/o/r.git":                           "https://github.com/o/r.git",
+		"https://ghp_secret@github.com/o/r.git":                "https://redacted@github.com/o/r.git",
+		"ssh://git@github.com/o/r.git":                         "ssh://git@github.com/o/r.git",
 		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
 		"file:///srv/r.git":                                    "file:///srv/r.git",
 	} {
