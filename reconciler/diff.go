@@ -201,7 +201,11 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 	var changes []Change
 	if len(reasons) == 0 {
 		// The live container is right; only nginx and leftovers may need work.
-		if c := pl.siteUpdate(s, site, byColor, live, blue, green); c != nil {
+		c, err := pl.siteUpdate(s, site, byColor, live, blue, green)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
 			changes = append(changes, *c)
 		}
 	} else {
@@ -315,12 +319,13 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 		if err != nil {
 			return nil, err
 		}
-		path := pl.sitePath(s.Name)
-		if site == nil || site.Unloaded || !bytes.Equal(site.Content, content) {
-			if site != nil && site.Unloaded && bytes.Equal(site.Content, content) {
-				c.Reasons = append(c.Reasons, unloadedReason)
+		if w, why := pl.siteWriteStep(s, site, content); w != nil {
+			if why == unloadedReason {
+				// Other changes of the file are part of the service's
+				// reasons already.
+				c.Reasons = append(c.Reasons, why)
 			}
-			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, path, content)})
+			c.Steps = append(c.Steps, *w)
 		}
 		if s.Config.Listen != "" {
 			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil, aliases)...)
@@ -494,22 +499,17 @@ func smokeRequest(cfg state.Service, sm state.Smoke) SmokeRequest {
 
 // siteUpdate repairs nginx for a service whose live container is right:
 // the file's bytes, the marker, and leftovers of the idle color.
-func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor map[string]*state.Container, live string, blue, green int) *Change {
-	env := pl.d.Env
+func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor map[string]*state.Container, live string, blue, green int) (*Change, error) {
 	c := &Change{Kind: Update, Subject: s.Name}
 	var what []string
 	if s.HasPort() {
 		content, err := pl.render(s, blue, green, live)
-		if err == nil && (site == nil || site.Unloaded || !bytes.Equal(site.Content, content)) {
-			why := "nginx file missing"
-			switch {
-			case site != nil && !bytes.Equal(site.Content, content):
-				why = "nginx file differs from the desired one (edited by hand, or listen/serverName/tls changed)"
-			case site != nil:
-				why = unloadedReason
-			}
+		if err != nil {
+			return nil, err
+		}
+		if w, why := pl.siteWriteStep(s, site, content); w != nil {
 			c.Reasons = append(c.Reasons, why)
-			c.Steps = append(c.Steps, Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)})
+			c.Steps = append(c.Steps, *w)
 			what = append(what, "rewrite nginx file")
 		}
 		if s.Config.Listen != "" && (site == nil || site.Live != live) {
@@ -536,10 +536,10 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 		what = append(what, "remove "+idle.Color)
 	}
 	if len(c.Steps) == 0 {
-		return nil
+		return nil, nil
 	}
 	c.Summary = strings.Join(what, ", ")
-	return c
+	return c, nil
 }
 
 func (pl *planner) removals(desired map[string]bool) []Change {
@@ -581,6 +581,24 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 // unloadedReason explains a write of an nginx file whose bytes are already
 // right: an apply was killed between writing it and reloading nginx.
 const unloadedReason = "nginx file written by an interrupted apply was never loaded (reload pending)"
+
+// siteWriteStep is the step that writes content as the service's nginx
+// file, and why, when nginx does not serve exactly content yet: the file is
+// missing, differs, or was written but never loaded. It is nil otherwise.
+func (pl *planner) siteWriteStep(s state.DesiredService, site *state.Site, content []byte) (*Step, string) {
+	var why string
+	switch {
+	case site == nil:
+		why = "nginx file missing"
+	case !bytes.Equal(site.Content, content):
+		why = "nginx file differs from the desired one (edited by hand, or listen/serverName/tls changed)"
+	case site.Unloaded:
+		why = unloadedReason
+	default:
+		return nil, ""
+	}
+	return &Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(pl.d.Env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)}, why
+}
 
 // liveColor is the color that serves: the one nginx points at when that
 // container exists, else the running container (the older one if both run).
