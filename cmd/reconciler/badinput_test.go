@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestBadCorpusChangesNothing runs validate, diff and apply on every
@@ -24,7 +23,7 @@ func TestBadCorpusChangesNothing(t *testing.T) {
 	w := newWorld(t)
 	w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
 	w.mustRun(exitOK, "apply")
-	waitFor(t, "nginx to serve v1", 5*time.Second, func() bool { c, _ := w.get("/"); return c == 200 })
+	w.wantServing("v1")
 	good := w.envYAML(spec{version: "v1", config: "a: 1\n"})
 	ids, reloads, conf := w.containers(), w.reloadCount(), confSnapshot(t, w.ngx.ConfDir)
 

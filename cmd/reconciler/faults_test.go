@@ -210,7 +210,7 @@ func TestFaults(t *testing.T) {
 			w := newWorld(t)
 			w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
 			w.mustRun(exitOK, "apply")
-			waitFor(t, "nginx to serve v1", 5*time.Second, func() bool { c, _ := w.get("/"); return c == 200 })
+			w.wantServing("v1")
 			before := w.containers()
 
 			v2 := w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", tls: tc.webExtra, webEnv: tc.webEnv})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/image"
 
@@ -52,7 +51,9 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("check output:\n%s", r.stdout)
 	}
 	w.mustRun(exitOK, "apply")
-	waitFor(t, "nginx to serve the new site", 5*time.Second, func() bool { code, _ := w.get("/"); return code == 200 })
+	if code, body := w.get("/"); code != 200 {
+		t.Fatalf("apply returned before nginx served the new site: %d %q", code, body)
+	}
 	if v := variant(); v != "v1" {
 		t.Fatalf("by tag: variant %q, want v1", v)
 	}

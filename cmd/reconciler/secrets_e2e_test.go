@@ -96,10 +96,7 @@ func TestSecretsFromAWS(t *testing.T) {
 		}
 	}
 	keep(w.mustRun(exitOK, "apply", "--log-format", "json", "--log-level", "debug"))
-	// The first deploy adds a listen socket, which nginx opens after the
-	// reload signal, asynchronously.
-	waitFor(t, "nginx to serve the new site", 5*time.Second, func() bool { code, _ := w.get("/"); return code == 200 })
-	w.wantServing("v1")
+	w.wantServing("v1") // apply returns once nginx serves the new site
 	if code, body := w.get("/envhash?name=DATABASE_PASSWORD"); code != 200 || strings.TrimSpace(body) != sha(pw1) {
 		t.Fatalf("DATABASE_PASSWORD in the container: %d %q, want the hash of the SSM value", code, body)
 	}
@@ -227,7 +224,7 @@ func TestMemoryCheck(t *testing.T) {
 	v1, v2 := w.ownImages()
 	w.commit(spec{image: v1, version: "v1", config: "a: 1\n"}, "v1")
 	w.mustRun(exitOK, "apply")
-	waitFor(t, "nginx to serve the new site", 5*time.Second, func() bool { code, _ := w.get("/"); return code == 200 })
+	w.wantServing("v1")
 	ids, reloads := w.containers(), w.reloadCount()
 	w.commit(spec{image: v2, version: "v2", config: "a: 1\n"}, "v2")
 	// Other tests' containers run on this engine too; a host of 1m with no
