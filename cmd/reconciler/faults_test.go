@@ -34,7 +34,7 @@ func startDockerProxy(t *testing.T) *dockerProxy {
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		target = strings.TrimPrefix(h, "unix://")
 	} else if h != "" {
-		t.Skipf("DOCKER_HOST=%s is not a unix socket; the proxy only forwards unix sockets", h)
+		testenv.SkipOrFail(t, "DOCKER_HOST=%s is not a unix socket; the proxy only forwards unix sockets", h)
 	}
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "rdp")

@@ -164,7 +164,9 @@ func TestDiscovery(t *testing.T) {
 	}
 	w.wantServing("v2")
 	after := len(logs())
-	time.Sleep(300 * time.Millisecond) // let the client send a dozen more requests
+	waitFor(t, "the client's calls after the deploy", 10*time.Second, func() bool {
+		return strings.Count(logs()[after:], "fetch version=v2") >= 2 // 25 calls or more
+	})
 
 	timeout := 5
 	if err := w.cli.ContainerStop(ctx, resp.ID, container.StopOptions{Timeout: &timeout}); err != nil {

@@ -300,7 +300,9 @@ func fetch(url string) int {
 			continue
 		}
 		ok++
-		if v != last {
+		// A line when the version changes, and every 25 calls so that a
+		// watcher sees progress.
+		if v != last || ok%25 == 0 {
 			log.Printf("fetch version=%s ok=%d failed=%d", v, ok, failed)
 			last = v
 		}
