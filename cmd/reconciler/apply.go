@@ -78,7 +78,7 @@ func applyCmd(g *globals) *cobra.Command {
 			for _, w := range ap.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
-			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, p.Commit[:min(12, len(p.Commit))], time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, shortCommit(p.Commit), time.Since(start).Round(time.Millisecond))
 			if len(pruned.Removed) > 0 {
 				pruned.print(g.stdout, false)
 			}
