@@ -298,7 +298,7 @@ func (c *checker) check(e *Env) {
 		c.checkCommand("migrations.command", m.Command)
 		c.checkVars("migrations", Service{Env: m.Env, EnvFile: m.EnvFile, Secrets: m.Secrets})
 		c.checkFiles("migrations", m.Files)
-		if c.ok("migrations.network") && checkName(m.Network) != nil && m.Network != "host" && m.Network != "bridge" && m.Network != "none" {
+		if c.ok("migrations.network") && !networkName.MatchString(m.Network) { // host, bridge and none match too
 			c.errf("migrations.network", "want a Docker network name such as \"host\" (the default) or \"bridge\", got %s", quote(m.Network))
 		}
 		if c.ok("migrations.timeout") && m.Timeout.D() <= 0 {

@@ -251,3 +251,14 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestMigrationsNetworkNames: migrations.network takes what Docker takes as
+// a network name, as the top-level network does.
+func TestMigrationsNetworkNames(t *testing.T) {
+	for _, n := range []string{"host", "bridge", "my_net.v2", "prod-db"} {
+		data := []byte("environment: test\nservices:\n  api:\n    image: ghcr.io/example/api:v1\nmigrations:\n  image: ghcr.io/example/api:v1\n  network: " + n + "\n")
+		if _, err := Load(repoFS(t, "test", data), "test"); err != nil {
+			t.Errorf("migrations.network %q: %v", n, err)
+		}
+	}
+}
