@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/nameproxy"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -256,6 +257,13 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
 	case ActAlias:
 		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
+	case ActName:
+		if s.NameProxy.Dir == "" {
+			return errors.New("no directory for name markers (internal error: NamesDir unset)")
+		}
+		return nameproxy.WriteColor(s.NameProxy.Dir, s.Service, s.Color)
+	case ActNameProxy:
+		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
 	case ActSnapshot:
 		if a.Snapshots == nil {
 			return errors.New("no snapshot API configured")

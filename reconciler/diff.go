@@ -198,6 +198,11 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 		reasons = pl.containerReasons(s, sum, hash, liveC, portOf(liveC.Color))
 	}
 
+	if pl.proxied(s) {
+		if err := pl.checkForeign(state.NameProxyName(env, s.Name), 0); err != nil {
+			return nil, err
+		}
+	}
 	var changes []Change
 	if len(reasons) == 0 {
 		// The live container is right; only nginx and leftovers may need work.
@@ -214,6 +219,13 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 			return nil, err
 		}
 		changes = append(changes, *c)
+	}
+	if p := pl.proxyOf(s.Name); p != nil && !pl.proxied(s) {
+		changes = append(changes, Change{
+			Kind: Update, Subject: "name proxy " + p.Name, Summary: "remove",
+			Reasons: []string{"service has no containerPort (or the env no network) any more"},
+			Steps:   pl.proxyRemoval(s.Name, *p),
+		})
 	}
 	if !s.HasPort() && site != nil {
 		changes = append(changes, Change{
@@ -257,6 +269,93 @@ func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, h
 	return r
 }
 
+// proxied reports whether s's name on the env network is held by a name
+// proxy: a service with a port, on an env with a network. A worker's name
+// is an alias of its live container.
+func (pl *planner) proxied(s state.DesiredService) bool {
+	return pl.d.Network != "" && s.HasPort()
+}
+
+// proxySpec is s's name proxy.
+func (pl *planner) proxySpec(s state.DesiredService) *NameProxySpec {
+	return &NameProxySpec{Name: state.NameProxyName(pl.d.Env, s.Name), Env: pl.d.Env, Service: s.Name,
+		Port: s.Config.ContainerPort, Network: pl.d.Network, Dir: pl.d.NamesDir}
+}
+
+// proxyOf is the observed name proxy of service, or nil.
+func (pl *planner) proxyOf(service string) *state.NameProxy {
+	for i := range pl.o.NameProxies {
+		if pl.o.NameProxies[i].Service == service {
+			return &pl.o.NameProxies[i]
+		}
+	}
+	return nil
+}
+
+// proxyReason says what is wrong with s's name proxy; "" when it runs as
+// wanted.
+func (pl *planner) proxyReason(s state.DesiredService) string {
+	p := pl.proxyOf(s.Name)
+	switch {
+	case p == nil:
+		return "name proxy " + state.NameProxyName(pl.d.Env, s.Name) + " missing"
+	case p.Port != s.Config.ContainerPort:
+		return fmt.Sprintf("name proxy %s forwards port %d, want %d", p.Name, p.Port, s.Config.ContainerPort)
+	case p.Network != pl.d.Network:
+		return fmt.Sprintf("name proxy %s is on network %s, want %s", p.Name, p.Network, pl.d.Network)
+	case p.State != "running":
+		return fmt.Sprintf("drift: name proxy %s is %s", p.Name, p.State)
+	}
+	return ""
+}
+
+// nameSteps point s's name at color: the marker its proxy reads, then the
+// proxy itself when it is missing, stopped or different (created after
+// the marker, so it never forwards to nothing).
+func (pl *planner) nameSteps(s state.DesiredService, color, target string) []Step {
+	spec := pl.proxySpec(s)
+	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec}}
+	if pl.proxyReason(s) != "" {
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+	}
+	return steps
+}
+
+// nameRepair are the steps, with their reasons, that make s's name reach
+// its live container: the marker, the proxy, and the alias s held on the
+// live container before name proxies (taken off once the proxy holds it).
+func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]Step, []string) {
+	var steps []Step
+	var reasons []string
+	target := s.Name + "/" + live.Color
+	spec := pl.proxySpec(s)
+	if got := pl.o.Names[s.Name]; got != live.Color {
+		if got == "" {
+			got = "nothing"
+		}
+		reasons = append(reasons, fmt.Sprintf("drift: name %s points to %s, live container is %s", s.Name, got, live.Color))
+		steps = append(steps, Step{Action: ActName, Target: target, Service: s.Name, Color: live.Color, NameProxy: spec})
+	}
+	if why := pl.proxyReason(s); why != "" {
+		reasons = append(reasons, why)
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+	}
+	n := pl.d.Network
+	if want := []string{s.Name + "-" + live.Color}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
+		reasons = append(reasons, fmt.Sprintf("aliases on network %s are %q, want %q (the name proxy holds %s)", n, live.Networks[n], want, s.Name))
+		steps = append(steps, Step{Action: ActAlias, Target: target, Name: live.Name, Network: n, Aliases: want})
+	}
+	return steps, reasons
+}
+
+// proxyRemoval removes a name proxy and its marker.
+func (pl *planner) proxyRemoval(service string, p state.NameProxy) []Step {
+	return []Step{
+		{Action: ActRemove, Target: service + "/name-proxy", Name: p.Name},
+		{Action: ActName, Target: service + "/name-proxy", Service: service, NameProxy: &NameProxySpec{Name: p.Name, Env: pl.d.Env, Service: service, Dir: pl.d.NamesDir}},
+	}
+}
+
 // serviceAliases are the names of a live container on the env network.
 func serviceAliases(service, color string) []string {
 	return []string{service, service + "-" + color}
@@ -297,10 +396,16 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 	spec := &ContainerSpec{
 		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels("service", s.Name, newColor, sum, hash, hostPort),
 	}
-	// The service's own name moves to the new color with its traffic; a
-	// first deploy has nothing to move it from.
+	// The service's own name moves to the new color with its traffic: for
+	// a service with a port, its name proxy is pointed at it; a worker's
+	// alias moves (a first deploy has nothing to move it from).
 	var aliases []Step
-	if pl.d.Network != "" {
+	switch {
+	case pl.proxied(s):
+		spec.EnvNetwork = pl.d.Network
+		spec.Aliases = []string{s.Name + "-" + newColor}
+		aliases = pl.nameSteps(s, newColor, target)
+	case pl.d.Network != "":
 		spec.EnvNetwork = pl.d.Network
 		spec.Aliases = []string{s.Name + "-" + newColor}
 		if liveC == nil {
@@ -355,7 +460,12 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			// to the old color, which is still running, first.
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 		}
-		if pl.d.Network != "" {
+		switch {
+		case pl.proxied(s):
+			// The name comes back to the old color before the new one
+			// goes.
+			c.Undo = append(c.Undo, Step{Action: ActName, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, NameProxy: pl.proxySpec(s)})
+		case pl.d.Network != "":
 			// The name comes back to the old color before the new one
 			// goes, so it never resolves to nothing (a no-op when the
 			// name had not moved yet).
@@ -522,7 +632,21 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 			what = append(what, "switch to "+live)
 		}
 	}
-	if n := pl.d.Network; n != "" && byColor[live] != nil {
+	if pl.proxied(s) && byColor[live] != nil {
+		steps, reasons := pl.nameRepair(s, byColor[live])
+		c.Reasons = append(c.Reasons, reasons...)
+		c.Steps = append(c.Steps, steps...)
+		for _, st := range steps {
+			switch st.Action {
+			case ActName:
+				what = append(what, "name "+s.Name+" → "+live)
+			case ActNameProxy:
+				what = append(what, "start name proxy")
+			case ActAlias:
+				what = append(what, "name off the container")
+			}
+		}
+	} else if n := pl.d.Network; n != "" && byColor[live] != nil {
 		want := serviceAliases(s.Name, live)
 		if !slices.Equal(byColor[live].Networks[n], want) {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: aliases on network %s are %q, want %q", n, byColor[live].Networks[n], want))
@@ -559,6 +683,15 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 			}
 		}
 	}
+	proxies := map[string]state.NameProxy{}
+	for _, p := range pl.o.NameProxies {
+		if !desired[p.Service] {
+			proxies[p.Service] = p
+			if _, ok := bySvc[p.Service]; !ok {
+				bySvc[p.Service] = nil
+			}
+		}
+	}
 	var out []Change
 	for _, svc := range state.SortedKeys(bySvc) {
 		c := Change{Kind: Remove, Subject: svc, Reasons: []string{"not in the env file"}}
@@ -567,6 +700,10 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 			// Traffic leaves before the containers go.
 			c.Steps = append(c.Steps, Step{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, svc), Service: svc, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: site.Path}})
 			what = append(what, "nginx file")
+		}
+		if p, ok := proxies[svc]; ok {
+			c.Steps = append(c.Steps, pl.proxyRemoval(svc, p)...)
+			what = append(what, "name proxy")
 		}
 		for _, ct := range bySvc[svc] {
 			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + ct.Color, Name: ct.Name})

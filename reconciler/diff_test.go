@@ -67,7 +67,17 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 				Content: content, Live: color, BluePort: blue, GreenPort: green})
 		}
 		var nets map[string][]string
-		if d.Network != "" {
+		switch {
+		case d.Network != "" && s.HasPort():
+			// The name is its proxy's.
+			nets = map[string][]string{d.Network: {s.Name + "-" + color}}
+			o.NameProxies = append(o.NameProxies, state.NameProxy{Name: state.NameProxyName(d.Env, s.Name), Service: s.Name,
+				Port: s.Config.ContainerPort, Network: d.Network, State: "running"})
+			if o.Names == nil {
+				o.Names = map[string]string{}
+			}
+			o.Names[s.Name] = color
+		case d.Network != "":
 			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + color}}
 		}
 		o.Containers = append(o.Containers, state.Container{
@@ -165,8 +175,25 @@ func TestDiff(t *testing.T) {
 		}},
 		{name: "network-first-deploy", network: true, fresh: true},
 		{name: "network-drift", network: true, mutate: func(d *state.Desired, o *state.Observed) {
-			o.Containers[0].Networks = nil                                            // mcp-server: not on the network
-			o.Containers[1].Networks = map[string][]string{"prod": {"rest-api-blue"}} // rest-api: lost its name
+			o.Containers[0].Networks = nil                                          // mcp-server: not on the network
+			o.Names["rest-api"] = "green"                                           // rest-api: name points to the wrong color
+			o.NameProxies[1].State = "exited"                                       // and its proxy was stopped
+			o.Containers[2].Networks = map[string][]string{"prod": {"worker-blue"}} // worker: lost its name
+		}},
+		{name: "network-legacy-aliases", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			// Deployed by a reconciler before name proxies: the live
+			// containers hold their service's name.
+			o.NameProxies, o.Names = nil, nil
+			for i := range o.Containers {
+				c := &o.Containers[i]
+				c.Networks = map[string][]string{"prod": {c.Service, c.Service + "-blue"}}
+			}
+		}},
+		{name: "network-proxy-port", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			o.NameProxies[0].Port = 9090 // mcp-server's proxy forwards an old port
+		}},
+		{name: "network-service-removed", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			d.Services = d.Services[:1] // rest-api and worker are gone
 		}},
 		{name: "migrations-snapshot", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}},
@@ -196,7 +223,7 @@ func TestDiff(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := desired("c0ffee0000000000000000000000000000000001")
 			if tc.network {
-				d.Network = "prod"
+				d.Network, d.NamesDir = "prod", "/var/lib/reconciler/names/prod"
 			}
 			o := &state.Observed{}
 			if !tc.fresh {

@@ -31,6 +31,8 @@ const (
 	ActHealthCheck Action = "health-check" // HealthCheck: update a Route 53 health check (best effort)
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
+	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it)
+	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -129,6 +131,7 @@ type Step struct {
 	// Snapshot is the id of the RDS snapshot of the instance Name.
 	Snapshot    string             `json:"snapshot,omitempty"`
 	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
+	NameProxy   *NameProxySpec     `json:"nameProxy,omitempty"`
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`
@@ -259,6 +262,13 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
 	case ActAlias:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, strings.Join(s.Aliases, ","))
+	case ActName:
+		if s.Color == "" {
+			return fmt.Sprintf("%s %s → none", s.Action, s.Service)
+		}
+		return fmt.Sprintf("%s %s → %s", s.Action, s.Service, s.Color)
+	case ActNameProxy:
+		return fmt.Sprintf("%s %s :%d", s.Action, s.Target, s.NameProxy.Port)
 	case ActSnapshot:
 		return fmt.Sprintf("%s %s → %s", s.Action, s.Target, s.Snapshot)
 	case ActHealthCheck:

@@ -45,6 +45,27 @@ type Runtime interface {
 	// aliases; when it has them already it does nothing. Its published
 	// ports are not on network and keep working.
 	Alias(ctx context.Context, name, network string, aliases []string) error
+	// EnsureNameProxy makes sure p's name proxy runs: nothing when it
+	// does with p's port and network; started when stopped; created (on
+	// the network, with the service's name as its alias, p.Dir mounted
+	// read-only) when missing; replaced when its port or network differ.
+	// A container of that name that is not this environment's name proxy
+	// is an error, and is left alone.
+	EnsureNameProxy(ctx context.Context, p NameProxySpec) error
+	// NameProxies returns env's name proxies, sorted by service.
+	NameProxies(ctx context.Context, env string) ([]state.NameProxy, error)
+}
+
+// NameProxySpec is a service's name proxy: the container named Name holds
+// the alias Service on Network and forwards each request on Port to
+// <Service>-<color>:Port, color read from the marker of Service in Dir.
+type NameProxySpec struct {
+	Name    string `json:"name"`
+	Env     string `json:"env"`
+	Service string `json:"service"`
+	Port    int    `json:"port"`
+	Network string `json:"network"`
+	Dir     string `json:"dir"`
 }
 
 // Edge is the proxy in front of the services. reconciler/nginx implements it.

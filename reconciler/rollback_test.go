@@ -33,6 +33,10 @@ func (f *failStart) RunJob(context.Context, ContainerSpec, io.Writer) (int, erro
 	return 0, nil
 }
 func (f *failStart) Alias(context.Context, string, string, []string) error { return nil }
+func (f *failStart) EnsureNameProxy(context.Context, NameProxySpec) error  { return nil }
+func (f *failStart) NameProxies(context.Context, string) ([]state.NameProxy, error) {
+	return nil, nil
+}
 func (f *failStart) Exec(context.Context, string, []string) (int, string, error) {
 	return 1, "selftest failed", nil
 }

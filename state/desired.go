@@ -24,6 +24,10 @@ type Desired struct {
 	// Network is the environment's Docker network, where services find
 	// each other by name; "" means none (containers are not attached).
 	Network string
+	// NamesDir is the host directory of the name markers (one file per
+	// service with a port, holding its live color) that the services' name
+	// proxies read; set with Network.
+	NamesDir string
 }
 
 // DesiredService is one service with its resolved container spec.

@@ -25,8 +25,9 @@ type Env struct {
 	// before each deploy, and where else they go; optional.
 	Backup *Backup `json:"backup,omitempty"`
 	// Network is the Docker network every container of the environment
-	// joins, where each service is reachable by its name (mcp-server, which
-	// resolves to the live color only) and by <service>-<color>. Default:
+	// joins, where each service is reachable by its name (mcp-server, held
+	// by the service's name proxy, which forwards to the live color only)
+	// and by <service>-<color>. Default:
 	// the environment's name. reconciler creates it as an internal bridge
 	// network when absent; an existing network must be internal (see
 	// docs/host-operations.md).

@@ -16,8 +16,13 @@ const (
 	LabelSpec       = "reconciler.spec" // JSON Summary, value-free
 	LabelHostPort   = "reconciler.host-port"
 	LabelDeployedAt = "reconciler.deployed-at"
-	LabelRole       = "reconciler.role" // "service" or "migrations"
+	LabelRole       = "reconciler.role" // "service", "migrations" or "name-proxy"
+	LabelProxyPort  = "reconciler.proxy-port"
+	LabelProxyNet   = "reconciler.proxy-network"
 )
+
+// RoleNameProxy is the LabelRole of a service's name proxy.
+const RoleNameProxy = "name-proxy"
 
 // Colors.
 const (
@@ -39,6 +44,12 @@ func ContainerName(env, service, color string) string {
 	return env + "-" + service + "-" + color
 }
 
+// NameProxyName is the name of the container that holds a service's name
+// on the environment's network: <env>-<service>-proxy.
+func NameProxyName(env, service string) string {
+	return env + "-" + service + "-proxy"
+}
+
 // Observed is one snapshot of the host for one environment.
 type Observed struct {
 	// Containers are ours for this environment, sorted by Name.
@@ -55,6 +66,23 @@ type Observed struct {
 	// LastMigration is the spec hash of the last successful migrations run,
 	// "" when none ran.
 	LastMigration string
+	// NameProxies are the services' name proxies, sorted by Service.
+	NameProxies []NameProxy
+	// Names maps a service to the color its name marker holds (absent: no
+	// marker).
+	Names map[string]string
+}
+
+// NameProxy is the container that holds a service's name on the
+// environment's network and forwards each request to the live color.
+type NameProxy struct {
+	Name, Service string
+	// Port is where it listens and where it sends requests (the service's
+	// containerPort); Network is the network it holds the name on.
+	Port    int
+	Network string
+	// State is the engine's state (running, exited, ...).
+	State string
 }
 
 // Container is one of our containers as the engine reports it.

@@ -19,7 +19,9 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 
+	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -30,13 +32,38 @@ import (
 const childEnv = "RECONCILER_TEST_AS_MAIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	// As a name proxy's entrypoint (the proxy image is built from the
+	// running executable, this test binary) and as a child apply, the
+	// binary is reconciler itself.
+	if os.Getenv(childEnv) == "1" || len(os.Args) > 1 && os.Args[1] == "name-proxy" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeProxyImage()
+	os.Exit(code)
+}
+
+// removeProxyImage removes the name proxy image built from this test
+// binary (each build is a new binary, so a new image), and any other that
+// no container uses, left by earlier runs.
+func removeProxyImage() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		return
+	}
+	defer cli.Close()
+	list, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", docker.ProxyImageRepo))})
+	if err != nil {
+		return
+	}
+	for _, im := range list {
+		_, _ = cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: false, PruneChildren: true})
+	}
 }
 
 // child is reconciler apply running as a separate process.
@@ -145,6 +172,9 @@ func (w *world) wantConverged(services ...string) {
 	}
 	per := map[string][]string{}
 	for _, c := range list {
+		if c.Labels[state.LabelRole] == state.RoleNameProxy {
+			continue // holds the name, has no color: see TestDiscovery
+		}
 		name := strings.TrimPrefix(c.Names[0], "/")
 		svc, color := c.Labels[state.LabelService], c.Labels[state.LabelColor]
 		if name != state.ContainerName(w.env, svc, color) || c.State != "running" {

@@ -116,6 +116,14 @@ func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
 					Service: service, Path: s.Site.Path, Content: s.Site.Content,
 					Live: hdrLive, BluePort: blue, GreenPort: green,
 				})
+			case reconciler.ActName:
+				if o.Names == nil {
+					o.Names = map[string]string{}
+				}
+				o.Names[s.Service] = s.Color
+			case reconciler.ActNameProxy:
+				np := s.NameProxy
+				o.NameProxies = append(o.NameProxies, state.NameProxy{Name: np.Name, Service: np.Service, Port: np.Port, Network: np.Network, State: "running"})
 			case reconciler.ActSwitch:
 				live[s.Service] = s.Color
 			case reconciler.ActRecord:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,6 +15,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
+	"github.com/developer-mesh/reconciler/reconciler/nameproxy"
 	"github.com/developer-mesh/reconciler/reconciler/nginx"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
@@ -46,7 +48,26 @@ func resolve(ctx context.Context, g *globals, c *gitrepo.Commit, e *state.Env) (
 	if err != nil {
 		return nil, fmt.Errorf("resolve secrets: %w", err)
 	}
-	return state.Resolve(e, c.FS, c.Hash, vals)
+	d, err := state.Resolve(e, c.FS, c.Hash, vals)
+	if err != nil {
+		return nil, err
+	}
+	if d.Network != "" {
+		if d.NamesDir, err = namesDir(g.stateDir, d.Env); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// namesDir is where the name markers of env live: <state dir>/names/<env>,
+// absolute, since the name proxies mount it.
+func namesDir(stateDir, env string) (string, error) {
+	abs, err := filepath.Abs(filepath.Join(stateDir, "names", env))
+	if err != nil {
+		return "", fmt.Errorf("state dir: %w", err)
+	}
+	return abs, nil
 }
 
 // resolver returns a secrets resolver with the AWS backends that refs use;
@@ -154,7 +175,16 @@ func (h *host) observe(ctx context.Context, d *state.Desired) (*state.Observed, 
 	if err != nil {
 		return nil, err
 	}
-	return &state.Observed{Containers: ours, Foreign: foreign, Sites: sites, ImageIDs: ids, LastMigration: last}, nil
+	o := &state.Observed{Containers: ours, Foreign: foreign, Sites: sites, ImageIDs: ids, LastMigration: last}
+	if o.NameProxies, err = h.rt.NameProxies(ctx, d.Env); err != nil {
+		return nil, err
+	}
+	if d.NamesDir != "" {
+		if o.Names, err = nameproxy.ReadColors(d.NamesDir); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 // applier returns the executor for this host; n may be nil.

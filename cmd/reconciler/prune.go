@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -133,6 +134,25 @@ func (h *host) retain(ctx context.Context, env string, keep int, dryRun bool) (p
 			hist.Forget(u.ID)
 		}
 		rep.Removed = append(rep.Removed, prunedImage{ID: u.ID, Ref: u.Ref, Size: info.Size})
+		rep.Freed += info.Size
+	}
+	// Name proxy images of earlier reconciler binaries that no proxy runs.
+	proxies, err := h.rt.UnusedProxyImages(ctx, inUse)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, info := range proxies {
+		if !dryRun {
+			if err := h.rt.RemoveImage(ctx, info); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		ref := docker.ProxyImageRepo
+		if len(info.Tags) > 0 {
+			ref = info.Tags[0]
+		}
+		rep.Removed = append(rep.Removed, prunedImage{ID: info.ID, Ref: ref, Size: info.Size})
 		rep.Freed += info.Size
 	}
 	if !dryRun {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
+	"github.com/developer-mesh/reconciler/reconciler/nameproxy"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -82,8 +84,12 @@ func statusCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
+			names, err := nameRows(ctx, g, h, e.Environment)
+			if err != nil {
+				g.log.Warn("reading name proxies", zap.Error(err))
+			}
 			if output == "json" {
-				b, err := json.MarshalIndent(map[string]any{"env": e.Environment, "services": rows}, "", "  ")
+				b, err := json.MarshalIndent(map[string]any{"env": e.Environment, "services": rows, "names": names}, "", "  ")
 				if err != nil {
 					return err
 				}
@@ -108,7 +114,13 @@ func statusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(r.Color), r.State, r.Health, mem,
 					dash(r.RunningImage), dash(desired), dash(shortCommit(r.Commit)), since)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, n := range names {
+				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, n.Proxy, n.State, dash(n.Color))
+			}
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -190,4 +202,32 @@ func shortCommit(c string) string {
 		return c[:12]
 	}
 	return c
+}
+
+// nameStatus is a service's name proxy and the color it forwards to.
+type nameStatus struct {
+	Service string `json:"service"`
+	Proxy   string `json:"proxy"`
+	State   string `json:"state"`
+	Color   string `json:"color"`
+}
+
+func nameRows(ctx context.Context, g *globals, h *host, env string) ([]nameStatus, error) {
+	proxies, err := h.rt.NameProxies(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := namesDir(g.stateDir, env)
+	if err != nil {
+		return nil, err
+	}
+	colors, err := nameproxy.ReadColors(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := []nameStatus{}
+	for _, p := range proxies {
+		out = append(out, nameStatus{Service: p.Service, Proxy: p.Name, State: p.State, Color: colors[p.Service]})
+	}
+	return out, nil
 }

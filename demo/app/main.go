@@ -10,10 +10,11 @@
 //	app migrate   prints "migrating" and exits with MIGRATE_EXIT (default 0)
 //	app selftest  prints "selftest ok" (exit 0), or "selftest failed" and
 //	              exits 1 while SELFTEST_FAIL_FILE exists (an exec smoke test)
-//	app fetch URL GETs URL every 20ms on a new connection each time (so the
-//	              name is resolved every time), retrying a failure once, and
-//	              logs each answer's version when it changes, each failure,
-//	              and on SIGTERM "fetch summary ok=N retried=R failed=M"
+//	app fetch URL GETs URL every 20ms from two callers, one on a new
+//	              connection each time (so the name is resolved every
+//	              time), one on a kept-alive connection, never retrying;
+//	              logs each answer's version when it changes, each
+//	              failure, and on SIGTERM "fetch summary ok=N failed=M"
 //
 // Environment:
 //
@@ -263,8 +264,13 @@ func exists(path string) bool {
 func fetch(url string) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	get := func() (string, error) {
+	// Two callers: one opens a new connection per call (so the name is
+	// resolved every time), the other keeps its connection alive.
+	clients := []*http.Client{
+		{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		{Timeout: 2 * time.Second},
+	}
+	get := func(c *http.Client) (string, error) {
 		resp, err := c.Get(url)
 		if err != nil {
 			return "", err
@@ -277,34 +283,53 @@ func fetch(url string) int {
 		v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "version="), " ")
 		return v, nil
 	}
-	ok, retried, failed := 0, 0, 0
+	type result struct {
+		v   string
+		err error
+	}
+	results := make(chan result)
+	stop := make(chan struct{})
+	for _, c := range clients {
+		go func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				v, err := get(c)
+				select {
+				case results <- result{v, err}:
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	ok, failed := 0, 0
 	last := ""
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
 	for {
+		var r result
 		select {
 		case <-sig:
-			log.Printf("fetch summary ok=%d retried=%d failed=%d", ok, retried, failed)
+			close(stop)
+			log.Printf("fetch summary ok=%d failed=%d", ok, failed)
 			return 0
-		case <-tick.C:
+		case r = <-results:
 		}
-		v, err := get()
-		if err != nil {
-			retried++
-			log.Printf("fetch retry after: %v", err)
-			v, err = get()
-		}
-		if err != nil {
+		if r.err != nil {
 			failed++
-			log.Printf("fetch error: %v", err)
+			log.Printf("fetch error: %v", r.err)
 			continue
 		}
 		ok++
 		// A line when the version changes, and every 25 calls so that a
 		// watcher sees progress.
-		if v != last || ok%25 == 0 {
-			log.Printf("fetch version=%s ok=%d failed=%d", v, ok, failed)
-			last = v
+		if r.v != last || ok%25 == 0 {
+			log.Printf("fetch version=%s ok=%d failed=%d", r.v, ok, failed)
+			last = r.v
 		}
 	}
 }

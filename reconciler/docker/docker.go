@@ -91,7 +91,7 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) ([]s
 		switch {
 		case !ok || env0 != env:
 			foreign = append(foreign, state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports)})
-		case c.Labels[state.LabelRole] != roleMigrations:
+		case c.Labels[state.LabelRole] != roleMigrations && c.Labels[state.LabelRole] != state.RoleNameProxy:
 			mine = append(mine, c.ID)
 		}
 	}

@@ -1,0 +1,193 @@
+// Package nameproxy holds a service's name on the environment's Docker
+// network. Its container keeps the alias <service> for good and forwards
+// each HTTP request to <service>-<color>, the color read from a marker
+// file that apply rewrites at the switch.
+//
+// Moving the alias from one container to the other instead would need the
+// old container to leave the network, and Docker (20.10) removes the
+// interface before the name: a client that resolves the name in that
+// moment connects to an address nobody answers, and one holding a
+// keep-alive connection loses it. A process that never moves has neither
+// problem: client connections end at it, and the switch is the rename of
+// a file it reads on every request.
+package nameproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// MarkerPath is the marker of service in dir.
+func MarkerPath(dir, service string) string { return filepath.Join(dir, service) }
+
+// ReadColor returns the color the marker at path holds; ("", nil) when
+// there is no marker.
+func ReadColor(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	switch c := strings.TrimSpace(string(b)); c {
+	case state.Blue, state.Green:
+		return c, nil
+	default:
+		return "", fmt.Errorf("name marker %s holds %q, want blue or green", path, c)
+	}
+}
+
+// ReadColors returns the colors of the markers in dir, by service; a
+// missing dir has none.
+func ReadColors(dir string) (map[string]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read name markers: %w", err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		c, err := ReadColor(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if c != "" {
+			out[e.Name()] = c
+		}
+	}
+	return out, nil
+}
+
+// WriteColor points service's name at color: it replaces the marker
+// atomically (a reader sees the old color or the new one, never neither).
+// color "" removes the marker.
+func WriteColor(dir, service, color string) error {
+	path := MarkerPath(dir, service)
+	if color == "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove name marker: %w", err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("name markers: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+service+"-")
+	if err != nil {
+		return fmt.Errorf("write name marker: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(color + "\n"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write name marker: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write name marker: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write name marker: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write name marker: %w", err)
+	}
+	return nil
+}
+
+// Proxy forwards requests for one service to its live color.
+type Proxy struct {
+	Service string
+	Port    int
+	// Marker is the path of the service's name marker.
+	Marker string
+	// Upstream returns the address of color ("<service>-<color>:<port>"
+	// when nil).
+	Upstream func(color string) string
+	Log      *log.Logger
+}
+
+// Handler returns the proxy's HTTP handler. The marker is read on every
+// request, so the switch applies to the next request on every client
+// connection; requests in flight finish on the color they started on.
+// Responses are streamed as they come (server-sent events, long polls),
+// and upgraded connections (WebSocket) are passed through.
+func (p *Proxy) Handler() http.Handler {
+	upstream := p.Upstream
+	if upstream == nil {
+		upstream = func(color string) string {
+			return net.JoinHostPort(p.Service+"-"+color, strconv.Itoa(p.Port))
+		}
+	}
+	logf := func(format string, args ...any) {
+		if p.Log != nil {
+			p.Log.Printf(format, args...)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.MaxIdleConnsPerHost = 64
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	type colorKey struct{}
+	rp := &httputil.ReverseProxy{
+		Transport:     tr,
+		FlushInterval: -1,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			color, _ := r.In.Context().Value(colorKey{}).(string)
+			r.SetURL(&url.URL{Scheme: "http", Host: upstream(color)})
+			r.Out.Host = r.In.Host
+			r.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logf("%s %s: %v", r.Method, r.URL.Path, err)
+			http.Error(w, "reconciler name proxy: "+p.Service+": "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		color, err := ReadColor(p.Marker)
+		if err == nil && color == "" {
+			err = errors.New("no live color yet")
+		}
+		if err != nil {
+			logf("%s %s: %v", r.Method, r.URL.Path, err)
+			http.Error(w, "reconciler name proxy: "+p.Service+": "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), colorKey{}, color)))
+	})
+}
+
+// Serve listens on addr and serves the proxy until ctx ends, then lets
+// requests in flight finish (for up to grace).
+func (p *Proxy) Serve(ctx context.Context, addr string, grace time.Duration) error {
+	srv := &http.Server{Addr: addr, Handler: p.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,143 @@
+package nameproxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func backend(t *testing.T, name string) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s host=%s", name, r.Host)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestProxyFollowsMarker: requests go to the color the marker names, the
+// switch applies to the next request on a kept-alive connection, and no
+// request fails while the marker flips back and forth under load.
+func TestProxyFollowsMarker(t *testing.T) {
+	dir := t.TempDir()
+	blue, green := backend(t, "blue"), backend(t, "green")
+	p := &Proxy{Service: "web", Port: 8080, Marker: MarkerPath(dir, "web"), Upstream: func(c string) string {
+		if c == "blue" {
+			return strings.TrimPrefix(blue.URL, "http://")
+		}
+		return strings.TrimPrefix(green.URL, "http://")
+	}}
+	front := httptest.NewServer(p.Handler())
+	defer front.Close()
+
+	get := func(c *http.Client) (string, int, error) {
+		resp, err := c.Get(front.URL + "/x")
+		if err != nil {
+			return "", 0, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), resp.StatusCode, err
+	}
+	if body, code, _ := get(http.DefaultClient); code != http.StatusServiceUnavailable || !strings.Contains(body, "no live color") {
+		t.Fatalf("without a marker: %d %q, want 503 naming the missing color", code, body)
+	}
+	if err := WriteColor(dir, "web", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	body, code, err := get(http.DefaultClient)
+	if err != nil || code != 200 || !strings.HasPrefix(body, "blue host="+strings.TrimPrefix(front.URL, "http://")) {
+		t.Fatalf("blue: %d %q %v, want blue with the client's Host", code, body, err)
+	}
+
+	var failed, done atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 2 * time.Second} // keep-alive
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, code, err := get(c); err != nil || code != 200 {
+					failed.Add(1)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		c := "green"
+		if i%2 == 1 {
+			c = "blue"
+		}
+		if err := WriteColor(dir, "web", c); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := WriteColor(dir, "web", "green"); err != nil {
+		t.Fatal(err)
+	}
+	// The next request on the same (kept-alive) connection goes to green.
+	c := &http.Client{}
+	if body, _, _ := get(c); !strings.HasPrefix(body, "green") {
+		t.Fatalf("after the switch: %q, want green", body)
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() > 0 || done.Load() < 50 {
+		t.Fatalf("%d of %d requests failed while the marker flipped", failed.Load(), done.Load())
+	}
+	t.Logf("%d requests through 51 switches, none failed", done.Load())
+
+	if err := os.WriteFile(MarkerPath(dir, "web"), []byte("purple\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if body, code, _ := get(c); code != http.StatusServiceUnavailable || !strings.Contains(body, "want blue or green") {
+		t.Fatalf("bad marker: %d %q", code, body)
+	}
+}
+
+func TestWriteReadColors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "names", "prod")
+	if got, err := ReadColors(dir); err != nil || len(got) != 0 {
+		t.Fatalf("missing dir: %v %v", got, err)
+	}
+	for svc, c := range map[string]string{"web": "green", "api": "blue"} {
+		if err := WriteColor(dir, svc, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ReadColors(dir)
+	if err != nil || len(got) != 2 || got["web"] != "green" || got["api"] != "blue" {
+		t.Fatalf("ReadColors: %v %v", got, err)
+	}
+	if err := WriteColor(dir, "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteColor(dir, "web", ""); err != nil {
+		t.Fatalf("removing a missing marker: %v", err)
+	}
+	if got, _ := ReadColors(dir); len(got) != 1 {
+		t.Fatalf("after removal: %v", got)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp") {
+			t.Fatalf("temp file left behind: %s", e.Name())
+		}
+	}
+}
