@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -145,26 +146,7 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("web-blue's aliases on %s: %v, want web-blue and not web (the proxy's)", w.env, as)
 	}
 
-	// The client is not ours; its name puts it under the test's cleanup.
-	client := w.env + "-client"
-	resp, err := w.cli.ContainerCreate(ctx, &container.Config{Image: opsApp(t, "v1"), Cmd: []string{"fetch", "http://web:8080/"}},
-		&container.HostConfig{NetworkMode: container.NetworkMode(w.env)}, nil, nil, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	logs := func() string {
-		rc, err := w.cli.ContainerLogs(ctx, resp.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		var b bytes.Buffer
-		_, _ = stdcopy.StdCopy(&b, &b, rc)
-		return b.String()
-	}
+	logs, stop := w.startFetch("http://web:8080/")
 	waitFor(t, "the client to reach web v1 by name", 10*time.Second, func() bool { return strings.Contains(logs(), "fetch version=v1") })
 
 	proxyID, prev := "", "v1"
@@ -194,18 +176,7 @@ func TestDiscovery(t *testing.T) {
 		proxyID = ci.ID
 	}
 
-	timeout := 5
-	if err := w.cli.ContainerStop(ctx, resp.ID, container.StopOptions{Timeout: &timeout}); err != nil {
-		t.Fatal(err)
-	}
-	out := logs()
-	if !strings.Contains(out, "fetch summary") {
-		t.Fatalf("client log:\n%s\nwant it to end with a summary", out)
-	}
-	if strings.Contains(out, "fetch error") || !strings.Contains(out, " failed=0\n") {
-		t.Fatalf("the client saw failures calling web by name:\n%s", out)
-	}
-	t.Logf("client: %s", out[strings.LastIndex(out, "fetch summary"):])
+	stop()
 
 	// In sync afterwards: the names are where diff wants them, and status
 	// shows where the name points.
@@ -213,6 +184,73 @@ func TestDiscovery(t *testing.T) {
 	if r := w.mustRun(exitOK, "status"); !strings.Contains(r.stdout, "name web: "+w.env+"-web-proxy (running) → blue") {
 		t.Fatalf("status does not show the name:\n%s", r.stdout)
 	}
+}
+
+// startFetch starts a client container (not ours; its name puts it under
+// the test's cleanup) on the env's network running app fetch url with env
+// (KEY=value). logs returns what it wrote so far; stop stops it and fails
+// the test unless it ended with a summary and no failed call.
+func (w *world) startFetch(url string, env ...string) (logs func() string, stop func()) {
+	t := w.t
+	t.Helper()
+	ctx := context.Background()
+	resp, err := w.cli.ContainerCreate(ctx, &container.Config{Image: opsApp(t, "v1"), Cmd: []string{"fetch", url}, Env: env},
+		&container.HostConfig{NetworkMode: container.NetworkMode(w.env)}, nil, nil, w.env+"-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	logs = func() string {
+		rc, err := w.cli.ContainerLogs(ctx, resp.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var b bytes.Buffer
+		_, _ = stdcopy.StdCopy(&b, &b, rc)
+		return b.String()
+	}
+	stop = func() {
+		t.Helper()
+		timeout := 5
+		if err := w.cli.ContainerStop(ctx, resp.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+			t.Fatal(err)
+		}
+		out := logs()
+		if !strings.Contains(out, "fetch summary") {
+			t.Fatalf("client log:\n%s\nwant it to end with a summary", out)
+		}
+		if strings.Contains(out, "fetch error") || !strings.Contains(out, " failed=0\n") {
+			t.Fatalf("the client saw failures calling by name:\n%s", out)
+		}
+		t.Logf("client: %s", out[strings.LastIndex(out, "fetch summary"):])
+	}
+	return logs, stop
+}
+
+// TestDiscoveryUnderLoad (RECONCILER_LOAD=1; bench/discovery.sh) is
+// TestDiscovery's client with 8 callers calling every millisecond through
+// 6 deploys: no call may fail. It takes about a minute.
+func TestDiscoveryUnderLoad(t *testing.T) {
+	if os.Getenv("RECONCILER_LOAD") != "1" {
+		t.Skip("a load run: RECONCILER_LOAD=1 (bench/discovery.sh) runs it")
+	}
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n", worker: true}, "v1")
+	w.mustRun(exitOK, "apply")
+	logs, stop := w.startFetch("http://web:8080/", "FETCH_CALLERS=8", "FETCH_INTERVAL=1ms")
+	waitFor(t, "the client to reach web v1 by name", 10*time.Second, func() bool { return strings.Contains(logs(), "fetch version=v1") })
+	for i := 2; i <= 7; i++ {
+		img := []string{"reconciler-test/app:v1", "reconciler-test/app:v2"}[i%2]
+		v := fmt.Sprintf("v%d", i)
+		w.commit(spec{image: img, version: v, config: "a: 1\n", worker: true}, v)
+		w.mustRun(exitOK, "apply")
+		after := len(logs())
+		waitFor(t, "calls after the deploy", 10*time.Second, func() bool { return strings.Contains(logs()[after:], "fetch version="+v) })
+	}
+	stop()
 }
 
 // TestImageRetention: after each deploy, the images beyond the last

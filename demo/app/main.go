@@ -10,11 +10,12 @@
 //	app migrate   prints "migrating" and exits with MIGRATE_EXIT (default 0)
 //	app selftest  prints "selftest ok" (exit 0), or "selftest failed" and
 //	              exits 1 while SELFTEST_FAIL_FILE exists (an exec smoke test)
-//	app fetch URL GETs URL every 20ms from two callers, one on a new
-//	              connection each time (so the name is resolved every
-//	              time), one on a kept-alive connection, never retrying;
-//	              logs each answer's version when it changes, each
-//	              failure, and on SIGTERM "fetch summary ok=N failed=M"
+//	app fetch URL GETs URL every FETCH_INTERVAL (20ms) from FETCH_CALLERS
+//	              (2) callers, alternately on a new connection each time
+//	              (so the name is resolved every time) and on a kept-alive
+//	              connection, never retrying; logs each answer's version
+//	              when it changes, each failure, and on SIGTERM
+//	              "fetch summary ok=N failed=M"
 //
 // Environment:
 //
@@ -264,11 +265,20 @@ func exists(path string) bool {
 func fetch(url string) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	// Two callers: one opens a new connection per call (so the name is
-	// resolved every time), the other keeps its connection alive.
-	clients := []*http.Client{
-		{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
-		{Timeout: 2 * time.Second},
+	// Callers alternate: one opens a new connection per call (so the name
+	// is resolved every time), the next keeps its connection alive.
+	callers, _ := strconv.Atoi(os.Getenv("FETCH_CALLERS"))
+	if callers <= 0 {
+		callers = 2
+	}
+	interval := envDuration("FETCH_INTERVAL")
+	if interval <= 0 {
+		interval = 20 * time.Millisecond
+	}
+	var clients []*http.Client
+	for i := range callers {
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
+		clients = append(clients, c)
 	}
 	get := func(c *http.Client) (string, error) {
 		resp, err := c.Get(url)
@@ -291,7 +301,7 @@ func fetch(url string) int {
 	stop := make(chan struct{})
 	for _, c := range clients {
 		go func() {
-			tick := time.NewTicker(20 * time.Millisecond)
+			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
 				select {

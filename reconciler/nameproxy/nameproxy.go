@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/developer-mesh/reconciler/state"
@@ -151,6 +152,7 @@ func (p *Proxy) Handler() http.Handler {
 	rp := &httputil.ReverseProxy{
 		Transport:     tr,
 		FlushInterval: -1,
+		BufferPool:    &bufferPool{},
 		Rewrite: func(r *httputil.ProxyRequest) {
 			color, _ := r.In.Context().Value(colorKey{}).(string)
 			r.SetURL(&url.URL{Scheme: "http", Host: upstream(color)})
@@ -191,3 +193,15 @@ func (p *Proxy) Serve(ctx context.Context, addr string, grace time.Duration) err
 	defer cancel()
 	return srv.Shutdown(sctx)
 }
+
+// bufferPool reuses the 32 KiB copy buffers of the reverse proxy.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

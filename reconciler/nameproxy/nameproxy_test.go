@@ -141,3 +141,35 @@ func TestWriteReadColors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHop measures what the name proxy adds to a call: the same GET
+// on a kept-alive connection, straight to the backend (the baseline, in
+// the same run) and through the proxy, marker read included.
+func BenchmarkHop(b *testing.B) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "version=v1")
+	}))
+	defer back.Close()
+	dir := b.TempDir()
+	if err := WriteColor(dir, "web", "blue"); err != nil {
+		b.Fatal(err)
+	}
+	p := &Proxy{Service: "web", Port: 8080, Marker: MarkerPath(dir, "web"),
+		Upstream: func(string) string { return strings.TrimPrefix(back.URL, "http://") }}
+	front := httptest.NewServer(p.Handler())
+	defer front.Close()
+	for _, tc := range []struct{ name, url string }{{"direct", back.URL}, {"proxy", front.URL}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Get(tc.url + "/")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
