@@ -73,6 +73,8 @@ logged() {
 remove_env_containers() {
   ids=$(docker ps -aq --filter "label=reconciler.env=$1")
   [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  # Name proxy images that no container uses any more (built from bin/reconciler).
+  docker images -q reconciler-name-proxy | xargs -r docker rmi >/dev/null 2>&1 || true
 }
 
 # median of the numbers on stdin
