@@ -19,6 +19,10 @@ const (
 	LabelRole       = "reconciler.role" // "service", "migrations" or "name-proxy"
 	LabelProxyPort  = "reconciler.proxy-port"
 	LabelProxyNet   = "reconciler.proxy-network"
+	// LabelProxyEnv is a name proxy's environment. Name proxies do not
+	// carry LabelEnv: an environment's containers (LabelEnv) are its
+	// services' colors, <env>-<service>-<color>, and nothing else.
+	LabelProxyEnv = "reconciler.proxy-env"
 )
 
 // RoleNameProxy is the LabelRole of a service's name proxy.
@@ -45,9 +49,10 @@ func ContainerName(env, service, color string) string {
 }
 
 // NameProxyName is the name of the container that holds a service's name
-// on the environment's network: <env>-<service>-proxy.
+// on the environment's network: reconciler-proxy-<env>-<service>, outside
+// the <env>- names of the environment's service containers.
 func NameProxyName(env, service string) string {
-	return env + "-" + service + "-proxy"
+	return "reconciler-proxy-" + env + "-" + service
 }
 
 // Observed is one snapshot of the host for one environment.

@@ -172,9 +172,6 @@ func (w *world) wantConverged(services ...string) {
 	}
 	per := map[string][]string{}
 	for _, c := range list {
-		if c.Labels[state.LabelRole] == state.RoleNameProxy {
-			continue // holds the name, has no color: see TestDiscovery
-		}
 		name := strings.TrimPrefix(c.Names[0], "/")
 		svc, color := c.Labels[state.LabelService], c.Labels[state.LabelColor]
 		if name != state.ContainerName(w.env, svc, color) || c.State != "running" {

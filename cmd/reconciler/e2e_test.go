@@ -172,9 +172,6 @@ func (w *world) containers() map[string]string {
 	}
 	out := map[string]string{}
 	for _, c := range list {
-		if c.Labels[state.LabelRole] == state.RoleNameProxy {
-			continue // holds the name, has no color: see TestDiscovery
-		}
 		out[strings.TrimPrefix(c.Names[0], "/")] = c.ID
 	}
 	return out
@@ -498,6 +495,16 @@ func TestChangesAndPrune(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(w.ngx.ConfDir, state.SiteFile(w.env, "web"))); !os.IsNotExist(err) {
 		t.Fatalf("nginx file of the pruned service: %v", err)
+	}
+	// Its name goes too: proxy and marker; old-web's take their place.
+	if _, err := w.cli.ContainerInspect(ctx, state.NameProxyName(w.env, "web")); err == nil {
+		t.Fatalf("name proxy of the pruned service web still exists")
+	}
+	if _, err := os.Stat(filepath.Join(w.stateDir, "names", w.env, "web")); !os.IsNotExist(err) {
+		t.Fatalf("name marker of the pruned service web: %v", err)
+	}
+	if ci, err := w.cli.ContainerInspect(ctx, state.NameProxyName(w.env, "old-web")); err != nil || !ci.State.Running {
+		t.Fatalf("name proxy of old-web: %v", err)
 	}
 	if _, err := w.cli.ContainerInspect(ctx, foreign); err != nil {
 		t.Fatalf("foreign container touched: %v", err)

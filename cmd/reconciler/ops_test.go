@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -139,7 +140,7 @@ func TestDiscovery(t *testing.T) {
 	if as := aliases(w.env + "-worker-blue"); !slices.Contains(as, "worker") {
 		t.Fatalf("worker's aliases on %s: %v, want worker", w.env, as)
 	}
-	if as := aliases(w.env + "-web-proxy"); !slices.Contains(as, "web") {
+	if as := aliases("reconciler-proxy-" + w.env + "-web"); !slices.Contains(as, "web") {
 		t.Fatalf("name proxy's aliases on %s: %v, want web", w.env, as)
 	}
 	if as := aliases(w.env + "-web-blue"); slices.Contains(as, "web") || !slices.Contains(as, "web-blue") {
@@ -169,7 +170,7 @@ func TestDiscovery(t *testing.T) {
 		}
 		prev = next.version
 		// The proxy holds the name through every deploy: same container.
-		ci, err := w.cli.ContainerInspect(ctx, w.env+"-web-proxy")
+		ci, err := w.cli.ContainerInspect(ctx, "reconciler-proxy-"+w.env+"-web")
 		if err != nil || proxyID != "" && ci.ID != proxyID {
 			t.Fatalf("name proxy after deploying %s: %v (id %s, was %s), want the same container", next.version, err, ci.ID, proxyID)
 		}
@@ -181,8 +182,27 @@ func TestDiscovery(t *testing.T) {
 	// In sync afterwards: the names are where diff wants them, and status
 	// shows where the name points.
 	w.mustRun(exitOK, "diff")
-	if r := w.mustRun(exitOK, "status"); !strings.Contains(r.stdout, "name web: "+w.env+"-web-proxy (running) → blue") {
+	if r := w.mustRun(exitOK, "status"); !strings.Contains(r.stdout, "name web: reconciler-proxy-"+w.env+"-web (running) → blue") {
 		t.Fatalf("status does not show the name:\n%s", r.stdout)
+	}
+
+	// Drift: the proxy stopped and the marker edited by hand; diff says
+	// so, apply repairs both.
+	timeout := 1
+	if err := w.cli.ContainerStop(ctx, proxyID, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.stateDir, "names", w.env, "web"), []byte("green\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := w.mustRun(exitChanges, "diff")
+	if !strings.Contains(r.stdout, "drift: name web points to green, live container is blue") || !strings.Contains(r.stdout, "is exited") {
+		t.Fatalf("diff after the name drifted:\n%s", r.stdout)
+	}
+	w.mustRun(exitOK, "apply")
+	w.mustRun(exitOK, "diff")
+	if ci, err := w.cli.ContainerInspect(ctx, proxyID); err != nil || !ci.State.Running {
+		t.Fatalf("name proxy after the repair: %v, want the same container running", err)
 	}
 }
 

@@ -281,7 +281,7 @@ func RemoveEnvContainers(t testing.TB, cli *client.Client, env string) {
 }
 
 func ofEnv(c container.Summary, env string) bool {
-	if c.Labels[labelEnv] == env {
+	if c.Labels[labelEnv] == env || c.Labels["reconciler.proxy-env"] == env {
 		return true
 	}
 	for _, n := range c.Names {

@@ -75,7 +75,7 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // Observe implements reconciler.Runtime. It lists all containers once,
 // inspects only ours of env (for restart count, start time and memory
 // limit) and each image once, concurrently. Migration job containers are
-// left out of both lists; containers of other environments are foreign
+// left out of both lists, and so are name proxies (see NameProxies); containers of other environments are foreign
 // (never touched by this env, but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
 func (r *Runtime) Observe(ctx context.Context, env string, images []string) ([]state.Container, []state.Foreign, map[string]string, error) {
@@ -89,9 +89,12 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) ([]s
 	for _, c := range list {
 		env0, ok := c.Labels[state.LabelEnv]
 		switch {
+		case isNameProxy(c.Labels):
+			// A name proxy (NameProxies lists them): not a service's
+			// container, and its name is outside every env's.
 		case !ok || env0 != env:
 			foreign = append(foreign, state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports)})
-		case c.Labels[state.LabelRole] != roleMigrations && c.Labels[state.LabelRole] != state.RoleNameProxy:
+		case c.Labels[state.LabelRole] != roleMigrations:
 			mine = append(mine, c.ID)
 		}
 	}
@@ -167,7 +170,8 @@ func (r *Runtime) Inspect(ctx context.Context, name string) (state.Container, er
 
 // Remove implements reconciler.Runtime. The stop timeout is rounded up to
 // whole seconds, the engine's unit. Volumes are kept. It refuses to remove a
-// container without the state.LabelEnv label: those are never ours.
+// container without the state.LabelEnv label, unless it is a name proxy:
+// those are never ours.
 func (r *Runtime) Remove(ctx context.Context, name string, stopTimeout time.Duration) error {
 	ci, err := r.cli.ContainerInspect(ctx, name)
 	if cerrdefs.IsNotFound(err) {
@@ -179,7 +183,7 @@ func (r *Runtime) Remove(ctx context.Context, name string, stopTimeout time.Dura
 	if strings.TrimPrefix(ci.Name, "/") != name {
 		return nil // only an ID prefix matched: no container has this name
 	}
-	if ci.Config == nil || ci.Config.Labels[state.LabelEnv] == "" {
+	if ci.Config == nil || ci.Config.Labels[state.LabelEnv] == "" && !isNameProxy(ci.Config.Labels) {
 		return fmt.Errorf("remove container %s: it has no %s label, so reconciler did not create it and leaves it alone", name, state.LabelEnv)
 	}
 	secs := int((stopTimeout + time.Second - 1) / time.Second)
@@ -268,4 +272,9 @@ func distinct(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// isNameProxy reports whether labels are those of a name proxy.
+func isNameProxy(labels map[string]string) bool {
+	return labels[state.LabelRole] == state.RoleNameProxy && labels[state.LabelProxyEnv] != ""
 }

@@ -296,7 +296,7 @@ func (r *Runtime) EnsureNameProxy(ctx context.Context, p reconciler.NameProxySpe
 	case cerrdefs.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("name proxy %s: %w", p.Name, err)
-	case ci.Config == nil || ci.Config.Labels[state.LabelEnv] != p.Env || ci.Config.Labels[state.LabelRole] != state.RoleNameProxy:
+	case ci.Config == nil || ci.Config.Labels[state.LabelProxyEnv] != p.Env || ci.Config.Labels[state.LabelRole] != state.RoleNameProxy:
 		return fmt.Errorf("name proxy %s: a container of that name exists and is not this environment's name proxy: rename or remove it (reconciler never touches it)", p.Name)
 	case ci.Config.Labels[state.LabelProxyPort] == strconv.Itoa(p.Port) && ci.Config.Labels[state.LabelProxyNet] == p.Network:
 		if ci.State != nil && ci.State.Running {
@@ -329,7 +329,7 @@ func (r *Runtime) EnsureNameProxy(ctx context.Context, p reconciler.NameProxySpe
 		// The Go runtime collects harder before the cap is reached.
 		Env: []string{"GOMEMLIMIT=192MiB"},
 		Labels: map[string]string{
-			state.LabelEnv: p.Env, state.LabelService: p.Service, state.LabelRole: state.RoleNameProxy,
+			state.LabelProxyEnv: p.Env, state.LabelService: p.Service, state.LabelRole: state.RoleNameProxy,
 			state.LabelProxyPort: strconv.Itoa(p.Port), state.LabelProxyNet: p.Network,
 		},
 	}
@@ -374,7 +374,7 @@ const proxyMemory = 256 << 20
 // NameProxies implements reconciler.Runtime.
 func (r *Runtime) NameProxies(ctx context.Context, env string) ([]state.NameProxy, error) {
 	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", state.LabelEnv+"="+env), filters.Arg("label", state.LabelRole+"="+state.RoleNameProxy))})
+		filters.Arg("label", state.LabelProxyEnv+"="+env), filters.Arg("label", state.LabelRole+"="+state.RoleNameProxy))})
 	if err != nil {
 		return nil, fmt.Errorf("list name proxies: %w", err)
 	}

@@ -27,7 +27,7 @@ func (r *Runtime) Resources(ctx context.Context, env string) ([]state.Resources,
 	var out []state.Resources
 	var errs []error
 	for _, c := range list {
-		if c.Labels[state.LabelRole] == roleMigrations || c.Labels[state.LabelRole] == state.RoleNameProxy {
+		if c.Labels[state.LabelRole] == roleMigrations {
 			continue
 		}
 		res, err := r.resources(ctx, c.ID)
