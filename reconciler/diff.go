@@ -348,12 +348,15 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 	return steps, reasons
 }
 
-// proxyRemoval removes a name proxy and its marker.
+// proxyRemoval removes a name proxy and its marker (when the env has a
+// marker directory).
 func (pl *planner) proxyRemoval(service string, p state.NameProxy) []Step {
-	return []Step{
-		{Action: ActRemove, Target: service + "/name-proxy", Name: p.Name},
-		{Action: ActName, Target: service + "/name-proxy", Service: service, NameProxy: &NameProxySpec{Name: p.Name, Env: pl.d.Env, Service: service, Dir: pl.d.NamesDir}},
+	steps := []Step{{Action: ActRemove, Target: service + "/name-proxy", Name: p.Name}}
+	if pl.d.NamesDir != "" {
+		steps = append(steps, Step{Action: ActName, Target: service + "/name-proxy", Service: service,
+			NameProxy: &NameProxySpec{Name: p.Name, Env: pl.d.Env, Service: service, Dir: pl.d.NamesDir}})
 	}
+	return steps
 }
 
 // serviceAliases are the names of a live container on the env network.
