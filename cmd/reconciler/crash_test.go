@@ -41,14 +41,16 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
+	removeProxyImage() // left by an earlier run that was killed
 	code := m.Run()
 	removeProxyImage()
 	os.Exit(code)
 }
 
-// removeProxyImage removes the name proxy image built from this test
-// binary (each build is a new binary, so a new image), and any other that
-// no container uses, left by earlier runs.
+// removeProxyImage removes the name proxy images that no container uses:
+// the one built from this test binary (each build is a new binary, so a
+// new image) after the run, and before it those that earlier runs left
+// (image retention would count them in prune's report).
 func removeProxyImage() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -24,7 +24,7 @@ func pruneCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "prune --env NAME [--dry-run]",
-		Short: "Remove images the env's services ran that no container uses, beyond the last keepImages of each service",
+		Short: "Remove images the env's services ran that no container uses, beyond the last keepImages of each service (and unused name proxy images)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
