@@ -71,8 +71,11 @@ logged() {
 }
 
 remove_env_containers() {
-  ids=$(docker ps -aq --filter "label=reconciler.env=$1")
+  ids=$(docker ps -aq --filter "label=reconciler.env=$1"; docker ps -aq --filter "label=reconciler.proxy-env=$1")
   [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  # The env's network (reconciler creates it), once its containers are gone.
+  nets=$(docker network ls -q --filter "label=reconciler.env=$1")
+  [ -z "$nets" ] || docker network rm $nets >/dev/null 2>&1 || true
   # Name proxy images that no container uses any more (built from bin/reconciler).
   docker images -q reconciler-name-proxy | xargs -r docker rmi >/dev/null 2>&1 || true
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -290,7 +291,17 @@ func TestImageRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		size[n] = img.Size
-		t.Cleanup(func() { _, _ = w.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true}) })
+		t.Cleanup(func() {
+			// Before the world's own cleanup: the live container still
+			// runs one of these images.
+			ctx := context.Background()
+			if list, err := w.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("ancestor", id))}); err == nil {
+				for _, c := range list {
+					_ = w.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+				}
+			}
+			_, _ = w.cli.ImageRemove(ctx, id, image.RemoveOptions{Force: true})
+		})
 	}
 	present := func(n int) bool {
 		_, err := w.cli.ImageInspect(ctx, ref(n))
