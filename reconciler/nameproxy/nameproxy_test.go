@@ -173,3 +173,89 @@ func BenchmarkHop(b *testing.B) {
 		})
 	}
 }
+
+// TestProxyStreamsAndUpgrades: an event the backend flushes reaches the
+// client while the response is still open (server-sent events), and a
+// connection upgrade (101, as WebSocket uses) is passed through both ways.
+func TestProxyStreamsAndUpgrades(t *testing.T) {
+	release := make(chan struct{})
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			<-release
+			_, _ = io.WriteString(w, "data: last\n\n")
+		case "/upgrade":
+			if r.Header.Get("Upgrade") != "echo" {
+				http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+				return
+			}
+			conn, rw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+			_ = rw.Flush()
+			line, _ := rw.ReadString('\n')
+			_, _ = rw.WriteString("echo " + line)
+			_ = rw.Flush()
+		}
+	}))
+	defer back.Close()
+	defer close(release)
+	dir := t.TempDir()
+	if err := WriteColor(dir, "mcp", "green"); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Service: "mcp", Port: 8080, Marker: MarkerPath(dir, "mcp"),
+		Upstream: func(string) string { return strings.TrimPrefix(back.URL, "http://") }}
+	front := httptest.NewServer(p.Handler())
+	defer front.Close()
+
+	resp, err := http.Get(front.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := resp.Body.Read(b)
+		got <- string(b[:n])
+	}()
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "data: first") {
+			t.Fatalf("first event: %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event did not come through while the response was open")
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/upgrade", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	up, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Body.Close()
+	if up.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: status %d, want 101", up.StatusCode)
+	}
+	rwc, ok := up.Body.(io.ReadWriteCloser)
+	if !ok {
+		t.Fatalf("upgraded body %T is not a connection", up.Body)
+	}
+	if _, err := io.WriteString(rwc, "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64)
+	n, _ := io.ReadAtLeast(rwc, b, len("echo hello\n"))
+	if string(b[:n]) != "echo hello\n" {
+		t.Fatalf("through the upgraded connection: %q", b[:n])
+	}
+}
