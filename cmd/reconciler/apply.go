@@ -9,7 +9,6 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/reconciler/preflight"
-	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
 func init() { commands = append(commands, applyCmd) }
@@ -30,19 +29,11 @@ func applyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return listErrors(err)
 			}
-			dir, err := statedir.Open(g.stateDir)
-			if err != nil {
-				return err
-			}
-			unlock, err := dir.Lock(ctx, f.env, "reconciler apply --env "+f.env, lockTimeout)
+			h, unlock, err := lockedHost(ctx, g, e, "reconciler apply --env "+f.env, lockTimeout)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			h, err := openHost(ctx, g, e)
-			if err != nil {
-				return err
-			}
 			var checks *preflight.Checker
 			if !cf.skip {
 				if checks, err = cf.checker(ctx, g, h, e); err != nil {

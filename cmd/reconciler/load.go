@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/docker/docker/client"
@@ -133,6 +134,30 @@ func openHost(ctx context.Context, g *globals, e *state.Env) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
+	return hostOn(ctx, g, dir, e)
+}
+
+// lockedHost takes the apply lock of e's environment for command (waiting
+// up to timeout), then opens the host on the same state dir. The caller
+// calls unlock when done.
+func lockedHost(ctx context.Context, g *globals, e *state.Env, command string, timeout time.Duration) (h *host, unlock func(), err error) {
+	dir, err := statedir.Open(g.stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err = dir.Lock(ctx, e.Environment, command, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h, err = hostOn(ctx, g, dir, e); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return h, unlock, nil
+}
+
+// hostOn connects to the engine for e, on the open state dir.
+func hostOn(ctx context.Context, g *globals, dir *statedir.Dir, e *state.Env) (*host, error) {
 	key, err := dir.HashKey()
 	if err != nil {
 		return nil, err

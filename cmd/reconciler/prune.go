@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/docker"
-	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -34,19 +33,11 @@ func pruneCmd(g *globals) *cobra.Command {
 				e = &state.Env{Environment: f.env}
 				e.Default()
 			}
-			dir, err := statedir.Open(g.stateDir)
-			if err != nil {
-				return err
-			}
-			unlock, err := dir.Lock(ctx, f.env, "reconciler prune --env "+f.env, lockTimeout)
+			h, unlock, err := lockedHost(ctx, g, e, "reconciler prune --env "+f.env, lockTimeout)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			h, err := openHost(ctx, g, e)
-			if err != nil {
-				return err
-			}
 			rep, err := h.retain(ctx, e.Environment, e.KeepImages, dryRun)
 			rep.print(g.stdout, dryRun)
 			return err
