@@ -14,10 +14,10 @@ var ErrNotFound = errors.New("not found")
 
 // Runtime runs containers. reconciler/docker implements it on a Docker engine.
 type Runtime interface {
-	// Observe returns our containers of env (by label, sorted by name), the
-	// foreign containers, and the local image ID of each of images ("" when
-	// absent). It is one snapshot.
-	Observe(ctx context.Context, env string, images []string) (ours []state.Container, foreign []state.Foreign, imageIDs map[string]string, err error)
+	// Observe returns one snapshot of env on the engine: our containers
+	// (by label, sorted by name), the foreign containers, the local image
+	// ID of each of images ("" when absent), and env's name proxies.
+	Observe(ctx context.Context, env string, images []string) (Snapshot, error)
 	// Pull pulls ref with the credentials of the Docker config and returns the
 	// local image ID. It fails without side effects when the pull fails.
 	Pull(ctx context.Context, ref string) (imageID string, err error)
@@ -52,8 +52,16 @@ type Runtime interface {
 	// A container of that name that is not this environment's name proxy
 	// is an error, and is left alone.
 	EnsureNameProxy(ctx context.Context, p NameProxySpec) error
-	// NameProxies returns env's name proxies, sorted by service.
-	NameProxies(ctx context.Context, env string) ([]state.NameProxy, error)
+}
+
+// Snapshot is what Runtime.Observe sees of an environment, from one list
+// of the engine's containers.
+type Snapshot struct {
+	Containers []state.Container // ours, sorted by Name
+	Foreign    []state.Foreign   // not ours, sorted by Name
+	ImageIDs   map[string]string // image reference → local ID, "" when absent
+	// NameProxies are the environment's name proxies, sorted by Service.
+	NameProxies []state.NameProxy
 }
 
 // NameProxySpec is a service's name proxy: the container named Name holds

@@ -16,8 +16,8 @@ import (
 // failStart is a Runtime whose Start fails; it records removals.
 type failStart struct{ removed []string }
 
-func (f *failStart) Observe(context.Context, string, []string) ([]state.Container, []state.Foreign, map[string]string, error) {
-	return nil, nil, nil, nil
+func (f *failStart) Observe(context.Context, string, []string) (Snapshot, error) {
+	return Snapshot{}, nil
 }
 func (f *failStart) Pull(context.Context, string) (string, error) { return "", nil }
 func (f *failStart) Start(context.Context, ContainerSpec) error   { return errors.New("no space left") }
@@ -34,9 +34,6 @@ func (f *failStart) RunJob(context.Context, ContainerSpec, io.Writer) (int, erro
 }
 func (f *failStart) Alias(context.Context, string, string, []string) error { return nil }
 func (f *failStart) EnsureNameProxy(context.Context, NameProxySpec) error  { return nil }
-func (f *failStart) NameProxies(context.Context, string) ([]state.NameProxy, error) {
-	return nil, nil
-}
 func (f *failStart) Exec(context.Context, string, []string) (int, string, error) {
 	return 1, "selftest failed", nil
 }

@@ -188,7 +188,7 @@ func (h *host) observe(ctx context.Context, d *state.Desired) (*state.Observed, 
 	for _, s := range d.Services {
 		images = append(images, s.Spec.Image)
 	}
-	ours, foreign, ids, err := h.rt.Observe(ctx, d.Env, images)
+	snap, err := h.rt.Observe(ctx, d.Env, images)
 	if err != nil {
 		return nil, fmt.Errorf("observe containers: %w", err)
 	}
@@ -200,10 +200,8 @@ func (h *host) observe(ctx context.Context, d *state.Desired) (*state.Observed, 
 	if err != nil {
 		return nil, err
 	}
-	o := &state.Observed{Containers: ours, Foreign: foreign, Sites: sites, ImageIDs: ids, LastMigration: last}
-	if o.NameProxies, err = h.rt.NameProxies(ctx, d.Env); err != nil {
-		return nil, err
-	}
+	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
+		LastMigration: last, NameProxies: snap.NameProxies}
 	if d.NamesDir != "" {
 		if o.Names, err = nameproxy.ReadColors(d.NamesDir); err != nil {
 			return nil, err

@@ -33,7 +33,7 @@ func logsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ours, _, _, err := h.rt.Observe(ctx, e.Environment, nil)
+			snap, err := h.rt.Observe(ctx, e.Environment, nil)
 			if err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ func logsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := liveContainer(service, ours, sites)
+			c := liveContainer(service, snap.Containers, sites)
 			if c == nil {
 				return fmt.Errorf("service %s of env %s has no container on this host", service, e.Environment)
 			}

@@ -85,10 +85,11 @@ func (h *host) retain(ctx context.Context, env string, keep int, dryRun bool) (p
 	if err != nil {
 		return rep, err
 	}
-	ours, _, _, err := h.rt.Observe(ctx, env, nil)
+	snap, err := h.rt.Observe(ctx, env, nil)
 	if err != nil {
 		return rep, err
 	}
+	ours := snap.Containers
 	now := time.Now().UTC()
 	// Older first, so the newest container's image ends up first.
 	slices.SortStableFunc(ours, func(a, b state.Container) int { return a.StartedAt.Compare(b.StartedAt) })

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -63,7 +62,7 @@ func statusCmd(g *globals) *cobra.Command {
 			for _, name := range state.SortedKeys(e.Services) {
 				images = append(images, e.Services[name].Image)
 			}
-			ours, _, _, err := h.rt.Observe(ctx, e.Environment, images)
+			snap, err := h.rt.Observe(ctx, e.Environment, images)
 			if err != nil {
 				return err
 			}
@@ -71,7 +70,7 @@ func statusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows := statusRows(cmd, e, ours, sites)
+			rows := statusRows(cmd, e, snap.Containers, sites)
 			// Memory is a nicety: status still answers when stats do not.
 			res, err := h.rt.Resources(ctx, e.Environment)
 			if err != nil {
@@ -84,7 +83,7 @@ func statusCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
-			names, err := nameRows(ctx, g, h, e.Environment)
+			names, err := nameRows(g, e.Environment, snap.NameProxies)
 			if err != nil {
 				g.log.Warn("reading name proxies", zap.Error(err))
 			}
@@ -212,11 +211,8 @@ type nameStatus struct {
 	Color   string `json:"color"`
 }
 
-func nameRows(ctx context.Context, g *globals, h *host, env string) ([]nameStatus, error) {
-	proxies, err := h.rt.NameProxies(ctx, env)
-	if err != nil {
-		return nil, err
-	}
+// nameRows pairs env's proxies with the colors of their markers.
+func nameRows(g *globals, env string, proxies []state.NameProxy) ([]nameStatus, error) {
 	dir, err := namesDir(g.stateDir, env)
 	if err != nil {
 		return nil, err

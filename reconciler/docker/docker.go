@@ -75,23 +75,28 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // Observe implements reconciler.Runtime. It lists all containers once,
 // inspects only ours of env (for restart count, start time and memory
 // limit) and each image once, concurrently. Migration job containers are
-// left out of both lists, and so are name proxies (see NameProxies); containers of other environments are foreign
-// (never touched by this env, but their names and ports are taken).
+// left out of both lists; name proxies have their own (env's only);
+// containers of other environments are foreign (never touched by this env,
+// but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
-func (r *Runtime) Observe(ctx context.Context, env string, images []string) ([]state.Container, []state.Foreign, map[string]string, error) {
+func (r *Runtime) Observe(ctx context.Context, env string, images []string) (reconciler.Snapshot, error) {
 	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list containers: %w", err)
+		return reconciler.Snapshot{}, fmt.Errorf("list containers: %w", err)
 	}
 
 	var mine []string
 	var foreign []state.Foreign
+	var proxies []state.NameProxy
 	for _, c := range list {
 		env0, ok := c.Labels[state.LabelEnv]
 		switch {
 		case isNameProxy(c.Labels):
-			// A name proxy (NameProxies lists them): not a service's
-			// container, and its name is outside every env's.
+			// Not a service's container, and its name is outside every
+			// env's.
+			if c.Labels[state.LabelProxyEnv] == env {
+				proxies = append(proxies, nameProxy(c))
+			}
 		case !ok || env0 != env:
 			foreign = append(foreign, state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports)})
 		case c.Labels[state.LabelRole] != roleMigrations:
@@ -144,10 +149,11 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) ([]s
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, nil, fmt.Errorf("observe %s: %w", env, err)
+		return reconciler.Snapshot{}, fmt.Errorf("observe %s: %w", env, err)
 	}
 	sort.Slice(ours, func(i, j int) bool { return ours[i].Name < ours[j].Name })
-	return ours, foreign, imageID, nil
+	sort.Slice(proxies, func(i, j int) bool { return proxies[i].Service < proxies[j].Service })
+	return reconciler.Snapshot{Containers: ours, Foreign: foreign, ImageIDs: imageID, NameProxies: proxies}, nil
 }
 
 // Inspect implements reconciler.Runtime. It returns an error wrapping

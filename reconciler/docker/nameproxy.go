@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -371,19 +370,9 @@ func (r *Runtime) EnsureNameProxy(ctx context.Context, p reconciler.NameProxySpe
 // proxyMemory caps a name proxy's memory (and swap).
 const proxyMemory = 256 << 20
 
-// NameProxies implements reconciler.Runtime.
-func (r *Runtime) NameProxies(ctx context.Context, env string) ([]state.NameProxy, error) {
-	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", state.LabelProxyEnv+"="+env), filters.Arg("label", state.LabelRole+"="+state.RoleNameProxy))})
-	if err != nil {
-		return nil, fmt.Errorf("list name proxies: %w", err)
-	}
-	var out []state.NameProxy
-	for _, c := range list {
-		port, _ := strconv.Atoi(c.Labels[state.LabelProxyPort])
-		out = append(out, state.NameProxy{Name: summaryName(c), Service: c.Labels[state.LabelService],
-			Port: port, Network: c.Labels[state.LabelProxyNet], State: c.State})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
-	return out, nil
+// nameProxy reads a name proxy from its labels.
+func nameProxy(c container.Summary) state.NameProxy {
+	port, _ := strconv.Atoi(c.Labels[state.LabelProxyPort])
+	return state.NameProxy{Name: summaryName(c), Service: c.Labels[state.LabelService],
+		Port: port, Network: c.Labels[state.LabelProxyNet], State: c.State}
 }

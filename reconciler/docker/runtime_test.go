@@ -163,10 +163,11 @@ func TestStartObserveInspectLogs(t *testing.T) {
 		t.Errorf("port bindings %+v", hc.PortBindings)
 	}
 
-	ours, foreign, ids, err := rt.Observe(ctx, env, []string{appRef, "reconciler-test/absent:nope", appRef})
+	snap, err := rt.Observe(ctx, env, []string{appRef, "reconciler-test/absent:nope", appRef})
 	if err != nil {
 		t.Fatalf("observe: %v", err)
 	}
+	ours, foreign, ids := snap.Containers, snap.Foreign, snap.ImageIDs
 	// Another test process may import the app under the same tag meanwhile,
 	// so compare with what the container runs, not with a remembered ID.
 	if !strings.HasPrefix(ids[appRef], "sha256:") || ids["reconciler-test/absent:nope"] != "" || len(ids) != 2 {
@@ -226,15 +227,27 @@ func TestObserveForeignUntouched(t *testing.T) {
 	// in neither list.
 	createRaw(t, cli, env+"-other", map[string]string{state.LabelEnv: env + "x"}, 0)
 	createRaw(t, cli, env+"-migrate", map[string]string{state.LabelEnv: env, state.LabelRole: "migrations"}, 0)
+	// env's name proxy is in its own list; another env's is in none.
+	proxyLabels := func(e string) map[string]string {
+		return map[string]string{state.LabelProxyEnv: e, state.LabelRole: state.RoleNameProxy, state.LabelService: "api",
+			state.LabelProxyPort: "8080", state.LabelProxyNet: e}
+	}
+	createRaw(t, cli, state.NameProxyName(env, "api"), proxyLabels(env), 0)
+	createRaw(t, cli, state.NameProxyName(env+"x", "api"), proxyLabels(env+"x"), 0)
 
 	var foreign []state.Foreign
 	eventually(t, 10*time.Second, func() error {
-		ours, f, _, err := rt.Observe(ctx, env, nil)
+		snap, err := rt.Observe(ctx, env, nil)
 		if err != nil {
 			return err
 		}
+		ours, f := snap.Containers, snap.Foreign
 		if len(ours) != 0 {
 			return fmt.Errorf("ours = %+v, want none", ours)
+		}
+		want := state.NameProxy{Name: state.NameProxyName(env, "api"), Service: "api", Port: 8080, Network: env, State: "running"}
+		if len(snap.NameProxies) != 1 || snap.NameProxies[0] != want {
+			return fmt.Errorf("name proxies %+v, want only %+v", snap.NameProxies, want)
 		}
 		foreign = f
 		for _, x := range f {
@@ -247,8 +260,8 @@ func TestObserveForeignUntouched(t *testing.T) {
 	otherEnv := false
 	for i, f := range foreign {
 		otherEnv = otherEnv || f.Name == env+"-other"
-		if f.Name == env+"-migrate" {
-			t.Errorf("migrations job %s listed as foreign", f.Name)
+		if f.Name == env+"-migrate" || strings.HasPrefix(f.Name, "reconciler-proxy-") {
+			t.Errorf("%s listed as foreign", f.Name)
 		}
 		if i > 0 && foreign[i-1].Name > f.Name {
 			t.Errorf("foreign not sorted: %s before %s", foreign[i-1].Name, f.Name)
@@ -560,12 +573,12 @@ func BenchmarkObserve(b *testing.B) {
 	images := []string{appRef, "reconciler-test/absent:nope"}
 	b.ResetTimer()
 	for b.Loop() {
-		ours, _, _, err := rt.Observe(ctx, env, images)
+		snap, err := rt.Observe(ctx, env, images)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(ours) != 3 {
-			b.Fatalf("observed %d containers, want 3", len(ours))
+		if len(snap.Containers) != 3 {
+			b.Fatalf("observed %d containers, want 3", len(snap.Containers))
 		}
 	}
 }
