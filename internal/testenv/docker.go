@@ -27,9 +27,13 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-// labelEnv is state.LabelEnv; repeated here so that testenv does not depend
-// on the model it helps to test.
-const labelEnv = "reconciler.env"
+// labelEnv and labelProxyEnv are state.LabelEnv and state.LabelProxyEnv;
+// repeated here so that testenv does not depend on the model it helps to
+// test.
+const (
+	labelEnv      = "reconciler.env"
+	labelProxyEnv = "reconciler.proxy-env"
+)
 
 // labelContent marks an imported test image with the digest of its content,
 // so that an image already tagged with the same content is reused instead of
@@ -281,7 +285,7 @@ func RemoveEnvContainers(t testing.TB, cli *client.Client, env string) {
 }
 
 func ofEnv(c container.Summary, env string) bool {
-	if c.Labels[labelEnv] == env || c.Labels["reconciler.proxy-env"] == env {
+	if c.Labels[labelEnv] == env || c.Labels[labelProxyEnv] == env {
 		return true
 	}
 	for _, n := range c.Names {
