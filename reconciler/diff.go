@@ -172,8 +172,11 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 		}
 	}
 	site := pl.site(s.Name)
-	live := liveColor(site, byColor, s.HasPort())
-	liveC := byColor[live]
+	var live string
+	liveC := pl.o.Live(s.Name)
+	if liveC != nil {
+		live = liveC.Color
+	}
 	sum := s.Spec.Summarize(pl.key)
 	hash := sum.Hash()
 
@@ -738,33 +741,6 @@ func (pl *planner) siteWriteStep(s state.DesiredService, site *state.Site, conte
 		return nil, ""
 	}
 	return &Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(pl.d.Env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)}, why
-}
-
-// liveColor is the color that serves: the one nginx points at when that
-// container exists, else the running container (the older one if both run).
-func liveColor(site *state.Site, byColor map[string]*state.Container, hasPort bool) string {
-	if hasPort && site != nil && byColor[site.Live] != nil {
-		return site.Live
-	}
-	b, g := byColor[state.Blue], byColor[state.Green]
-	switch {
-	case b != nil && g != nil:
-		if b.Running() != g.Running() {
-			if b.Running() {
-				return state.Blue
-			}
-			return state.Green
-		}
-		if g.StartedAt.Before(b.StartedAt) {
-			return state.Green
-		}
-		return state.Blue
-	case b != nil:
-		return state.Blue
-	case g != nil:
-		return state.Green
-	}
-	return ""
 }
 
 func (pl *planner) site(service string) *state.Site {

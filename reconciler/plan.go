@@ -229,15 +229,11 @@ func (p *Plan) String() string {
 	counts := map[ChangeKind]int{}
 	for _, c := range p.Changes {
 		counts[c.Kind]++
-		fmt.Fprintf(&b, "\n%s %s: %s\n", c.Kind.Symbol(), c.Subject, c.Summary)
+		fmt.Fprintf(&b, "\n%s\n", c.head())
 		for _, r := range c.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
 		}
-		steps := make([]string, len(c.Steps))
-		for i, s := range c.Steps {
-			steps[i] = s.String()
-		}
-		fmt.Fprintf(&b, "    steps: %s\n", strings.Join(steps, ", "))
+		fmt.Fprintf(&b, "    steps: %s\n", c.steps())
 	}
 	var parts []string
 	for _, k := range []ChangeKind{Pull, Migrate, Create, Replace, Update, Remove} {
@@ -247,6 +243,32 @@ func (p *Plan) String() string {
 	}
 	fmt.Fprintf(&b, "\nPlan: %s.\n", strings.Join(parts, ", "))
 	return b.String()
+}
+
+// Lines is the plan as one line per change, reasons and steps included:
+// the form of the deploy history and the agent's drift report.
+func (p *Plan) Lines() []string {
+	var lines []string
+	for _, c := range p.Changes {
+		line := c.head()
+		if len(c.Reasons) > 0 {
+			line += " (" + strings.Join(c.Reasons, "; ") + ")"
+		}
+		lines = append(lines, line+" [steps: "+c.steps()+"]")
+	}
+	return lines
+}
+
+// head is the change's first line: "~ api: replace blue → green".
+func (c Change) head() string { return fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary) }
+
+// steps is the change's steps in their short form, comma-separated.
+func (c Change) steps() string {
+	steps := make([]string, len(c.Steps))
+	for i, s := range c.Steps {
+		steps[i] = s.String()
+	}
+	return strings.Join(steps, ", ")
 }
 
 // String is the step's short form: "start api/green", "drain api/blue 30s".

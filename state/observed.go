@@ -174,3 +174,59 @@ type Resources struct {
 	// Healthy also requires its image's HEALTHCHECK (if any) to pass.
 	Running, Healthy bool
 }
+
+// Live returns the service's container that serves, or nil when it has
+// none. It is the one rule for "which color is live", used by the planner,
+// status, logs and the agent: the color the service's nginx site routes to
+// when that container exists; otherwise (a worker, or a site whose color
+// is gone) the running container, the older one when both run; otherwise
+// any container of the service.
+func (o *Observed) Live(service string) *Container {
+	var blue, green *Container
+	for i := range o.Containers {
+		c := &o.Containers[i]
+		if c.Service != service {
+			continue
+		}
+		switch c.Color {
+		case Blue:
+			blue = c
+		case Green:
+			green = c
+		}
+	}
+	for _, s := range o.Sites {
+		if s.Service != service {
+			continue
+		}
+		if s.Live == Blue && blue != nil {
+			return blue
+		}
+		if s.Live == Green && green != nil {
+			return green
+		}
+	}
+	switch {
+	case blue != nil && green != nil:
+		if blue.Running() != green.Running() {
+			if blue.Running() {
+				return blue
+			}
+			return green
+		}
+		if green.StartedAt.Before(blue.StartedAt) {
+			return green
+		}
+		return blue
+	case blue != nil:
+		return blue
+	}
+	return green
+}
+
+// ImageInfo is what image retention needs to know of a local image.
+type ImageInfo struct {
+	ID   string
+	Tags []string // repo:tag references
+	Size int64    // bytes
+}

@@ -7,8 +7,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
-	"github.com/developer-mesh/reconciler/reconciler/preflight"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 func init() { commands = append(commands, applyCmd) }
@@ -25,53 +26,56 @@ func applyCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			start := time.Now()
 			// Bad input fails here, before the lock and before any change.
-			c, e, err := loadEnv(ctx, f)
+			src, e, err := loadEnv(ctx, f)
 			if err != nil {
-				return listErrors(err)
+				return host.ListErrors(err)
 			}
 			h, unlock, err := lockedHost(ctx, g, e, "reconciler apply --env "+f.env, lockTimeout)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			var checks *preflight.Checker
+			var opts host.DeployOptions
 			if !cf.skip {
-				if checks, err = cf.checker(ctx, g, h, e); err != nil {
+				c, err := cf.checker(ctx, g, h, e)
+				if err != nil {
 					return err
 				}
+				opts.Checks = c
 			}
-			d, o, p, err := h.plan(ctx, g, c, e)
+			pl, err := h.Plan(ctx, src, e)
 			if err != nil {
 				// A failed host check (engine, nginx, AWS credentials)
 				// explains a failed plan better than the plan's own error.
-				if checks != nil {
-					if herr := checks.Host(ctx).Err(); herr != nil {
-						return fmt.Errorf("%w; nothing was changed", listErrors(herr))
+				if opts.Checks != nil {
+					if herr := opts.Checks.Host(ctx).Err(); herr != nil {
+						return fmt.Errorf("%w; nothing was changed", host.ListErrors(herr))
 					}
 				}
-				return listErrors(err)
+				return host.ListErrors(err)
 			}
+			p := pl.Plan
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
 				return nil // in sync: nothing to check, nothing to back up
 			}
-			n := notify.New(d.Notify, g.log.Named("notify"))
+			n := notify.New(pl.Desired.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
-			ap := h.applier(g, n)
-			backedUp, pruned, err := deploy(ctx, g, h, e, d, o, p, checks, ap)
-			if backedUp != "" {
-				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", backedUp)
+			opts.Notifier, opts.Cloud = n, cloud{g}
+			res, err := h.Deploy(ctx, pl, opts)
+			if res.BackedUp != "" {
+				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", res.BackedUp)
 			}
 			if err != nil {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
-			for _, w := range ap.Warnings {
+			for _, w := range res.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
-			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, shortCommit(p.Commit), time.Since(start).Round(time.Millisecond))
-			if len(pruned.Removed) > 0 {
-				pruned.print(g.stdout, false)
+			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, state.ShortHash(p.Commit), time.Since(start).Round(time.Millisecond))
+			if len(res.Pruned.Removed) > 0 {
+				res.Pruned.Print(g.stdout, false)
 			}
 			return nil
 		},

@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
-	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
-	"github.com/developer-mesh/reconciler/reconciler/backup"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -30,9 +24,9 @@ func checkCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			commit, e, err := loadEnv(ctx, f)
+			src, e, err := loadEnv(ctx, f)
 			if err != nil {
-				return listErrors(err)
+				return host.ListErrors(err)
 			}
 			h, err := openHost(ctx, g, e)
 			if err != nil {
@@ -44,14 +38,14 @@ func checkCmd(g *globals) *cobra.Command {
 			}
 			report := c.Host(ctx)
 			if report.Err() == nil {
-				d, _, p, err := h.plan(ctx, g, commit, e)
+				pl, err := h.Plan(ctx, src, e)
 				if err != nil {
 					report = append(report, preflight.Result{Name: "secrets and plan", Err: err})
 				} else {
-					report = append(report, preflight.Result{Name: "secrets and plan", Detail: fmt.Sprintf("%d secret(s) resolved; %d change(s) to apply", len(e.SecretRefs()), len(p.Changes))})
-					report = append(report, c.Plan(ctx, p)...)
-					if d.Migrations != nil && len(d.Migrations.DryRunCommand) > 0 {
-						report = append(report, migrationsDryRun(ctx, g, h, d, p))
+					report = append(report, preflight.Result{Name: "secrets and plan", Detail: fmt.Sprintf("%d secret(s) resolved; %d change(s) to apply", len(e.SecretRefs()), len(pl.Plan.Changes))})
+					report = append(report, c.Plan(ctx, pl.Plan)...)
+					if m := pl.Desired.Migrations; m != nil && len(m.DryRunCommand) > 0 {
+						report = append(report, h.MigrationsDryRun(ctx, pl))
 					}
 				}
 			}
@@ -86,7 +80,7 @@ func (cf *checkFlags) register(cmd *cobra.Command, skippable bool) {
 
 // checker builds the pre-deploy checks for e on this host. The AWS
 // credentials are checked only when e uses AWS (secrets or backup.s3).
-func (cf *checkFlags) checker(ctx context.Context, g *globals, h *host, e *state.Env) (*preflight.Checker, error) {
+func (cf *checkFlags) checker(ctx context.Context, g *globals, h *rig, e *state.Env) (*preflight.Checker, error) {
 	var sizes [3]int64
 	for i, s := range []struct{ flag, v string }{{"--host-memory", cf.hostMemory}, {"--memory-reserve", cf.reserve}, {"--min-disk", cf.minDisk}} {
 		if s.v == "" {
@@ -122,69 +116,4 @@ func (a engine) Info(ctx context.Context) (string, int64, string, error) {
 
 func (a engine) RunningMemory(ctx context.Context) (map[string]int64, error) {
 	return a.rt.RunningMemory(ctx)
-}
-
-// takeBackup backs up what p is about to change (see package backup), from
-// o, the snapshot p was planned from, and says where it went.
-func takeBackup(ctx context.Context, g *globals, o *state.Observed, d *state.Desired, e *state.Env, p *reconciler.Plan) (string, error) {
-	var up backup.Uploader
-	if e.Backup != nil && e.Backup.S3 != "" {
-		cfg, err := g.awsConfig(ctx)
-		if err != nil {
-			return "", fmt.Errorf("backup: %w", err)
-		}
-		s3, err := awscloud.NewS3(cfg, e.Backup.S3)
-		if err != nil {
-			return "", err
-		}
-		up = s3
-	}
-	res, err := backup.Take(ctx, g.stateDir, o, d.Env, p.Commit, d.Nginx.ConfDir, e.BackupKeep(), up, time.Now())
-	if err != nil {
-		return "", fmt.Errorf("%w; nothing was changed", err)
-	}
-	where := res.Dir
-	if res.URL != "" {
-		where += " and " + res.URL
-	}
-	return where, nil
-}
-
-// migrationsDryRun runs migrations.dryRun.command as a job, with the
-// migrations' image and settings, when the plan runs the migrations.
-func migrationsDryRun(ctx context.Context, g *globals, h *host, d *state.Desired, p *reconciler.Plan) preflight.Result {
-	const name = "migrations dry-run"
-	runs := slices.ContainsFunc(p.Changes, func(c reconciler.Change) bool { return c.Kind == reconciler.Migrate })
-	if !runs {
-		return preflight.Result{Name: name, Detail: "skipped: the migrations do not run at this commit"}
-	}
-	m := d.Migrations
-	spec := m.Spec
-	spec.Command = m.DryRunCommand
-	job := reconciler.ContainerSpec{
-		Name: d.Env + "-migrations-dry-run", Spec: spec, Network: m.Network, Timeout: m.Timeout,
-		Labels: map[string]string{state.LabelEnv: d.Env, state.LabelService: "migrations", state.LabelCommit: d.Commit},
-	}
-	jctx, cancel := context.WithTimeout(ctx, m.Timeout)
-	defer cancel()
-	var out bytes.Buffer
-	code, err := h.rt.RunJob(jctx, job, &out)
-	tail := strings.TrimSpace(lastLines(out.String(), 10))
-	switch {
-	case err != nil:
-		return preflight.Result{Name: name, Err: fmt.Errorf("%q: %w", m.DryRunCommand, err)}
-	case code != 0:
-		return preflight.Result{Name: name, Err: fmt.Errorf("%q exited with code %d; its output:\n%s", m.DryRunCommand, code, tail)}
-	}
-	g.log.Debug("migrations dry-run passed", zap.String("output", tail))
-	return preflight.Result{Name: name, Detail: fmt.Sprintf("%q exited 0", m.DryRunCommand)}
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/host"
 )
 
 func init() { commands = append(commands, diffCmd) }
@@ -27,10 +28,13 @@ func diffCmd(g *globals) *cobra.Command {
 			if base != "" {
 				p, err = diffBase(cmd.Context(), g, f, base, output)
 			} else {
-				_, _, p, err = plan(cmd.Context(), g, f)
+				var pl *host.Planned
+				if pl, err = plan(cmd.Context(), g, f); err == nil {
+					p = pl.Plan
+				}
 			}
 			if err != nil {
-				return listErrors(err)
+				return host.ListErrors(err)
 			}
 			if err := printPlan(g, p, output); err != nil {
 				return err

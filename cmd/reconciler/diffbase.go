@@ -30,7 +30,11 @@ const baseNote = "Desired state compared with the desired state at %s (%s), as i
 // apply of the base commit would leave it: a preview of what a PR changes,
 // made without access to the host or to its secrets.
 func planBase(ctx context.Context, f envFlags, base string) (*reconciler.Plan, *gitrepo.Commit, error) {
-	head, e, err := loadEnv(ctx, f)
+	head, err := gitrepo.Open(ctx, f.repo, f.ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := state.Load(head.FS, f.env)
 	if err != nil {
 		return nil, nil, err
 	}

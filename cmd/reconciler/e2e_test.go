@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"io"
 	"net/http"
 	"os"
@@ -341,7 +342,7 @@ func TestLifecycle(t *testing.T) {
 
 	r = w.mustRun(exitOK, "status", "-o", "json")
 	var st struct {
-		Services []serviceStatus `json:"services"`
+		Services []host.ServiceStatus `json:"services"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status json: %v\n%s", err, r.stdout)

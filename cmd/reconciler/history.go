@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/developer-mesh/reconciler/reconciler/history"
+	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 func init() { commands = append(commands, historyCmd) }
@@ -25,7 +27,7 @@ func historyCmd(g *globals) *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o: want text or json, got %q", output)
 			}
-			recs, skipped, err := history.Read(history.Path(g.stateDir, env))
+			recs, skipped, err := history.Read(statedir.HistoryPath(g.stateDir, env))
 			if err != nil {
 				return err
 			}
@@ -54,7 +56,7 @@ func historyCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "START\tDURATION\tTRIGGER\tRESULT\tCOMMIT\tAUTHOR\tMESSAGE")
 			for _, r := range recs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.UTC().Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Millisecond),
-					dash(r.Trigger), r.Result, shortCommit(r.Commit), dash(r.Author), dash(r.Message))
+					dash(r.Trigger), r.Result, state.ShortHash(r.Commit), dash(r.Author), dash(r.Message))
 				if r.Error != "" {
 					first, _, _ := strings.Cut(r.Error, "\n")
 					fmt.Fprintf(tw, "\t\t\t\t\terror: %s\t\n", first)

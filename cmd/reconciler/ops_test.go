@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/developer-mesh/reconciler/state"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -330,8 +331,8 @@ func TestImageRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := w.mustRun(exitOK, "prune", "--dry-run")
-	if want := fmt.Sprintf("would remove %s (", ref(1)); !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "would free "+humanBytes(size[1])) {
-		t.Fatalf("prune --dry-run:\n%s\nwant %q and %s freed", r.stdout, want, humanBytes(size[1]))
+	if want := fmt.Sprintf("would remove %s (", ref(1)); !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "would free "+state.HumanBytes(size[1])) {
+		t.Fatalf("prune --dry-run:\n%s\nwant %q and %s freed", r.stdout, want, state.HumanBytes(size[1]))
 	}
 	if !present(1) {
 		t.Fatal("prune --dry-run removed v1")
@@ -339,8 +340,8 @@ func TestImageRetention(t *testing.T) {
 
 	// v4: the last two the service ran are v4 and v3; v1 and v2 go.
 	r = deploy(4)
-	if !strings.Contains(r.stdout, "images: removed 2, freed "+humanBytes(size[1]+size[2])) {
-		t.Fatalf("apply v4 output:\n%s\nwant 2 images removed, %s freed", r.stdout, humanBytes(size[1]+size[2]))
+	if !strings.Contains(r.stdout, "images: removed 2, freed "+state.HumanBytes(size[1]+size[2])) {
+		t.Fatalf("apply v4 output:\n%s\nwant 2 images removed, %s freed", r.stdout, state.HumanBytes(size[1]+size[2]))
 	}
 	if present(1) || present(2) || !present(3) || !present(4) {
 		t.Fatalf("after v4: v1 %v v2 %v v3 %v v4 %v, want only v3 and v4", present(1), present(2), present(3), present(4))

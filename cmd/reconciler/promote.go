@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/state/gitrepo"
 )
@@ -71,7 +72,7 @@ func promote(ctx context.Context, out io.Writer, f promoteFlags) error {
 	// would hide where the problem came from.
 	for _, env := range []string{f.from, f.to} {
 		if _, err := state.Load(c.FS, env); err != nil {
-			return listErrors(err)
+			return host.ListErrors(err)
 		}
 	}
 	fromPath, toPath := state.EnvPath(f.from), state.EnvPath(f.to)
@@ -120,7 +121,7 @@ func promote(ctx context.Context, out io.Writer, f promoteFlags) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return listErrors(err)
+		return host.ListErrors(err)
 	}
 	short := c.Hash[:7]
 	if len(leftOut) > 0 {
@@ -136,7 +137,7 @@ func promote(ctx context.Context, out io.Writer, f promoteFlags) error {
 		return fmt.Errorf("%s: %w", toPath, err)
 	}
 	if _, err := state.Load(overlayFS{FS: c.FS, name: toPath, data: newData}, f.to); err != nil {
-		return fmt.Errorf("the promoted %s would be invalid: %w", toPath, listErrors(err))
+		return fmt.Errorf("the promoted %s would be invalid: %w", toPath, host.ListErrors(err))
 	}
 
 	var summary, diff strings.Builder

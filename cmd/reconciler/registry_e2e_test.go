@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,10 +59,10 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("by tag: variant %q, want v1", v)
 	}
 	ids, reloads := w.containers(), w.reloadCount()
-	backups, _ := backup.List(w.stateDir, w.env)
+	backups, _ := backup.List(filepath.Join(w.stateDir, "backups", w.env))
 	same := func(what string) {
 		t.Helper()
-		b, _ := backup.List(w.stateDir, w.env)
+		b, _ := backup.List(filepath.Join(w.stateDir, "backups", w.env))
 		if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || w.reloadCount() != reloads || len(b) != len(backups) {
 			t.Fatalf("%s changed the host: containers %v → %v, reloads %d → %d, backups %d → %d", what, ids, got, reloads, w.reloadCount(), len(backups), len(b))
 		}

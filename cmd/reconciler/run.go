@@ -16,12 +16,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/history"
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
-	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/state/gitrepo"
@@ -146,15 +145,11 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		return fmt.Errorf("another agent runs for env %s: %w", f.env, err)
 	}
 	defer unlock()
-	key, err := dir.HashKey()
+	m, err := gitrepo.OpenMirror(dir.MirrorDir(f.env), repoURL, f.branch, auth)
 	if err != nil {
 		return err
 	}
-	mirror, err := gitrepo.OpenMirror(gitrepo.MirrorDir(g.stateDir, f.env), repoURL, f.branch, auth)
-	if err != nil {
-		return err
-	}
-	histPath := history.Path(g.stateDir, f.env)
+	histPath := dir.HistoryPath(f.env)
 	past, _, err := history.Read(histPath)
 	if err != nil {
 		return err
@@ -165,15 +160,39 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	defer hist.Close()
 
-	s := &syncer{g: g, env: f.env, mirror: mirror, dir: dir, key: key, lockTimeout: f.lockTimeout, checks: f.checks, log: log}
-	defer s.close()
+	conn := &engineConn{}
+	defer conn.close()
+	var cur *rig // the host of the sync under way (syncs run one at a time)
+	s := &host.Syncer{
+		Env: f.env, Mirror: mirror{m}, Dir: dir, LockTimeout: f.lockTimeout,
+		Open: func(ctx context.Context, e *state.Env) (*host.Host, error) {
+			cli, err := conn.get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if cur, err = newHost(cli, g, dir, e); err != nil {
+				return nil, err
+			}
+			return cur.Host, nil
+		},
+		Down: conn.down,
+		Notifier: func(targets []state.Notify) host.Notifier {
+			return notify.New(targets, g.log.Named("notify"))
+		},
+		Cloud: cloud{g}, Log: log,
+	}
+	if !f.checks.skip {
+		s.Checks = func(ctx context.Context, _ *host.Host, e *state.Env) (host.Checks, error) {
+			return f.checks.checker(ctx, g, cur, e)
+		}
+	}
 	cfg := agent.Config{
 		Env: f.env, Interval: f.interval, HealInterval: f.healInterval, Repair: !f.noHeal,
-		Fetch: s.fetch, Sync: s.sync, History: hist, Past: past, Log: log,
+		Fetch: s.Fetch, Sync: s.Sync, History: hist, Past: past, Log: log,
 	}
 	if f.verifySignatures {
 		cfg.Verify = func(_ context.Context, rev agent.Revision) error {
-			c, err := mirror.Commit(rev.Hash)
+			c, err := m.Commit(rev.Hash)
 			if err != nil {
 				return err
 			}
@@ -181,7 +200,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			if err != nil {
 				return err
 			}
-			log.Info("signature verified", zap.String("commit", shortCommit(rev.Hash)), zap.String("key", fp))
+			log.Info("signature verified", zap.String("commit", state.ShortHash(rev.Hash)), zap.String("key", fp))
 			return nil
 		}
 	}
@@ -189,7 +208,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	// interval, when /metrics is scraped.
 	cfg.Metrics = agent.NewMetrics()
 	cfg.Metrics.Registry.MustRegister(agent.NewResourceCollector(f.env, func(ctx context.Context, env string) ([]state.Resources, error) {
-		cli, err := s.docker(ctx)
+		cli, err := conn.get(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -226,219 +245,69 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	return runErr
 }
 
-// syncer is the pipeline of one env for the agent: the commit from the
-// mirror, load, resolve, observe, diff, apply, under the env's apply lock.
-type syncer struct {
-	g           *globals
-	env         string
-	mirror      *gitrepo.Mirror
-	dir         *statedir.Dir
-	key         []byte
-	lockTimeout time.Duration
-	checks      checkFlags
-	log         *zap.Logger
-
+// engineConn is the agent's engine client, kept between syncs and
+// reconnected after a failed ping.
+type engineConn struct {
 	mu  sync.Mutex
-	cli *client.Client // kept between syncs; reconnected after a failed ping
-
-	// applied is the commit this process last applied; the agent runs one
-	// sync at a time.
-	applied string
-	// looping are the crash-looping containers already reported, by
-	// container ID.
-	looping map[string]bool
+	cli *client.Client
 }
 
-// crashLoops returns the containers that restarted CrashLoopRestarts times
-// or more, and notifies container.crash_looping once for each. The engine's
-// restart policy (unless-stopped) keeps restarting them with its backoff;
-// a deploy replaces them.
-func (s *syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Observed) []string {
-	var names []string
-	var fresh []reconciler.EventService
-	if s.looping == nil {
-		s.looping = map[string]bool{}
-	}
-	for _, c := range o.Containers {
-		if c.RestartCount < agent.CrashLoopRestarts {
-			continue
-		}
-		names = append(names, c.Name)
-		if !s.looping[c.ID] {
-			s.looping[c.ID] = true
-			fresh = append(fresh, reconciler.EventService{Name: c.Service, NewImage: c.Spec.Image})
-			s.log.Warn("container is crash-looping", zap.String("container", c.Name), zap.Int("restarts", c.RestartCount), zap.String("state", c.State))
-		}
-	}
-	if len(fresh) > 0 {
-		n := notify.New(d.Notify, s.g.log.Named("notify"))
-		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: "container.crash_looping", Env: d.Env, Commit: d.Commit, Services: fresh,
-			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
-		n.Close(15 * time.Second)
-	}
-	return names
-}
-
-func (s *syncer) fetch(ctx context.Context) (agent.Revision, error) {
-	c, err := s.mirror.Fetch(ctx)
-	if err != nil {
-		return agent.Revision{}, err
-	}
-	return agent.Revision{Hash: c.Hash, Author: c.Author, Message: c.Message}, nil
-}
-
-// docker returns the engine client, connecting when needed.
-func (s *syncer) docker(ctx context.Context) (*client.Client, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cli != nil {
-		return s.cli, nil
+// get returns the engine client, connecting when needed.
+func (c *engineConn) get(ctx context.Context) (*client.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cli != nil {
+		return c.cli, nil
 	}
 	cli, err := docker.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.cli = cli
+	c.cli = cli
 	return cli, nil
 }
 
-// dockerDown reports whether the engine does not answer; it drops the
-// client so that the next sync reconnects.
-func (s *syncer) dockerDown(ctx context.Context) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cli == nil {
+// down reports whether the engine does not answer; it drops the client so
+// that the next sync reconnects.
+func (c *engineConn) down(ctx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cli == nil {
 		return true
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := s.cli.Ping(pctx); err != nil {
-		s.cli.Close()
-		s.cli = nil
+	if _, err := c.cli.Ping(pctx); err != nil {
+		c.cli.Close()
+		c.cli = nil
 		return true
 	}
 	return false
 }
 
-func (s *syncer) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cli != nil {
-		s.cli.Close()
+func (c *engineConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cli != nil {
+		c.cli.Close()
 	}
 }
 
-// sync implements agent.Config.Sync. Bad input (validation, a missing
-// file, a plan error) fails the commit; an unreachable engine or a held
-// lock is transient.
-func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agent.Outcome, error) {
-	var out agent.Outcome
-	c, err := s.mirror.Commit(rev.Hash)
+// mirror is the agent's git mirror as the application layer reads it.
+type mirror struct{ m *gitrepo.Mirror }
+
+func (m mirror) Fetch(ctx context.Context) (host.Source, error) {
+	c, err := m.m.Fetch(ctx)
 	if err != nil {
-		return out, agent.Transient(err)
+		return host.Source{}, err
 	}
-	e, err := state.Load(c.FS, s.env)
-	if err != nil {
-		return out, listErrors(err)
-	}
-	cli, err := s.docker(ctx)
-	if err != nil {
-		return out, agent.Transient(err)
-	}
-	unlock, err := s.dir.Lock(ctx, s.env, "reconciler run --env "+s.env, s.lockTimeout)
-	if err != nil {
-		return out, agent.Transient(err)
-	}
-	defer unlock()
-	h := newHost(cli, s.dir, s.key, e, s.g.log)
-	d, o, p, err := h.plan(ctx, s.g, c, e)
-	if err != nil {
-		if s.dockerDown(ctx) {
-			return out, agent.Transient(err)
-		}
-		return out, err
-	}
-	out.Services = services(o)
-	out.CrashLooping = s.crashLoops(ctx, d, o)
-	out.Changes = planLines(p)
-	if !apply || p.Empty() {
-		return out, nil
-	}
-	p.Author, p.Message = rev.Author, rev.Message // the mirror's view of the commit
-	var checks *preflight.Checker
-	if !s.checks.skip {
-		if checks, err = s.checks.checker(ctx, s.g, h, e); err != nil {
-			return out, err
-		}
-	}
-	n := notify.New(d.Notify, s.g.log.Named("notify"))
-	defer n.Close(15 * time.Second)
-	// A sync of the commit already applied is a repair: it is announced as
-	// drift.repaired, not as a deploy.
-	heal := rev.Hash == s.applied
-	var deployEvents reconciler.Notifier = n
-	if heal {
-		deployEvents = nil
-	}
-	ap := h.applier(s.g, deployEvents)
-	ap.Watched = func(_ string, t reconciler.Traffic) { out.Requests += t.Requests; out.Errors += t.Errors }
-	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
-	backedUp, pruned, err := deploy(ctx, s.g, h, e, d, o, p, checks, ap)
-	if backedUp != "" {
-		s.log.Info("backed up before the deploy", zap.String("to", backedUp))
-	}
-	if err == nil {
-		if heal {
-			e := p.Event("drift.repaired")
-			e.Services = nil // every repaired subject, not only replaced services
-			for _, c := range p.Changes {
-				e.Services = append(e.Services, reconciler.EventService{Name: c.Subject})
-			}
-			n.Notify(context.WithoutCancel(ctx), e)
-		}
-		s.applied = rev.Hash
-		if len(pruned.Removed) > 0 {
-			s.log.Info("pruned images", zap.Int("removed", len(pruned.Removed)), zap.Int64("freedBytes", pruned.Freed))
-		}
-	}
-	if err != nil && ctx.Err() == nil && s.dockerDown(ctx) {
-		err = agent.Transient(err)
-	}
-	if ctx.Err() == nil {
-		if o2, oerr := h.observe(ctx, d); oerr == nil {
-			out.Services = services(o2)
-		}
-	}
-	return out, err
+	return source(c), nil
 }
 
-// planLines is the plan as history steps: one line per change.
-func planLines(p *reconciler.Plan) []string {
-	var lines []string
-	for _, c := range p.Changes {
-		steps := make([]string, len(c.Steps))
-		for i, st := range c.Steps {
-			steps[i] = st.String()
-		}
-		line := fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary)
-		if len(c.Reasons) > 0 {
-			line += " (" + strings.Join(c.Reasons, "; ") + ")"
-		}
-		lines = append(lines, line+" [steps: "+strings.Join(steps, ", ")+"]")
+func (m mirror) Commit(hash string) (host.Source, error) {
+	c, err := m.m.Commit(hash)
+	if err != nil {
+		return host.Source{}, err
 	}
-	return lines
-}
-
-// services is the observed containers for /status.
-func services(o *state.Observed) []agent.Service {
-	live := map[string]string{}
-	for _, s := range o.Sites {
-		live[s.Service] = s.Live
-	}
-	out := []agent.Service{}
-	for _, c := range o.Containers {
-		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: c.Color, State: c.State,
-			Image: c.Spec.Image, Commit: c.Commit, Live: live[c.Service] == c.Color})
-	}
-	return out
+	return source(c), nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/developer-mesh/reconciler/state"
 	"io"
 	"net/http"
 	"os"
@@ -155,7 +156,7 @@ func (w *world) history() []history.Record {
 func results(recs []history.Record) string {
 	var s []string
 	for _, r := range recs {
-		s = append(s, r.Trigger+":"+shortCommit(r.Commit)+":"+r.Result)
+		s = append(s, r.Trigger+":"+state.ShortHash(r.Commit)+":"+r.Result)
 	}
 	return strings.Join(s, " ")
 }
@@ -366,7 +367,7 @@ func TestAgentFailedCommitThenFix(t *testing.T) {
 	}
 	rb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(rb), shortCommit(bad)) {
+	if resp.StatusCode != 503 || !strings.Contains(string(rb), state.ShortHash(bad)) {
 		t.Fatalf("/readyz after a failed commit = %d %s", resp.StatusCode, rb)
 	}
 	if n := metric(t, a.addr, `reconciler_deployments_total{`+env+`,result="failed"}`); n != 1 {

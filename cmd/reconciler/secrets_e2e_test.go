@@ -142,7 +142,7 @@ func TestSecretsFromAWS(t *testing.T) {
 	}
 
 	// Backups: the last two in the state dir, each also in S3.
-	local, err := backup.List(w.stateDir, w.env)
+	local, err := backup.List(filepath.Join(w.stateDir, "backups", w.env))
 	if err != nil || len(local) != 2 {
 		t.Fatalf("local backups %v, %v; want 2", local, err)
 	}
@@ -236,7 +236,7 @@ func TestMemoryCheck(t *testing.T) {
 	if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || w.reloadCount() != reloads {
 		t.Fatalf("a refused deploy changed the host: %v → %v", ids, got)
 	}
-	if b, _ := backup.List(w.stateDir, w.env); len(b) != 1 {
+	if b, _ := backup.List(filepath.Join(w.stateDir, "backups", w.env)); len(b) != 1 {
 		t.Fatalf("backups %v: want only the first deploy's", b)
 	}
 	w.wantServing("v1")

@@ -1,10 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/developer-mesh/reconciler/reconciler/host"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 func init() { commands = append(commands, validateCmd) }
@@ -18,21 +20,12 @@ func validateCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, e, err := loadEnv(cmd.Context(), f)
 			if err != nil {
-				return &exitError{code: exitFailed, err: listErrors(err)}
+				return &exitError{code: exitFailed, err: host.ListErrors(err)}
 			}
-			fmt.Fprintf(g.stdout, "envs/%s.yaml at %s: valid (%d services)\n", f.env, c.Hash[:12], len(e.Services))
+			fmt.Fprintf(g.stdout, "envs/%s.yaml at %s: valid (%d services)\n", f.env, state.ShortHash(c.Hash), len(e.Services))
 			return nil
 		},
 	}
 	f.register(cmd)
 	return cmd
-}
-
-// listErrors puts each joined error on its own line under a count.
-func listErrors(err error) error {
-	var j interface{ Unwrap() []error }
-	if !errors.As(err, &j) || len(j.Unwrap()) < 2 {
-		return err
-	}
-	return fmt.Errorf("%d problems:\n%w", len(j.Unwrap()), err)
 }

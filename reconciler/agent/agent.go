@@ -94,11 +94,13 @@ type Config struct {
 	// Verify, when set, refuses a revision (unsigned, untrusted) with an
 	// error that says why; a refused revision is never synced.
 	Verify func(ctx context.Context, rev Revision) error
-	// Sync plans the host against rev and, when apply is true, applies the
-	// plan. Errors wrapped with Transient are retried with backoff; others
-	// mark rev as failed. A cancelled ctx must leave the host at a safe
-	// point (reconciler.Applier does).
-	Sync func(ctx context.Context, rev Revision, apply bool) (Outcome, error)
+	// Sync plans the host against rev and, unless mode is Check, applies
+	// the plan: as a deploy of a new commit (Deploy) or as a repair of the
+	// applied one (Heal), which is announced as drift.repaired. Errors
+	// wrapped with Transient are retried with backoff; others mark rev as
+	// failed. A cancelled ctx must leave the host at a safe point
+	// (reconciler.Applier does).
+	Sync func(ctx context.Context, rev Revision, mode Mode) (Outcome, error)
 
 	// History records every attempt; History.Append errors are logged.
 	History interface{ Append(history.Record) error }
@@ -109,6 +111,20 @@ type Config struct {
 	Metrics *Metrics
 	Log     *zap.Logger
 }
+
+// Mode is what a Sync does with its plan; the agent decides it, so the
+// syncer keeps no copy of what is applied.
+type Mode int
+
+// Sync modes.
+const (
+	// Check plans only: drift is reported, nothing changes.
+	Check Mode = iota
+	// Deploy applies the plan of a commit newer than the applied one.
+	Deploy
+	// Heal applies the plan of the applied commit: a drift repair.
+	Heal
+)
 
 // ErrTransient matches (errors.Is) errors marked by Transient.
 var ErrTransient = errors.New("transient")
@@ -323,7 +339,7 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error 
 	}
 
 	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
-	out, err := a.cfg.Sync(ctx, rev, true)
+	out, err := a.cfg.Sync(ctx, rev, Deploy)
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
 	a.observed(out)
 	if len(out.Changes) > 0 {
@@ -376,7 +392,11 @@ func (a *Agent) heal(ctx context.Context) {
 	}
 	m, env := a.cfg.Metrics, a.cfg.Env
 	start := time.Now().UTC()
-	out, err := a.cfg.Sync(ctx, rev, a.cfg.Repair)
+	mode := Check
+	if a.cfg.Repair {
+		mode = Heal
+	}
+	out, err := a.cfg.Sync(ctx, rev, mode)
 	a.observed(out)
 	if ctx.Err() != nil {
 		return

@@ -29,7 +29,8 @@ type fake struct {
 	fetches  int
 	syncErr  map[string]error
 	drift    []string // what the next sync finds
-	calls    []string // "deploy HASH" / "check HASH"
+	calls    []string // "apply HASH" / "check HASH"
+	modes    []Mode   // the mode of each call
 	records  []history.Record
 }
 
@@ -45,14 +46,16 @@ func (f *fake) fetch(context.Context) (Revision, error) {
 	return Revision{Hash: f.tip, Author: "A <a@x>", Message: "msg " + f.tip}, nil
 }
 
-func (f *fake) sync(_ context.Context, rev Revision, apply bool) (Outcome, error) {
+func (f *fake) sync(_ context.Context, rev Revision, mode Mode) (Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	apply := mode != Check
 	verb := "check"
 	if apply {
 		verb = "apply"
 	}
 	f.calls = append(f.calls, verb+" "+rev.Hash)
+	f.modes = append(f.modes, mode)
 	out := Outcome{Changes: f.drift, Services: []Service{{Service: "web", Commit: rev.Hash}}}
 	if apply {
 		f.drift = nil
@@ -247,6 +250,38 @@ func TestRestartSeedsFromHistory(t *testing.T) {
 	f2 := &fake{tip: "c"}
 	a2 := start(t, f2, func(c *Config) { c.Past = past })
 	eventually(t, "c applied", func() bool { return a2.Status().AppliedCommit == "c" })
+}
+
+// TestModesFromTheAgent: the agent, not the syncer, says whether a sync is
+// a deploy or a repair. After a restart whose history says "a" is
+// applied, the start-up convergence of "a" is a Heal (announced as
+// drift.repaired), a new commit is a Deploy, and a --no-heal drift check
+// is a Check.
+func TestModesFromTheAgent(t *testing.T) {
+	t.Parallel()
+	f := &fake{tip: "a"}
+	a := start(t, f, func(c *Config) {
+		c.Past = []history.Record{{Env: "test", Commit: "a", Result: history.Succeeded}}
+	})
+	eventually(t, "the start-up heal", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.modes) >= 1 })
+	f.set(func() { f.tip = "b" })
+	eventually(t, "b applied", func() bool { return a.Status().AppliedCommit == "b" })
+	f.mu.Lock()
+	modes := append([]Mode(nil), f.modes...)
+	f.mu.Unlock()
+	if len(modes) < 2 || modes[0] != Heal || modes[len(modes)-1] != Deploy {
+		t.Fatalf("modes %v (calls %v): want Heal at start, Deploy for the new commit", modes, f.calls)
+	}
+
+	g := &fake{tip: "a"}
+	b := start(t, g, func(c *Config) { c.Interval, c.HealInterval, c.Repair = time.Hour, 5*time.Millisecond, false })
+	eventually(t, "a applied", func() bool { return b.Status().AppliedCommit == "a" })
+	eventually(t, "a drift check", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.modes) >= 2 })
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.modes[0] != Deploy || g.modes[1] != Check {
+		t.Fatalf("modes %v: want Deploy, then Check for --no-heal", g.modes)
+	}
 }
 
 // TestWebhook: signed requests trigger a fetch at once; unsigned or badly

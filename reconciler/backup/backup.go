@@ -56,11 +56,11 @@ type Result struct {
 }
 
 // Take writes a backup of o (env's observed state) before commit is
-// deployed, removes all but the newest keep backups of env, and uploads the
-// archive through up when it is not nil. The nginx files are copied as they
+// deployed into root, env's backup directory (statedir.Dir.BackupDir),
+// removes all but the newest keep backups there, and uploads the archive
+// through up when it is not nil. The nginx files are copied as they
 // are on disk, marker files included.
-func Take(ctx context.Context, stateDir string, o *state.Observed, env, commit, confDir string, keep int, up Uploader, now time.Time) (Result, error) {
-	root := filepath.Join(stateDir, "backups", env)
+func Take(ctx context.Context, root string, o *state.Observed, env, commit, confDir string, keep int, up Uploader, now time.Time) (Result, error) {
 	name := now.UTC().Format("20060102T150405.000Z") + "-" + commit[:min(12, len(commit))]
 	dir := filepath.Join(root, name)
 	files := map[string][]byte{}
@@ -116,9 +116,9 @@ func Take(ctx context.Context, stateDir string, o *state.Observed, env, commit, 
 	return res, nil
 }
 
-// List returns env's backup directories, oldest first.
-func List(stateDir, env string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(stateDir, "backups", env))
+// List returns the backups in root, an env's backup directory, oldest first.
+func List(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -128,7 +128,7 @@ func List(stateDir, env string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		if e.IsDir() && !strings.HasSuffix(e.Name(), ".tmp") {
-			out = append(out, filepath.Join(stateDir, "backups", env, e.Name()))
+			out = append(out, filepath.Join(root, e.Name()))
 		}
 	}
 	sort.Strings(out) // names start with a sortable UTC time
@@ -136,7 +136,7 @@ func List(stateDir, env string) ([]string, error) {
 }
 
 func prune(root string, keep int) error {
-	all, err := List(filepath.Dir(filepath.Dir(root)), filepath.Base(root))
+	all, err := List(root)
 	if err != nil {
 		return err
 	}

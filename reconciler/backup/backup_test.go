@@ -23,7 +23,7 @@ func (m memUploader) Put(_ context.Context, key string, body []byte) (string, er
 }
 
 func TestTakeKeepsLastN(t *testing.T) {
-	stateDir, confDir := t.TempDir(), t.TempDir()
+	root, confDir := filepath.Join(t.TempDir(), "backups", "prod"), t.TempDir()
 	if err := os.WriteFile(filepath.Join(confDir, state.MarkerFile("prod", "api")), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -36,13 +36,13 @@ func TestTakeKeepsLastN(t *testing.T) {
 	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	var last Result
 	for i := 0; i < 4; i++ {
-		r, err := Take(context.Background(), stateDir, o, "prod", "0123456789abcdef", confDir, 3, up, start.Add(time.Duration(i)*time.Minute))
+		r, err := Take(context.Background(), root, o, "prod", "0123456789abcdef", confDir, 3, up, start.Add(time.Duration(i)*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = r
 	}
-	all, err := List(stateDir, "prod")
+	all, err := List(root)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("backups = %v, %v; want the last 3", all, err)
 	}

@@ -7,6 +7,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // ImagesInUse returns the image ID of every container on the host, of any
@@ -24,11 +26,7 @@ func (r *Runtime) ImagesInUse(ctx context.Context) (map[string]bool, error) {
 }
 
 // ImageInfo is what retention needs to know of an image.
-type ImageInfo struct {
-	ID   string
-	Tags []string // repo:tag references
-	Size int64    // bytes
-}
+type ImageInfo = state.ImageInfo
 
 // ImageInfo inspects the image id; found is false when it is gone.
 func (r *Runtime) ImageInfo(ctx context.Context, id string) (info ImageInfo, found bool, err error) {

@@ -51,11 +51,6 @@ type Store struct {
 	f    *os.File
 }
 
-// Path is the history file of env under a state directory.
-func Path(stateDir, env string) string {
-	return filepath.Join(stateDir, "history", env+".jsonl")
-}
-
 // Open opens (creating it) the history file at path for appending. A torn
 // last line, left by a crash during a write, is cut off first.
 func Open(path string) (*Store, error) {

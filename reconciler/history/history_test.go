@@ -16,7 +16,7 @@ func rec(i int) Record {
 
 func TestAppendRead(t *testing.T) {
 	t.Parallel()
-	path := Path(t.TempDir(), "prod")
+	path := filepath.Join(t.TempDir(), "history", "prod.jsonl")
 	if got, skipped, err := Read(path); err != nil || len(got) != 0 || skipped != 0 {
 		t.Fatalf("missing file: %v %d %v", got, skipped, err)
 	}
@@ -41,7 +41,7 @@ func TestAppendRead(t *testing.T) {
 func TestTornLine(t *testing.T) {
 	t.Parallel()
 	for _, torn := range []string{`{"env":"prod","com`, `{`, "garbage"} {
-		path := Path(t.TempDir(), "prod")
+		path := filepath.Join(t.TempDir(), "history", "prod.jsonl")
 		s, err := Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +83,7 @@ func TestTornLine(t *testing.T) {
 // TestReadWhileAppending: a reader never sees a half record as a record.
 func TestReadWhileAppending(t *testing.T) {
 	t.Parallel()
-	path := Path(t.TempDir(), "prod")
+	path := filepath.Join(t.TempDir(), "history", "prod.jsonl")
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -186,8 +185,6 @@ func (c *Commit) Verify(trustedKeys string) (string, error) {
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), nil
 }
 
-// MirrorDir is where the mirror of env lives under a state directory.
-func MirrorDir(stateDir, env string) string { return filepath.Join(stateDir, "git", env) }
 
 func short(h string) string {
 	if len(h) > 12 {

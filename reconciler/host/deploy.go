@@ -1,0 +1,185 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/backup"
+	"github.com/developer-mesh/reconciler/reconciler/preflight"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// Checks are the pre-deploy checks (preflight.Checker).
+type Checks interface {
+	// Host checks the engine, nginx and cloud credentials.
+	Host(ctx context.Context) preflight.Report
+	// Plan checks what the plan needs: images in their registries, memory
+	// and disk for the new colors beside the old.
+	Plan(ctx context.Context, p *reconciler.Plan) preflight.Report
+}
+
+// Cloud gives the cloud APIs an environment's deploy uses. Each call may
+// load the cloud configuration the first time; a nil Cloud means the env
+// uses none.
+type Cloud interface {
+	// Uploader is where backups go besides the state dir (backup.s3).
+	Uploader(ctx context.Context, url string) (backup.Uploader, error)
+	// Snapshots takes database snapshots before migrations.
+	Snapshots(ctx context.Context) (reconciler.Snapshotter, error)
+	// HealthChecks updates external health checks after a switch.
+	HealthChecks(ctx context.Context) (reconciler.HealthChecks, error)
+}
+
+// DeployOptions are how one deploy runs.
+type DeployOptions struct {
+	// Checks run before anything changes; nil skips them.
+	Checks Checks
+	// Notifier is told of the deploy's events; nil tells nobody.
+	Notifier reconciler.Notifier
+	// Cloud gives the APIs of backup.s3, migrations.snapshot and route53.
+	Cloud Cloud
+	// Log is the executor's logger; nil uses the host's.
+	Log *zap.Logger
+	// Now is the clock of the backup's name; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is what a deploy did besides its plan.
+type Result struct {
+	// BackedUp says where the backup taken before the first change went;
+	// "" when none was taken.
+	BackedUp string
+	// Warnings are the failures of best-effort steps (health-check
+	// updates): the deploy stands.
+	Warnings []string
+	// Traffic is what the watches (bake, canary steps) counted through
+	// nginx, summed over services.
+	Traffic reconciler.Traffic
+	// Pruned is what image retention removed after the deploy.
+	Pruned PruneReport
+}
+
+// errNothingChanged marks the errors of a deploy that stopped before the
+// first change on the host.
+func nothingChanged(err error) error { return fmt.Errorf("%w; nothing was changed", err) }
+
+// Deploy carries out pl, a plan with changes, the way both apply and the
+// agent do: the pre-deploy checks, a backup of what the plan changes, the
+// cloud APIs its steps need, the plan itself, then image retention.
+// Nothing on the host changes before the checks and the backup passed;
+// retention never fails a deploy that worked.
+func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Result, error) {
+	var res Result
+	p, d, e := pl.Plan, pl.Desired, pl.Env
+	if opts.Checks != nil {
+		if err := errors.Join(opts.Checks.Host(ctx).Err(), opts.Checks.Plan(ctx, p).Err()); err != nil {
+			return res, nothingChanged(ListErrors(err))
+		}
+	}
+	var err error
+	if res.BackedUp, err = h.backup(ctx, pl, opts); err != nil {
+		return res, err
+	}
+	ap := h.applier(opts)
+	if err := withCloud(ctx, ap, d, opts.Cloud); err != nil {
+		return res, nothingChanged(err)
+	}
+	ap.Watched = func(_ string, t reconciler.Traffic) {
+		res.Traffic.Requests += t.Requests
+		res.Traffic.Errors += t.Errors
+	}
+	if err := ap.Apply(ctx, p); err != nil {
+		return res, err
+	}
+	res.Warnings = ap.Warnings
+	pruned, rerr := h.Retain(ctx, p.Env, e.KeepImages, false)
+	if rerr != nil {
+		h.Log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
+	}
+	res.Pruned = pruned
+	return res, nil
+}
+
+// applier is the executor on this host.
+func (h *Host) applier(opts DeployOptions) *reconciler.Applier {
+	log := opts.Log
+	if log == nil {
+		log = h.Log.Named("apply")
+	}
+	return &reconciler.Applier{
+		Runtime: h.Runtime, Edge: h.Edge, Prober: h.Prober, Journal: h.Dir,
+		Log: log, Out: h.Out, Notifier: opts.Notifier,
+	}
+}
+
+// withCloud gives ap the cloud APIs d's plan steps use: a snapshot before
+// migrations, health checks after switches.
+func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired, cloud Cloud) error {
+	snap := d.Migrations != nil && d.Migrations.SnapshotRDS != ""
+	r53 := false
+	for _, s := range d.Services {
+		r53 = r53 || s.Config.Route53 != nil
+	}
+	if !snap && !r53 {
+		return nil
+	}
+	if cloud == nil {
+		return errors.New("the env uses AWS (migrations.snapshot or route53) and no AWS access is configured")
+	}
+	var err error
+	if snap {
+		if ap.Snapshots, err = cloud.Snapshots(ctx); err != nil {
+			return err
+		}
+	}
+	if r53 {
+		if ap.HealthChecks, err = cloud.HealthChecks(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backup backs up what pl is about to change (see package backup), from
+// the snapshot the plan was made from, and says where it went.
+func (h *Host) backup(ctx context.Context, pl *Planned, opts DeployOptions) (string, error) {
+	e, d := pl.Env, pl.Desired
+	var up backup.Uploader
+	if e.Backup != nil && e.Backup.S3 != "" {
+		if opts.Cloud == nil {
+			return "", nothingChanged(errors.New("backup: backup.s3 is set and no AWS access is configured"))
+		}
+		var err error
+		if up, err = opts.Cloud.Uploader(ctx, e.Backup.S3); err != nil {
+			return "", nothingChanged(fmt.Errorf("backup: %w", err))
+		}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	res, err := backup.Take(ctx, h.Dir.BackupDir(d.Env), pl.Observed, d.Env, pl.Plan.Commit, d.Nginx.ConfDir, e.BackupKeep(), up, now())
+	if err != nil {
+		return "", nothingChanged(err)
+	}
+	where := res.Dir
+	if res.URL != "" {
+		where += " and " + res.URL
+	}
+	return where, nil
+}
+
+// ListErrors puts each of a joined error's errors on its own line under a
+// count; other errors are returned as they are.
+func ListErrors(err error) error {
+	var j interface{ Unwrap() []error }
+	if !errors.As(err, &j) || len(j.Unwrap()) < 2 {
+		return err
+	}
+	return fmt.Errorf("%d problems:\n%w", len(j.Unwrap()), err)
+}

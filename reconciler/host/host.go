@@ -1,0 +1,208 @@
+// Package host is reconciler's application layer: one method per thing a
+// user or the agent does to this machine for one environment (observe,
+// plan, deploy, retain images, status, the migrations dry-run, the agent's
+// sync). It sits between the commands in cmd/reconciler, which only turn
+// flags into calls and print, and the core (package reconciler: the pure
+// planner and the executor). It depends on small interfaces, declared
+// here, not on the Docker client, go-git or the AWS SDK: the commands wire
+// the adapters in, and tests wire the in-memory host or their own fakes.
+package host
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// Runtime is the container engine as the application layer uses it: what
+// the executor drives, plus what status, logs and retention read.
+// reconciler/docker implements it.
+type Runtime interface {
+	reconciler.Runtime
+	// Resources returns what env's containers use now.
+	Resources(ctx context.Context, env string) ([]state.Resources, error)
+	// StreamLogs copies a container's output to stdout and stderr, the
+	// last tail lines first (0: all), until it ends or, with follow, until
+	// ctx is done.
+	StreamLogs(ctx context.Context, name string, tail int, follow bool, stdout, stderr io.Writer) error
+	Images
+}
+
+// Images is what image retention needs of the engine.
+type Images interface {
+	// ImagesInUse returns the image ID of every container on the host, of
+	// any state and owner.
+	ImagesInUse(ctx context.Context) (map[string]bool, error)
+	// ImageInfo inspects the image id; found is false when it is gone.
+	ImageInfo(ctx context.Context, id string) (info state.ImageInfo, found bool, err error)
+	// RemoveImage removes the image and its tags, without force.
+	RemoveImage(ctx context.Context, info state.ImageInfo) error
+	// UnusedProxyImages returns the name proxy images that no container
+	// uses, except the current one.
+	UnusedProxyImages(ctx context.Context, inUse map[string]bool) ([]state.ImageInfo, error)
+}
+
+// Names reads where the name proxies of an environment forward.
+type Names interface {
+	// Colors returns the color each service's marker in dir holds; a
+	// missing dir is no marker.
+	Colors(dir string) (map[string]string, error)
+}
+
+// Secrets resolves secret references ("ssm:/path", "env:VAR", ...) to
+// their values. Errors never quote a value.
+type Secrets interface {
+	Resolve(ctx context.Context, refs []string) (map[string]string, error)
+}
+
+// Host is this machine as reconciler drives it for one environment: the
+// engine, nginx, the state directory and the host's hash key. Make one per
+// command (the agent makes one per sync); it is not safe for concurrent
+// use.
+type Host struct {
+	Runtime Runtime
+	Edge    reconciler.Edge
+	Dir     *statedir.Dir
+	// Key is the host's hash key (statedir.Dir.HashKey).
+	Key     []byte
+	Names   Names
+	Secrets Secrets
+	// Prober runs health checks and smoke requests.
+	Prober reconciler.Prober
+	Log    *zap.Logger
+	// Out receives what the executor prints (the migrations job's output).
+	Out io.Writer
+}
+
+// Scope is what one observation covers: an environment, where its nginx
+// files are, the images whose local IDs the planner compares, and the
+// directory of its name markers ("" for none).
+type Scope struct {
+	Env      string
+	ConfDir  string
+	Images   []string
+	NamesDir string
+}
+
+// ScopeOf is the scope a plan of d needs: every image d runs.
+func ScopeOf(d *state.Desired) Scope {
+	s := Scope{Env: d.Env, ConfDir: d.Nginx.ConfDir, NamesDir: d.NamesDir}
+	if d.Migrations != nil {
+		s.Images = append(s.Images, d.Migrations.Spec.Image)
+	}
+	for _, svc := range d.Services {
+		s.Images = append(s.Images, svc.Spec.Image)
+	}
+	return s
+}
+
+// EnvScope is the scope of e as written, for the commands that look at a
+// host without resolving its desired state (status, logs, prune).
+func (h *Host) EnvScope(e *state.Env) (Scope, error) {
+	s := Scope{Env: e.Environment, ConfDir: e.Nginx.ConfDir}
+	for _, name := range state.SortedKeys(e.Services) {
+		s.Images = append(s.Images, e.Services[name].Image)
+	}
+	dir, err := h.Dir.NamesDir(e.Environment)
+	if err != nil {
+		return s, err
+	}
+	s.NamesDir = dir
+	return s, nil
+}
+
+// Observe takes one snapshot of the host for the scope: one list of the
+// engine's containers, the nginx files reconciler owns, the migrations
+// record and the name markers. It changes nothing.
+func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
+	snap, err := h.Runtime.Observe(ctx, s.Env, s.Images)
+	if err != nil {
+		return nil, fmt.Errorf("observe containers: %w", err)
+	}
+	sites, err := h.Edge.Observe(ctx, s.Env, s.ConfDir)
+	if err != nil {
+		return nil, fmt.Errorf("observe nginx: %w", err)
+	}
+	last, err := h.Dir.LastMigration(s.Env)
+	if err != nil {
+		return nil, err
+	}
+	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
+		LastMigration: last, NameProxies: snap.NameProxies}
+	if s.NamesDir != "" && h.Names != nil {
+		if o.Names, err = h.Names.Colors(s.NamesDir); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// Source is a commit of the desired state: its files, hash and author.
+// state/gitrepo's Commit gives one.
+type Source struct {
+	FS      fs.FS
+	Hash    string
+	Author  string
+	Message string
+}
+
+// Resolve reads every file and secret e references at src and returns the
+// desired state. Secrets are resolved only here.
+func (h *Host) Resolve(ctx context.Context, src Source, e *state.Env) (*state.Desired, error) {
+	vals := map[string]string{}
+	if refs := e.SecretRefs(); len(refs) > 0 {
+		if h.Secrets == nil {
+			return nil, fmt.Errorf("resolve secrets: no resolver")
+		}
+		var err error
+		if vals, err = h.Secrets.Resolve(ctx, refs); err != nil {
+			return nil, fmt.Errorf("resolve secrets: %w", err)
+		}
+	}
+	d, err := state.Resolve(e, src.FS, src.Hash, vals)
+	if err != nil {
+		return nil, err
+	}
+	if d.Network != "" {
+		if d.NamesDir, err = h.Dir.NamesDir(d.Env); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Planned is a plan with what it was made from: the env file, its
+// resolved desired state and the snapshot of the host.
+type Planned struct {
+	Env      *state.Env
+	Desired  *state.Desired
+	Observed *state.Observed
+	Plan     *reconciler.Plan
+}
+
+// Plan resolves e at src, observes the host once and diffs. The snapshot
+// is kept for the backup a deploy takes first.
+func (h *Host) Plan(ctx context.Context, src Source, e *state.Env) (*Planned, error) {
+	d, err := h.Resolve(ctx, src, e)
+	if err != nil {
+		return nil, err
+	}
+	o, err := h.Observe(ctx, ScopeOf(d))
+	if err != nil {
+		return nil, err
+	}
+	p, err := reconciler.Diff(d, o, h.Key)
+	if err != nil {
+		return nil, err
+	}
+	p.Author, p.Message = src.Author, src.Message
+	h.Log.Debug("planned", zap.Int("changes", len(p.Changes)))
+	return &Planned{Env: e, Desired: d, Observed: o, Plan: p}, nil
+}

@@ -1,0 +1,187 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/agent"
+	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// Mirror is the agent's copy of the desired-state branch.
+type Mirror interface {
+	// Fetch updates the mirror and returns the branch tip.
+	Fetch(ctx context.Context) (Source, error)
+	// Commit returns a commit of the mirror by hash.
+	Commit(hash string) (Source, error)
+}
+
+// Notifier delivers deploy events and is closed when the sync ends
+// (notify.Notifier).
+type Notifier interface {
+	reconciler.Notifier
+	// Close waits up to timeout for deliveries under way.
+	Close(timeout time.Duration)
+}
+
+// Syncer is the agent's pipeline for one environment (agent.Config's Fetch
+// and Sync): the commit from the mirror, load, resolve, observe, diff and,
+// as the agent says, deploy or repair, under the env's apply lock.
+type Syncer struct {
+	Env    string
+	Mirror Mirror
+	Dir    *statedir.Dir
+	// LockTimeout is how long a sync waits for a manual apply of the env.
+	LockTimeout time.Duration
+	// Open connects to the engine (reusing a connection between syncs) and
+	// wires the host for e.
+	Open func(ctx context.Context, e *state.Env) (*Host, error)
+	// Down reports whether the engine does not answer; the next Open then
+	// reconnects. An error seen while the engine is down is transient.
+	Down func(ctx context.Context) bool
+	// Checks builds the pre-deploy checks; nil skips them.
+	Checks func(ctx context.Context, h *Host, e *state.Env) (Checks, error)
+	// Notifier returns the receivers of an env's events.
+	Notifier func(targets []state.Notify) Notifier
+	// Cloud gives the cloud APIs of the deploy; nil when none is configured.
+	Cloud Cloud
+	Log   *zap.Logger
+
+	// looping are the crash-looping containers already reported, by ID.
+	looping map[string]bool
+}
+
+// Fetch implements agent.Config.Fetch.
+func (s *Syncer) Fetch(ctx context.Context) (agent.Revision, error) {
+	c, err := s.Mirror.Fetch(ctx)
+	if err != nil {
+		return agent.Revision{}, err
+	}
+	return agent.Revision{Hash: c.Hash, Author: c.Author, Message: c.Message}, nil
+}
+
+// Sync implements agent.Config.Sync. Bad input (validation, a missing
+// file, a plan error) fails the commit; an unreachable engine or a held
+// lock is transient. A Heal is announced as drift.repaired, not as a
+// deploy.
+func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (agent.Outcome, error) {
+	var out agent.Outcome
+	src, err := s.Mirror.Commit(rev.Hash)
+	if err != nil {
+		return out, agent.Transient(err)
+	}
+	e, err := state.Load(src.FS, s.Env)
+	if err != nil {
+		return out, ListErrors(err)
+	}
+	h, err := s.Open(ctx, e)
+	if err != nil {
+		return out, agent.Transient(err)
+	}
+	unlock, err := s.Dir.Lock(ctx, s.Env, "reconciler run --env "+s.Env, s.LockTimeout)
+	if err != nil {
+		return out, agent.Transient(err)
+	}
+	defer unlock()
+	pl, err := h.Plan(ctx, src, e)
+	if err != nil {
+		if s.Down(ctx) {
+			return out, agent.Transient(err)
+		}
+		return out, err
+	}
+	p := pl.Plan
+	out.Services = AgentServices(pl.Observed)
+	out.CrashLooping = s.crashLoops(ctx, pl.Desired, pl.Observed)
+	out.Changes = p.Lines()
+	if mode == agent.Check || p.Empty() {
+		return out, nil
+	}
+	p.Author, p.Message = rev.Author, rev.Message // the mirror's view of the commit
+	opts := DeployOptions{Cloud: s.Cloud, Log: s.Log.Named("apply").With(zap.String("commit", state.ShortHash(rev.Hash)))}
+	if s.Checks != nil {
+		if opts.Checks, err = s.Checks(ctx, h, e); err != nil {
+			return out, err
+		}
+	}
+	n := s.Notifier(pl.Desired.Notify)
+	defer n.Close(15 * time.Second)
+	if mode == agent.Deploy {
+		opts.Notifier = n
+	}
+	res, err := h.Deploy(ctx, pl, opts)
+	out.Requests, out.Errors = res.Traffic.Requests, res.Traffic.Errors
+	if res.BackedUp != "" {
+		s.Log.Info("backed up before the deploy", zap.String("to", res.BackedUp))
+	}
+	if err == nil {
+		if mode == agent.Heal {
+			ev := p.Event("drift.repaired")
+			ev.Services = nil // every repaired subject, not only replaced services
+			for _, c := range p.Changes {
+				ev.Services = append(ev.Services, reconciler.EventService{Name: c.Subject})
+			}
+			n.Notify(context.WithoutCancel(ctx), ev)
+		}
+		if len(res.Pruned.Removed) > 0 {
+			s.Log.Info("pruned images", zap.Int("removed", len(res.Pruned.Removed)), zap.Int64("freedBytes", res.Pruned.Freed))
+		}
+	}
+	if err != nil && ctx.Err() == nil && s.Down(ctx) {
+		err = agent.Transient(err)
+	}
+	if ctx.Err() == nil {
+		if o2, oerr := h.Observe(ctx, ScopeOf(pl.Desired)); oerr == nil {
+			out.Services = AgentServices(o2)
+		}
+	}
+	return out, err
+}
+
+// crashLoops returns the containers that restarted CrashLoopRestarts times
+// or more, and notifies container.crash_looping once for each. The engine's
+// restart policy (unless-stopped) keeps restarting them with its backoff;
+// a deploy replaces them.
+func (s *Syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Observed) []string {
+	var names []string
+	var fresh []reconciler.EventService
+	if s.looping == nil {
+		s.looping = map[string]bool{}
+	}
+	for _, c := range o.Containers {
+		if c.RestartCount < agent.CrashLoopRestarts {
+			continue
+		}
+		names = append(names, c.Name)
+		if !s.looping[c.ID] {
+			s.looping[c.ID] = true
+			fresh = append(fresh, reconciler.EventService{Name: c.Service, NewImage: c.Spec.Image})
+			s.Log.Warn("container is crash-looping", zap.String("container", c.Name), zap.Int("restarts", c.RestartCount), zap.String("state", c.State))
+		}
+	}
+	if len(fresh) > 0 {
+		n := s.Notifier(d.Notify)
+		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: "container.crash_looping", Env: d.Env, Commit: d.Commit, Services: fresh,
+			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
+		n.Close(15 * time.Second)
+	}
+	return names
+}
+
+// AgentServices is the observed containers for the agent's /status, each
+// marked live by the one rule (state.Observed.Live), workers included.
+func AgentServices(o *state.Observed) []agent.Service {
+	out := []agent.Service{}
+	for _, c := range o.Containers {
+		live := o.Live(c.Service)
+		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: c.Color, State: c.State,
+			Image: c.Spec.Image, Commit: c.Commit, Live: live != nil && live.Name == c.Name})
+	}
+	return out
+}
