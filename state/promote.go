@@ -1,0 +1,151 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+)
+
+// Promotion is what promote copies from one env file to another: the image
+// references of the services (and the migrations job) found in both.
+type Promotion struct {
+	// Path is the file that changes, envs/TO.yaml; Data its new text,
+	// comments and layout kept, validated with Load.
+	Path string
+	Data []byte
+	// Set maps each promoted service to its new image; Old to the one it
+	// replaces. Empty when TO already runs FROM's images.
+	Set, Old map[string]string
+	// LeftOut are FROM's services that TO does not have (only when no
+	// service was named).
+	LeftOut []string
+	// Summary has a line per promoted service ("  api: a:v1 → a:v2");
+	// Diff is a unified diff of the changed lines.
+	Summary, Diff string
+}
+
+// Promote computes the promotion of the images of env from into env to, as
+// both files stand in fsys. services names the services to promote
+// (MigrationsImage for the migrations job); none means every one found in
+// both files. Both files must be valid, and so must the result.
+func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error) {
+	if from == to {
+		return nil, fmt.Errorf("--from and --to: want two environments, got %q twice", from)
+	}
+	// Both files must be valid as they stand: promoting from a broken file
+	// would hide where the problem came from.
+	for _, env := range []string{from, to} {
+		if _, err := Load(fsys, env); err != nil {
+			return nil, err
+		}
+	}
+	fromPath, toPath := EnvPath(from), EnvPath(to)
+	fromData, err := fs.ReadFile(fsys, fromPath)
+	if err != nil {
+		return nil, err
+	}
+	toData, err := fs.ReadFile(fsys, toPath)
+	if err != nil {
+		return nil, err
+	}
+	fromImgs, err := Images(fromData)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fromPath, err)
+	}
+	toImgs, err := Images(toData)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", toPath, err)
+	}
+
+	pr := &Promotion{Path: toPath, Set: map[string]string{}, Old: map[string]string{}}
+	names := slices.Clone(services)
+	if len(names) == 0 {
+		for _, n := range SortedKeys(fromImgs) {
+			if _, ok := toImgs[n]; ok {
+				names = append(names, n)
+			} else {
+				pr.LeftOut = append(pr.LeftOut, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var errs []error
+	for _, n := range names {
+		src, ok1 := fromImgs[n]
+		dst, ok2 := toImgs[n]
+		switch {
+		case !ok1:
+			errs = append(errs, fmt.Errorf("--service %s: not in %s", n, fromPath))
+		case !ok2:
+			errs = append(errs, fmt.Errorf("--service %s: not in %s (add it there by hand first)", n, toPath))
+		case src.Image != dst.Image:
+			pr.Set[n], pr.Old[n] = src.Image, dst.Image
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(pr.Set) == 0 {
+		return pr, nil
+	}
+	if pr.Data, err = SetImages(toData, pr.Set); err != nil {
+		return nil, fmt.Errorf("%s: %w", toPath, err)
+	}
+	if _, err := Load(overlayFS{FS: fsys, name: toPath, data: pr.Data}, to); err != nil {
+		return nil, fmt.Errorf("the promoted %s would be invalid: %w", toPath, err)
+	}
+
+	var summary, diff strings.Builder
+	fmt.Fprintf(&diff, "--- a/%s\n+++ b/%s\n", toPath, toPath)
+	oldLines, newLines := strings.Split(string(toData), "\n"), strings.Split(string(pr.Data), "\n")
+	byLine := SortedKeys(pr.Set)
+	for _, n := range byLine {
+		fmt.Fprintf(&summary, "  %s: %s → %s\n", n, pr.Old[n], pr.Set[n])
+	}
+	slices.SortFunc(byLine, func(a, b string) int { return toImgs[a].Line - toImgs[b].Line })
+	for _, n := range byLine {
+		l := toImgs[n].Line
+		fmt.Fprintf(&diff, "@@ -%d +%d @@ %s\n-%s\n+%s\n", l, l, n, oldLines[l-1], newLines[l-1])
+	}
+	pr.Summary, pr.Diff = summary.String(), diff.String()
+	return pr, nil
+}
+
+// overlayFS is fsys with one file's content replaced: it lets Load validate
+// a file before it is committed.
+type overlayFS struct {
+	fs.FS
+	name string
+	data []byte
+}
+
+// Open implements fs.FS.
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if name != o.name {
+		return o.FS.Open(name)
+	}
+	fi, err := fs.Stat(o.FS, name)
+	if err != nil {
+		return nil, err
+	}
+	return &memFile{Reader: bytes.NewReader(o.data), info: sizedInfo{FileInfo: fi, size: int64(len(o.data))}}, nil
+}
+
+type memFile struct {
+	*bytes.Reader
+	info fs.FileInfo
+}
+
+func (f *memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *memFile) Close() error               { return nil }
+
+type sizedInfo struct {
+	fs.FileInfo
+	size int64
+}
+
+func (i sizedInfo) Size() int64 { return i.size }
