@@ -35,7 +35,9 @@ func (f *fakeRuntime) Observe(_ context.Context, env string, _ []string) (reconc
 	return f.snap, nil
 }
 
-func (f *fakeRuntime) Resources(context.Context, string) ([]state.Resources, error) { return f.res, nil }
+func (f *fakeRuntime) Resources(context.Context, string) ([]state.Resources, error) {
+	return f.res, nil
+}
 
 func (f *fakeRuntime) StreamLogs(context.Context, string, int, bool, io.Writer, io.Writer) error {
 	return nil
@@ -64,7 +66,9 @@ type fakeEdge struct {
 	sites []state.Site
 }
 
-func (f *fakeEdge) Observe(context.Context, string, string) ([]state.Site, error) { return f.sites, nil }
+func (f *fakeEdge) Observe(context.Context, string, string) ([]state.Site, error) {
+	return f.sites, nil
+}
 
 // fakeProber passes the ports in ok.
 type fakeProber struct{ ok map[int]bool }

@@ -185,7 +185,6 @@ func (c *Commit) Verify(trustedKeys string) (string, error) {
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), nil
 }
 
-
 func short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
