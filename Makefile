@@ -18,7 +18,7 @@ test: deps ## run every test, with the race detector, against the real Docker en
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 test-short: ## unit tests only (no engine needed)
-	$(GO) test -count=1 -short ./state/... ./reconciler/ ./templates/
+	$(GO) test -count=1 -short ./state/... ./reconciler/ ./templates/ ./internal/doclinks/
 
 lint: fmt vet ## gofmt and go vet
 
