@@ -9,7 +9,7 @@ import (
 )
 
 // Env is the desired state of one environment as written in envs/NAME.yaml.
-// Field names are part of the product contract (see DESIGN.md).
+// Field names are part of the product contract (see docs/reference.md).
 type Env struct {
 	// Environment must equal the file's NAME.
 	Environment string `json:"environment"`
@@ -234,8 +234,9 @@ type MigrationsDryRun struct {
 // MigrationsSnapshot names the database to snapshot before migrations.
 type MigrationsSnapshot struct {
 	// RDSInstance is the DB instance identifier of an Amazon RDS database;
-	// its manual snapshot is named reconciler-<env>-<commit>-<time>. The
-	// AWS configuration is read as for secrets (AWS_REGION,
+	// its manual snapshot is named reconciler-<env>-<commit> (the commit's
+	// first 12 characters, so a retried deploy waits for the same
+	// snapshot). The AWS configuration is read as for secrets (AWS_REGION,
 	// AWS_ENDPOINT_URL_RDS, ...).
 	RDSInstance string `json:"rdsInstance"`
 }

@@ -1,5 +1,5 @@
 // Command reconciler deploys Docker containers to this host from the desired
-// state kept in git, blue-green behind nginx. See DESIGN.md.
+// state kept in git, blue-green behind nginx. See docs/reference.md.
 package main
 
 import (

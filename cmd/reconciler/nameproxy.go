@@ -16,7 +16,7 @@ import (
 func init() { commands = append(commands, nameProxyCmd) }
 
 // nameProxyCmd is what runs inside a service's name proxy container
-// (<env>-<service>-proxy); apply creates it, nobody runs it by hand.
+// (reconciler-proxy-<env>-<service>); apply creates it, nobody runs it by hand.
 func nameProxyCmd(g *globals) *cobra.Command {
 	var p nameproxy.Proxy
 	cmd := &cobra.Command{

@@ -17,7 +17,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
-// Exit codes, decided here only (see DESIGN.md).
+// Exit codes, decided here only (see docs/reference.md).
 const (
 	exitOK      = 0
 	exitFailed  = 1

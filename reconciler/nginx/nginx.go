@@ -27,7 +27,7 @@ import (
 	"github.com/developer-mesh/reconciler/templates"
 )
 
-// Defaults for the commands, as in DESIGN.md.
+// Defaults for the commands, as docs/reference.md states them.
 const (
 	DefaultTest   = "nginx -t"
 	DefaultReload = "nginx -s reload"
