@@ -293,11 +293,11 @@ func TestAgentWebhook(t *testing.T) {
 	if code := post(""); code != http.StatusUnauthorized {
 		t.Fatalf("unsigned webhook: %d, want 401", code)
 	}
-	if code := post(agent.Sign([]byte("wrong"), body)); code != http.StatusUnauthorized {
+	if code := post(testenv.WebhookSignature([]byte("wrong"), body)); code != http.StatusUnauthorized {
 		t.Fatalf("badly signed webhook: %d, want 401", code)
 	}
 	sent := time.Now()
-	if code := post(agent.Sign([]byte(secret), body)); code != http.StatusAccepted {
+	if code := post(testenv.WebhookSignature([]byte(secret), body)); code != http.StatusAccepted {
 		t.Fatalf("signed webhook: %d, want 202", code)
 	}
 	waitFor(t, "v2 served after the webhook", 20*time.Second, func() bool { return w.serving("v2") })

@@ -6,7 +6,10 @@
 package testenv
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -52,4 +55,12 @@ func UniqueEnv(t testing.TB) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return "t" + string(b)
+}
+
+// WebhookSignature returns the X-Hub-Signature-256 value of body, as
+// GitHub sends it.
+func WebhookSignature(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 )
@@ -312,18 +313,18 @@ func TestWebhook(t *testing.T) {
 	body := `{"ref":"refs/heads/main"}`
 	for _, tc := range []struct {
 		name, sig string
-	}{{"missing", ""}, {"wrong secret", Sign([]byte("other"), []byte(body))}, {"garbage", "sha256=zz"}, {"sha1", "sha1=abc"}} {
+	}{{"missing", ""}, {"wrong secret", testenv.WebhookSignature([]byte("other"), []byte(body))}, {"garbage", "sha256=zz"}, {"sha1", "sha1=abc"}} {
 		if code := post(body, tc.sig, "push"); code != http.StatusUnauthorized {
 			t.Fatalf("%s signature: %d, want 401", tc.name, code)
 		}
 	}
-	if code := post(`{"ref":"refs/heads/other"}`, Sign(secret, []byte(`{"ref":"refs/heads/other"}`)), "push"); code != http.StatusOK {
+	if code := post(`{"ref":"refs/heads/other"}`, testenv.WebhookSignature(secret, []byte(`{"ref":"refs/heads/other"}`)), "push"); code != http.StatusOK {
 		t.Fatalf("push to another branch: %d, want 200 (ignored)", code)
 	}
 	if f.count("apply b") != 0 {
 		t.Fatalf("a refused webhook triggered a deploy")
 	}
-	if code := post(body, Sign(secret, []byte(body)), "push"); code != http.StatusAccepted {
+	if code := post(body, testenv.WebhookSignature(secret, []byte(body)), "push"); code != http.StatusAccepted {
 		t.Fatalf("signed webhook: %d, want 202", code)
 	}
 	eventually(t, "b applied after the webhook", func() bool { return a.Status().AppliedCommit == "b" })

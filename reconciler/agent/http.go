@@ -114,10 +114,3 @@ func verifySignature(secret, body []byte, header string) error {
 	}
 	return nil
 }
-
-// Sign returns the X-Hub-Signature-256 value of body, as GitHub sends it.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}

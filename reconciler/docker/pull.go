@@ -16,7 +16,6 @@ import (
 	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"go.uber.org/zap"
 )
 
@@ -62,7 +61,14 @@ func (r *Runtime) Pull(ctx context.Context, ref string) (string, error) {
 func readStream(rd io.Reader) error {
 	dec := json.NewDecoder(rd)
 	for {
-		var m jsonmessage.JSONMessage
+		// Only the error fields of a progress message: the engine sets
+		// errorDetail, and error (the plain form) as well.
+		var m struct {
+			Detail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+			Error string `json:"error"`
+		}
 		err := dec.Decode(&m)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -70,12 +76,11 @@ func readStream(rd io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("read progress: %w", err)
 		}
-		if m.Error != nil {
-			return m.Error
+		if m.Detail != nil && m.Detail.Message != "" {
+			return errors.New(m.Detail.Message)
 		}
-		// Old engines may set only the deprecated plain message.
-		if m.ErrorMessage != "" { //nolint:staticcheck // see above
-			return errors.New(m.ErrorMessage) //nolint:staticcheck // see above
+		if m.Error != "" {
+			return errors.New(m.Error)
 		}
 	}
 }
