@@ -52,9 +52,12 @@ func TestLogs(t *testing.T) {
 	if !strings.Contains(r.stderr, "app v2 listening on :8080") || strings.Contains(r.stderr, "app v1") {
 		t.Fatalf("logs web printed:\n%s\nwant the live (v2) container's output only", r.stderr)
 	}
-	if !strings.Contains(r.stderr, "GET /") {
-		t.Fatalf("logs web lacks the request line of wantServing:\n%s", r.stderr)
-	}
+	// The engine copies a container's output asynchronously: the request
+	// line of wantServing may reach the log a moment after the answer.
+	waitFor(t, "the request line of wantServing in logs web", 10*time.Second, func() bool {
+		r = w.mustRun(exitOK, "logs", "web")
+		return strings.Contains(r.stderr, "GET /")
+	})
 	if r := w.run("logs", "nope"); r.code != exitFailed || !strings.Contains(r.stderr, "has no container") {
 		t.Fatalf("logs of an unknown service: exit %d\n%s", r.code, r.stderr)
 	}
