@@ -197,7 +197,7 @@ type SiteChange struct {
 
 // Event is the notification of the plan: env, commit, author, message and
 // the services it creates, replaces or removes with their images.
-func (p *Plan) Event(name string) Event {
+func (p *Plan) Event(name state.EventName) Event {
 	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
 	for _, c := range p.Changes {
 		for _, s := range c.Steps {

@@ -112,13 +112,13 @@ type Prober interface {
 
 // Event is what a Notifier is told.
 type Event struct {
-	Name     string         `json:"event"` // one of state.Events
-	Env      string         `json:"env"`
-	Commit   string         `json:"commit"`
-	Author   string         `json:"author,omitempty"`
-	Message  string         `json:"message,omitempty"`
-	Services []EventService `json:"services,omitempty"`
-	Duration float64        `json:"durationSeconds,omitempty"`
+	Name     state.EventName `json:"event"` // one of state.Events
+	Env      string          `json:"env"`
+	Commit   string          `json:"commit"`
+	Author   string          `json:"author,omitempty"`
+	Message  string          `json:"message,omitempty"`
+	Services []EventService  `json:"services,omitempty"`
+	Duration float64         `json:"durationSeconds,omitempty"`
 	// Snapshot is the id of the database snapshot taken before the
 	// migrations of this deploy, if any.
 	Snapshot string `json:"snapshot,omitempty"`

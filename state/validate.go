@@ -509,9 +509,11 @@ func (c *checker) checkSmoke(sp string, s Service) {
 }
 
 func (c *checker) checkNotify(ns []Notify) {
-	known := map[string]bool{}
-	for _, e := range Events {
+	known := map[EventName]bool{}
+	names := make([]string, len(Events))
+	for i, e := range Events {
 		known[e] = true
+		names[i] = string(e)
 	}
 	for i, n := range ns {
 		p := fmt.Sprintf("notify[%d]", i)
@@ -526,7 +528,7 @@ func (c *checker) checkNotify(ns []Notify) {
 		}
 		for j, e := range n.Events {
 			if !known[e] {
-				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(Events, ", "), quote(e))
+				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(names, ", "), quote(string(e)))
 			}
 		}
 	}

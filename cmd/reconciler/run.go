@@ -272,7 +272,7 @@ func (s *syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Obse
 	}
 	if len(fresh) > 0 {
 		n := notify.New(d.Notify, s.g.log.Named("notify"))
-		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: "container.crash_looping", Env: d.Env, Commit: d.Commit, Services: fresh,
+		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: state.EventContainerCrashLooping, Env: d.Env, Commit: d.Commit, Services: fresh,
 			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
 		n.Close(15 * time.Second)
 	}
@@ -389,7 +389,7 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 	}
 	if err == nil {
 		if heal {
-			e := p.Event("drift.repaired")
+			e := p.Event(state.EventDriftRepaired)
 			e.Services = nil // every repaired subject, not only replaced services
 			for _, c := range p.Changes {
 				e.Services = append(e.Services, reconciler.EventService{Name: c.Subject})
