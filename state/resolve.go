@@ -10,7 +10,7 @@ import (
 
 // Resolve builds the Desired state of e at commit: services sorted by name,
 // each with its env file read from fsys and overlaid by its env, its secrets
-// looked up in secretValues (keyed by reference, as SecretRefs lists them),
+// looked up in secretValues (keyed by the references SecretRefs returns),
 // its files read from fsys and sorted by target, and its memory in bytes.
 // e must come from Load on the same fsys; Resolve does not change it and the
 // Desired shares no maps or slices with it.
@@ -18,7 +18,7 @@ import (
 // A reference without a value in secretValues is an error naming the service
 // and the variable, never a value. All problems are returned at once, joined,
 // each a *FieldError.
-func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) (*Desired, error) {
+func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
 	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
 	var errs []error
@@ -62,8 +62,8 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {
 		url := n.URL
-		if IsSecretRef(url) {
-			v, ok := secretValues[url]
+		if ref, err := ParseSecretRef(url); err == nil {
+			v, ok := secretValues[ref]
 			if !ok {
 				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: "secret reference has no value"})
 				continue
@@ -83,7 +83,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 type resolver struct {
 	file         string
 	fsys         fs.FS
-	secretValues map[string]string
+	secretValues map[SecretRef]string
 	envFiles     map[string]*envFile
 	fail         func(f, field, format string, args ...any)
 	errs         []error // the env files' own parse errors
@@ -120,8 +120,10 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	if len(secrets) > 0 {
 		sec = make(map[string]string, len(secrets))
 		for _, k := range SortedKeys(secrets) {
-			v, ok := rs.secretValues[secrets[k]]
-			if !ok {
+			// Load checked the reference: a bad one has no value either.
+			ref, err := ParseSecretRef(secrets[k])
+			v, ok := rs.secretValues[ref]
+			if err != nil || !ok {
 				rs.fail(rs.file, sp+".secrets."+k, "no value was resolved for secret %s of %s", k, who)
 				continue
 			}

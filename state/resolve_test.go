@@ -25,15 +25,30 @@ func loadValid(t *testing.T) (*Env, map[string][]byte) {
 	return e, files
 }
 
+// values keys secret values by their parsed references, as Resolve wants
+// them.
+func values(t *testing.T, byRef map[string]string) map[SecretRef]string {
+	t.Helper()
+	out := make(map[SecretRef]string, len(byRef))
+	for s, v := range byRef {
+		ref, err := ParseSecretRef(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ref] = v
+	}
+	return out
+}
+
 func TestResolve(t *testing.T) {
 	e, files := loadValid(t)
 	data, _ := os.ReadFile("testdata/valid.yaml")
 	fsys := repoFS(t, "test", data)
-	secrets := map[string]string{
+	secrets := values(t, map[string]string{
 		"ssm:/test/db_password":          "s3cret-db",
 		"secretsmanager:test/tokens#api": "s3cret-token",
 		"ssm:/unused":                    "ignored",
-	}
+	})
 	d, err := Resolve(e, fsys, "abc123", secrets)
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
@@ -103,9 +118,9 @@ func TestResolve(t *testing.T) {
 func TestResolveMissingSecret(t *testing.T) {
 	e, _ := loadValid(t)
 	data, _ := os.ReadFile("testdata/valid.yaml")
-	_, err := Resolve(e, repoFS(t, "test", data), "abc", map[string]string{
+	_, err := Resolve(e, repoFS(t, "test", data), "abc", values(t, map[string]string{
 		"secretsmanager:test/tokens#api": "hunter2",
-	})
+	}))
 	want := "envs/test.yaml: services.api.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service api\n" +
 		"envs/test.yaml: services.worker.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service worker"
 	// The whole message is compared, so it also shows that the resolved
@@ -121,7 +136,7 @@ func TestResolveMissingFiles(t *testing.T) {
 	fsys := repoFS(t, "test", data)
 	delete(fsys, "templates/app.yaml")
 	fsys["envs/test.env"].Data = []byte("BROKEN\n")
-	_, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/db_password": "x", "secretsmanager:test/tokens#api": "y"})
+	_, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/db_password": "x", "secretsmanager:test/tokens#api": "y"}))
 	want := "envs/test.yaml: services.api.files[1].source: \"templates/app.yaml\": not found at this commit\n" +
 		"envs/test.env:1: want KEY=VALUE, found no '='"
 	if err == nil || err.Error() != want {
@@ -153,10 +168,10 @@ migrations:
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got, want := e.SecretRefs(), []string{"ssm:/test/migrate_password"}; !reflect.DeepEqual(got, want) {
+	if got, want := e.SecretRefs(), []SecretRef{{Scheme: SchemeSSM, Name: "/test/migrate_password"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("SecretRefs = %q, want %q", got, want)
 	}
-	d, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "m1gr4te"})
+	d, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/migrate_password": "m1gr4te"}))
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
@@ -166,7 +181,7 @@ migrations:
 		t.Errorf("migrations spec = %+v", m)
 	}
 	// A rotated secret changes the migrations spec hash, so the job runs again.
-	d2, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "rotated"})
+	d2, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/migrate_password": "rotated"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +189,7 @@ migrations:
 	if d.Migrations.Spec.Summarize(key).Hash() == d2.Migrations.Spec.Summarize(key).Hash() {
 		t.Errorf("rotating a migrations secret kept the spec hash")
 	}
-	_, err = Resolve(e, fsys, "abc", map[string]string{})
+	_, err = Resolve(e, fsys, "abc", map[SecretRef]string{})
 	if want := "envs/test.yaml: migrations.secrets.DATABASE_PASSWORD: no value was resolved for secret DATABASE_PASSWORD of the migrations job"; err == nil || err.Error() != want {
 		t.Errorf("Resolve without the value: %v\nwant %s", err, want)
 	}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,8 +150,10 @@ func ParseImageRef(s string) (ImageRef, error) {
 
 // SecretRef is a parsed secret reference, the value side of a service's
 // secrets: where the reconciler reads the secret at deploy time.
+// It is comparable: the secrets backend returns values keyed by it, and
+// Resolve looks them up by it.
 type SecretRef struct {
-	// Scheme is "ssm", "secretsmanager", "env" or "file".
+	// Scheme is SchemeSSM, SchemeSecretsManager, SchemeEnv or SchemeFile.
 	Scheme string
 	// Name is the SSM parameter name ("/devops-mcp/prod/database_password"),
 	// the Secrets Manager secret name or ARN, the variable of the
@@ -160,7 +164,16 @@ type SecretRef struct {
 	Key string
 }
 
-// String returns the reference as written in the env file.
+// Secret reference schemes.
+const (
+	SchemeSSM            = "ssm"
+	SchemeSecretsManager = "secretsmanager"
+	SchemeEnv            = "env"
+	SchemeFile           = "file"
+)
+
+// String returns the reference as written in the env file; ParseSecretRef
+// of it returns r again. It holds no secret value, so errors may show it.
 func (r SecretRef) String() string {
 	if r.Key != "" {
 		return r.Scheme + ":" + r.Name + "#" + r.Key
@@ -185,11 +198,11 @@ func ParseSecretRef(s string) (SecretRef, error) {
 	switch {
 	case !ok:
 		return r, fmt.Errorf("not a secret reference (value not shown); want %s", secretForms)
-	case scheme == "ssm":
+	case scheme == SchemeSSM:
 		if len(name) > 2048 || !ssmNameRE.MatchString(name) {
 			return r, fmt.Errorf("want ssm:/path with a parameter name of letters, digits, '_', '.', '-' and '/' starting with '/', got %s", quote(s))
 		}
-	case scheme == "secretsmanager":
+	case scheme == SchemeSecretsManager:
 		r.Name, r.Key, _ = strings.Cut(name, "#")
 		if len(r.Name) > 2048 || !smNameRE.MatchString(r.Name) {
 			return r, fmt.Errorf("want secretsmanager:NAME or secretsmanager:NAME#jsonKey with a secret name or ARN of letters, digits and /_+=.@:-, got %s", quote(s))
@@ -197,11 +210,11 @@ func ParseSecretRef(s string) (SecretRef, error) {
 		if strings.Contains(name, "#") && r.Key == "" {
 			return r, fmt.Errorf("empty JSON key after '#' in %s; want secretsmanager:NAME#jsonKey", quote(s))
 		}
-	case scheme == "env":
+	case scheme == SchemeEnv:
 		if !envVarRE.MatchString(name) {
 			return r, fmt.Errorf("want env:VAR with a variable name such as env:DATABASE_PASSWORD, got %s", quote(s))
 		}
-	case scheme == "file":
+	case scheme == SchemeFile:
 		if !absClean(name) || name == "/" {
 			return r, fmt.Errorf("want file:/absolute/path with a clean absolute path, got %s", quote(s))
 		}
@@ -913,25 +926,32 @@ func IsSecretRef(v string) bool {
 	return err == nil
 }
 
-// SecretRefs returns the secret references of every service, of the
-// migrations job and of notify URLs, sorted and without duplicates: what the
-// secrets backend must resolve before Resolve.
-func (e *Env) SecretRefs() []string {
-	set := map[string]bool{}
-	for _, s := range e.Services {
-		for _, ref := range s.Secrets {
+// SecretRefs returns the parsed secret references of every service, of the
+// migrations job and of notify URLs, sorted by their written form and
+// without duplicates: what the secrets backend must resolve before Resolve.
+// e must come from Load, which checked every reference; a notify URL that
+// is not a reference is left out.
+func (e *Env) SecretRefs() []SecretRef {
+	set := map[SecretRef]bool{}
+	add := func(v string) {
+		if ref, err := ParseSecretRef(v); err == nil {
 			set[ref] = true
+		}
+	}
+	for _, s := range e.Services {
+		for _, v := range s.Secrets {
+			add(v)
 		}
 	}
 	if e.Migrations != nil {
-		for _, ref := range e.Migrations.Secrets {
-			set[ref] = true
+		for _, v := range e.Migrations.Secrets {
+			add(v)
 		}
 	}
 	for _, n := range e.Notify {
-		if IsSecretRef(n.URL) {
-			set[n.URL] = true
-		}
+		add(n.URL)
 	}
-	return SortedKeys(set)
+	refs := slices.Collect(maps.Keys(set))
+	slices.SortFunc(refs, func(a, b SecretRef) int { return strings.Compare(a.String(), b.String()) })
+	return refs
 }

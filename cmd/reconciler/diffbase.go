@@ -73,10 +73,10 @@ func planBase(ctx context.Context, f envFlags, base string) (*reconciler.Plan, *
 // placeholderSecrets gives every secret reference of e a stand-in value
 // derived from the reference itself: a changed reference shows as a changed
 // secret, and no value is ever read.
-func placeholderSecrets(e *state.Env) map[string]string {
-	vals := map[string]string{}
+func placeholderSecrets(e *state.Env) map[state.SecretRef]string {
+	vals := map[state.SecretRef]string{}
 	for _, ref := range e.SecretRefs() {
-		vals[ref] = "reference:" + ref
+		vals[ref] = "reference:" + ref.String()
 	}
 	return vals
 }

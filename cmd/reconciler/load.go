@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,7 +72,7 @@ func namesDir(stateDir, env string) (string, error) {
 
 // resolver returns a secrets resolver with the AWS backends that refs use;
 // the AWS configuration is loaded only when some reference needs it.
-func resolver(ctx context.Context, g *globals, refs []string) (*secrets.Resolver, error) {
+func resolver(ctx context.Context, g *globals, refs []state.SecretRef) (*secrets.Resolver, error) {
 	r := &secrets.Resolver{Backends: map[string]secrets.Backend{}}
 	schemes := awsSchemes(refs)
 	if len(schemes) == 0 {
@@ -83,21 +82,21 @@ func resolver(ctx context.Context, g *globals, refs []string) (*secrets.Resolver
 	if err != nil {
 		return nil, fmt.Errorf("resolve secrets: %w", err)
 	}
-	if schemes["ssm"] {
-		r.Backends["ssm"] = secrets.NewSSM(cfg)
+	if schemes[state.SchemeSSM] {
+		r.Backends[state.SchemeSSM] = secrets.NewSSM(cfg)
 	}
-	if schemes["secretsmanager"] {
-		r.Backends["secretsmanager"] = secrets.NewSecretsManager(cfg)
+	if schemes[state.SchemeSecretsManager] {
+		r.Backends[state.SchemeSecretsManager] = secrets.NewSecretsManager(cfg)
 	}
 	return r, nil
 }
 
-// awsSchemes returns the AWS schemes ("ssm", "secretsmanager") refs use.
-func awsSchemes(refs []string) map[string]bool {
+// awsSchemes returns the AWS schemes (ssm, secretsmanager) refs use.
+func awsSchemes(refs []state.SecretRef) map[string]bool {
 	out := map[string]bool{}
 	for _, ref := range refs {
-		if scheme, _, _ := strings.Cut(ref, ":"); scheme == "ssm" || scheme == "secretsmanager" {
-			out[scheme] = true
+		if ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager {
+			out[ref.Scheme] = true
 		}
 	}
 	return out
