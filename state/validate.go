@@ -576,52 +576,14 @@ func (c *checker) checkCommand(p string, cmd []string) {
 	}
 }
 
-var (
-	listenAddrRE  = regexp.MustCompile(`^(?:(?:\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?([0-9]+)$`)
-	listenParamRE = regexp.MustCompile(`^[a-z_0-9]+(?:=[A-Za-z0-9_.:/-]+)?$`)
-	serverNameRE  = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
-)
-
-// listenAddr returns the address part of a listen value, normalised so that
-// "443" and "*:443" compare equal, or "" when listen is malformed.
-func listenAddr(listen string) string {
-	f := strings.Fields(listen)
-	if len(f) == 0 {
-		return ""
-	}
-	m := listenAddrRE.FindStringSubmatch(f[0])
-	if m == nil {
-		return ""
-	}
-	if p, err := strconv.Atoi(m[1]); err != nil || p < 1 || p > 65535 {
-		return ""
-	}
-	if m[1] == f[0] {
-		return "*:" + f[0]
-	}
-	return f[0]
-}
-
-func hasParam(listen, param string) bool {
-	f := strings.Fields(listen)
-	for _, p := range f[min(1, len(f)):] {
-		if p == param {
-			return true
-		}
-	}
-	return false
-}
+var serverNameRE = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
 
 func (c *checker) checkListen(sp string, s Service) {
 	lp, np, tp := sp+".listen", sp+".serverName", sp+".tls"
 	if c.ok(lp) && c.doc.has(lp) {
-		valid := listenAddr(s.Listen) != ""
-		for _, p := range strings.Fields(s.Listen)[min(1, len(strings.Fields(s.Listen))):] {
-			valid = valid && listenParamRE.MatchString(p)
-		}
-		if !valid {
-			c.errf(lp, "want what nginx's listen takes: a port or address:port and parameters, such as \"443 ssl\" or \"80\", got %s", quote(s.Listen))
-		} else if hasParam(s.Listen, "ssl") && s.TLS == nil && c.ok(tp) {
+		if l, err := ParseListen(s.Listen); err != nil {
+			c.errf(lp, "%v", err)
+		} else if l.SSL() && s.TLS == nil && c.ok(tp) {
 			c.errf(lp, "has ssl but the service has no tls; add tls: {certificate: /path/fullchain.pem, key: /path/privkey.pem}")
 		}
 	}
@@ -653,10 +615,13 @@ func (c *checker) checkListen(sp string, s Service) {
 			}
 		}
 		if c.ok(lp) && c.doc.has(sp+".containerPort") {
+			// A listen with a bad parameter is reported above; whether
+			// ssl is missing is still known from the address on.
+			l, addrOK, _ := scanListen(s.Listen)
 			switch {
 			case !c.doc.has(lp):
 				c.errf(tp, "needs listen with ssl, such as \"443 ssl\"")
-			case listenAddr(s.Listen) != "" && !hasParam(s.Listen, "ssl"):
+			case addrOK && !l.SSL():
 				c.errf(tp, "is set but listen %s has no ssl parameter; write \"443 ssl\" or remove tls", quote(s.Listen))
 			}
 		}
@@ -673,10 +638,11 @@ func (c *checker) checkSites(e *Env) {
 		if !c.doc.has(sp+".listen") || !c.ok(sp+".listen", sp+".serverName") {
 			continue
 		}
-		addr := listenAddr(s.Listen)
-		if addr == "" {
+		l, addrOK, _ := scanListen(s.Listen)
+		if !addrOK {
 			continue
 		}
+		addr := l.addrKey()
 		names := strings.Fields(strings.ToLower(s.ServerName))
 		if len(names) == 0 {
 			names = []string{""}
