@@ -141,7 +141,7 @@ func (pl *planner) migrations() *Change {
 }
 
 // labels are the labels of a new container; role is "service" or "migrations".
-func (pl *planner) labels(role, service, color string, sum state.Summary, hash string, hostPort int) map[string]string {
+func (pl *planner) labels(role, service string, color state.Color, sum state.Summary, hash string, hostPort int) map[string]string {
 	spec, _ := jsonString(sum)
 	l := map[string]string{
 		state.LabelEnv:      pl.d.Env,
@@ -152,7 +152,7 @@ func (pl *planner) labels(role, service, color string, sum state.Summary, hash s
 		state.LabelRole:     role,
 	}
 	if color != "" {
-		l[state.LabelColor] = color
+		l[state.LabelColor] = string(color)
 	}
 	if hostPort > 0 {
 		l[state.LabelHostPort] = strconv.Itoa(hostPort)
@@ -169,17 +169,17 @@ type onHost struct {
 	// site is the service's nginx file; nil when there is none.
 	site *state.Site
 	// byColor are the service's containers by color.
-	byColor map[string]*state.Container
+	byColor map[state.Color]*state.Container
 	// live is the color that serves ("" for none); liveC is its container,
 	// nil when there is none.
-	live  string
+	live  state.Color
 	liveC *state.Container
 	// blue and green are the loopback ports of the colors; 0 for a worker.
 	blue, green int
 }
 
 // port is the loopback port of color; 0 for a worker.
-func (sv *onHost) port(color string) int {
+func (sv *onHost) port(color state.Color) int {
 	if color == state.Blue {
 		return sv.blue
 	}
@@ -190,7 +190,7 @@ func (sv *onHost) port(color string) int {
 // blue-green (or start-first) replacement.
 func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 	env := pl.d.Env
-	sv := &onHost{DesiredService: s, byColor: map[string]*state.Container{}}
+	sv := &onHost{DesiredService: s, byColor: map[state.Color]*state.Container{}}
 	for i := range pl.o.Containers {
 		c := &pl.o.Containers[i]
 		if c.Service == s.Name && (c.Color == state.Blue || c.Color == state.Green) {
@@ -332,7 +332,7 @@ func (pl *planner) proxyReason(s state.DesiredService) string {
 // nameSteps point s's name at color: the marker its proxy reads, then the
 // proxy itself when it is missing, stopped or different (created after
 // the marker, so it never forwards to nothing).
-func (pl *planner) nameSteps(s state.DesiredService, color, target string) []Step {
+func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target string) []Step {
 	spec := pl.proxySpec(s)
 	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec}}
 	if pl.proxyReason(s) != "" {
@@ -347,7 +347,7 @@ func (pl *planner) nameSteps(s state.DesiredService, color, target string) []Ste
 func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]Step, []string) {
 	var steps []Step
 	var reasons []string
-	target := s.Name + "/" + live.Color
+	target := s.Name + "/" + string(live.Color)
 	spec := pl.proxySpec(s)
 	if got := pl.o.Names[s.Name]; got != live.Color {
 		if got == "" {
@@ -361,7 +361,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
 	}
 	n := pl.d.Network
-	if want := []string{s.Name + "-" + live.Color}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
+	if want := []string{s.Name + "-" + string(live.Color)}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
 		reasons = append(reasons, fmt.Sprintf("aliases on network %s are %q, want %q (the name proxy holds %s)", n, live.Networks[n], want, s.Name))
 		steps = append(steps, Step{Action: ActAlias, Target: target, Name: live.Name, Network: n, Aliases: want})
 	}
@@ -380,13 +380,13 @@ func (pl *planner) proxyRemoval(service string, p state.NameProxy) []Step {
 }
 
 // serviceAliases are the names of a live container on the env network.
-func serviceAliases(service, color string) []string {
-	return []string{service, service + "-" + color}
+func serviceAliases(service string, color state.Color) []string {
+	return []string{service, service + "-" + string(color)}
 }
 
 // newColor is the container a replacement starts.
 type newColor struct {
-	color    string
+	color    state.Color
 	name     string // container name
 	target   string // "<service>/<color>"
 	hostPort int    // 0 for a worker
@@ -400,21 +400,21 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	nc := newColor{color: state.Blue}
 	switch {
 	case liveC != nil:
-		nc.color = state.Other(liveC.Color)
+		nc.color = liveC.Color.Other()
 	case sv.site != nil && sv.site.Live != "":
-		nc.color = state.Other(sv.site.Live)
+		nc.color = sv.site.Live.Other()
 	}
 	nc.hostPort = sv.port(nc.color)
 	nc.name = state.ContainerName(env, sv.Name, nc.color)
-	nc.target = sv.Name + "/" + nc.color
+	nc.target = sv.Name + "/" + string(nc.color)
 	if err := pl.checkForeign(nc.name, nc.hostPort); err != nil {
 		return nil, err
 	}
 	name, target, hostPort := nc.name, nc.target, nc.hostPort
-	c := &Change{Kind: Create, Subject: sv.Name, Summary: "create " + nc.color, Reasons: reasons}
+	c := &Change{Kind: Create, Subject: sv.Name, Summary: "create " + string(nc.color), Reasons: reasons}
 	if liveC != nil {
 		c.Kind = Replace
-		c.Summary = "replace " + liveC.Color + " → " + nc.color
+		c.Summary = "replace " + string(liveC.Color) + " → " + string(nc.color)
 	}
 	if idle := sv.byColor[nc.color]; idle != nil {
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
@@ -431,17 +431,17 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	switch {
 	case pl.proxied(sv.DesiredService):
 		spec.EnvNetwork = pl.d.Network
-		spec.Aliases = []string{sv.Name + "-" + nc.color}
+		spec.Aliases = []string{sv.Name + "-" + string(nc.color)}
 		aliases = pl.nameSteps(sv.DesiredService, nc.color, target)
 	case pl.d.Network != "":
 		spec.EnvNetwork = pl.d.Network
-		spec.Aliases = []string{sv.Name + "-" + nc.color}
+		spec.Aliases = []string{sv.Name + "-" + string(nc.color)}
 		if liveC == nil {
 			spec.Aliases = serviceAliases(sv.Name, nc.color)
 		} else {
 			aliases = []Step{
 				{Action: ActAlias, Target: target, Name: name, Network: pl.d.Network, Aliases: serviceAliases(sv.Name, nc.color)},
-				{Action: ActAlias, Target: sv.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: []string{sv.Name + "-" + liveC.Color}},
+				{Action: ActAlias, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Network: pl.d.Network, Aliases: []string{sv.Name + "-" + string(liveC.Color)}},
 			}
 		}
 	}
@@ -471,14 +471,14 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: sv.Listen.Port}})
 		}
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + liveC.Color, Name: liveC.Name, Drain: sv.Drain})
+			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain})
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: health})
 		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + liveC.Color, Name: liveC.Name})
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
 		}
 	}
 	if liveC != nil {
@@ -486,18 +486,18 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		if sv.Listen != nil {
 			// Traffic may have moved (canary, bake, smoke): send it back
 			// to the old color, which is still running, first.
-			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + liveC.Color, Service: sv.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 		}
 		switch {
 		case pl.proxied(sv.DesiredService):
 			// The name comes back to the old color before the new one
 			// goes.
-			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + liveC.Color, Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService)})
+			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService)})
 		case pl.d.Network != "":
 			// The name comes back to the old color before the new one
 			// goes, so it never resolves to nothing (a no-op when the
 			// name had not moved yet).
-			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: sv.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(sv.Name, liveC.Color)})
+			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(sv.Name, liveC.Color)})
 		}
 	}
 	c.NewImage = sv.Spec.Image
@@ -630,11 +630,11 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 		if sv.Listen != nil && (site == nil || site.Live != live) {
 			from := "nothing"
 			if site != nil {
-				from = site.Live
+				from = string(site.Live)
 			}
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
-			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + live, Service: sv.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
-			what = append(what, "switch to "+live)
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			what = append(what, "switch to "+string(live))
 		}
 	}
 	if pl.proxied(sv.DesiredService) && byColor[live] != nil {
@@ -644,7 +644,7 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 		for _, st := range steps {
 			switch st.Action {
 			case ActName:
-				what = append(what, "name "+sv.Name+" → "+live)
+				what = append(what, "name "+sv.Name+" → "+string(live))
 			case ActNameProxy:
 				what = append(what, "start name proxy")
 			case ActAlias:
@@ -655,14 +655,14 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 		want := serviceAliases(sv.Name, live)
 		if !slices.Equal(byColor[live].Networks[n], want) {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: aliases on network %s are %q, want %q", n, byColor[live].Networks[n], want))
-			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: sv.Name + "/" + live, Name: byColor[live].Name, Network: n, Aliases: want})
-			what = append(what, "move name "+sv.Name+" to "+live)
+			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: sv.Name + "/" + string(live), Name: byColor[live].Name, Network: n, Aliases: want})
+			what = append(what, "move name "+sv.Name+" to "+string(live))
 		}
 	}
-	if idle := byColor[state.Other(live)]; idle != nil {
+	if idle := byColor[live.Other()]; idle != nil {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
-		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + idle.Color, Name: idle.Name})
-		what = append(what, "remove "+idle.Color)
+		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name})
+		what = append(what, "remove "+string(idle.Color))
 	}
 	if len(c.Steps) == 0 {
 		return nil, nil
@@ -711,8 +711,8 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 			what = append(what, "name proxy")
 		}
 		for _, ct := range bySvc[svc] {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + ct.Color, Name: ct.Name})
-			what = append(what, ct.Color)
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + string(ct.Color), Name: ct.Name})
+			what = append(what, string(ct.Color))
 		}
 		c.Summary = "remove " + strings.Join(what, ", ")
 		out = append(out, c)
@@ -744,7 +744,7 @@ func (pl *planner) siteWriteStep(sv *onHost, content []byte) (*Step, string) {
 
 // liveColor is the color that serves: the one nginx points at when that
 // container exists, else the running container (the older one if both run).
-func liveColor(site *state.Site, byColor map[string]*state.Container, hasPort bool) string {
+func liveColor(site *state.Site, byColor map[state.Color]*state.Container, hasPort bool) state.Color {
 	if hasPort && site != nil && byColor[site.Live] != nil {
 		return site.Live
 	}
@@ -784,7 +784,7 @@ func (pl *planner) sitePath(service string) string {
 
 // render returns sv's nginx file with live as the color an upstream-only
 // file points at.
-func (pl *planner) render(sv *onHost, live string) ([]byte, error) {
+func (pl *planner) render(sv *onHost, live state.Color) ([]byte, error) {
 	p := templates.SiteParams{
 		Env: pl.d.Env, Service: sv.Name, ConfDir: pl.d.Nginx.ConfDir,
 		BluePort: sv.blue, GreenPort: sv.green,
@@ -811,7 +811,7 @@ func (pl *planner) render(sv *onHost, live string) ([]byte, error) {
 // ports returns the service's loopback ports: kept from the site header or
 // the containers when known, else allocated deterministically from the
 // service's name, skipping every port in use.
-func (pl *planner) ports(service string, site *state.Site, byColor map[string]*state.Container) (blue, green int) {
+func (pl *planner) ports(service string, site *state.Site, byColor map[state.Color]*state.Container) (blue, green int) {
 	if site != nil {
 		blue, green = site.BluePort, site.GreenPort
 	}

@@ -54,7 +54,7 @@ func desired(commit string) *state.Desired {
 
 // applied returns the host as a successful apply of d leaves it, every
 // service live on color.
-func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
+func applied(t *testing.T, d *state.Desired, color state.Color) *state.Observed {
 	t.Helper()
 	o := &state.Observed{ImageIDs: map[string]string{}}
 	for i, s := range d.Services {
@@ -69,7 +69,7 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 			}
 			content, err := templates.Site(templates.SiteParams{Env: d.Env, Service: s.Name, ConfDir: d.Nginx.ConfDir,
 				BluePort: blue, GreenPort: green, Listen: s.Listen, ServerName: s.ServerName, TLS: s.TLS,
-				Live: map[bool]string{true: "", false: color}[s.Listen != nil]})
+				Live: map[bool]state.Color{true: "", false: color}[s.Listen != nil]})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,15 +80,15 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 		switch {
 		case d.Network != "" && s.HasPort():
 			// The name is its proxy's.
-			nets = map[string][]string{d.Network: {s.Name + "-" + color}}
+			nets = map[string][]string{d.Network: {s.Name + "-" + string(color)}}
 			o.NameProxies = append(o.NameProxies, state.NameProxy{Name: state.NameProxyName(d.Env, s.Name), Service: s.Name,
 				Port: s.Spec.ContainerPort, Network: d.Network, State: "running"})
 			if o.Names == nil {
-				o.Names = map[string]string{}
+				o.Names = map[string]state.Color{}
 			}
 			o.Names[s.Name] = color
 		case d.Network != "":
-			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + color}}
+			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + string(color)}}
 		}
 		o.Containers = append(o.Containers, state.Container{
 			ID: "id-" + s.Name, Name: state.ContainerName(d.Env, s.Name, color), Service: s.Name, Color: color,

@@ -120,7 +120,7 @@ type Step struct {
 	Health    *state.HealthParams `json:"-"`
 	Site      *SiteChange         `json:"-"`
 	Service   string              `json:"service,omitempty"`
-	Color     string              `json:"color,omitempty"`
+	Color     state.Color         `json:"color,omitempty"`
 	Drain     time.Duration       `json:"drain,omitempty"`
 	Hash      string              `json:"hash,omitempty"`
 	Percent   int                 `json:"percent,omitempty"`

@@ -39,7 +39,7 @@ func checkName(name string) error {
 		return fmt.Errorf("invalid name %q: want %s", name, dnsLabelRule)
 	case name == "migrations":
 		return fmt.Errorf("%q is reserved for the migrations job; choose another name", name)
-	case strings.HasSuffix(name, "-"+Blue) || strings.HasSuffix(name, "-"+Green):
+	case strings.HasSuffix(name, "-"+string(Blue)) || strings.HasSuffix(name, "-"+string(Green)):
 		return fmt.Errorf("%q ends in a color (-blue, -green), which container names use; choose another name", name)
 	}
 	return nil

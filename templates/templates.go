@@ -42,7 +42,7 @@ type SiteParams struct {
 	TLS *state.TLS
 	// Live is the color an upstream-only file points at. It is ignored
 	// when Listen is set: there the marker file picks the color.
-	Live string
+	Live state.Color
 	// LogDir, when set, gets the site's access log,
 	// reconciler-<Env>-<Service>.log, one line per request: the time, the
 	// color that served it, the status and the upstream status.
@@ -222,7 +222,7 @@ var (
 // is not reconciler's: such a file is not reconciler's and must not be
 // touched. blue and green are 0, and live is "", when the second line is
 // missing or malformed. live is set only for an upstream-only file.
-func ParseHeader(content []byte) (env, service string, blue, green int, live string, ok bool) {
+func ParseHeader(content []byte) (env, service string, blue, green int, live state.Color, ok bool) {
 	line1, rest, _ := bytes.Cut(content, []byte("\n"))
 	line2, _, _ := bytes.Cut(rest, []byte("\n"))
 	m := headerLine1.FindSubmatch(bytes.TrimSuffix(line1, []byte("\r")))
@@ -239,5 +239,5 @@ func ParseHeader(content []byte) (env, service string, blue, green int, live str
 	if errB != nil || errG != nil {
 		return env, service, 0, 0, "", true
 	}
-	return env, service, b, g, string(m[3]), true
+	return env, service, b, g, state.Color(m[3]), true
 }

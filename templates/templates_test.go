@@ -88,7 +88,7 @@ func TestSiteGolden(t *testing.T) {
 			}
 
 			env, service, blue, green, live, ok := ParseHeader(got)
-			wantLive := ""
+			wantLive := state.Color("")
 			if tc.p.Listen == nil {
 				wantLive = tc.p.Live
 			}

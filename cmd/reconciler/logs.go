@@ -45,7 +45,7 @@ func logsCmd(g *globals) *cobra.Command {
 			if c == nil {
 				return fmt.Errorf("service %s of env %s has no container on this host", service, e.Environment)
 			}
-			g.log.Debug("logs of "+c.Name, zap.String("color", c.Color))
+			g.log.Debug("logs of "+c.Name, zap.String("color", string(c.Color)))
 			return h.rt.StreamLogs(ctx, c.Name, tail, follow, g.stdout, g.stderr)
 		},
 	}
@@ -59,7 +59,7 @@ func logsCmd(g *globals) *cobra.Command {
 // marker names when that container exists, else the running one (the older
 // when both run), else any.
 func liveContainer(service string, ours []state.Container, sites []state.Site) *state.Container {
-	byColor := map[string]*state.Container{}
+	byColor := map[state.Color]*state.Container{}
 	for i := range ours {
 		if c := &ours[i]; c.Service == service {
 			byColor[c.Color] = c

@@ -431,13 +431,13 @@ func planLines(p *reconciler.Plan) []string {
 
 // services is the observed containers for /status.
 func services(o *state.Observed) []agent.Service {
-	live := map[string]string{}
+	live := map[string]state.Color{}
 	for _, s := range o.Sites {
 		live[s.Service] = s.Live
 	}
 	out := []agent.Service{}
 	for _, c := range o.Containers {
-		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: c.Color, State: c.State,
+		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: string(c.Color), State: c.State,
 			Image: c.Spec.Image, Commit: c.Commit, Live: live[c.Service] == c.Color})
 	}
 	return out

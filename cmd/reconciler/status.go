@@ -135,7 +135,7 @@ func statusRows(cmd *cobra.Command, e *state.Env, ours []state.Container, sites 
 	for _, c := range ours {
 		names[c.Service] = true
 	}
-	live := map[string]string{}
+	live := map[string]state.Color{}
 	for _, s := range sites {
 		live[s.Service] = s.Live
 	}
@@ -166,7 +166,7 @@ func statusRows(cmd *cobra.Command, e *state.Env, ours []state.Container, sites 
 			}
 		}
 		if cur != nil {
-			r.Color, r.Container, r.State = cur.Color, cur.Name, cur.State
+			r.Color, r.Container, r.State = string(cur.Color), cur.Name, cur.State
 			r.RunningImage, r.Commit, r.Since = cur.Spec.Image, cur.Commit, cur.StartedAt
 			switch {
 			case !cur.Running():
@@ -223,7 +223,7 @@ func nameRows(g *globals, env string, proxies []state.NameProxy) ([]nameStatus, 
 	}
 	out := []nameStatus{}
 	for _, p := range proxies {
-		out = append(out, nameStatus{Service: p.Service, Proxy: p.Name, State: p.State, Color: colors[p.Service]})
+		out = append(out, nameStatus{Service: p.Service, Proxy: p.Name, State: p.State, Color: string(colors[p.Service])})
 	}
 	return out, nil
 }

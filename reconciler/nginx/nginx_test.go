@@ -252,12 +252,12 @@ func TestSwitchMovesTrafficWithoutReload(t *testing.T) {
 	_, _, url := f.serve(t, blue, green)
 	reloads := f.reloads(t)
 
-	for _, color := range []string{state.Green, state.Green, state.Blue, state.Blue, state.Green} {
+	for _, color := range []state.Color{state.Green, state.Green, state.Blue, state.Blue, state.Green} {
 		if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", color); err != nil {
 			t.Fatalf("Switch(%s): %v", color, err)
 		}
 		// No polling: the next request already goes to the new color.
-		mustBody(t, url, color)
+		mustBody(t, url, string(color))
 		sites, err := f.edge.Observe(ctx, "prod", f.n.ConfDir)
 		if err != nil || len(sites) != 1 || sites[0].Live != color {
 			t.Fatalf("Observe after Switch(%s) = %+v, %v", color, sites, err)
@@ -426,7 +426,7 @@ func TestZeroDowntimeSwitch(t *testing.T) {
 			case <-stop:
 				return flips
 			case <-tick.C:
-				color = state.Other(color)
+				color = color.Other()
 				if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", color); err != nil {
 					t.Errorf("Switch(%s): %v", color, err)
 					return flips
