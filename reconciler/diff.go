@@ -410,7 +410,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	if err := pl.checkForeign(nc.name, nc.hostPort); err != nil {
 		return nil, err
 	}
-	name, target, hostPort := nc.name, nc.target, nc.hostPort
+	name, target, hostPort := nc.name, nc.target, nc.hostPort // short names for the steps below
 	c := &Change{Kind: Create, Subject: sv.Name, Summary: "create " + string(nc.color), Reasons: reasons}
 	if liveC != nil {
 		c.Kind = Replace

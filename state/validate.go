@@ -885,13 +885,6 @@ func unquoteEnv(v string) (string, error) {
 	return b.String(), nil
 }
 
-// IsSecretRef reports whether v is a secret reference rather than a plain
-// value (a notify URL may be either).
-func IsSecretRef(v string) bool {
-	_, err := ParseSecretRef(v)
-	return err == nil
-}
-
 // SecretRefs returns the parsed secret references of every service, of the
 // migrations job and of notify URLs, sorted by their written form and
 // without duplicates: what the secrets backend must resolve before Resolve.
