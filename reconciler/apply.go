@@ -103,7 +103,7 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 	start := time.Now()
 	a.Warnings = nil
-	a.notify(ctx, p, "deploy.started", start, nil)
+	a.notify(ctx, p, state.EventDeployStarted, start, nil)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c); err != nil {
@@ -116,16 +116,16 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 				err = fmt.Errorf("%w\n%v", err, cerr)
 			}
 			if c.Kind == Migrate {
-				a.notify(ctx, p, "migration.failed", start, err)
+				a.notify(ctx, p, state.EventMigrationFailed, start, err)
 			}
 			if errors.Is(err, ErrRolledBack) {
-				a.notify(ctx, p, "deploy.rolled_back", start, err)
+				a.notify(ctx, p, state.EventDeployRolledBack, start, err)
 			}
-			a.notify(ctx, p, "deploy.failed", start, err)
+			a.notify(ctx, p, state.EventDeployFailed, start, err)
 			return err
 		}
 	}
-	a.notify(ctx, p, "deploy.succeeded", start, nil)
+	a.notify(ctx, p, state.EventDeploySucceeded, start, nil)
 	return nil
 }
 
@@ -149,12 +149,12 @@ func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change) error 
 	return errors.Join(errs...)
 }
 
-func (a *Applier) notify(ctx context.Context, p *Plan, name string, start time.Time, err error) {
+func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, start time.Time, err error) {
 	if a.Notifier == nil {
 		return
 	}
 	e := p.Event(name)
-	if name != "deploy.started" {
+	if name != state.EventDeployStarted {
 		e.Duration = time.Since(start).Seconds()
 	}
 	if err != nil {

@@ -141,7 +141,7 @@ func (pl *planner) migrations() *Change {
 }
 
 // labels are the labels of a new container; role is "service" or "migrations".
-func (pl *planner) labels(role, service, color string, sum state.Summary, hash string, hostPort int) map[string]string {
+func (pl *planner) labels(role, service string, color state.Color, sum state.Summary, hash string, hostPort int) map[string]string {
 	spec, _ := jsonString(sum)
 	l := map[string]string{
 		state.LabelEnv:      pl.d.Env,
@@ -152,7 +152,7 @@ func (pl *planner) labels(role, service, color string, sum state.Summary, hash s
 		state.LabelRole:     role,
 	}
 	if color != "" {
-		l[state.LabelColor] = color
+		l[state.LabelColor] = string(color)
 	}
 	if hostPort > 0 {
 		l[state.LabelHostPort] = strconv.Itoa(hostPort)
@@ -160,45 +160,62 @@ func (pl *planner) labels(role, service, color string, sum state.Summary, hash s
 	return l
 }
 
+// onHost is one desired service with what the host holds of it: the facts
+// that replace, siteUpdate and moveTraffic share.
+type onHost struct {
+	state.DesiredService
+	sum  state.Summary
+	hash string
+	// site is the service's nginx file; nil when there is none.
+	site *state.Site
+	// byColor are the service's containers by color.
+	byColor map[state.Color]*state.Container
+	// live is the color that serves ("" for none); liveC is its container,
+	// nil when there is none.
+	live  state.Color
+	liveC *state.Container
+	// blue and green are the loopback ports of the colors; 0 for a worker.
+	blue, green int
+}
+
+// port is the loopback port of color; 0 for a worker.
+func (sv *onHost) port(color state.Color) int {
+	if color == state.Blue {
+		return sv.blue
+	}
+	return sv.green
+}
+
 // service plans one desired service: nothing, an nginx-only update, or a
 // blue-green (or start-first) replacement.
 func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 	env := pl.d.Env
-	byColor := map[string]*state.Container{}
+	sv := &onHost{DesiredService: s, byColor: map[state.Color]*state.Container{}}
 	for i := range pl.o.Containers {
 		c := &pl.o.Containers[i]
 		if c.Service == s.Name && (c.Color == state.Blue || c.Color == state.Green) {
-			byColor[c.Color] = c
+			sv.byColor[c.Color] = c
 		}
 	}
-	site := pl.site(s.Name)
-	var live string
-	liveC := pl.o.Live(s.Name)
-	if liveC != nil {
-		live = liveC.Color
+	sv.site = pl.site(s.Name)
+	sv.liveC = pl.o.Live(s.Name)
+	if sv.liveC != nil {
+		sv.live = sv.liveC.Color
 	}
-	sum := s.Spec.Summarize(pl.key)
-	hash := sum.Hash()
-
-	var blue, green int
+	sv.sum = s.Spec.Summarize(pl.key)
+	sv.hash = sv.sum.Hash()
 	if s.HasPort() {
-		blue, green = pl.ports(s.Name, site, byColor)
-	}
-	portOf := func(color string) int {
-		if color == state.Blue {
-			return blue
-		}
-		return green
+		sv.blue, sv.green = pl.ports(s.Name, sv.site, sv.byColor)
 	}
 
 	var reasons []string
 	switch {
-	case liveC == nil && site != nil && site.Live != "":
+	case sv.liveC == nil && sv.site != nil && sv.site.Live != "":
 		reasons = append(reasons, "drift: no container (removed by hand?)")
-	case liveC == nil:
+	case sv.liveC == nil:
 		reasons = append(reasons, "new service")
 	default:
-		reasons = pl.containerReasons(s, sum, hash, liveC, portOf(liveC.Color))
+		reasons = pl.containerReasons(sv)
 	}
 
 	if pl.proxied(s) {
@@ -209,7 +226,7 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 	var changes []Change
 	if len(reasons) == 0 {
 		// The live container is right; only nginx and leftovers may need work.
-		c, err := pl.siteUpdate(s, site, byColor, live, blue, green)
+		c, err := pl.siteUpdate(sv)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +234,7 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 			changes = append(changes, *c)
 		}
 	} else {
-		c, err := pl.replace(s, reasons, site, byColor, liveC, sum, hash, blue, green)
+		c, err := pl.replace(sv, reasons)
 		if err != nil {
 			return nil, err
 		}
@@ -230,28 +247,30 @@ func (pl *planner) service(s state.DesiredService) ([]Change, error) {
 			Steps:   pl.proxyRemoval(s.Name, *p),
 		})
 	}
-	if !s.HasPort() && site != nil {
+	if !s.HasPort() && sv.site != nil {
 		changes = append(changes, Change{
 			Kind: Update, Subject: "nginx " + state.SiteFile(env, s.Name), Summary: "remove",
 			Reasons: []string{"service has no containerPort any more"},
-			Steps:   []Step{{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, s.Name), Service: s.Name, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: site.Path}}},
+			Steps:   []Step{{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, s.Name), Service: s.Name, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: sv.site.Path}}},
 		})
 	}
 	return changes, nil
 }
 
-// containerReasons lists why the live container does not match the desired
-// spec, including drift made by hand; empty means in sync.
-func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, hash string, c *state.Container, wantPort int) []string {
+// containerReasons lists why the live container (sv.liveC, not nil) does
+// not match the desired spec, including drift made by hand; empty means in
+// sync.
+func (pl *planner) containerReasons(sv *onHost) []string {
+	c := sv.liveC
 	var r []string
-	if c.SpecHash != hash {
-		r = append(r, specReasons(c.Spec, sum)...)
+	if c.SpecHash != sv.hash {
+		r = append(r, specReasons(c.Spec, sv.sum)...)
 		if len(r) == 0 {
 			r = append(r, "spec changed")
 		}
 	}
-	if id := pl.o.ImageIDs[s.Spec.Image]; c.Spec.Image == s.Spec.Image && id != "" && c.ImageID != "" && id != c.ImageID {
-		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", s.Spec.Image, shortID(id), shortID(c.ImageID)))
+	if id := pl.o.ImageIDs[sv.Spec.Image]; c.Spec.Image == sv.Spec.Image && id != "" && c.ImageID != "" && id != c.ImageID {
+		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", sv.Spec.Image, shortID(id), shortID(c.ImageID)))
 	}
 	// A restarting container is the engine's restart policy at work (with
 	// its backoff); replacing it would hide a crash loop, which the agent
@@ -263,7 +282,7 @@ func (pl *planner) containerReasons(s state.DesiredService, sum state.Summary, h
 	if c.Memory != c.Spec.Memory {
 		r = append(r, fmt.Sprintf("drift: memory limit is %s on the host, %s when created (changed by hand?)", bytesString(c.Memory), bytesString(c.Spec.Memory)))
 	}
-	if s.HasPort() && c.HostPort != wantPort {
+	if wantPort := sv.port(c.Color); sv.HasPort() && c.HostPort != wantPort {
 		r = append(r, fmt.Sprintf("drift: published on port %d, want %d", c.HostPort, wantPort))
 	}
 	if n := pl.d.Network; n != "" && c.Networks[n] == nil {
@@ -282,7 +301,7 @@ func (pl *planner) proxied(s state.DesiredService) bool {
 // proxySpec is s's name proxy.
 func (pl *planner) proxySpec(s state.DesiredService) *NameProxySpec {
 	return &NameProxySpec{Name: state.NameProxyName(pl.d.Env, s.Name), Env: pl.d.Env, Service: s.Name,
-		Port: s.Config.ContainerPort, Network: pl.d.Network, Dir: pl.d.NamesDir}
+		Port: s.Spec.ContainerPort, Network: pl.d.Network, Dir: pl.d.NamesDir}
 }
 
 // proxyOf is the observed name proxy of service, or nil.
@@ -302,8 +321,8 @@ func (pl *planner) proxyReason(s state.DesiredService) string {
 	switch {
 	case p == nil:
 		return "name proxy " + state.NameProxyName(pl.d.Env, s.Name) + " missing"
-	case p.Port != s.Config.ContainerPort:
-		return fmt.Sprintf("name proxy %s forwards port %d, want %d", p.Name, p.Port, s.Config.ContainerPort)
+	case p.Port != s.Spec.ContainerPort:
+		return fmt.Sprintf("name proxy %s forwards port %d, want %d", p.Name, p.Port, s.Spec.ContainerPort)
 	case p.Network != pl.d.Network:
 		return fmt.Sprintf("name proxy %s is on network %s, want %s", p.Name, p.Network, pl.d.Network)
 	case p.State != "running":
@@ -315,7 +334,7 @@ func (pl *planner) proxyReason(s state.DesiredService) string {
 // nameSteps point s's name at color: the marker its proxy reads, then the
 // proxy itself when it is missing, stopped or different (created after
 // the marker, so it never forwards to nothing).
-func (pl *planner) nameSteps(s state.DesiredService, color, target string) []Step {
+func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target string) []Step {
 	spec := pl.proxySpec(s)
 	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec}}
 	if pl.proxyReason(s) != "" {
@@ -330,7 +349,7 @@ func (pl *planner) nameSteps(s state.DesiredService, color, target string) []Ste
 func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]Step, []string) {
 	var steps []Step
 	var reasons []string
-	target := s.Name + "/" + live.Color
+	target := s.Name + "/" + string(live.Color)
 	spec := pl.proxySpec(s)
 	if got := pl.o.Names[s.Name]; got != live.Color {
 		if got == "" {
@@ -344,7 +363,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
 	}
 	n := pl.d.Network
-	if want := []string{s.Name + "-" + live.Color}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
+	if want := []string{s.Name + "-" + string(live.Color)}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
 		reasons = append(reasons, fmt.Sprintf("aliases on network %s are %q, want %q (the name proxy holds %s)", n, live.Networks[n], want, s.Name))
 		steps = append(steps, Step{Action: ActAlias, Target: target, Name: live.Name, Network: n, Aliases: want})
 	}
@@ -363,74 +382,79 @@ func (pl *planner) proxyRemoval(service string, p state.NameProxy) []Step {
 }
 
 // serviceAliases are the names of a live container on the env network.
-func serviceAliases(service, color string) []string {
-	return []string{service, service + "-" + color}
+func serviceAliases(service string, color state.Color) []string {
+	return []string{service, service + "-" + string(color)}
 }
 
-func (pl *planner) replace(s state.DesiredService, reasons []string, site *state.Site, byColor map[string]*state.Container,
-	liveC *state.Container, sum state.Summary, hash string, blue, green int) (*Change, error) {
+// newColor is the container a replacement starts.
+type newColor struct {
+	color    state.Color
+	name     string // container name
+	target   string // "<service>/<color>"
+	hostPort int    // 0 for a worker
+}
+
+// replace plans the start of a new color of sv and the move of its traffic
+// and name to it, for reasons.
+func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	env := pl.d.Env
-	newColor := state.Blue
+	liveC := sv.liveC
+	nc := newColor{color: state.Blue}
 	switch {
 	case liveC != nil:
-		newColor = state.Other(liveC.Color)
-	case site != nil && site.Live != "":
-		newColor = state.Other(site.Live)
+		nc.color = liveC.Color.Other()
+	case sv.site != nil && sv.site.Live != "":
+		nc.color = sv.site.Live.Other()
 	}
-	hostPort := 0
-	if s.HasPort() {
-		hostPort = blue
-		if newColor == state.Green {
-			hostPort = green
-		}
-	}
-	name := state.ContainerName(env, s.Name, newColor)
-	if err := pl.checkForeign(name, hostPort); err != nil {
+	nc.hostPort = sv.port(nc.color)
+	nc.name = state.ContainerName(env, sv.Name, nc.color)
+	nc.target = sv.Name + "/" + string(nc.color)
+	if err := pl.checkForeign(nc.name, nc.hostPort); err != nil {
 		return nil, err
 	}
-	target := s.Name + "/" + newColor
-	c := &Change{Kind: Create, Subject: s.Name, Summary: "create " + newColor, Reasons: reasons}
+	name, target, hostPort := nc.name, nc.target, nc.hostPort // short names for the steps below
+	c := &Change{Kind: Create, Subject: sv.Name, Summary: "create " + string(nc.color), Reasons: reasons}
 	if liveC != nil {
 		c.Kind = Replace
-		c.Summary = "replace " + liveC.Color + " → " + newColor
+		c.Summary = "replace " + string(liveC.Color) + " → " + string(nc.color)
 	}
-	if idle := byColor[newColor]; idle != nil {
+	if idle := sv.byColor[nc.color]; idle != nil {
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
 	}
-	health := s.Config.HealthParams()
+	health := &sv.Health
 	spec := &ContainerSpec{
-		Name: name, Spec: s.Spec, HostPort: hostPort, Labels: pl.labels("service", s.Name, newColor, sum, hash, hostPort),
+		Name: name, Spec: sv.Spec, HostPort: hostPort, Labels: pl.labels("service", sv.Name, nc.color, sv.sum, sv.hash, hostPort),
 	}
 	// The service's own name moves to the new color with its traffic: for
 	// a service with a port, its name proxy is pointed at it; a worker's
 	// alias moves (a first deploy has nothing to move it from).
 	var aliases []Step
 	switch {
-	case pl.proxied(s):
+	case pl.proxied(sv.DesiredService):
 		spec.EnvNetwork = pl.d.Network
-		spec.Aliases = []string{s.Name + "-" + newColor}
-		aliases = pl.nameSteps(s, newColor, target)
+		spec.Aliases = []string{sv.Name + "-" + string(nc.color)}
+		aliases = pl.nameSteps(sv.DesiredService, nc.color, target)
 	case pl.d.Network != "":
 		spec.EnvNetwork = pl.d.Network
-		spec.Aliases = []string{s.Name + "-" + newColor}
+		spec.Aliases = []string{sv.Name + "-" + string(nc.color)}
 		if liveC == nil {
-			spec.Aliases = serviceAliases(s.Name, newColor)
+			spec.Aliases = serviceAliases(sv.Name, nc.color)
 		} else {
 			aliases = []Step{
-				{Action: ActAlias, Target: target, Name: name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, newColor)},
-				{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: []string{s.Name + "-" + liveC.Color}},
+				{Action: ActAlias, Target: target, Name: name, Network: pl.d.Network, Aliases: serviceAliases(sv.Name, nc.color)},
+				{Action: ActAlias, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Network: pl.d.Network, Aliases: []string{sv.Name + "-" + string(liveC.Color)}},
 			}
 		}
 	}
 	c.Steps = append(c.Steps, Step{Action: ActStart, Target: target, Name: name, HostPort: hostPort, Container: spec})
-	if s.HasPort() {
-		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: &health})
-		content, err := pl.render(s, blue, green, newColor)
+	if sv.HasPort() {
+		c.Steps = append(c.Steps, Step{Action: ActWaitHealthy, Target: target, Name: name, HostPort: hostPort, Health: health})
+		content, err := pl.render(sv, nc.color)
 		if err != nil {
 			return nil, err
 		}
-		if w, why := pl.siteWriteStep(s, site, content); w != nil {
+		if w, why := pl.siteWriteStep(sv, content); w != nil {
 			if why == unloadedReason {
 				// Other changes of the file are part of the service's
 				// reasons already.
@@ -438,86 +462,85 @@ func (pl *planner) replace(s state.DesiredService, reasons []string, site *state
 			}
 			c.Steps = append(c.Steps, *w)
 		}
-		if s.Config.Listen != "" {
-			c.Steps = append(c.Steps, pl.moveTraffic(s, newColor, name, hostPort, &health, liveC != nil, aliases)...)
+		if sv.Listen != nil {
+			c.Steps = append(c.Steps, pl.moveTraffic(sv, nc, aliases)...)
 		} else {
 			c.Steps = append(c.Steps, aliases...)
 		}
 		c.UndoBefore = len(c.Steps)
-		if r := s.Config.Route53; r != nil && s.Config.Listen != "" {
-			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + s.Name, BestEffort: true,
-				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: listenPort(s.Config.Listen)}})
+		if r := sv.Route53; r != nil && sv.Listen != nil {
+			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + sv.Name, BestEffort: true,
+				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: sv.Listen.Port}})
 		}
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Drain: s.Config.Drain.D()})
+			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain})
 		}
 	} else {
-		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: &health})
+		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: health})
 		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + liveC.Color, Name: liveC.Name})
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
 		}
 	}
 	if liveC != nil {
 		c.OldImage = liveC.Spec.Image
-		if s.Config.Listen != "" {
+		if sv.Listen != nil {
 			// Traffic may have moved (canary, bake, smoke): send it back
 			// to the old color, which is still running, first.
-			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
 		}
 		switch {
-		case pl.proxied(s):
+		case pl.proxied(sv.DesiredService):
 			// The name comes back to the old color before the new one
 			// goes.
-			c.Undo = append(c.Undo, Step{Action: ActName, Target: s.Name + "/" + liveC.Color, Service: s.Name, Color: liveC.Color, NameProxy: pl.proxySpec(s)})
+			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService)})
 		case pl.d.Network != "":
 			// The name comes back to the old color before the new one
 			// goes, so it never resolves to nothing (a no-op when the
 			// name had not moved yet).
-			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: s.Name + "/" + liveC.Color, Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(s.Name, liveC.Color)})
+			c.Undo = append(c.Undo, Step{Action: ActAlias, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Network: pl.d.Network, Aliases: serviceAliases(sv.Name, liveC.Color)})
 		}
 	}
-	c.NewImage = s.Spec.Image
+	c.NewImage = sv.Spec.Image
 	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
 	return c, nil
 }
 
-// moveTraffic are the steps that move a site's traffic to the new color
+// moveTraffic are the steps that move sv's traffic to the new container nc
 // and watch it: the canary steps (only when an old version serves), the
 // switch, the move of the service's name (aliases), the smoke checks, and
-// the bake.
-func (pl *planner) moveTraffic(s state.DesiredService, color, name string, hostPort int, health *state.HealthParams, hasOld bool, aliases []Step) []Step {
-	dep := s.Config.Deploy
-	target := s.Name + "/" + color
-	rate, _ := state.ParseRate(dep.MaxErrorRate) // validated
+// the bake. sv has a Listen.
+func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
+	dep := sv.Deploy
+	health := &sv.Health
 	watch := func(d time.Duration) *Watch {
-		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(s), pl.d.Env, s.Name), MaxErrorRate: rate, MinRequests: minRequests}
+		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name), MaxErrorRate: dep.MaxErrorRate, MinRequests: minRequests}
 	}
 	site := &SiteChange{ConfDir: pl.d.Nginx.ConfDir}
 	var steps []Step
-	if dep.Strategy == state.Canary && hasOld {
+	if dep.Strategy == state.Canary && sv.liveC != nil {
 		for _, p := range dep.Steps {
 			if p >= 100 {
 				break
 			}
 			steps = append(steps,
-				Step{Action: ActShift, Target: target, Service: s.Name, Color: color, Percent: p, Site: site},
-				Step{Action: ActWatch, Target: target, Name: name, Service: s.Name, Color: color, HostPort: hostPort, Health: health, Watch: watch(dep.StepPause.D())})
+				Step{Action: ActShift, Target: nc.target, Service: sv.Name, Color: nc.color, Percent: p, Site: site},
+				Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(dep.StepPause)})
 		}
 	}
-	steps = append(steps, Step{Action: ActSwitch, Target: target, Service: s.Name, Color: color, Site: site})
+	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color, Site: site})
 	steps = append(steps, aliases...)
-	for _, sm := range s.Config.Smoke {
+	for _, sm := range sv.Smoke {
 		if len(sm.Exec) > 0 {
-			steps = append(steps, Step{Action: ActSmoke, Target: target, Name: name, Smoke: &SmokeRequest{Exec: sm.Exec}})
+			steps = append(steps, Step{Action: ActSmoke, Target: nc.target, Name: nc.name, Smoke: &SmokeRequest{Exec: sm.Exec}})
 			continue
 		}
-		req := smokeRequest(s.Config, sm)
-		steps = append(steps, Step{Action: ActSmoke, Target: target, Smoke: &req})
+		req := smokeRequest(sv.DesiredService, sm.Path, sm.Status)
+		steps = append(steps, Step{Action: ActSmoke, Target: nc.target, Smoke: &req})
 	}
-	if b := dep.Bake.D(); b > 0 {
-		steps = append(steps, Step{Action: ActWatch, Target: target, Name: name, Service: s.Name, Color: color, HostPort: hostPort, Health: health, Watch: watch(b)})
+	if b := dep.Bake; b > 0 {
+		steps = append(steps, Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(b)})
 	}
 	return steps
 }
@@ -529,7 +552,7 @@ const minRequests = 20
 // logDir is where the site's access log goes: only when something reads it
 // (a bake or a canary), so a plain site needs no log directory.
 func (pl *planner) logDir(s state.DesiredService) string {
-	if s.Config.Deploy.Bake.D() > 0 || s.Config.Deploy.Strategy == state.Canary {
+	if s.Deploy.Watched() {
 		return pl.d.Nginx.LogDir
 	}
 	return ""
@@ -539,29 +562,11 @@ func (pl *planner) logDir(s state.DesiredService) string {
 // block gets its check request, so apply knows when nginx serves it.
 func (pl *planner) siteWrite(s state.DesiredService, path string, content []byte) *SiteChange {
 	c := &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: path, Content: content}
-	if check := templates.CheckPath(content); check != "" && s.Config.Listen != "" {
-		r := smokeRequest(s.Config, state.Smoke{Path: check, Status: 204})
+	if check := templates.CheckPath(content); check != "" && s.Listen != nil {
+		r := smokeRequest(s, check, 204)
 		c.Loaded = &r
 	}
 	return c
-}
-
-// listenPort is the port of an nginx listen value ("443 ssl",
-// "127.0.0.1:8000", "[::]:80"); 0 when it names none (a unix socket).
-func listenPort(listen string) int {
-	fields := strings.Fields(listen)
-	if len(fields) == 0 {
-		return 0
-	}
-	addr := fields[0]
-	if i := strings.LastIndex(addr, ":"); i >= 0 {
-		addr = addr[i+1:]
-	}
-	p, err := strconv.Atoi(addr)
-	if err != nil {
-		return 0
-	}
-	return p
 }
 
 // SnapshotID is the id of the RDS snapshot taken before env's migrations
@@ -584,68 +589,64 @@ func SnapshotID(env, commit string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
-// smokeRequest turns a smoke entry into a request to nginx's public
-// address of the service: its listen address, or loopback when nginx
-// listens on every address.
-func smokeRequest(cfg state.Service, sm state.Smoke) SmokeRequest {
-	fields := strings.Fields(cfg.Listen)
-	addr := fields[0]
-	host, port := "127.0.0.1", addr
-	if i := strings.LastIndex(addr, ":"); i >= 0 {
-		port = addr[i+1:]
-		switch h := strings.Trim(addr[:i], "[]"); h {
-		case "", "*", "0.0.0.0", "::", "localhost":
-		default:
-			host = h
-			if strings.Contains(h, ":") {
-				host = "[" + h + "]"
-			}
+// smokeRequest is a GET of path, expecting status, sent to nginx's public
+// address of s (which has a Listen): its listen address, or loopback when
+// nginx listens on every address.
+func smokeRequest(s state.DesiredService, path string, status int) SmokeRequest {
+	host := "127.0.0.1"
+	switch h := strings.Trim(s.Listen.Host, "[]"); h {
+	case "", "*", "0.0.0.0", "::", "localhost":
+	default:
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
 		}
 	}
 	scheme := "http"
-	if slices.Contains(fields[1:], "ssl") {
+	if s.Listen.SSL() {
 		scheme = "https"
 	}
 	serverName := ""
-	if names := strings.Fields(cfg.ServerName); len(names) > 0 {
+	if names := strings.Fields(s.ServerName); len(names) > 0 {
 		serverName = names[0]
 	}
-	return SmokeRequest{URL: scheme + "://" + host + ":" + port + sm.Path, Host: serverName, WantStatus: sm.Status}
+	return SmokeRequest{URL: scheme + "://" + host + ":" + strconv.Itoa(s.Listen.Port) + path, Host: serverName, WantStatus: status}
 }
 
 // siteUpdate repairs nginx for a service whose live container is right:
 // the file's bytes, the marker, and leftovers of the idle color.
-func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor map[string]*state.Container, live string, blue, green int) (*Change, error) {
-	c := &Change{Kind: Update, Subject: s.Name}
+func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
+	site, byColor, live := sv.site, sv.byColor, sv.live
+	c := &Change{Kind: Update, Subject: sv.Name}
 	var what []string
-	if s.HasPort() {
-		content, err := pl.render(s, blue, green, live)
+	if sv.HasPort() {
+		content, err := pl.render(sv, live)
 		if err != nil {
 			return nil, err
 		}
-		if w, why := pl.siteWriteStep(s, site, content); w != nil {
+		if w, why := pl.siteWriteStep(sv, content); w != nil {
 			c.Reasons = append(c.Reasons, why)
 			c.Steps = append(c.Steps, *w)
 			what = append(what, "rewrite nginx file")
 		}
-		if s.Config.Listen != "" && (site == nil || site.Live != live) {
+		if sv.Listen != nil && (site == nil || site.Live != live) {
 			from := "nothing"
 			if site != nil {
-				from = site.Live
+				from = string(site.Live)
 			}
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
-			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: s.Name + "/" + live, Service: s.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
-			what = append(what, "switch to "+live)
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			what = append(what, "switch to "+string(live))
 		}
 	}
-	if pl.proxied(s) && byColor[live] != nil {
-		steps, reasons := pl.nameRepair(s, byColor[live])
+	if pl.proxied(sv.DesiredService) && byColor[live] != nil {
+		steps, reasons := pl.nameRepair(sv.DesiredService, byColor[live])
 		c.Reasons = append(c.Reasons, reasons...)
 		c.Steps = append(c.Steps, steps...)
 		for _, st := range steps {
 			switch st.Action {
 			case ActName:
-				what = append(what, "name "+s.Name+" → "+live)
+				what = append(what, "name "+sv.Name+" → "+string(live))
 			case ActNameProxy:
 				what = append(what, "start name proxy")
 			case ActAlias:
@@ -653,17 +654,17 @@ func (pl *planner) siteUpdate(s state.DesiredService, site *state.Site, byColor 
 			}
 		}
 	} else if n := pl.d.Network; n != "" && byColor[live] != nil {
-		want := serviceAliases(s.Name, live)
+		want := serviceAliases(sv.Name, live)
 		if !slices.Equal(byColor[live].Networks[n], want) {
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: aliases on network %s are %q, want %q", n, byColor[live].Networks[n], want))
-			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: s.Name + "/" + live, Name: byColor[live].Name, Network: n, Aliases: want})
-			what = append(what, "move name "+s.Name+" to "+live)
+			c.Steps = append(c.Steps, Step{Action: ActAlias, Target: sv.Name + "/" + string(live), Name: byColor[live].Name, Network: n, Aliases: want})
+			what = append(what, "move name "+sv.Name+" to "+string(live))
 		}
 	}
-	if idle := byColor[state.Other(live)]; idle != nil {
+	if idle := byColor[live.Other()]; idle != nil {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
-		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: s.Name + "/" + idle.Color, Name: idle.Name})
-		what = append(what, "remove "+idle.Color)
+		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name})
+		what = append(what, "remove "+string(idle.Color))
 	}
 	if len(c.Steps) == 0 {
 		return nil, nil
@@ -712,8 +713,8 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 			what = append(what, "name proxy")
 		}
 		for _, ct := range bySvc[svc] {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + ct.Color, Name: ct.Name})
-			what = append(what, ct.Color)
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: svc + "/" + string(ct.Color), Name: ct.Name})
+			what = append(what, string(ct.Color))
 		}
 		c.Summary = "remove " + strings.Join(what, ", ")
 		out = append(out, c)
@@ -728,9 +729,9 @@ const unloadedReason = "nginx file written by an interrupted apply was never loa
 // siteWriteStep is the step that writes content as the service's nginx
 // file, and why, when nginx does not serve exactly content yet: the file is
 // missing, differs, or was written but never loaded. It is nil otherwise.
-func (pl *planner) siteWriteStep(s state.DesiredService, site *state.Site, content []byte) (*Step, string) {
+func (pl *planner) siteWriteStep(sv *onHost, content []byte) (*Step, string) {
 	var why string
-	switch {
+	switch site := sv.site; {
 	case site == nil:
 		why = "nginx file missing"
 	case !bytes.Equal(site.Content, content):
@@ -740,7 +741,7 @@ func (pl *planner) siteWriteStep(s state.DesiredService, site *state.Site, conte
 	default:
 		return nil, ""
 	}
-	return &Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(pl.d.Env, s.Name), Site: pl.siteWrite(s, pl.sitePath(s.Name), content)}, why
+	return &Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(pl.d.Env, sv.Name), Site: pl.siteWrite(sv.DesiredService, pl.sitePath(sv.Name), content)}, why
 }
 
 func (pl *planner) site(service string) *state.Site {
@@ -756,26 +757,28 @@ func (pl *planner) sitePath(service string) string {
 	return strings.TrimRight(pl.d.Nginx.ConfDir, "/") + "/" + state.SiteFile(pl.d.Env, service)
 }
 
-func (pl *planner) render(s state.DesiredService, blue, green int, live string) ([]byte, error) {
+// render returns sv's nginx file with live as the color an upstream-only
+// file points at.
+func (pl *planner) render(sv *onHost, live state.Color) ([]byte, error) {
 	p := templates.SiteParams{
-		Env: pl.d.Env, Service: s.Name, ConfDir: pl.d.Nginx.ConfDir,
-		BluePort: blue, GreenPort: green,
-		Listen: s.Config.Listen, ServerName: s.Config.ServerName, TLS: s.Config.TLS,
-		LogDir: pl.logDir(s),
+		Env: pl.d.Env, Service: sv.Name, ConfDir: pl.d.Nginx.ConfDir,
+		BluePort: sv.blue, GreenPort: sv.green,
+		Listen: sv.Listen, ServerName: sv.ServerName, TLS: sv.TLS,
+		LogDir: pl.logDir(sv.DesiredService),
 	}
-	if s.Config.Deploy.Strategy == state.Canary {
-		for _, pct := range s.Config.Deploy.Steps {
+	if sv.Deploy.Strategy == state.Canary {
+		for _, pct := range sv.Deploy.Steps {
 			if pct < 100 {
 				p.Canary = append(p.Canary, pct)
 			}
 		}
 	}
-	if s.Config.Listen == "" {
+	if sv.Listen == nil {
 		p.Live = live // an upstream-only site names the live color in its file
 	}
 	b, err := templates.Site(p)
 	if err != nil {
-		return nil, fmt.Errorf("render nginx file for %s: %w", s.Name, err)
+		return nil, fmt.Errorf("render nginx file for %s: %w", sv.Name, err)
 	}
 	return b, nil
 }
@@ -783,7 +786,7 @@ func (pl *planner) render(s state.DesiredService, blue, green int, live string) 
 // ports returns the service's loopback ports: kept from the site header or
 // the containers when known, else allocated deterministically from the
 // service's name, skipping every port in use.
-func (pl *planner) ports(service string, site *state.Site, byColor map[string]*state.Container) (blue, green int) {
+func (pl *planner) ports(service string, site *state.Site, byColor map[state.Color]*state.Container) (blue, green int) {
 	if site != nil {
 		blue, green = site.BluePort, site.GreenPort
 	}

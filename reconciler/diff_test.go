@@ -16,20 +16,30 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-func dur(d time.Duration) *state.Duration { return &state.Duration{Duration: d} }
-
-// desired is a three-service env like the DevOps MCP one.
+// desired is a three-service env like the DevOps MCP one: the services
+// have the env file's defaults, and a drain of 5s.
 func desired(commit string) *state.Desired {
 	svc := func(name, image string, port int, listen string) state.DesiredService {
-		cfg := state.Service{Image: image, ContainerPort: port, Listen: listen, Drain: dur(5 * time.Second)}
-		e := state.Env{Services: map[string]state.Service{name: cfg}}
-		e.Default()
-		return state.DesiredService{Name: name, Config: e.Services[name], Spec: state.Spec{
+		s := state.DesiredService{Name: name, Spec: state.Spec{
 			Image: image, ContainerPort: port, Memory: 256 << 20,
 			Env:     map[string]string{"LOG_LEVEL": "info"},
 			Secrets: map[string]string{"DATABASE_PASSWORD": "hunter2"},
 			Files:   []state.FileContent{{Target: "/app/config.yaml", Content: []byte("a: 1\n")}},
-		}}
+		},
+			Health: state.HealthParams{Path: state.DefaultHealthPath, Interval: state.DefaultInterval, Timeout: state.DefaultTimeout,
+				HealthyThreshold: state.DefaultHealthyThreshold, UnhealthyThreshold: state.DefaultUnhealthyThreshold,
+				StartTimeout: state.DefaultStartTimeout},
+			Drain:  5 * time.Second,
+			Deploy: state.DeployParams{Strategy: state.BlueGreen, MaxErrorRate: 0.1, StepPause: state.DefaultStepPause},
+		}
+		if listen != "" {
+			l, err := state.ParseListen(listen)
+			if err != nil {
+				panic(err)
+			}
+			s.Listen = &l
+		}
+		return s
 	}
 	return &state.Desired{
 		Env: "prod", Commit: commit,
@@ -44,7 +54,7 @@ func desired(commit string) *state.Desired {
 
 // applied returns the host as a successful apply of d leaves it, every
 // service live on color.
-func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
+func applied(t *testing.T, d *state.Desired, color state.Color) *state.Observed {
 	t.Helper()
 	o := &state.Observed{ImageIDs: map[string]string{}}
 	for i, s := range d.Services {
@@ -58,8 +68,8 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 				port = green
 			}
 			content, err := templates.Site(templates.SiteParams{Env: d.Env, Service: s.Name, ConfDir: d.Nginx.ConfDir,
-				BluePort: blue, GreenPort: green, Listen: s.Config.Listen, ServerName: s.Config.ServerName, TLS: s.Config.TLS,
-				Live: map[bool]string{true: "", false: color}[s.Config.Listen != ""]})
+				BluePort: blue, GreenPort: green, Listen: s.Listen, ServerName: s.ServerName, TLS: s.TLS,
+				Live: map[bool]state.Color{true: "", false: color}[s.Listen != nil]})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,15 +80,15 @@ func applied(t *testing.T, d *state.Desired, color string) *state.Observed {
 		switch {
 		case d.Network != "" && s.HasPort():
 			// The name is its proxy's.
-			nets = map[string][]string{d.Network: {s.Name + "-" + color}}
+			nets = map[string][]string{d.Network: {s.Name + "-" + string(color)}}
 			o.NameProxies = append(o.NameProxies, state.NameProxy{Name: state.NameProxyName(d.Env, s.Name), Service: s.Name,
-				Port: s.Config.ContainerPort, Network: d.Network, State: "running"})
+				Port: s.Spec.ContainerPort, Network: d.Network, State: "running"})
 			if o.Names == nil {
-				o.Names = map[string]string{}
+				o.Names = map[string]state.Color{}
 			}
 			o.Names[s.Name] = color
 		case d.Network != "":
-			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + color}}
+			nets = map[string][]string{d.Network: {s.Name, s.Name + "-" + string(color)}}
 		}
 		o.Containers = append(o.Containers, state.Container{
 			ID: "id-" + s.Name, Name: state.ContainerName(d.Env, s.Name, color), Service: s.Name, Color: color,
@@ -162,10 +172,10 @@ func TestDiff(t *testing.T) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
-			s.Config.ServerName = "mcp.dev-mesh.io"
-			s.Config.Deploy = state.Deploy{Strategy: state.Canary, Steps: []int{10, 50, 100}, StepPause: dur(time.Minute),
-				Bake: dur(5 * time.Minute), MaxErrorRate: "10%"}
-			s.Config.Smoke = []state.Smoke{{Path: "/health", Status: 200}, {Path: "/api/v1/tools", Status: 401}}
+			s.ServerName = "mcp.dev-mesh.io"
+			s.Deploy = state.DeployParams{Strategy: state.Canary, Steps: []int{10, 50, 100}, StepPause: time.Minute,
+				Bake: 5 * time.Minute, MaxErrorRate: 0.1}
+			s.Smoke = []state.Smoke{{Path: "/health", Status: 200}, {Path: "/api/v1/tools", Status: 401}}
 		}},
 		{name: "network-upgrade", network: true, mutate: func(d *state.Desired, o *state.Observed) {
 			for i := range d.Services {
@@ -203,13 +213,13 @@ func TestDiff(t *testing.T) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
-			s.Config.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
+			s.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
 		}},
 		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
-			s.Config.Smoke = []state.Smoke{{Exec: []string{"/app/server", "selftest"}}, {Path: "/health", Status: 200}}
+			s.Smoke = []state.Smoke{{Exec: []string{"/app/server", "selftest"}}, {Path: "/health", Status: 200}}
 		}},
 		{name: "migrations-new", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}

@@ -120,7 +120,7 @@ type Step struct {
 	Health    *state.HealthParams `json:"-"`
 	Site      *SiteChange         `json:"-"`
 	Service   string              `json:"service,omitempty"`
-	Color     string              `json:"color,omitempty"`
+	Color     state.Color         `json:"color,omitempty"`
 	Drain     time.Duration       `json:"drain,omitempty"`
 	Hash      string              `json:"hash,omitempty"`
 	Percent   int                 `json:"percent,omitempty"`
@@ -197,7 +197,7 @@ type SiteChange struct {
 
 // Event is the notification of the plan: env, commit, author, message and
 // the services it creates, replaces or removes with their images.
-func (p *Plan) Event(name string) Event {
+func (p *Plan) Event(name state.EventName) Event {
 	e := Event{Name: name, Env: p.Env, Commit: p.Commit, Author: p.Author, Message: p.Message}
 	for _, c := range p.Changes {
 		for _, s := range c.Steps {

@@ -88,17 +88,17 @@ type Edge interface {
 	Write(ctx context.Context, path string, content []byte, loaded func(context.Context) error) error
 	// Switch moves all of a site's traffic to color by writing or removing
 	// its marker file in confDir and clearing canary markers; no reload.
-	Switch(ctx context.Context, confDir, env, service, color string) error
+	Switch(ctx context.Context, confDir, env, service string, color state.Color) error
 	// Shift sends percent (1-99) of a site's requests to color and the rest
 	// to the color its main marker names; no reload.
-	Shift(ctx context.Context, confDir, env, service, color string, percent int) error
+	Shift(ctx context.Context, confDir, env, service string, color state.Color, percent int) error
 	// Remove deletes path and the service's markers, tests and reloads.
 	Remove(ctx context.Context, confDir, env, service string) error
 	// LogOffset is the current end of a site's access log.
 	LogOffset(ctx context.Context, path string) (int64, error)
 	// Traffic counts color's requests and errors in the access log at path
 	// since offset from, and returns the offset to read from next.
-	Traffic(ctx context.Context, path string, from int64, color string) (Traffic, int64, error)
+	Traffic(ctx context.Context, path string, from int64, color state.Color) (Traffic, int64, error)
 }
 
 // Prober runs one health check or smoke request.
@@ -112,13 +112,13 @@ type Prober interface {
 
 // Event is what a Notifier is told.
 type Event struct {
-	Name     string         `json:"event"` // one of state.Events
-	Env      string         `json:"env"`
-	Commit   string         `json:"commit"`
-	Author   string         `json:"author,omitempty"`
-	Message  string         `json:"message,omitempty"`
-	Services []EventService `json:"services,omitempty"`
-	Duration float64        `json:"durationSeconds,omitempty"`
+	Name     state.EventName `json:"event"` // one of state.Events
+	Env      string          `json:"env"`
+	Commit   string          `json:"commit"`
+	Author   string          `json:"author,omitempty"`
+	Message  string          `json:"message,omitempty"`
+	Services []EventService  `json:"services,omitempty"`
+	Duration float64         `json:"durationSeconds,omitempty"`
 	// Snapshot is the id of the database snapshot taken before the
 	// migrations of this deploy, if any.
 	Snapshot string `json:"snapshot,omitempty"`

@@ -30,16 +30,56 @@ type Desired struct {
 	NamesDir string
 }
 
-// DesiredService is one service with its resolved container spec.
+// DesiredService is one service: its container spec, and how it is served,
+// checked and deployed, every value resolved (defaults applied, listen and
+// rates parsed, durations as time.Duration).
 type DesiredService struct {
 	Name string
-	// Config is the service as written in the env file, with defaults.
-	Config Service
-	Spec   Spec
+	Spec Spec
+	// Listen is where nginx serves the service; nil for a worker and for
+	// an upstream-only service (a containerPort without listen).
+	Listen *Listen
+	// ServerName is the argument of nginx's server_name; "" for none.
+	ServerName string
+	// TLS is the certificate and key nginx serves; nil for none.
+	TLS *TLS
+	// Health is the check that must pass before traffic moves; a worker
+	// uses Interval, HealthyThreshold and StartTimeout only.
+	Health HealthParams
+	// Drain is how long the old color keeps running after the switch.
+	Drain time.Duration
+	// Deploy says how traffic moves to a new version and how long it is
+	// watched.
+	Deploy DeployParams
+	// Smoke are the checks run after the switch, statuses defaulted.
+	Smoke []Smoke
+	// Route53 names the health check updated after a switch; nil for none.
+	Route53 *Route53
 }
 
 // HasPort reports whether the service is served through nginx (not a worker).
-func (s DesiredService) HasPort() bool { return s.Config.ContainerPort > 0 }
+func (s DesiredService) HasPort() bool { return s.Spec.ContainerPort > 0 }
+
+// DeployParams are the resolved deploy settings of a service.
+type DeployParams struct {
+	// Strategy is BlueGreen or Canary.
+	Strategy string
+	// Bake is how long the new color is watched after all traffic moved;
+	// 0 means no watch.
+	Bake time.Duration
+	// MaxErrorRate is the share of 5xx answers (0 to 1) of the new color
+	// above which a watch fails.
+	MaxErrorRate float64
+	// Steps are the canary's traffic percentages, ending at 100; nil for
+	// blue-green.
+	Steps []int
+	// StepPause is how long each canary step is watched.
+	StepPause time.Duration
+}
+
+// Watched reports whether the new color's requests are read from nginx's
+// access log: during a bake or a canary.
+func (d DeployParams) Watched() bool { return d.Bake > 0 || d.Strategy == Canary }
 
 // DesiredJob is the resolved migrations job.
 type DesiredJob struct {
@@ -167,8 +207,8 @@ type HealthParams struct {
 	StartTimeout       time.Duration
 }
 
-// HealthParams returns the service's health settings; call after Default.
-func (s Service) HealthParams() HealthParams {
+// healthParams returns the service's health settings; call after Default.
+func (s Service) healthParams() HealthParams {
 	return HealthParams{
 		Path:               s.Health.Path,
 		Interval:           s.Health.Interval.D(),

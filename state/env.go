@@ -47,12 +47,28 @@ type Notify struct {
 	// incoming-webhook message).
 	Format string `json:"format,omitempty"`
 	// Events this receiver gets; empty means all of Events.
-	Events []string `json:"events,omitempty"`
+	Events []EventName `json:"events,omitempty"`
 }
 
-// Events that notify receivers can listen to.
-var Events = []string{"deploy.started", "deploy.succeeded", "deploy.failed", "deploy.rolled_back", "drift.repaired", "migration.failed",
-	"container.crash_looping"}
+// EventName names a deploy event: what a notify receiver lists in events
+// and what it gets as the event's name.
+type EventName string
+
+// The events reconciler sends.
+const (
+	EventDeployStarted         EventName = "deploy.started"
+	EventDeploySucceeded       EventName = "deploy.succeeded"
+	EventDeployFailed          EventName = "deploy.failed"
+	EventDeployRolledBack      EventName = "deploy.rolled_back"
+	EventDriftRepaired         EventName = "drift.repaired"
+	EventMigrationFailed       EventName = "migration.failed"
+	EventContainerCrashLooping EventName = "container.crash_looping"
+)
+
+// Events are all the events notify receivers can listen to, in the order
+// error messages list them.
+var Events = []EventName{EventDeployStarted, EventDeploySucceeded, EventDeployFailed, EventDeployRolledBack, EventDriftRepaired,
+	EventMigrationFailed, EventContainerCrashLooping}
 
 // Nginx says where reconciler writes its nginx files and how nginx is tested
 // and reloaded. Test and Reload run through "sh -c".

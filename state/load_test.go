@@ -119,7 +119,7 @@ func TestLoadValid(t *testing.T) {
 		t.Errorf("Default is not idempotent on a loaded env")
 	}
 
-	if got, want := e.SecretRefs(), []string{"secretsmanager:test/tokens#api", "ssm:/test/db_password"}; !reflect.DeepEqual(got, want) {
+	if got, want := e.SecretRefs(), []SecretRef{{Scheme: SchemeSecretsManager, Name: "test/tokens", Key: "api"}, {Scheme: SchemeSSM, Name: "/test/db_password"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("SecretRefs = %q, want %q", got, want)
 	}
 }
@@ -253,9 +253,9 @@ func TestRepoEnvs(t *testing.T) {
 			if _, ok := e.Services["mcp-server"]; !ok {
 				t.Errorf("no mcp-server service")
 			}
-			values := map[string]string{}
+			values := map[SecretRef]string{}
 			for _, ref := range e.SecretRefs() {
-				if !strings.HasPrefix(ref, "ssm:/devops-mcp/"+env+"/") {
+				if ref.Scheme != SchemeSSM || !strings.HasPrefix(ref.Name, "/devops-mcp/"+env+"/") {
 					t.Errorf("secret %s is outside /devops-mcp/%s/", ref, env)
 				}
 				values[ref] = "x"

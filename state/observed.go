@@ -28,15 +28,21 @@ const (
 // RoleNameProxy is the LabelRole of a service's name proxy.
 const RoleNameProxy = "name-proxy"
 
+// Color is one of the two containers a service alternates between. Its
+// string is what container names, the LabelColor label, marker files, JSON
+// and plans show.
+type Color string
+
 // Colors.
 const (
-	Blue  = "blue"
-	Green = "green"
+	Blue  Color = "blue"
+	Green Color = "green"
 )
 
-// Other returns the other color.
-func Other(color string) string {
-	if color == Blue {
+// Other returns the other color: Green for Blue, Blue for anything else
+// (a service with no color yet starts blue).
+func (c Color) Other() Color {
+	if c == Blue {
 		return Green
 	}
 	return Blue
@@ -44,8 +50,8 @@ func Other(color string) string {
 
 // ContainerName is the name of a service's container of one color:
 // <env>-<service>-<color>.
-func ContainerName(env, service, color string) string {
-	return env + "-" + service + "-" + color
+func ContainerName(env, service string, color Color) string {
+	return env + "-" + service + "-" + string(color)
 }
 
 // NameProxyName is the name of the container that holds a service's name
@@ -75,7 +81,7 @@ type Observed struct {
 	NameProxies []NameProxy
 	// Names maps a service to the color its name marker holds (absent: no
 	// marker).
-	Names map[string]string
+	Names map[string]Color
 }
 
 // NameProxy is the container that holds a service's name on the
@@ -95,7 +101,7 @@ type Container struct {
 	ID      string
 	Name    string
 	Service string
-	Color   string
+	Color   Color
 	Commit  string
 	// SpecHash and Spec are read from the labels written at creation.
 	SpecHash string
@@ -132,8 +138,9 @@ type Site struct {
 	Path    string
 	Content []byte
 	// Live is the color nginx sends traffic to, read from the marker file
-	// for a site with a server block, or from the upstream otherwise.
-	Live string
+	// for a site with a server block, or from the upstream otherwise; ""
+	// when unknown.
+	Live Color
 	// Ports are the loopback ports of the blue and green upstreams, read
 	// from the file's header; zero when absent.
 	BluePort, GreenPort int
@@ -152,7 +159,7 @@ func MarkerFile(env, service string) string { return env + "-" + service + ".gre
 
 // CanaryMarkerFile is the name of the file whose presence in confDir sends
 // percent of a service's requests to color (and the rest to the other).
-func CanaryMarkerFile(env, service string, percent int, color string) string {
+func CanaryMarkerFile(env, service string, percent int, color Color) string {
 	return fmt.Sprintf("%s-%s.canary-%d-%s", env, service, percent, color)
 }
 
@@ -162,7 +169,8 @@ func CanaryMarkerGlob(env, service string) string { return env + "-" + service +
 // Resources is what one of our containers uses, read from the engine at
 // one moment.
 type Resources struct {
-	Name, Service, Color string
+	Name, Service string
+	Color         Color
 	// CPUSeconds is the CPU time the container used since it started.
 	CPUSeconds float64
 	// MemoryBytes is the memory it uses, page cache it could drop left out

@@ -10,15 +10,16 @@ import (
 
 // Resolve builds the Desired state of e at commit: services sorted by name,
 // each with its env file read from fsys and overlaid by its env, its secrets
-// looked up in secretValues (keyed by reference, as SecretRefs lists them),
-// its files read from fsys and sorted by target, and its memory in bytes.
+// looked up in secretValues (keyed by the references SecretRefs returns),
+// its files read from fsys and sorted by target, its memory in bytes, its
+// listen and maxErrorRate parsed and its durations as time.Duration.
 // e must come from Load on the same fsys; Resolve does not change it and the
 // Desired shares no maps or slices with it.
 //
 // A reference without a value in secretValues is an error naming the service
 // and the variable, never a value. All problems are returned at once, joined,
 // each a *FieldError.
-func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) (*Desired, error) {
+func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
 	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
 	var errs []error
@@ -43,7 +44,21 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 			}
 			spec.Memory = m
 		}
-		d.Services = append(d.Services, DesiredService{Name: name, Config: cloneService(s), Spec: spec})
+		ds := serviceParams(s)
+		ds.Name, ds.Spec = name, spec
+		if s.Listen != "" {
+			if l, err := ParseListen(s.Listen); err != nil {
+				fail(file, sp+".listen", "%v", err)
+			} else {
+				ds.Listen = &l
+			}
+		}
+		rate, err := ParseRate(s.Deploy.MaxErrorRate)
+		if err != nil {
+			fail(file, sp+".deploy.maxErrorRate", "%v", err)
+		}
+		ds.Deploy.MaxErrorRate = rate
+		d.Services = append(d.Services, ds)
 	}
 	if m := e.Migrations; m != nil {
 		spec := Spec{Image: m.Image, Command: slices.Clone(m.Command)}
@@ -62,8 +77,8 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {
 		url := n.URL
-		if IsSecretRef(url) {
-			v, ok := secretValues[url]
+		if ref, err := ParseSecretRef(url); err == nil {
+			v, ok := secretValues[ref]
 			if !ok {
 				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: "secret reference has no value"})
 				continue
@@ -83,7 +98,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[string]string) 
 type resolver struct {
 	file         string
 	fsys         fs.FS
-	secretValues map[string]string
+	secretValues map[SecretRef]string
 	envFiles     map[string]*envFile
 	fail         func(f, field, format string, args ...any)
 	errs         []error // the env files' own parse errors
@@ -120,8 +135,10 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	if len(secrets) > 0 {
 		sec = make(map[string]string, len(secrets))
 		for _, k := range SortedKeys(secrets) {
-			v, ok := rs.secretValues[secrets[k]]
-			if !ok {
+			// Load checked the reference: a bad one has no value either.
+			ref, err := ParseSecretRef(secrets[k])
+			v, ok := rs.secretValues[ref]
+			if err != nil || !ok {
 				rs.fail(rs.file, sp+".secrets."+k, "no value was resolved for secret %s of %s", k, who)
 				continue
 			}
@@ -141,39 +158,32 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	return out, sec, fc
 }
 
-// cloneService copies s deeply enough that the Desired shares nothing
-// mutable with the Env.
-func cloneService(s Service) Service {
-	s.Command = slices.Clone(s.Command)
-	s.Env = maps.Clone(s.Env)
-	s.Secrets = maps.Clone(s.Secrets)
-	s.Files = slices.Clone(s.Files)
+// serviceParams returns the settings of s that need no parsing, copied so
+// that the Desired shares nothing mutable with the Env: everything of a
+// DesiredService but its name, spec, listen and error rate.
+func serviceParams(s Service) DesiredService {
+	d := DesiredService{
+		ServerName: s.ServerName,
+		Health:     s.healthParams(),
+		Drain:      s.Drain.D(),
+		Deploy: DeployParams{
+			Strategy:  s.Deploy.Strategy,
+			Bake:      s.Deploy.Bake.D(),
+			Steps:     slices.Clone(s.Deploy.Steps),
+			StepPause: s.Deploy.StepPause.D(),
+		},
+		Smoke: slices.Clone(s.Smoke),
+	}
+	for i := range d.Smoke {
+		d.Smoke[i].Exec = slices.Clone(d.Smoke[i].Exec)
+	}
 	if s.TLS != nil {
 		t := *s.TLS
-		s.TLS = &t
-	}
-	s.Health.Interval = cloneDuration(s.Health.Interval)
-	s.Health.Timeout = cloneDuration(s.Health.Timeout)
-	s.Health.StartTimeout = cloneDuration(s.Health.StartTimeout)
-	s.Drain = cloneDuration(s.Drain)
-	s.Deploy.Bake = cloneDuration(s.Deploy.Bake)
-	s.Deploy.Steps = slices.Clone(s.Deploy.Steps)
-	s.Deploy.StepPause = cloneDuration(s.Deploy.StepPause)
-	s.Smoke = slices.Clone(s.Smoke)
-	for i := range s.Smoke {
-		s.Smoke[i].Exec = slices.Clone(s.Smoke[i].Exec)
+		d.TLS = &t
 	}
 	if s.Route53 != nil {
 		r := *s.Route53
-		s.Route53 = &r
+		d.Route53 = &r
 	}
-	return s
-}
-
-func cloneDuration(d *Duration) *Duration {
-	if d == nil {
-		return nil
-	}
-	c := *d
-	return &c
+	return d
 }

@@ -25,15 +25,30 @@ func loadValid(t *testing.T) (*Env, map[string][]byte) {
 	return e, files
 }
 
+// values keys secret values by their parsed references, as Resolve wants
+// them.
+func values(t *testing.T, byRef map[string]string) map[SecretRef]string {
+	t.Helper()
+	out := make(map[SecretRef]string, len(byRef))
+	for s, v := range byRef {
+		ref, err := ParseSecretRef(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ref] = v
+	}
+	return out
+}
+
 func TestResolve(t *testing.T) {
 	e, files := loadValid(t)
 	data, _ := os.ReadFile("testdata/valid.yaml")
 	fsys := repoFS(t, "test", data)
-	secrets := map[string]string{
+	secrets := values(t, map[string]string{
 		"ssm:/test/db_password":          "s3cret-db",
 		"secretsmanager:test/tokens#api": "s3cret-token",
 		"ssm:/unused":                    "ignored",
-	}
+	})
 	d, err := Resolve(e, fsys, "abc123", secrets)
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
@@ -67,8 +82,17 @@ func TestResolve(t *testing.T) {
 	if !api.HasPort() || d.Services[1].HasPort() {
 		t.Errorf("HasPort: api %v, worker %v", api.HasPort(), d.Services[1].HasPort())
 	}
-	if !reflect.DeepEqual(api.Config, e.Services["api"]) {
-		t.Errorf("Config differs from the loaded service")
+	wantAPI := DesiredService{
+		Name: "api", Spec: api.Spec,
+		Listen: &Listen{Port: 443, Params: []string{"ssl"}}, ServerName: "api.example.com",
+		TLS: &TLS{Certificate: "/etc/ssl/api.pem", Key: "/etc/ssl/api.key"},
+		Health: HealthParams{Path: DefaultHealthPath, Interval: 5 * time.Second, Timeout: DefaultTimeout,
+			HealthyThreshold: 3, UnhealthyThreshold: DefaultUnhealthyThreshold, StartTimeout: DefaultStartTimeout},
+		Drain:  10 * time.Second,
+		Deploy: DeployParams{Strategy: BlueGreen, MaxErrorRate: 0.1, StepPause: DefaultStepPause},
+	}
+	if !reflect.DeepEqual(api, wantAPI) {
+		t.Errorf("api:\n got %+v\nwant %+v", api, wantAPI)
 	}
 	worker := d.Services[1].Spec
 	if worker.Env != nil || worker.Memory != 0 || worker.Secrets["DB_PASSWORD"] != "s3cret-db" || worker.ContainerPort != 0 {
@@ -79,13 +103,10 @@ func TestResolve(t *testing.T) {
 	}
 
 	// The Desired shares nothing mutable with the Env.
-	api.Config.Env["LOG_LEVEL"] = "changed"
-	api.Config.Health.Interval.Duration = 0
+	api.Spec.Env["LOG_LEVEL"] = "changed"
 	api.Spec.Command[0] = "changed"
-	api.Config.Deploy.Bake.Duration = time.Hour
-	api.Config.Deploy.StepPause.Duration = 0
-	if e.Services["api"].Env["LOG_LEVEL"] != "info" || e.Services["api"].Health.Interval.D() == 0 || e.Services["api"].Command[0] != "/app/api" ||
-		e.Services["api"].Deploy.Bake.D() != 0 || e.Services["api"].Deploy.StepPause.D() == 0 {
+	api.TLS.Key = "changed"
+	if e.Services["api"].Env["LOG_LEVEL"] != "info" || e.Services["api"].Command[0] != "/app/api" || e.Services["api"].TLS.Key != "/etc/ssl/api.key" {
 		t.Errorf("changing the Desired changed the Env")
 	}
 
@@ -100,12 +121,64 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestResolveDeploySettings: a canary's settings, smoke checks and
+// health check are resolved (rates as fractions, durations, defaults), and
+// copied.
+func TestResolveDeploySettings(t *testing.T) {
+	data := []byte(`environment: test
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+    listen: "127.0.0.1:8443 ssl http2"
+    tls: {certificate: /etc/ssl/api.pem, key: /etc/ssl/api.key}
+    deploy: {strategy: canary, stepPause: 2m, bake: 3m, maxErrorRate: 2.5%}
+    smoke:
+      - {path: /health}
+      - {exec: [/app/api, selftest]}
+    route53: {healthCheckId: abcdef12-3456-7890-abcd-ef1234567890}
+  upstream:
+    image: ghcr.io/example/api:v1
+    containerPort: 8081
+`)
+	fsys := repoFS(t, "test", data)
+	e, err := Load(fsys, "test")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	d, err := Resolve(e, fsys, "abc", nil)
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	api, up := d.Services[0], d.Services[1]
+	if want := (Listen{Host: "127.0.0.1", Port: 8443, Params: []string{"ssl", "http2"}}); api.Listen == nil || !reflect.DeepEqual(*api.Listen, want) {
+		t.Errorf("listen = %+v, want %+v", api.Listen, want)
+	}
+	wantDeploy := DeployParams{Strategy: Canary, Bake: 3 * time.Minute, MaxErrorRate: 0.025, Steps: DefaultSteps, StepPause: 2 * time.Minute}
+	if !reflect.DeepEqual(api.Deploy, wantDeploy) || !api.Deploy.Watched() {
+		t.Errorf("deploy = %+v, want %+v", api.Deploy, wantDeploy)
+	}
+	if want := []Smoke{{Path: "/health", Status: 200}, {Exec: []string{"/app/api", "selftest"}}}; !reflect.DeepEqual(api.Smoke, want) {
+		t.Errorf("smoke = %+v, want %+v", api.Smoke, want)
+	}
+	if api.Route53 == nil || api.Route53.HealthCheckID != "abcdef12-3456-7890-abcd-ef1234567890" {
+		t.Errorf("route53 = %+v", api.Route53)
+	}
+	if up.Listen != nil || !up.HasPort() || up.Deploy.Watched() || up.Deploy.MaxErrorRate != 0.1 {
+		t.Errorf("upstream-only service = %+v", up)
+	}
+	api.Deploy.Steps[0], api.Smoke[1].Exec[0], api.Route53.HealthCheckID = 1, "changed", "changed"
+	if s := e.Services["api"]; s.Deploy.Steps[0] != 10 || DefaultSteps[0] != 10 || s.Smoke[1].Exec[0] != "/app/api" || s.Route53.HealthCheckID == "changed" {
+		t.Errorf("changing the Desired changed the Env")
+	}
+}
+
 func TestResolveMissingSecret(t *testing.T) {
 	e, _ := loadValid(t)
 	data, _ := os.ReadFile("testdata/valid.yaml")
-	_, err := Resolve(e, repoFS(t, "test", data), "abc", map[string]string{
+	_, err := Resolve(e, repoFS(t, "test", data), "abc", values(t, map[string]string{
 		"secretsmanager:test/tokens#api": "hunter2",
-	})
+	}))
 	want := "envs/test.yaml: services.api.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service api\n" +
 		"envs/test.yaml: services.worker.secrets.DB_PASSWORD: no value was resolved for secret DB_PASSWORD of service worker"
 	// The whole message is compared, so it also shows that the resolved
@@ -121,7 +194,7 @@ func TestResolveMissingFiles(t *testing.T) {
 	fsys := repoFS(t, "test", data)
 	delete(fsys, "templates/app.yaml")
 	fsys["envs/test.env"].Data = []byte("BROKEN\n")
-	_, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/db_password": "x", "secretsmanager:test/tokens#api": "y"})
+	_, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/db_password": "x", "secretsmanager:test/tokens#api": "y"}))
 	want := "envs/test.yaml: services.api.files[1].source: \"templates/app.yaml\": not found at this commit\n" +
 		"envs/test.env:1: want KEY=VALUE, found no '='"
 	if err == nil || err.Error() != want {
@@ -153,10 +226,10 @@ migrations:
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got, want := e.SecretRefs(), []string{"ssm:/test/migrate_password"}; !reflect.DeepEqual(got, want) {
+	if got, want := e.SecretRefs(), []SecretRef{{Scheme: SchemeSSM, Name: "/test/migrate_password"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("SecretRefs = %q, want %q", got, want)
 	}
-	d, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "m1gr4te"})
+	d, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/migrate_password": "m1gr4te"}))
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
@@ -166,7 +239,7 @@ migrations:
 		t.Errorf("migrations spec = %+v", m)
 	}
 	// A rotated secret changes the migrations spec hash, so the job runs again.
-	d2, err := Resolve(e, fsys, "abc", map[string]string{"ssm:/test/migrate_password": "rotated"})
+	d2, err := Resolve(e, fsys, "abc", values(t, map[string]string{"ssm:/test/migrate_password": "rotated"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +247,7 @@ migrations:
 	if d.Migrations.Spec.Summarize(key).Hash() == d2.Migrations.Spec.Summarize(key).Hash() {
 		t.Errorf("rotating a migrations secret kept the spec hash")
 	}
-	_, err = Resolve(e, fsys, "abc", map[string]string{})
+	_, err = Resolve(e, fsys, "abc", map[SecretRef]string{})
 	if want := "envs/test.yaml: migrations.secrets.DATABASE_PASSWORD: no value was resolved for secret DATABASE_PASSWORD of the migrations job"; err == nil || err.Error() != want {
 		t.Errorf("Resolve without the value: %v\nwant %s", err, want)
 	}

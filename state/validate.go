@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,7 @@ func checkName(name string) error {
 		return fmt.Errorf("invalid name %q: want %s", name, dnsLabelRule)
 	case name == "migrations":
 		return fmt.Errorf("%q is reserved for the migrations job; choose another name", name)
-	case strings.HasSuffix(name, "-"+Blue) || strings.HasSuffix(name, "-"+Green):
+	case strings.HasSuffix(name, "-"+string(Blue)) || strings.HasSuffix(name, "-"+string(Green)):
 		return fmt.Errorf("%q ends in a color (-blue, -green), which container names use; choose another name", name)
 	}
 	return nil
@@ -148,8 +150,10 @@ func ParseImageRef(s string) (ImageRef, error) {
 
 // SecretRef is a parsed secret reference, the value side of a service's
 // secrets: where the reconciler reads the secret at deploy time.
+// It is comparable: the secrets backend returns values keyed by it, and
+// Resolve looks them up by it.
 type SecretRef struct {
-	// Scheme is "ssm", "secretsmanager", "env" or "file".
+	// Scheme is SchemeSSM, SchemeSecretsManager, SchemeEnv or SchemeFile.
 	Scheme string
 	// Name is the SSM parameter name ("/devops-mcp/prod/database_password"),
 	// the Secrets Manager secret name or ARN, the variable of the
@@ -160,7 +164,16 @@ type SecretRef struct {
 	Key string
 }
 
-// String returns the reference as written in the env file.
+// Secret reference schemes.
+const (
+	SchemeSSM            = "ssm"
+	SchemeSecretsManager = "secretsmanager"
+	SchemeEnv            = "env"
+	SchemeFile           = "file"
+)
+
+// String returns the reference as written in the env file; ParseSecretRef
+// of it returns r again. It holds no secret value, so errors may show it.
 func (r SecretRef) String() string {
 	if r.Key != "" {
 		return r.Scheme + ":" + r.Name + "#" + r.Key
@@ -185,11 +198,11 @@ func ParseSecretRef(s string) (SecretRef, error) {
 	switch {
 	case !ok:
 		return r, fmt.Errorf("not a secret reference (value not shown); want %s", secretForms)
-	case scheme == "ssm":
+	case scheme == SchemeSSM:
 		if len(name) > 2048 || !ssmNameRE.MatchString(name) {
 			return r, fmt.Errorf("want ssm:/path with a parameter name of letters, digits, '_', '.', '-' and '/' starting with '/', got %s", quote(s))
 		}
-	case scheme == "secretsmanager":
+	case scheme == SchemeSecretsManager:
 		r.Name, r.Key, _ = strings.Cut(name, "#")
 		if len(r.Name) > 2048 || !smNameRE.MatchString(r.Name) {
 			return r, fmt.Errorf("want secretsmanager:NAME or secretsmanager:NAME#jsonKey with a secret name or ARN of letters, digits and /_+=.@:-, got %s", quote(s))
@@ -197,11 +210,11 @@ func ParseSecretRef(s string) (SecretRef, error) {
 		if strings.Contains(name, "#") && r.Key == "" {
 			return r, fmt.Errorf("empty JSON key after '#' in %s; want secretsmanager:NAME#jsonKey", quote(s))
 		}
-	case scheme == "env":
+	case scheme == SchemeEnv:
 		if !envVarRE.MatchString(name) {
 			return r, fmt.Errorf("want env:VAR with a variable name such as env:DATABASE_PASSWORD, got %s", quote(s))
 		}
-	case scheme == "file":
+	case scheme == SchemeFile:
 		if !absClean(name) || name == "/" {
 			return r, fmt.Errorf("want file:/absolute/path with a clean absolute path, got %s", quote(s))
 		}
@@ -509,9 +522,11 @@ func (c *checker) checkSmoke(sp string, s Service) {
 }
 
 func (c *checker) checkNotify(ns []Notify) {
-	known := map[string]bool{}
-	for _, e := range Events {
+	known := map[EventName]bool{}
+	names := make([]string, len(Events))
+	for i, e := range Events {
 		known[e] = true
+		names[i] = string(e)
 	}
 	for i, n := range ns {
 		p := fmt.Sprintf("notify[%d]", i)
@@ -526,7 +541,7 @@ func (c *checker) checkNotify(ns []Notify) {
 		}
 		for j, e := range n.Events {
 			if !known[e] {
-				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(Events, ", "), quote(e))
+				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(names, ", "), quote(string(e)))
 			}
 		}
 	}
@@ -561,52 +576,14 @@ func (c *checker) checkCommand(p string, cmd []string) {
 	}
 }
 
-var (
-	listenAddrRE  = regexp.MustCompile(`^(?:(?:\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?([0-9]+)$`)
-	listenParamRE = regexp.MustCompile(`^[a-z_0-9]+(?:=[A-Za-z0-9_.:/-]+)?$`)
-	serverNameRE  = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
-)
-
-// listenAddr returns the address part of a listen value, normalised so that
-// "443" and "*:443" compare equal, or "" when listen is malformed.
-func listenAddr(listen string) string {
-	f := strings.Fields(listen)
-	if len(f) == 0 {
-		return ""
-	}
-	m := listenAddrRE.FindStringSubmatch(f[0])
-	if m == nil {
-		return ""
-	}
-	if p, err := strconv.Atoi(m[1]); err != nil || p < 1 || p > 65535 {
-		return ""
-	}
-	if m[1] == f[0] {
-		return "*:" + f[0]
-	}
-	return f[0]
-}
-
-func hasParam(listen, param string) bool {
-	f := strings.Fields(listen)
-	for _, p := range f[min(1, len(f)):] {
-		if p == param {
-			return true
-		}
-	}
-	return false
-}
+var serverNameRE = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
 
 func (c *checker) checkListen(sp string, s Service) {
 	lp, np, tp := sp+".listen", sp+".serverName", sp+".tls"
 	if c.ok(lp) && c.doc.has(lp) {
-		valid := listenAddr(s.Listen) != ""
-		for _, p := range strings.Fields(s.Listen)[min(1, len(strings.Fields(s.Listen))):] {
-			valid = valid && listenParamRE.MatchString(p)
-		}
-		if !valid {
-			c.errf(lp, "want what nginx's listen takes: a port or address:port and parameters, such as \"443 ssl\" or \"80\", got %s", quote(s.Listen))
-		} else if hasParam(s.Listen, "ssl") && s.TLS == nil && c.ok(tp) {
+		if l, err := ParseListen(s.Listen); err != nil {
+			c.errf(lp, "%v", err)
+		} else if l.SSL() && s.TLS == nil && c.ok(tp) {
 			c.errf(lp, "has ssl but the service has no tls; add tls: {certificate: /path/fullchain.pem, key: /path/privkey.pem}")
 		}
 	}
@@ -638,10 +615,13 @@ func (c *checker) checkListen(sp string, s Service) {
 			}
 		}
 		if c.ok(lp) && c.doc.has(sp+".containerPort") {
+			// A listen with a bad parameter is reported above; whether
+			// ssl is missing is still known from the address on.
+			l, addrOK, _ := scanListen(s.Listen)
 			switch {
 			case !c.doc.has(lp):
 				c.errf(tp, "needs listen with ssl, such as \"443 ssl\"")
-			case listenAddr(s.Listen) != "" && !hasParam(s.Listen, "ssl"):
+			case addrOK && !l.SSL():
 				c.errf(tp, "is set but listen %s has no ssl parameter; write \"443 ssl\" or remove tls", quote(s.Listen))
 			}
 		}
@@ -658,10 +638,11 @@ func (c *checker) checkSites(e *Env) {
 		if !c.doc.has(sp+".listen") || !c.ok(sp+".listen", sp+".serverName") {
 			continue
 		}
-		addr := listenAddr(s.Listen)
-		if addr == "" {
+		l, addrOK, _ := scanListen(s.Listen)
+		if !addrOK {
 			continue
 		}
+		addr := l.addrKey()
 		names := strings.Fields(strings.ToLower(s.ServerName))
 		if len(names) == 0 {
 			names = []string{""}
@@ -904,32 +885,32 @@ func unquoteEnv(v string) (string, error) {
 	return b.String(), nil
 }
 
-// IsSecretRef reports whether v is a secret reference rather than a plain
-// value (a notify URL may be either).
-func IsSecretRef(v string) bool {
-	_, err := ParseSecretRef(v)
-	return err == nil
-}
-
-// SecretRefs returns the secret references of every service, of the
-// migrations job and of notify URLs, sorted and without duplicates: what the
-// secrets backend must resolve before Resolve.
-func (e *Env) SecretRefs() []string {
-	set := map[string]bool{}
-	for _, s := range e.Services {
-		for _, ref := range s.Secrets {
+// SecretRefs returns the parsed secret references of every service, of the
+// migrations job and of notify URLs, sorted by their written form and
+// without duplicates: what the secrets backend must resolve before Resolve.
+// e must come from Load, which checked every reference; a notify URL that
+// is not a reference is left out.
+func (e *Env) SecretRefs() []SecretRef {
+	set := map[SecretRef]bool{}
+	add := func(v string) {
+		if ref, err := ParseSecretRef(v); err == nil {
 			set[ref] = true
+		}
+	}
+	for _, s := range e.Services {
+		for _, v := range s.Secrets {
+			add(v)
 		}
 	}
 	if e.Migrations != nil {
-		for _, ref := range e.Migrations.Secrets {
-			set[ref] = true
+		for _, v := range e.Migrations.Secrets {
+			add(v)
 		}
 	}
 	for _, n := range e.Notify {
-		if IsSecretRef(n.URL) {
-			set[n.URL] = true
-		}
+		add(n.URL)
 	}
-	return SortedKeys(set)
+	refs := slices.Collect(maps.Keys(set))
+	slices.SortFunc(refs, func(a, b SecretRef) int { return strings.Compare(a.String(), b.String()) })
+	return refs
 }

@@ -241,7 +241,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		if e != nil {
 			// A loaded env always resolves, given its secrets.
-			values := map[string]string{}
+			values := map[SecretRef]string{}
 			for _, ref := range e.SecretRefs() {
 				values[ref] = "v"
 			}

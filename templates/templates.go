@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -35,15 +34,15 @@ type SiteParams struct {
 	// BluePort and GreenPort are the loopback ports each color publishes.
 	BluePort, GreenPort int
 	// Listen is the argument of nginx's listen directive ("443 ssl",
-	// "127.0.0.1:8080"). Empty renders an upstream-only file.
-	Listen string
+	// "127.0.0.1:8080"). Nil renders an upstream-only file.
+	Listen *state.Listen
 	// ServerName is the argument of server_name; optional.
 	ServerName string
 	// TLS adds the certificate and key to the server block; optional.
 	TLS *state.TLS
 	// Live is the color an upstream-only file points at. It is ignored
 	// when Listen is set: there the marker file picks the color.
-	Live string
+	Live state.Color
 	// LogDir, when set, gets the site's access log,
 	// reconciler-<Env>-<Service>.log, one line per request: the time, the
 	// color that served it, the status and the upstream status.
@@ -65,10 +64,10 @@ func LogPath(dir, env, service string) string {
 
 // Site renders the nginx file of p. The output depends only on p.
 //
-// With Listen set, the file holds one upstream per color and a server block
+// With a Listen, the file holds one upstream per color and a server block
 // that sends each request to green when the marker file
 // <ConfDir>/<Env>-<Service>.green exists and to blue otherwise, so moving
-// traffic needs no reload. Without Listen, it holds a single upstream
+// traffic needs no reload. Without one, it holds a single upstream
 // <Env>-<Service> pointing at the Live color's port, for the user's own server
 // blocks; switching it means rewriting the file and reloading.
 //
@@ -104,7 +103,7 @@ func Site(p SiteParams) ([]byte, error) {
 	if err := siteTmpl.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 	}
-	if p.Listen != "" {
+	if p.Listen != nil {
 		// The check path names the rest of the file, so answering it
 		// proves that nginx loaded exactly these bytes.
 		sum := sha256.Sum256(b.Bytes())
@@ -145,21 +144,15 @@ const ACMEWebroot = "/var/www/letsencrypt"
 // "ssl" on a port other than 80, has TLS and a server name: without a name,
 // port 80 would be claimed for every host.
 func redirectListen(p SiteParams) (listen, httpsPort string) {
-	f := strings.Fields(p.Listen)
-	if p.TLS == nil || p.ServerName == "" || len(f) < 2 || !slices.Contains(f[1:], "ssl") || strings.HasPrefix(f[0], "unix:") {
+	l := p.Listen
+	if p.TLS == nil || p.ServerName == "" || l == nil || !l.SSL() || l.Port == 80 {
 		return "", ""
 	}
-	host, port := "", f[0]
-	if i := strings.LastIndex(f[0], ":"); i >= 0 {
-		host, port = f[0][:i+1], f[0][i+1:]
+	if l.Port != 443 {
+		httpsPort = ":" + strconv.Itoa(l.Port)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n == 80 {
-		return "", "" // an address without a port listens on 80 already
-	}
-	if port != "443" {
-		httpsPort = ":" + port
-	}
-	return host + "80", httpsPort
+	redirect := state.Listen{Host: l.Host, Port: 80}
+	return redirect.String(), httpsPort
 }
 
 var (
@@ -190,14 +183,14 @@ func (p SiteParams) validate() error {
 	if p.BluePort == p.GreenPort {
 		return fmt.Errorf("blue and green ports: want two different ports, got %d twice", p.BluePort)
 	}
-	if strings.ContainsAny(p.Listen, unsafe) {
+	if p.Listen != nil && strings.ContainsAny(p.Listen.String(), unsafe) {
 		return fmt.Errorf("listen: want nginx listen parameters, got %q", p.Listen)
 	}
 	if strings.ContainsAny(p.ServerName, unsafe) {
 		return fmt.Errorf("serverName: want host names, got %q", p.ServerName)
 	}
 	if p.TLS != nil {
-		if p.Listen == "" {
+		if p.Listen == nil {
 			return fmt.Errorf("tls: needs listen")
 		}
 		for _, f := range []struct{ name, v string }{{"tls.certificate", p.TLS.Certificate}, {"tls.key", p.TLS.Key}} {
@@ -214,7 +207,7 @@ func (p SiteParams) validate() error {
 			return fmt.Errorf("canary: want percentages 1-99, got %d", c)
 		}
 	}
-	if p.Listen == "" && p.Live != state.Blue && p.Live != state.Green {
+	if p.Listen == nil && p.Live != state.Blue && p.Live != state.Green {
 		return fmt.Errorf("live: want blue or green for an upstream-only site, got %q", p.Live)
 	}
 	return nil
@@ -229,7 +222,7 @@ var (
 // is not reconciler's: such a file is not reconciler's and must not be
 // touched. blue and green are 0, and live is "", when the second line is
 // missing or malformed. live is set only for an upstream-only file.
-func ParseHeader(content []byte) (env, service string, blue, green int, live string, ok bool) {
+func ParseHeader(content []byte) (env, service string, blue, green int, live state.Color, ok bool) {
 	line1, rest, _ := bytes.Cut(content, []byte("\n"))
 	line2, _, _ := bytes.Cut(rest, []byte("\n"))
 	m := headerLine1.FindSubmatch(bytes.TrimSuffix(line1, []byte("\r")))
@@ -246,5 +239,5 @@ func ParseHeader(content []byte) (env, service string, blue, green int, live str
 	if errB != nil || errG != nil {
 		return env, service, 0, 0, "", true
 	}
-	return env, service, b, g, string(m[3]), true
+	return env, service, b, g, state.Color(m[3]), true
 }

@@ -22,6 +22,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the templates")
 
+// listen parses an nginx listen value of a test case.
+func listen(s string) *state.Listen {
+	l, err := state.ParseListen(s)
+	if err != nil {
+		panic(err)
+	}
+	return &l
+}
+
 // siteCases are the golden cases; confDir replaces ConfDir and the TLS paths'
 // directory when the nginx -t test renders them.
 func siteCases(confDir, certDir string) []struct {
@@ -34,16 +43,16 @@ func siteCases(confDir, certDir string) []struct {
 	}{
 		{"plain", SiteParams{
 			Env: "prod", Service: "mcp-server", ConfDir: confDir,
-			BluePort: 21234, GreenPort: 21235, Listen: "127.0.0.1:8080",
+			BluePort: 21234, GreenPort: 21235, Listen: listen("127.0.0.1:8080"),
 		}},
 		{"tls", SiteParams{
 			Env: "prod", Service: "rest-api", ConfDir: confDir,
-			BluePort: 21236, GreenPort: 21237, Listen: "443 ssl", ServerName: "api.dev-mesh.io",
+			BluePort: 21236, GreenPort: 21237, Listen: listen("443 ssl"), ServerName: "api.dev-mesh.io",
 			TLS: &state.TLS{Certificate: certDir + "/api.dev-mesh.io.crt", Key: certDir + "/api.dev-mesh.io.key"},
 		}},
 		{"canary-log", SiteParams{
 			Env: "prod", Service: "mcp-server", ConfDir: confDir,
-			BluePort: 21240, GreenPort: 21241, Listen: "127.0.0.1:8080",
+			BluePort: 21240, GreenPort: 21241, Listen: listen("127.0.0.1:8080"),
 			LogDir: confDir, Canary: []int{10, 50},
 		}},
 		{"upstream-only", SiteParams{
@@ -79,8 +88,8 @@ func TestSiteGolden(t *testing.T) {
 			}
 
 			env, service, blue, green, live, ok := ParseHeader(got)
-			wantLive := ""
-			if tc.p.Listen == "" {
+			wantLive := state.Color("")
+			if tc.p.Listen == nil {
 				wantLive = tc.p.Live
 			}
 			if !ok || env != tc.p.Env || service != tc.p.Service || blue != tc.p.BluePort || green != tc.p.GreenPort || live != wantLive {
@@ -117,7 +126,7 @@ func TestSitesCoexist(t *testing.T) {
 	} {
 		writeSite(t, n, SiteParams{
 			Env: site.env, Service: site.service, ConfDir: n.ConfDir,
-			BluePort: 22000 + 2*i, GreenPort: 22001 + 2*i, Listen: "127.0.0.1:8080",
+			BluePort: 22000 + 2*i, GreenPort: 22001 + 2*i, Listen: listen("127.0.0.1:8080"),
 			ServerName: site.env + "." + site.service + ".example",
 			LogDir:     n.Dir, Canary: []int{10, 50},
 		})
@@ -149,7 +158,7 @@ func nginxAccepts(t *testing.T, n *testenv.Nginx) {
 }
 
 func TestSiteRejects(t *testing.T) {
-	ok := SiteParams{Env: "prod", Service: "api", ConfDir: "/etc/nginx/conf.d", BluePort: 1, GreenPort: 2, Listen: "80"}
+	ok := SiteParams{Env: "prod", Service: "api", ConfDir: "/etc/nginx/conf.d", BluePort: 1, GreenPort: 2, Listen: listen("80")}
 	tests := []struct {
 		name    string
 		edit    func(p *SiteParams)
@@ -161,10 +170,10 @@ func TestSiteRejects(t *testing.T) {
 		{"confDir with quote", func(p *SiteParams) { p.ConfDir = `/etc/"x` }, "confDir:"},
 		{"port zero", func(p *SiteParams) { p.BluePort = 0 }, "blue port:"},
 		{"same ports", func(p *SiteParams) { p.GreenPort = 1 }, "two different ports"},
-		{"listen injection", func(p *SiteParams) { p.Listen = "80; include /etc/passwd" }, "listen:"},
+		{"listen injection", func(p *SiteParams) { p.Listen = &state.Listen{Port: 80, Params: []string{"; include /etc/passwd"}} }, "listen:"},
 		{"serverName injection", func(p *SiteParams) { p.ServerName = "a.io; }" }, "serverName:"},
 		{"tls key relative", func(p *SiteParams) { p.TLS = &state.TLS{Certificate: "/c", Key: "k"} }, "tls.key:"},
-		{"upstream-only without live", func(p *SiteParams) { p.Listen = "" }, "live:"},
+		{"upstream-only without live", func(p *SiteParams) { p.Listen = nil }, "live:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

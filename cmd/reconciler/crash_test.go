@@ -176,7 +176,7 @@ func (w *world) wantConverged(services ...string) {
 	for _, c := range list {
 		name := strings.TrimPrefix(c.Names[0], "/")
 		svc, color := c.Labels[state.LabelService], c.Labels[state.LabelColor]
-		if name != state.ContainerName(w.env, svc, color) || c.State != "running" {
+		if name != state.ContainerName(w.env, svc, state.Color(color)) || c.State != "running" {
 			w.t.Errorf("container %s: labels service=%q color=%q, state %s", name, svc, color, c.State)
 		}
 		per[svc] = append(per[svc], color)
@@ -193,7 +193,7 @@ func (w *world) wantConverged(services ...string) {
 	if _, err := os.Stat(filepath.Join(w.ngx.ConfDir, state.MarkerFile(w.env, "web"))); err == nil {
 		live = state.Green
 	}
-	if per["web"][0] != live {
+	if per["web"][0] != string(live) {
 		w.t.Fatalf("nginx sends web's traffic to %s, but the container is %s", live, per["web"][0])
 	}
 	if out, err := exec.Command("sh", "-c", w.ngx.Test).CombinedOutput(); err != nil {

@@ -77,10 +77,10 @@ func planBase(ctx context.Context, f envFlags, base string) (*reconciler.Plan, *
 // placeholderSecrets gives every secret reference of e a stand-in value
 // derived from the reference itself: a changed reference shows as a changed
 // secret, and no value is ever read.
-func placeholderSecrets(e *state.Env) map[string]string {
-	vals := map[string]string{}
+func placeholderSecrets(e *state.Env) map[state.SecretRef]string {
+	vals := map[state.SecretRef]string{}
 	for _, ref := range e.SecretRefs() {
-		vals[ref] = "reference:" + ref
+		vals[ref] = "reference:" + ref.String()
 	}
 	return vals
 }
@@ -91,7 +91,7 @@ func placeholderSecrets(e *state.Env) map[string]string {
 // are stand-ins derived from the reference, the same on both sides.
 func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
 	o := &state.Observed{ImageIDs: map[string]string{}}
-	live := map[string]string{}
+	live := map[string]state.Color{}
 	for _, c := range p.Changes {
 		for _, s := range c.Steps {
 			switch s.Action {
@@ -106,7 +106,7 @@ func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
 				}
 				o.Containers = append(o.Containers, state.Container{
 					ID: cs.Name, Name: cs.Name,
-					Service: cs.Labels[state.LabelService], Color: cs.Labels[state.LabelColor],
+					Service: cs.Labels[state.LabelService], Color: state.Color(cs.Labels[state.LabelColor]),
 					Commit: p.Commit, SpecHash: sum.Hash(), Spec: sum,
 					ImageID: fakeImageID(cs.Spec.Image), State: "running",
 					HostPort: cs.HostPort, Memory: cs.Spec.Memory, Networks: nets,
@@ -122,7 +122,7 @@ func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
 				})
 			case reconciler.ActName:
 				if o.Names == nil {
-					o.Names = map[string]string{}
+					o.Names = map[string]state.Color{}
 				}
 				o.Names[s.Service] = s.Color
 			case reconciler.ActNameProxy:

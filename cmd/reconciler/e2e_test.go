@@ -442,10 +442,10 @@ func TestDriftHealed(t *testing.T) {
 
 	// Flip the marker by hand so nginx sends traffic to the color that has
 	// no container.
-	var live string
+	var live state.Color
 	for n := range w.containers() {
 		if strings.Contains(n, "-web-") {
-			live = n[strings.LastIndex(n, "-")+1:]
+			live = state.Color(n[strings.LastIndex(n, "-")+1:])
 		}
 	}
 	marker := filepath.Join(w.ngx.ConfDir, state.MarkerFile(w.env, "web"))
@@ -454,7 +454,7 @@ func TestDriftHealed(t *testing.T) {
 	} else if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	heal("marker", "drift: nginx sends traffic to "+state.Other(live)+", live container is "+live)
+	heal("marker", "drift: nginx sends traffic to "+string(live.Other())+", live container is "+string(live))
 }
 
 // TestChangesAndPrune: a config-file change redeploys; a removed service is

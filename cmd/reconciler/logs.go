@@ -43,7 +43,7 @@ func logsCmd(g *globals) *cobra.Command {
 			if c == nil {
 				return fmt.Errorf("service %s of env %s has no container on this host", service, e.Environment)
 			}
-			g.log.Debug("logs of "+c.Name, zap.String("color", c.Color))
+			g.log.Debug("logs of "+c.Name, zap.String("color", string(c.Color)))
 			return h.Runtime.StreamLogs(ctx, c.Name, tail, follow, g.stdout, g.stderr)
 		},
 	}

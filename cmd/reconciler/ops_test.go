@@ -478,7 +478,7 @@ func TestSnapshotAndRoute53(t *testing.T) {
 	mu.Lock()
 	var got []string
 	for _, e := range events {
-		got = append(got, e.Name+":"+e.Snapshot)
+		got = append(got, string(e.Name)+":"+e.Snapshot)
 	}
 	mu.Unlock()
 	want := []string{"migration.failed:" + reconciler.SnapshotID(w.env, first), "deploy.succeeded:" + id}

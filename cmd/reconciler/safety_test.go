@@ -83,7 +83,7 @@ func (r *receiver) names() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, e := range r.events {
-		out = append(out, e.Name)
+		out = append(out, string(e.Name))
 	}
 	return out
 }
@@ -92,7 +92,7 @@ func (r *receiver) event(name string) (reconciler.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.events {
-		if e.Name == name {
+		if string(e.Name) == name {
 			return e, true
 		}
 	}

@@ -67,14 +67,14 @@ func statusCmd(g *globals) *cobra.Command {
 				if r.MemoryLimitBytes > 0 {
 					mem = state.HumanBytes(r.MemoryBytes) + " / " + state.HumanBytes(r.MemoryLimitBytes)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(r.Color), r.State, r.Health, mem,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(string(r.Color)), r.State, r.Health, mem,
 					dash(r.RunningImage), dash(desired), dash(state.ShortHash(r.Commit)), since)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			for _, n := range st.Names {
-				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, n.Proxy, n.State, dash(n.Color))
+				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, n.Proxy, n.State, dash(string(n.Color)))
 			}
 			return nil
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -65,29 +64,29 @@ func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
 // configuration loaded, only when a reference needs them.
 type resolver struct{ g *globals }
 
-func (r resolver) Resolve(ctx context.Context, refs []string) (map[string]string, error) {
+func (r resolver) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
 	res := &secrets.Resolver{Backends: map[string]secrets.Backend{}}
 	if schemes := awsSchemes(refs); len(schemes) > 0 {
 		cfg, err := r.g.awsConfig(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if schemes["ssm"] {
-			res.Backends["ssm"] = secrets.NewSSM(cfg)
+		if schemes[state.SchemeSSM] {
+			res.Backends[state.SchemeSSM] = secrets.NewSSM(cfg)
 		}
-		if schemes["secretsmanager"] {
-			res.Backends["secretsmanager"] = secrets.NewSecretsManager(cfg)
+		if schemes[state.SchemeSecretsManager] {
+			res.Backends[state.SchemeSecretsManager] = secrets.NewSecretsManager(cfg)
 		}
 	}
 	return res.Resolve(ctx, refs)
 }
 
-// awsSchemes returns the AWS schemes ("ssm", "secretsmanager") refs use.
-func awsSchemes(refs []string) map[string]bool {
+// awsSchemes returns the AWS schemes (ssm, secretsmanager) refs use.
+func awsSchemes(refs []state.SecretRef) map[string]bool {
 	out := map[string]bool{}
 	for _, ref := range refs {
-		if scheme, _, _ := strings.Cut(ref, ":"); scheme == "ssm" || scheme == "secretsmanager" {
-			out[scheme] = true
+		if ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager {
+			out[ref.Scheme] = true
 		}
 	}
 	return out
@@ -123,7 +122,7 @@ func (c cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error
 // markers reads the name markers (host.Names).
 type markers struct{}
 
-func (markers) Colors(dir string) (map[string]string, error) { return nameproxy.ReadColors(dir) }
+func (markers) Colors(dir string) (map[string]state.Color, error) { return nameproxy.ReadColors(dir) }
 
 // rig is the host with the concrete adapters the commands need beyond
 // the application layer (status, logs, the checks).

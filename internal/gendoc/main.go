@@ -174,6 +174,11 @@ func yamlType(e ast.Expr, types map[string]typeDoc) (string, []string) {
 		if !ok {
 			return t.Name, nil
 		}
+		if under, ok := td.expr.(*ast.Ident); ok {
+			// A named basic type (EventName string) is written as its
+			// underlying type.
+			return yamlType(under, types)
+		}
 		if td.fields == nil || t.Name == "Duration" {
 			return "duration (\"2s\", \"1m30s\")", nil
 		}

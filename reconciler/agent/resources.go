@@ -62,7 +62,7 @@ func (c *ResourceCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.reading() {
-		lv := []string{c.env, r.Service, r.Color}
+		lv := []string{c.env, r.Service, string(r.Color)}
 		healthy := 0.0
 		if r.Healthy {
 			healthy = 1

@@ -31,7 +31,7 @@ type Uploader interface {
 type Container struct {
 	Name     string        `json:"name"`
 	Service  string        `json:"service"`
-	Color    string        `json:"color"`
+	Color    state.Color   `json:"color"`
 	Commit   string        `json:"commit"`
 	SpecHash string        `json:"specHash"`
 	Spec     state.Summary `json:"spec"`
@@ -46,7 +46,7 @@ type Specs struct {
 	Deploying  string      `json:"deploying"` // the commit about to be applied
 	Containers []Container `json:"containers"`
 	// Live is the color each service's traffic goes to, by service.
-	Live map[string]string `json:"live"`
+	Live map[string]state.Color `json:"live"`
 }
 
 // Result says where a backup went.
@@ -64,7 +64,7 @@ func Take(ctx context.Context, root string, o *state.Observed, env, commit, conf
 	name := now.UTC().Format("20060102T150405.000Z") + "-" + commit[:min(12, len(commit))]
 	dir := filepath.Join(root, name)
 	files := map[string][]byte{}
-	specs := Specs{Env: env, Taken: now.UTC(), Deploying: commit, Containers: []Container{}, Live: map[string]string{}}
+	specs := Specs{Env: env, Taken: now.UTC(), Deploying: commit, Containers: []Container{}, Live: map[string]state.Color{}}
 	for _, c := range o.Containers {
 		specs.Containers = append(specs.Containers, Container{Name: c.Name, Service: c.Service, Color: c.Color, Commit: c.Commit,
 			SpecHash: c.SpecHash, Spec: c.Spec, ImageID: c.ImageID, State: c.State})

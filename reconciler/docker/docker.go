@@ -211,7 +211,7 @@ func (r *Runtime) toContainer(ci container.InspectResponse) state.Container {
 	if ci.Config != nil {
 		l := ci.Config.Labels
 		c.Service = l[state.LabelService]
-		c.Color = l[state.LabelColor]
+		c.Color = state.Color(l[state.LabelColor])
 		c.Commit = l[state.LabelCommit]
 		c.SpecHash = l[state.LabelSpecHash]
 		if s := l[state.LabelSpec]; s != "" {

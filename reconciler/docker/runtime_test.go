@@ -47,13 +47,13 @@ func setup(t testing.TB) (*docker.Runtime, *client.Client, string) {
 
 // serviceSpec is a container spec for service/color of env as the planner
 // would make it: labels carry the value-free summary and its hash.
-func serviceSpec(env, service, color string, hostPort int, spec state.Spec) reconciler.ContainerSpec {
+func serviceSpec(env, service string, color state.Color, hostPort int, spec state.Spec) reconciler.ContainerSpec {
 	sum := spec.Summarize([]byte("test-key"))
 	b, _ := json.Marshal(sum)
 	labels := map[string]string{
 		state.LabelEnv:        env,
 		state.LabelService:    service,
-		state.LabelColor:      color,
+		state.LabelColor:      string(color),
 		state.LabelCommit:     "0123456789abcdef",
 		state.LabelSpecHash:   sum.Hash(),
 		state.LabelSpec:       string(b),

@@ -123,7 +123,7 @@ func withCloud(ctx context.Context, ap *reconciler.Applier, d *state.Desired, cl
 	snap := d.Migrations != nil && d.Migrations.SnapshotRDS != ""
 	r53 := false
 	for _, s := range d.Services {
-		r53 = r53 || s.Config.Route53 != nil
+		r53 = r53 || s.Route53 != nil
 	}
 	if !snap && !r53 {
 		return nil

@@ -53,13 +53,13 @@ type Images interface {
 type Names interface {
 	// Colors returns the color each service's marker in dir holds; a
 	// missing dir is no marker.
-	Colors(dir string) (map[string]string, error)
+	Colors(dir string) (map[string]state.Color, error)
 }
 
 // Secrets resolves secret references ("ssm:/path", "env:VAR", ...) to
 // their values. Errors never quote a value.
 type Secrets interface {
-	Resolve(ctx context.Context, refs []string) (map[string]string, error)
+	Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error)
 }
 
 // Host is this machine as reconciler drives it for one environment: the
@@ -156,7 +156,7 @@ type Source struct {
 // Resolve reads every file and secret e references at src and returns the
 // desired state. Secrets are resolved only here.
 func (h *Host) Resolve(ctx context.Context, src Source, e *state.Env) (*state.Desired, error) {
-	vals := map[string]string{}
+	vals := map[state.SecretRef]string{}
 	if refs := e.SecretRefs(); len(refs) > 0 {
 		if h.Secrets == nil {
 			return nil, fmt.Errorf("resolve secrets: no resolver")

@@ -10,16 +10,16 @@ import (
 // ServiceStatus is one row of reconciler status: a service of the env file
 // or of the host, and its live container.
 type ServiceStatus struct {
-	Service      string    `json:"service"`
-	DesiredImage string    `json:"desiredImage,omitempty"`
-	RunningImage string    `json:"runningImage,omitempty"`
-	Color        string    `json:"color,omitempty"`
-	Container    string    `json:"container,omitempty"`
-	State        string    `json:"state"`
-	Health       string    `json:"health"`
-	Commit       string    `json:"commit,omitempty"`
-	Since        time.Time `json:"since,omitempty"`
-	Others       []string  `json:"others,omitempty"` // other colors present (draining or leftover)
+	Service      string      `json:"service"`
+	DesiredImage string      `json:"desiredImage,omitempty"`
+	RunningImage string      `json:"runningImage,omitempty"`
+	Color        state.Color `json:"color,omitempty"`
+	Container    string      `json:"container,omitempty"`
+	State        string      `json:"state"`
+	Health       string      `json:"health"`
+	Commit       string      `json:"commit,omitempty"`
+	Since        time.Time   `json:"since,omitempty"`
+	Others       []string    `json:"others,omitempty"` // other colors present (draining or leftover)
 	// MemoryBytes is what the live container uses now; MemoryLimitBytes
 	// its limit (the host's memory when it has none). 0 when unknown.
 	MemoryBytes      int64 `json:"memoryBytes,omitempty"`
@@ -28,10 +28,10 @@ type ServiceStatus struct {
 
 // NameStatus is a service's name proxy and the color it forwards to.
 type NameStatus struct {
-	Service string `json:"service"`
-	Proxy   string `json:"proxy"`
-	State   string `json:"state"`
-	Color   string `json:"color"`
+	Service string      `json:"service"`
+	Proxy   string      `json:"proxy"`
+	State   string      `json:"state"`
+	Color   state.Color `json:"color"`
 }
 
 // Status is what reconciler status shows of an environment.

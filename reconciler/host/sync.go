@@ -122,7 +122,7 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 	}
 	if err == nil {
 		if mode == agent.Heal {
-			ev := p.Event("drift.repaired")
+			ev := p.Event(state.EventDriftRepaired)
 			ev.Services = nil // every repaired subject, not only replaced services
 			for _, c := range p.Changes {
 				ev.Services = append(ev.Services, reconciler.EventService{Name: c.Subject})
@@ -167,7 +167,7 @@ func (s *Syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Obse
 	}
 	if len(fresh) > 0 {
 		n := s.Notifier(d.Notify)
-		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: "container.crash_looping", Env: d.Env, Commit: d.Commit, Services: fresh,
+		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: state.EventContainerCrashLooping, Env: d.Env, Commit: d.Commit, Services: fresh,
 			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
 		n.Close(15 * time.Second)
 	}
@@ -180,7 +180,7 @@ func AgentServices(o *state.Observed) []agent.Service {
 	out := []agent.Service{}
 	for _, c := range o.Containers {
 		live := o.Live(c.Service)
-		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: c.Color, State: c.State,
+		out = append(out, agent.Service{Service: c.Service, Container: c.Name, Color: string(c.Color), State: c.State,
 			Image: c.Spec.Image, Commit: c.Commit, Live: live != nil && live.Name == c.Name})
 	}
 	return out

@@ -37,7 +37,7 @@ func MarkerPath(dir, service string) string { return filepath.Join(dir, service)
 
 // ReadColor returns the color the marker at path holds; ("", nil) when
 // there is no marker.
-func ReadColor(path string) (string, error) {
+func ReadColor(path string) (state.Color, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
@@ -45,7 +45,7 @@ func ReadColor(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch c := strings.TrimSpace(string(b)); c {
+	switch c := state.Color(strings.TrimSpace(string(b))); c {
 	case state.Blue, state.Green:
 		return c, nil
 	default:
@@ -55,15 +55,15 @@ func ReadColor(path string) (string, error) {
 
 // ReadColors returns the colors of the markers in dir, by service; a
 // missing dir has none.
-func ReadColors(dir string) (map[string]string, error) {
+func ReadColors(dir string) (map[string]state.Color, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return map[string]state.Color{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read name markers: %w", err)
 	}
-	out := map[string]string{}
+	out := map[string]state.Color{}
 	for _, e := range ents {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -82,7 +82,7 @@ func ReadColors(dir string) (map[string]string, error) {
 // WriteColor points service's name at color: it replaces the marker
 // atomically (a reader sees the old color or the new one, never neither).
 // color "" removes the marker.
-func WriteColor(dir, service, color string) error {
+func WriteColor(dir, service string, color state.Color) error {
 	path := MarkerPath(dir, service)
 	if color == "" {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -98,7 +98,7 @@ func WriteColor(dir, service, color string) error {
 		return fmt.Errorf("write name marker: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(color + "\n"); err != nil {
+	if _, err := tmp.WriteString(string(color) + "\n"); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write name marker: %w", err)
 	}
@@ -174,7 +174,7 @@ func (p *Proxy) Handler() http.Handler {
 			http.Error(w, "reconciler name proxy: "+p.Service+": "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), colorKey{}, color)))
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), colorKey{}, string(color))))
 	})
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 func backend(t *testing.T, name string) *httptest.Server {
@@ -79,9 +81,9 @@ func TestProxyFollowsMarker(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 50; i++ {
-		c := "green"
+		c := state.Green
 		if i%2 == 1 {
-			c = "blue"
+			c = state.Blue
 		}
 		if err := WriteColor(dir, "web", c); err != nil {
 			t.Fatal(err)
@@ -116,7 +118,7 @@ func TestWriteReadColors(t *testing.T) {
 	if got, err := ReadColors(dir); err != nil || len(got) != 0 {
 		t.Fatalf("missing dir: %v %v", got, err)
 	}
-	for svc, c := range map[string]string{"web": "green", "api": "blue"} {
+	for svc, c := range map[string]state.Color{"web": state.Green, "api": state.Blue} {
 		if err := WriteColor(dir, svc, c); err != nil {
 			t.Fatal(err)
 		}

@@ -120,7 +120,7 @@ func (e *Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, 
 	return sites, nil
 }
 
-func markerColor(confDir, env, service string) (string, error) {
+func markerColor(confDir, env, service string) (state.Color, error) {
 	_, err := os.Stat(filepath.Join(confDir, state.MarkerFile(env, service)))
 	switch {
 	case err == nil:
@@ -238,7 +238,7 @@ func (e *Edge) applyOrUndo(ctx context.Context, path string, undo func() error, 
 // Requests in flight finish on the color they started on. Switching to the
 // color already live does nothing. An upstream-only site ignores the marker;
 // switch it by writing its file.
-func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) error {
+func (e *Edge) Switch(ctx context.Context, confDir, env, service string, color state.Color) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := setMarker(confDir, env, service, color); err != nil {
@@ -249,7 +249,7 @@ func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) 
 	if err := clearCanary(confDir, env, service, ""); err != nil {
 		return fmt.Errorf("switch %s-%s to %s: %w", env, service, color, err)
 	}
-	e.log.Info("switched traffic", zap.String("site", env+"-"+service), zap.String("color", color))
+	e.log.Info("switched traffic", zap.String("site", env+"-"+service), zap.String("color", string(color)))
 	return nil
 }
 
@@ -257,7 +257,7 @@ func (e *Edge) Switch(ctx context.Context, confDir, env, service, color string) 
 // canary marker, then removes every other canary marker of the site. The
 // main marker keeps naming the color that gets the rest. No test, no reload:
 // the site's file defines a split for each canary step.
-func (e *Edge) Shift(ctx context.Context, confDir, env, service, color string, percent int) error {
+func (e *Edge) Shift(ctx context.Context, confDir, env, service string, color state.Color, percent int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if (color != state.Blue && color != state.Green) || percent < 1 || percent > 99 {
@@ -271,12 +271,12 @@ func (e *Edge) Shift(ctx context.Context, confDir, env, service, color string, p
 	if err := clearCanary(confDir, env, service, name); err != nil {
 		return fmt.Errorf("shift %s-%s to %d%% %s: %w", env, service, percent, color, err)
 	}
-	e.log.Info("shifted traffic", zap.String("site", env+"-"+service), zap.String("color", color), zap.Int("percent", percent))
+	e.log.Info("shifted traffic", zap.String("site", env+"-"+service), zap.String("color", string(color)), zap.Int("percent", percent))
 	return nil
 }
 
 // setMarker points the site's main marker at color.
-func setMarker(confDir, env, service, color string) error {
+func setMarker(confDir, env, service string, color state.Color) error {
 	marker := filepath.Join(confDir, state.MarkerFile(env, service))
 	switch color {
 	case state.Green:
@@ -520,7 +520,7 @@ func (e *Edge) LogOffset(ctx context.Context, path string) (int64, error) {
 // 5xx status, in the access log at path from offset from. It returns the
 // offset after the last complete line read. A log that shrank (rotated)
 // is read from its start.
-func (e *Edge) Traffic(ctx context.Context, path string, from int64, color string) (reconciler.Traffic, int64, error) {
+func (e *Edge) Traffic(ctx context.Context, path string, from int64, color state.Color) (reconciler.Traffic, int64, error) {
 	var t reconciler.Traffic
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -544,7 +544,7 @@ func (e *Edge) Traffic(ctx context.Context, path string, from int64, color strin
 	for _, line := range strings.Split(string(data[:end]), "\n") {
 		// "$msec $color $status $upstream_status"
 		fields := strings.Fields(line)
-		if len(fields) < 3 || fields[1] != color {
+		if len(fields) < 3 || fields[1] != string(color) {
 			continue
 		}
 		t.Requests++

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +66,7 @@ func (f *fixture) site(t *testing.T, env, service string, blue, green, listen in
 	t.Helper()
 	content, err := templates.Site(templates.SiteParams{
 		Env: env, Service: service, ConfDir: f.n.ConfDir,
-		BluePort: blue, GreenPort: green, Listen: "127.0.0.1:" + strconv.Itoa(listen),
+		BluePort: blue, GreenPort: green, Listen: &state.Listen{Host: "127.0.0.1", Port: listen},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -253,12 +252,12 @@ func TestSwitchMovesTrafficWithoutReload(t *testing.T) {
 	_, _, url := f.serve(t, blue, green)
 	reloads := f.reloads(t)
 
-	for _, color := range []string{state.Green, state.Green, state.Blue, state.Blue, state.Green} {
+	for _, color := range []state.Color{state.Green, state.Green, state.Blue, state.Blue, state.Green} {
 		if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", color); err != nil {
 			t.Fatalf("Switch(%s): %v", color, err)
 		}
 		// No polling: the next request already goes to the new color.
-		mustBody(t, url, color)
+		mustBody(t, url, string(color))
 		sites, err := f.edge.Observe(ctx, "prod", f.n.ConfDir)
 		if err != nil || len(sites) != 1 || sites[0].Live != color {
 			t.Fatalf("Observe after Switch(%s) = %+v, %v", color, sites, err)
@@ -360,8 +359,8 @@ func TestObserve(t *testing.T) {
 		}
 		return b
 	}
-	api := render(templates.SiteParams{Env: "prod", Service: "api", BluePort: 21001, GreenPort: 21002, Listen: "80"})
-	mcp := render(templates.SiteParams{Env: "prod", Service: "mcp", BluePort: 21003, GreenPort: 21004, Listen: "80"})
+	api := render(templates.SiteParams{Env: "prod", Service: "api", BluePort: 21001, GreenPort: 21002, Listen: &state.Listen{Port: 80}})
+	mcp := render(templates.SiteParams{Env: "prod", Service: "mcp", BluePort: 21003, GreenPort: 21004, Listen: &state.Listen{Port: 80}})
 	worker := render(templates.SiteParams{Env: "prod", Service: "internal", BluePort: 21005, GreenPort: 21006, Live: state.Green})
 	files := map[string][]byte{
 		"prod-mcp.conf":       mcp,
@@ -369,10 +368,10 @@ func TestObserve(t *testing.T) {
 		"prod-internal.conf":  worker,
 		"prod-mcp.green":      []byte("marker\n"),
 		"prod-internal.green": []byte("ignored for upstream-only\n"),
-		"prod-legacy.conf":    []byte("server { listen 80; }\n"),                                                                     // no header: not ours
-		"prod-eu-api.conf":    render(templates.SiteParams{Env: "prod-eu", Service: "api", BluePort: 1, GreenPort: 2, Listen: "80"}), // another env
-		"prod-api-old.conf":   api,                                                                                                   // a copy under another name
-		"staging-api.conf":    render(templates.SiteParams{Env: "staging", Service: "api", BluePort: 1, GreenPort: 2, Listen: "80"}),
+		"prod-legacy.conf":    []byte("server { listen 80; }\n"),                                                                                        // no header: not ours
+		"prod-eu-api.conf":    render(templates.SiteParams{Env: "prod-eu", Service: "api", BluePort: 1, GreenPort: 2, Listen: &state.Listen{Port: 80}}), // another env
+		"prod-api-old.conf":   api,                                                                                                                      // a copy under another name
+		"staging-api.conf":    render(templates.SiteParams{Env: "staging", Service: "api", BluePort: 1, GreenPort: 2, Listen: &state.Listen{Port: 80}}),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -427,7 +426,7 @@ func TestZeroDowntimeSwitch(t *testing.T) {
 			case <-stop:
 				return flips
 			case <-tick.C:
-				color = state.Other(color)
+				color = color.Other()
 				if err := f.edge.Switch(ctx, f.n.ConfDir, "prod", "api", color); err != nil {
 					t.Errorf("Switch(%s): %v", color, err)
 					return flips
@@ -658,7 +657,7 @@ func TestShiftSplitsTraffic(t *testing.T) {
 	listen := testenv.FreePort(t)
 	content, err := templates.Site(templates.SiteParams{
 		Env: "prod", Service: "api", ConfDir: f.n.ConfDir, BluePort: blue.port, GreenPort: green.port,
-		Listen: "127.0.0.1:" + strconv.Itoa(listen), Canary: []int{10, 50},
+		Listen: &state.Listen{Host: "127.0.0.1", Port: listen}, Canary: []int{10, 50},
 	})
 	if err != nil {
 		t.Fatal(err)

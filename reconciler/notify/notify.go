@@ -60,7 +60,7 @@ func (n *Notifier) Notify(ctx context.Context, e reconciler.Event) {
 		}
 		body, err := payload(t.Format, e)
 		if err != nil {
-			n.log.Warn("notification not sent", zap.String("event", e.Name), zap.Error(err))
+			n.log.Warn("notification not sent", zap.String("event", string(e.Name)), zap.Error(err))
 			n.failed.Add(1)
 			continue
 		}
@@ -89,7 +89,7 @@ func (n *Notifier) Failed() int64 { return n.failed.Load() }
 // Sent is the number of notifications delivered.
 func (n *Notifier) Sent() int64 { return n.sent.Load() }
 
-func (n *Notifier) deliver(ctx context.Context, t state.Notify, event string, body []byte) {
+func (n *Notifier) deliver(ctx context.Context, t state.Notify, event state.EventName, body []byte) {
 	host := redact(t.URL)
 	var last error
 	for i := 0; i < attempts; i++ {
@@ -103,12 +103,12 @@ func (n *Notifier) deliver(ctx context.Context, t state.Notify, event string, bo
 		}
 		if last = n.post(ctx, t.URL, body); last == nil {
 			n.sent.Add(1)
-			n.log.Debug("notification sent", zap.String("event", event), zap.String("to", host))
+			n.log.Debug("notification sent", zap.String("event", string(event)), zap.String("to", host))
 			return
 		}
 	}
 	n.failed.Add(1)
-	n.log.Warn("notification failed; the deploy goes on", zap.String("event", event), zap.String("to", host), zap.Int("attempts", attempts), zap.String("error", last.Error()))
+	n.log.Warn("notification failed; the deploy goes on", zap.String("event", string(event)), zap.String("to", host), zap.Int("attempts", attempts), zap.String("error", last.Error()))
 }
 
 func (n *Notifier) post(ctx context.Context, u string, body []byte) error {
@@ -147,14 +147,24 @@ func redact(u string) string {
 	return p.Scheme + "://" + p.Host + "/…"
 }
 
+// slackIcons are the emoji a Slack message starts with, one for each of
+// state.Events.
+var slackIcons = map[state.EventName]string{
+	state.EventDeployStarted:         ":rocket:",
+	state.EventDeploySucceeded:       ":white_check_mark:",
+	state.EventDeployFailed:          ":x:",
+	state.EventDeployRolledBack:      ":rewind:",
+	state.EventDriftRepaired:         ":wrench:",
+	state.EventMigrationFailed:       ":x:",
+	state.EventContainerCrashLooping: ":rotating_light:",
+}
+
 func payload(format string, e reconciler.Event) ([]byte, error) {
 	if format != "slack" {
 		return json.Marshal(e)
 	}
 	var b strings.Builder
-	icon := map[string]string{"deploy.succeeded": ":white_check_mark:", "deploy.failed": ":x:", "deploy.rolled_back": ":rewind:",
-		"migration.failed": ":x:", "deploy.started": ":rocket:", "drift.repaired": ":wrench:"}[e.Name]
-	fmt.Fprintf(&b, "%s *%s* %s at `%.12s`", icon, e.Name, e.Env, e.Commit)
+	fmt.Fprintf(&b, "%s *%s* %s at `%.12s`", slackIcons[e.Name], e.Name, e.Env, e.Commit)
 	if e.Author != "" {
 		fmt.Fprintf(&b, " by %s", e.Author)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // These tests drive the real SDK against testenv.FakeAWS on loopback. They
@@ -20,6 +21,30 @@ func fakeAWS(t *testing.T) *testenv.AWS {
 	a := testenv.FakeAWS(t)
 	a.Setenv(t)
 	return a
+}
+
+// parse returns the parsed references of refs.
+func parse(t *testing.T, refs ...string) []state.SecretRef {
+	t.Helper()
+	out := make([]state.SecretRef, len(refs))
+	for i, s := range refs {
+		r, err := state.ParseSecretRef(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// byRef keys values by their parsed references.
+func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
+	t.Helper()
+	out := make(map[state.SecretRef]string, len(values))
+	for s, v := range values {
+		out[parse(t, s)[0]] = v
+	}
+	return out
 }
 
 func TestSSMBatchesAndDecrypts(t *testing.T) {
@@ -38,11 +63,11 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &secrets.Resolver{Backends: map[string]secrets.Backend{"ssm": secrets.NewSSM(cfg)}}
-	got, err := r.Resolve(ctx, refs)
+	got, err := r.Resolve(ctx, parse(t, refs...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got, byRef(t, want)) {
 		t.Fatalf("values = %v", got)
 	}
 	if b := a.Batches(); !reflect.DeepEqual(b, []int{10, 10, 3}) {
@@ -50,7 +75,7 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 	}
 
 	// Missing parameters are reported together, by name, never a value.
-	_, err = r.Resolve(ctx, []string{"ssm:/devops-mcp/test/p01", "ssm:/devops-mcp/test/nope", "ssm:/devops-mcp/test/gone"})
+	_, err = r.Resolve(ctx, parse(t, "ssm:/devops-mcp/test/p01", "ssm:/devops-mcp/test/nope", "ssm:/devops-mcp/test/gone"))
 	if err == nil || !strings.Contains(err.Error(), "ssm:/devops-mcp/test/gone, ssm:/devops-mcp/test/nope: no such parameter") {
 		t.Fatalf("missing parameters: %v", err)
 	}
@@ -69,11 +94,11 @@ func TestSecretsManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := secrets.NewSecretsManager(cfg)
-	got, err := b.Resolve(ctx, []string{"secretsmanager:test/tokens#api", "secretsmanager:test/tokens#port", "secretsmanager:test/plain"})
+	got, err := b.Resolve(ctx, parse(t, "secretsmanager:test/tokens#api", "secretsmanager:test/tokens#port", "secretsmanager:test/plain"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"secretsmanager:test/tokens#api": "tok-api", "secretsmanager:test/tokens#port": "5432", "secretsmanager:test/plain": "plain-s3cret"}
+	want := byRef(t, map[string]string{"secretsmanager:test/tokens#api": "tok-api", "secretsmanager:test/tokens#port": "5432", "secretsmanager:test/plain": "plain-s3cret"})
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("values = %v", got)
 	}
@@ -81,7 +106,7 @@ func TestSecretsManager(t *testing.T) {
 		t.Errorf("GetSecretValue calls = %d, want 2 (one per secret)", n)
 	}
 
-	_, err = b.Resolve(ctx, []string{"secretsmanager:test/tokens#missing", "secretsmanager:test/plain#key", "secretsmanager:test/absent"})
+	_, err = b.Resolve(ctx, parse(t, "secretsmanager:test/tokens#missing", "secretsmanager:test/plain#key", "secretsmanager:test/absent"))
 	for _, want := range []string{
 		`secret secretsmanager:test/tokens#missing: the secret's JSON has no key "missing"`,
 		`secret secretsmanager:test/plain#key: the secret is not a JSON object`,
@@ -108,7 +133,7 @@ func TestInvalidCredentials(t *testing.T) {
 	if _, err := awscloud.NewIdentity(cfg).CallerIdentity(ctx); err == nil || !strings.Contains(err.Error(), "AWS credentials are not valid") || !strings.Contains(err.Error(), "InvalidClientTokenId") {
 		t.Errorf("identity with a wrong key: %v", err)
 	}
-	_, err = secrets.NewSSM(cfg).Resolve(ctx, []string{"ssm:/devops-mcp/test/db"})
+	_, err = secrets.NewSSM(cfg).Resolve(ctx, parse(t, "ssm:/devops-mcp/test/db"))
 	if err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") || strings.Contains(err.Error(), "db-s3cret") {
 		t.Errorf("ssm with a wrong key: %v", err)
 	}

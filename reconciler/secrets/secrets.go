@@ -8,18 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // ErrUnsupported is returned for a reference whose backend is not
 // configured on this host.
 var ErrUnsupported = errors.New("secret backend not available")
 
-// Backend resolves the references of one scheme ("ssm", "secretsmanager").
+// Backend resolves the references of one scheme (state.SchemeSSM,
+// state.SchemeSecretsManager).
 type Backend interface {
-	// Resolve returns a value for every ref (full references, scheme
-	// included) or an error that names the failing references, never a value.
-	Resolve(ctx context.Context, refs []string) (map[string]string, error)
+	// Resolve returns a value for every ref, keyed by it, or an error that
+	// names the failing references, never a value.
+	Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error)
 }
 
 // Resolver resolves references by scheme: env: and file: itself, the
@@ -27,45 +31,48 @@ type Backend interface {
 type Resolver struct {
 	// LookupEnv reads the reconciler's own environment; os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
-	// Backends by scheme, e.g. "ssm".
+	// Backends by scheme, e.g. state.SchemeSSM.
 	Backends map[string]Backend
 }
 
 // Resolve returns refs' values keyed by reference. It reports every
-// reference it could not resolve.
-func (r *Resolver) Resolve(ctx context.Context, refs []string) (map[string]string, error) {
+// reference it could not resolve, one error each (a backend's may name
+// several), joined in the order of their text whatever the order of refs.
+func (r *Resolver) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
 	lookup := r.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	out := make(map[string]string, len(refs))
-	byScheme := map[string][]string{}
+	refs = slices.Clone(refs)
+	slices.SortFunc(refs, func(a, b state.SecretRef) int { return strings.Compare(a.String(), b.String()) })
+	out := make(map[state.SecretRef]string, len(refs))
+	byScheme := map[string][]state.SecretRef{}
 	var errs []error
 	for _, ref := range refs {
-		scheme, rest, _ := strings.Cut(ref, ":")
-		switch scheme {
-		case "env":
-			v, ok := lookup(rest)
+		switch ref.Scheme {
+		case state.SchemeEnv:
+			v, ok := lookup(ref.Name)
 			if !ok {
-				errs = append(errs, fmt.Errorf("secret %s: environment variable %s is not set", ref, rest))
+				errs = append(errs, fmt.Errorf("secret %s: environment variable %s is not set", ref, ref.Name))
 				continue
 			}
 			out[ref] = v
-		case "file":
-			b, err := os.ReadFile(rest)
+		case state.SchemeFile:
+			b, err := os.ReadFile(ref.Name)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("secret %s: %w", ref, pathErr(err)))
 				continue
 			}
 			out[ref] = strings.TrimRight(string(b), "\r\n")
 		default:
-			byScheme[scheme] = append(byScheme[scheme], ref)
+			byScheme[ref.Scheme] = append(byScheme[ref.Scheme], ref)
 		}
 	}
-	for scheme, rs := range byScheme {
+	for _, scheme := range state.SortedKeys(byScheme) {
+		rs := byScheme[scheme]
 		b, ok := r.Backends[scheme]
 		if !ok {
-			errs = append(errs, fmt.Errorf("secrets %s: %w: %s", strings.Join(rs, ", "), ErrUnsupported, scheme))
+			errs = append(errs, fmt.Errorf("secrets %s: %w: %s", refList(rs), ErrUnsupported, scheme))
 			continue
 		}
 		vals, err := b.Resolve(ctx, rs)
@@ -77,10 +84,20 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string) (map[string]strin
 			out[k] = v
 		}
 	}
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// refList is refs as written, comma-separated.
+func refList(refs []state.SecretRef) string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 // pathErr keeps the operation and path of a file error but drops anything

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // SecretsManager resolves secretsmanager:NAME and secretsmanager:NAME#key
@@ -27,18 +28,17 @@ func NewSecretsManager(cfg aws.Config) *SecretsManager {
 
 // Resolve implements Backend with one GetSecretValue call per secret, however
 // many keys of it are referenced. It reports every failing reference.
-func (s *SecretsManager) Resolve(ctx context.Context, refs []string) (map[string]string, error) {
-	bySecret := map[string][]string{} // secret id → refs
+func (s *SecretsManager) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
+	bySecret := map[string][]state.SecretRef{} // secret id → refs
 	for _, ref := range refs {
-		id, _, _ := strings.Cut(strings.TrimPrefix(ref, "secretsmanager:"), "#")
-		bySecret[id] = append(bySecret[id], ref)
+		bySecret[ref.Name] = append(bySecret[ref.Name], ref)
 	}
 	ids := make([]string, 0, len(bySecret))
 	for id := range bySecret {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	out := make(map[string]string, len(refs))
+	out := make(map[state.SecretRef]string, len(refs))
 	var errs []error
 	for _, id := range ids {
 		res, err := s.cli.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
@@ -53,8 +53,8 @@ func (s *SecretsManager) Resolve(ctx context.Context, refs []string) (map[string
 		var obj map[string]json.RawMessage
 		parsed := false
 		for _, ref := range bySecret[id] {
-			_, key, hasKey := strings.Cut(strings.TrimPrefix(ref, "secretsmanager:"), "#")
-			if !hasKey {
+			key := ref.Key
+			if key == "" {
 				out[ref] = value
 				continue
 			}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // ssmBatch is the most names one GetParameters call takes.
@@ -25,23 +26,23 @@ func NewSSM(cfg aws.Config) *SSM { return &SSM{cli: ssm.NewFromConfig(cfg)} }
 // Resolve implements Backend with GetParameters calls of up to ten names,
 // WithDecryption. Parameters that do not exist are reported together, by
 // reference.
-func (s *SSM) Resolve(ctx context.Context, refs []string) (map[string]string, error) {
-	byName := make(map[string]string, len(refs))
+func (s *SSM) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
+	byName := make(map[string]state.SecretRef, len(refs))
 	for _, ref := range refs {
-		byName[strings.TrimPrefix(ref, "ssm:")] = ref
+		byName[ref.Name] = ref
 	}
 	names := make([]string, 0, len(byName))
 	for n := range byName {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	out := make(map[string]string, len(refs))
+	out := make(map[state.SecretRef]string, len(refs))
 	var missing []string
 	for i := 0; i < len(names); i += ssmBatch {
 		batch := names[i:min(i+ssmBatch, len(names))]
 		res, err := s.cli.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: aws.Bool(true)})
 		if err != nil {
-			return nil, fmt.Errorf("secrets %s: SSM GetParameters: %w", refList("ssm:", batch), err)
+			return nil, fmt.Errorf("secrets %s: SSM GetParameters: %w", ssmRefs(batch), err)
 		}
 		for _, p := range res.Parameters {
 			ref, ok := byName[aws.ToString(p.Name)]
@@ -59,17 +60,18 @@ func (s *SSM) Resolve(ctx context.Context, refs []string) (map[string]string, er
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, fmt.Errorf("secrets %s: no such parameter in SSM Parameter Store (region %s), or no permission to read it", refList("ssm:", missing), s.cli.Options().Region)
+		return nil, fmt.Errorf("secrets %s: no such parameter in SSM Parameter Store (region %s), or no permission to read it", ssmRefs(missing), s.cli.Options().Region)
 	}
 	return out, nil
 }
 
-func refList(scheme string, names []string) string {
-	out := make([]string, len(names))
+// ssmRefs is the references of the parameters names, comma-separated.
+func ssmRefs(names []string) string {
+	refs := make([]state.SecretRef, len(names))
 	for i, n := range names {
-		out[i] = scheme + n
+		refs[i] = state.SecretRef{Scheme: state.SchemeSSM, Name: n}
 	}
-	return strings.Join(out, ", ")
+	return refList(refs)
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,67 @@
+package secrets_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/developer-mesh/reconciler/reconciler/secrets"
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// failing is a Backend that fails every reference with the same message.
+type failing struct{ msg string }
+
+func (f failing) Resolve(context.Context, []state.SecretRef) (map[state.SecretRef]string, error) {
+	return nil, errors.New(f.msg)
+}
+
+func TestResolveEnvAndFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, []byte("file-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &secrets.Resolver{LookupEnv: func(k string) (string, bool) { return "env-" + k, k == "TOKEN" }}
+	got, err := r.Resolve(context.Background(), parse(t, "env:TOKEN", "file:"+path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := byRef(t, map[string]string{"env:TOKEN": "env-TOKEN", "file:" + path: "file-s3cret"}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("values = %v, want %v", got, want)
+	}
+}
+
+// TestResolveErrorOrder: every failing reference is reported, and the
+// joined error reads the same whatever the order of the references and of
+// the backends' map.
+func TestResolveErrorOrder(t *testing.T) {
+	r := &secrets.Resolver{
+		LookupEnv: func(string) (string, bool) { return "", false },
+		Backends: map[string]secrets.Backend{
+			state.SchemeSSM:            failing{"secrets ssm:/b: no such parameter"},
+			state.SchemeSecretsManager: failing{"secret secretsmanager:a: GetSecretValue: denied"},
+		},
+	}
+	refs := parse(t, "ssm:/b", "env:Z", "secretsmanager:a", "file:/nonexistent/reconciler-test", "env:A")
+	want := "secret env:A: environment variable A is not set\n" +
+		"secret env:Z: environment variable Z is not set\n" +
+		"secret file:/nonexistent/reconciler-test: open /nonexistent/reconciler-test: no such file or directory\n" +
+		"secret secretsmanager:a: GetSecretValue: denied\n" +
+		"secrets ssm:/b: no such parameter"
+	for i := 0; i < 10; i++ {
+		_, err := r.Resolve(context.Background(), refs)
+		if err == nil || err.Error() != want {
+			t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+		}
+		slices.Reverse(refs)
+	}
+	delete(r.Backends, state.SchemeSSM)
+	_, err := r.Resolve(context.Background(), parse(t, "ssm:/b", "ssm:/a"))
+	if !errors.Is(err, secrets.ErrUnsupported) || err.Error() != "secrets ssm:/a, ssm:/b: secret backend not available: ssm" {
+		t.Fatalf("no ssm backend: %v", err)
+	}
+}
