@@ -20,6 +20,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/history"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // Results as recorded in the history and the deployments metric.
@@ -313,8 +314,8 @@ func (a *Agent) sync(ctx context.Context, trigger string) error {
 		}
 		return nil
 	case failed:
-		a.log.Debug("commit failed before; waiting for a newer one", zap.String("commit", short(rev.Hash)))
-		a.setErr(&a.deployErr, fmt.Errorf("commit %s failed: %s", short(rev.Hash), reason))
+		a.log.Debug("commit failed before; waiting for a newer one", zap.String("commit", state.ShortHash(rev.Hash)))
+		a.setErr(&a.deployErr, fmt.Errorf("commit %s failed: %s", state.ShortHash(rev.Hash), reason))
 		return nil
 	}
 	return a.deploy(ctx, rev, trigger)
@@ -324,7 +325,7 @@ func (a *Agent) sync(ctx context.Context, trigger string) error {
 func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error {
 	m, env := a.cfg.Metrics, a.cfg.Env
 	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: trigger, Start: time.Now().UTC()}
-	log := a.log.With(zap.String("commit", short(rev.Hash)), zap.String("trigger", trigger))
+	log := a.log.With(zap.String("commit", state.ShortHash(rev.Hash)), zap.String("trigger", trigger))
 
 	if a.cfg.Verify != nil {
 		if err := a.cfg.Verify(ctx, rev); err != nil {
@@ -435,7 +436,7 @@ func (a *Agent) heal(ctx context.Context) {
 	} else {
 		m.DriftRepairs.WithLabelValues(env).Add(float64(len(out.Changes)))
 		for _, c := range out.Changes {
-			a.log.Warn("repaired drift", zap.String("commit", short(rev.Hash)), zap.String("change", c))
+			a.log.Warn("repaired drift", zap.String("commit", state.ShortHash(rev.Hash)), zap.String("change", c))
 		}
 	}
 	a.setErr(&a.healErr, err)
@@ -508,11 +509,4 @@ func (a *Agent) Status() Status {
 	s.Services = append([]Service{}, a.st.Services...)
 	s.Drift = append([]string(nil), a.st.Drift...)
 	return s
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -35,7 +35,7 @@ func (r *Runtime) ImageInfo(ctx context.Context, id string) (info ImageInfo, fou
 		return ImageInfo{}, false, nil
 	}
 	if err != nil {
-		return ImageInfo{}, false, fmt.Errorf("inspect image %s: %w", short(id), err)
+		return ImageInfo{}, false, fmt.Errorf("inspect image %s: %w", state.ShortHash(id), err)
 	}
 	return ImageInfo{ID: img.ID, Tags: img.RepoTags, Size: img.Size}, true, nil
 }
@@ -49,7 +49,7 @@ func (r *Runtime) RemoveImage(ctx context.Context, info ImageInfo) error {
 	for _, ref := range refs {
 		_, err := r.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove image %s (%s): %w", ref, short(info.ID), err)
+			return fmt.Errorf("remove image %s (%s): %w", ref, state.ShortHash(info.ID), err)
 		}
 	}
 	return nil

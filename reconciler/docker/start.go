@@ -57,7 +57,7 @@ func (r *Runtime) Start(ctx context.Context, c reconciler.ContainerSpec) error {
 			return r.undo(c.Name, id, fmt.Errorf("connect container %s to network %s: %w", c.Name, c.EnvNetwork, err))
 		}
 	}
-	r.log.Debug("start container", zap.String("name", c.Name), zap.String("id", short(id)))
+	r.log.Debug("start container", zap.String("name", c.Name), zap.String("id", state.ShortHash(id)))
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return r.undo(c.Name, id, fmt.Errorf("start container %s: %w", c.Name, err))
 	}
@@ -119,7 +119,7 @@ func (r *Runtime) RunJob(ctx context.Context, c reconciler.ContainerSpec, out io
 	// that is only created.
 	waitc, errc := r.cli.ContainerWait(ctx, id, container.WaitConditionNextExit)
 
-	r.log.Debug("start job", zap.String("name", c.Name), zap.String("id", short(id)))
+	r.log.Debug("start job", zap.String("name", c.Name), zap.String("id", state.ShortHash(id)))
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return -1, fmt.Errorf("start job %s: %w", c.Name, err)
 	}
@@ -252,7 +252,7 @@ func (r *Runtime) create(ctx context.Context, c reconciler.ContainerSpec, cfg *c
 func (r *Runtime) undo(name, id string, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	r.log.Debug("remove failed container", zap.String("name", name), zap.String("id", short(id)))
+	r.log.Debug("remove failed container", zap.String("name", name), zap.String("id", state.ShortHash(id)))
 	if rerr := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
 		return errors.Join(err, fmt.Errorf("remove container %s after the failure: %w", name, rerr))
 	}
@@ -294,9 +294,3 @@ func filesTar(files []state.FileContent) (io.Reader, error) {
 	return &buf, nil
 }
 
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}

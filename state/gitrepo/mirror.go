@@ -18,6 +18,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // mirrorCache bounds the objects go-git keeps decoded in memory: an env
@@ -176,20 +178,13 @@ func (c *Commit) Verify(trustedKeys string) (string, error) {
 		return "", fmt.Errorf("read commit %s: %w", c.Hash, err)
 	}
 	if strings.TrimSpace(obj.PGPSignature) == "" {
-		return "", fmt.Errorf("%s: %w", short(c.Hash), ErrUnsigned)
+		return "", fmt.Errorf("%s: %w", state.ShortHash(c.Hash), ErrUnsigned)
 	}
 	e, err := obj.Verify(trustedKeys)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: %v", short(c.Hash), ErrUntrusted, err)
+		return "", fmt.Errorf("%s: %w: %v", state.ShortHash(c.Hash), ErrUntrusted, err)
 	}
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), nil
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 // Redact drops the credentials from a URL, for logs and errors: the
