@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/state"
@@ -61,7 +62,7 @@ func applyCmd(g *globals) *cobra.Command {
 			}
 			n := notify.New(pl.Desired.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
-			opts.Notifier, opts.Cloud = n, cloud{g}
+			opts.Notifier, opts.Cloud = n, awscloud.Cloud{Loader: g.aws}
 			res, err := h.Deploy(ctx, pl, opts)
 			if res.BackedUp != "" {
 				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", res.BackedUp)

@@ -10,6 +10,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/preflight"
+	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -96,8 +97,8 @@ func (cf *checkFlags) checker(ctx context.Context, g *globals, h *rig, e *state.
 		Engine: engine{h.rt}, Registry: h.rt, Nginx: h.edge,
 		HostMemory: sizes[0], MemoryReserve: sizes[1], MinDisk: sizes[2],
 	}
-	if len(awsSchemes(e.SecretRefs())) > 0 || e.Backup != nil && e.Backup.S3 != "" {
-		cfg, err := g.awsConfig(ctx)
+	if secrets.UsesAWS(e.SecretRefs()) || e.Backup != nil && e.Backup.S3 != "" {
+		cfg, err := g.aws.Config(ctx)
 		if err != nil {
 			return nil, err
 		}

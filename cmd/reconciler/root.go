@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
 
@@ -49,8 +48,8 @@ type globals struct {
 	stderr    io.Writer
 	log       *zap.Logger
 
-	awsMu sync.Mutex
-	aws   *aws.Config // see awsConfig
+	// aws loads the AWS configuration once per process, when first needed.
+	aws *awscloud.Loader
 }
 
 // envFlags are the flags that name a desired state.
@@ -73,7 +72,7 @@ var commands []func(*globals) *cobra.Command
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	g := &globals{stdout: stdout, stderr: stderr, aws: &awscloud.Loader{}}
 	root := &cobra.Command{
 		Use:           "reconciler",
 		Short:         "Deploy Docker containers blue-green from desired state in git",

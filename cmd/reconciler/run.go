@@ -9,16 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/history"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
@@ -160,13 +159,13 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	defer hist.Close()
 
-	conn := &engineConn{}
-	defer conn.close()
+	conn := &docker.Conn{}
+	defer conn.Close()
 	var cur *rig // the host of the sync under way (syncs run one at a time)
 	s := &host.Syncer{
 		Env: f.env, Mirror: mirror{m}, Dir: dir, LockTimeout: f.lockTimeout,
 		Open: func(ctx context.Context, e *state.Env) (*host.Host, error) {
-			cli, err := conn.get(ctx)
+			cli, err := conn.Get(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -175,11 +174,11 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			}
 			return cur.Host, nil
 		},
-		Down: conn.down,
+		Down: conn.Down,
 		Notifier: func(targets []state.Notify) host.Notifier {
 			return notify.New(targets, g.log.Named("notify"))
 		},
-		Cloud: cloud{g}, Log: log,
+		Cloud: awscloud.Cloud{Loader: g.aws}, Log: log,
 	}
 	if !f.checks.skip {
 		s.Checks = func(ctx context.Context, _ *host.Host, e *state.Env) (host.Checks, error) {
@@ -208,7 +207,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	// interval, when /metrics is scraped.
 	cfg.Metrics = agent.NewMetrics()
 	cfg.Metrics.Registry.MustRegister(agent.NewResourceCollector(f.env, func(ctx context.Context, env string) ([]state.Resources, error) {
-		cli, err := conn.get(ctx)
+		cli, err := conn.Get(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -243,54 +242,6 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	log.Info("agent stopped")
 	return runErr
-}
-
-// engineConn is the agent's engine client, kept between syncs and
-// reconnected after a failed ping.
-type engineConn struct {
-	mu  sync.Mutex
-	cli *client.Client
-}
-
-// get returns the engine client, connecting when needed.
-func (c *engineConn) get(ctx context.Context) (*client.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cli != nil {
-		return c.cli, nil
-	}
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.cli = cli
-	return cli, nil
-}
-
-// down reports whether the engine does not answer; it drops the client so
-// that the next sync reconnects.
-func (c *engineConn) down(ctx context.Context) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cli == nil {
-		return true
-	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := c.cli.Ping(pctx); err != nil {
-		c.cli.Close()
-		c.cli = nil
-		return true
-	}
-	return false
-}
-
-func (c *engineConn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cli != nil {
-		c.cli.Close()
-	}
 }
 
 // mirror is the agent's git mirror as the application layer reads it.

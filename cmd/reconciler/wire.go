@@ -4,12 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/docker/docker/client"
 
-	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
-	"github.com/developer-mesh/reconciler/reconciler/backup"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
@@ -42,81 +39,6 @@ func loadEnv(ctx context.Context, f envFlags) (host.Source, *state.Env, error) {
 // source is a commit as the application layer reads it.
 func source(c *gitrepo.Commit) host.Source {
 	return host.Source{FS: c.FS, Hash: c.Hash, Author: c.Author, Message: c.Message}
-}
-
-// awsConfig loads the AWS configuration once per process (secrets, checks,
-// backups, snapshots and health checks share it, and with it the cached
-// credentials of the instance profile). A failure is not remembered.
-func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
-	g.awsMu.Lock()
-	defer g.awsMu.Unlock()
-	if g.aws == nil {
-		cfg, err := awscloud.Load(ctx)
-		if err != nil {
-			return aws.Config{}, err
-		}
-		g.aws = &cfg
-	}
-	return *g.aws, nil
-}
-
-// resolver is the secrets resolver: the AWS backends are made, and the AWS
-// configuration loaded, only when a reference needs them.
-type resolver struct{ g *globals }
-
-func (r resolver) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
-	res := &secrets.Resolver{Backends: map[string]secrets.Backend{}}
-	if schemes := awsSchemes(refs); len(schemes) > 0 {
-		cfg, err := r.g.awsConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if schemes[state.SchemeSSM] {
-			res.Backends[state.SchemeSSM] = secrets.NewSSM(cfg)
-		}
-		if schemes[state.SchemeSecretsManager] {
-			res.Backends[state.SchemeSecretsManager] = secrets.NewSecretsManager(cfg)
-		}
-	}
-	return res.Resolve(ctx, refs)
-}
-
-// awsSchemes returns the AWS schemes (ssm, secretsmanager) refs use.
-func awsSchemes(refs []state.SecretRef) map[string]bool {
-	out := map[string]bool{}
-	for _, ref := range refs {
-		if ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager {
-			out[ref.Scheme] = true
-		}
-	}
-	return out
-}
-
-// cloud is host.Cloud on AWS, sharing the process's AWS configuration.
-type cloud struct{ g *globals }
-
-func (c cloud) Uploader(ctx context.Context, url string) (backup.Uploader, error) {
-	cfg, err := c.g.awsConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return awscloud.NewS3(cfg, url)
-}
-
-func (c cloud) Snapshots(ctx context.Context) (reconciler.Snapshotter, error) {
-	cfg, err := c.g.awsConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return awscloud.NewRDS(cfg), nil
-}
-
-func (c cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error) {
-	cfg, err := c.g.awsConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return awscloud.NewRoute53(cfg), nil
 }
 
 // markers reads the name markers (host.Names).
@@ -181,7 +103,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 	return &rig{rt: rt, edge: edge, Host: &host.Host{
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
-		Names: markers{}, Secrets: resolver{g}, Prober: httpprobe.New(),
+		Names: markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
 		Log: g.log, Out: g.stdout,
 	}}, nil
 }
@@ -211,7 +133,7 @@ func orDefault(e *state.Env, name string) *state.Env {
 	return e
 }
 
-var _ host.Cloud = cloud{}
-var _ host.Secrets = resolver{}
+var _ host.Cloud = awscloud.Cloud{}
+var _ host.Secrets = secrets.OnDemand{}
 var _ host.Names = markers{}
 var _ host.Runtime = (*docker.Runtime)(nil)

@@ -1,0 +1,65 @@
+package awscloud
+
+import (
+	"context"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/backup"
+)
+
+// Loader loads the AWS configuration on first use and keeps it for the
+// process: secrets, checks, backups, snapshots and health checks share it,
+// and with it the cached credentials of the instance profile. A failure is
+// not remembered. The zero Loader is ready; it is safe for concurrent use.
+type Loader struct {
+	mu  sync.Mutex
+	cfg *aws.Config
+}
+
+// Config returns the configuration, loading it (Load) the first time.
+func (l *Loader) Config(ctx context.Context) (aws.Config, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cfg == nil {
+		cfg, err := Load(ctx)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		l.cfg = &cfg
+	}
+	return *l.cfg, nil
+}
+
+// Cloud gives a deploy the AWS APIs it uses (host.Cloud), each made when
+// first asked for, from the Loader's configuration.
+type Cloud struct{ Loader *Loader }
+
+// Uploader returns the S3 location url ("s3://bucket/prefix") of backups.
+func (c Cloud) Uploader(ctx context.Context, url string) (backup.Uploader, error) {
+	cfg, err := c.Loader.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewS3(cfg, url)
+}
+
+// Snapshots returns RDS, which takes snapshots before migrations.
+func (c Cloud) Snapshots(ctx context.Context) (reconciler.Snapshotter, error) {
+	cfg, err := c.Loader.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewRDS(cfg), nil
+}
+
+// HealthChecks returns Route 53, whose health checks follow a switch.
+func (c Cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error) {
+	cfg, err := c.Loader.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewRoute53(cfg), nil
+}
