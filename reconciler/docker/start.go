@@ -293,4 +293,3 @@ func filesTar(files []state.FileContent) (io.Reader, error) {
 	}
 	return &buf, nil
 }
-
