@@ -31,16 +31,16 @@ func init() { commands = append(commands, runCmd) }
 
 // runFlags are the agent's flags.
 type runFlags struct {
-	env, repo, branch          string
-	interval, healInterval     time.Duration
-	noHeal                     bool
-	listen                     string
-	webhookSecretFile          string
-	git                        gitAuthFlags
-	verifySignatures           bool
-	trustedKeysFile            string
-	lockTimeout                time.Duration
-	checks                     checkFlags
+	env, repo, branch      string
+	interval, healInterval time.Duration
+	noHeal                 bool
+	listen                 string
+	webhookSecretFile      string
+	git                    gitAuthFlags
+	verifySignatures       bool
+	trustedKeysFile        string
+	lockTimeout            time.Duration
+	checks                 checkFlags
 }
 
 // Environment variables that may carry secrets instead of files.
