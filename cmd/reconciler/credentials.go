@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/spf13/cobra"
 
 	"github.com/developer-mesh/reconciler/state/gitrepo"
@@ -81,4 +82,16 @@ func (f *gitAuthFlags) options() (gitrepo.AuthOptions, error) {
 		return gitrepo.AuthOptions{}, fmt.Errorf("--git-token-file: %w", err)
 	}
 	return gitrepo.AuthOptions{Token: token, SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile}, nil
+}
+
+// auth returns the git auth method for repo: nil for a local path.
+func (f *gitAuthFlags) auth(repo string) (transport.AuthMethod, error) {
+	if !gitrepo.IsURL(repo) {
+		return nil, nil
+	}
+	o, err := f.options()
+	if err != nil {
+		return nil, err
+	}
+	return gitrepo.Auth(repo, o)
 }

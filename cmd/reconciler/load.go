@@ -27,7 +27,11 @@ import (
 // loadEnv reads and validates envs/NAME.yaml at the commit. It touches
 // nothing on the host.
 func loadEnv(ctx context.Context, f envFlags) (*gitrepo.Commit, *state.Env, error) {
-	c, err := gitrepo.Open(ctx, f.repo, f.ref)
+	auth, err := f.git.auth(f.repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := gitrepo.OpenAuth(ctx, f.repo, f.ref, auth)
 	if err != nil {
 		return nil, nil, err
 	}

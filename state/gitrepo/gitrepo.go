@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -45,16 +46,22 @@ func IsURL(repo string) bool {
 // any directory inside it) or a URL, which is cloned into memory. Its errors
 // name a URL without its password.
 func Open(ctx context.Context, repo, ref string) (*Commit, error) {
-	r, err := openRepo(ctx, repo)
+	return OpenAuth(ctx, repo, ref, nil)
+}
+
+// OpenAuth is Open with auth (see Auth) for a URL; nil means none. A local
+// path ignores it.
+func OpenAuth(ctx context.Context, repo, ref string, auth transport.AuthMethod) (*Commit, error) {
+	r, err := openRepo(ctx, repo, auth)
 	if err != nil {
 		return nil, err
 	}
 	return resolve(r, Redact(repo), ref)
 }
 
-func openRepo(ctx context.Context, repo string) (*git.Repository, error) {
+func openRepo(ctx context.Context, repo string, auth transport.AuthMethod) (*git.Repository, error) {
 	if IsURL(repo) {
-		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, NoCheckout: true, Tags: git.AllTags})
+		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, Auth: auth, NoCheckout: true, Tags: git.AllTags})
 		if err != nil {
 			return nil, fmt.Errorf("clone %s: %w", Redact(repo), err)
 		}
