@@ -17,6 +17,7 @@ func applyCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var lockTimeout time.Duration
 	var cf checkFlags
+	var forwardOnly bool
 	cmd := &cobra.Command{
 		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
@@ -51,6 +52,11 @@ func applyCmd(g *globals) *cobra.Command {
 				}
 				return listErrors(err)
 			}
+			if forwardOnly {
+				if err := checkForward(c, o); err != nil {
+					return err
+				}
+			}
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
 				return nil // in sync: nothing to check, nothing to back up
@@ -78,6 +84,7 @@ func applyCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cf.register(cmd, true)
+	cmd.Flags().BoolVar(&forwardOnly, "forward-only", false, "refuse a commit that does not contain the commits the env's containers run (an old deploy re-run)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
 }

@@ -230,3 +230,31 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 	}
 	return out, nil
 }
+
+// ErrUnknownCommit is returned by Contains when the commit is not in the
+// repository.
+var ErrUnknownCommit = errors.New("commit not in the repository")
+
+// Contains reports whether hash is c or one of its ancestors. It returns
+// ErrUnknownCommit when the repository does not hold hash.
+func (c *Commit) Contains(hash string) (bool, error) {
+	if hash == c.Hash {
+		return true, nil
+	}
+	other, err := c.repo.CommitObject(plumbing.NewHash(hash))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, fmt.Errorf("%s: %w", short(hash), ErrUnknownCommit)
+	}
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", short(hash), err)
+	}
+	cur, err := c.repo.CommitObject(plumbing.NewHash(c.Hash))
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", short(c.Hash), err)
+	}
+	ok, err := other.IsAncestor(cur)
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s: %w", short(hash), short(c.Hash), err)
+	}
+	return ok, nil
+}
