@@ -114,3 +114,34 @@ func TestDocsUnitsAreShipped(t *testing.T) {
 		t.Errorf("docs/operations.md does not show deploy/reconciler@.service verbatim (in an ini block)")
 	}
 }
+
+// TestAgentUnitPerInstance: the agent's unit is a template whose instances
+// can run side by side (reconciler@dev and reconciler@staging on one host)
+// and write nginx's files: per-instance settings and credentials, the
+// listen address from them, and /etc/nginx/conf.d writable under
+// ProtectSystem. The unit docs/operations.md showed before had none of it.
+func TestAgentUnitPerInstance(t *testing.T) {
+	b, err := os.ReadFile("reconciler@.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{
+		"\nEnvironmentFile=/etc/reconciler/%i/reconciler.env\n",
+		"\nLoadCredential=git-token:/etc/reconciler/%i/git-token\n",
+		"\nLoadCredential=webhook-secret:/etc/reconciler/%i/webhook-secret\n",
+		"\n    --env %i \\\n",
+		"\n    --listen ${RECONCILER_LISTEN} \\\n",
+		"\nEnvironment=DOCKER_CONFIG=/etc/reconciler/docker\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("reconciler@.service lacks %q", strings.TrimSpace(want))
+		}
+	}
+	if strings.Contains(unit, "\nProtectSystem=") && !regexp.MustCompile(`(?m)^ReadWritePaths=.*/etc/nginx/conf\.d`).MatchString(unit) {
+		t.Errorf("reconciler@.service protects the file system but does not let the agent write /etc/nginx/conf.d")
+	}
+	if strings.Contains(unit, "%d/") {
+		t.Errorf("reconciler@.service names a credential file on the command line: a credential that is not loaded must mean not used")
+	}
+}
