@@ -5,12 +5,10 @@
 # passing `nginx -t`; when the test fails, the running nginx keeps serving the
 # old certificate and the hook fails, so certbot reports the error.
 #
-# Install:
-#   install -m 0755 deploy/certbot-deploy-hook.sh /etc/letsencrypt/renewal-hooks/deploy/reconciler-nginx.sh
-# certbot runs every executable in renewal-hooks/deploy/ after a renewal.
-# For a first certificate, pass it explicitly:
-#   certbot certonly --webroot -w /var/www/letsencrypt -d mcp.dev-mesh.io \
-#     --deploy-hook /etc/letsencrypt/renewal-hooks/deploy/reconciler-nginx.sh
+# deploy/tls-bootstrap.sh installs it as
+#   /etc/letsencrypt/renewal-hooks/deploy/reconciler-nginx.sh
+# certbot runs every executable in renewal-hooks/deploy/ after a renewal
+# (not on `renew --dry-run`: run the hook by hand to check it).
 set -eu
 
 # Not $NGINX: nginx itself reads that variable (inherited sockets).

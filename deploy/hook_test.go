@@ -1,5 +1,7 @@
 // Package deploy holds files installed on the host next to reconciler (the
-// certbot deploy hook); its tests run them against a real nginx.
+// agent's systemd unit and settings, nginx files, the TLS bootstrap and the
+// certbot deploy hook); its tests verify the units and run the rest against
+// a real nginx.
 package deploy
 
 import (

@@ -19,7 +19,8 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "installing ${need[*]} with apt-get" >&2
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# sudo resets the environment: set DEBIAN_FRONTEND on its far side.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The package starts the system nginx; the tests start their own instances
 # and never use it, so stop it where we can.
 if [[ " ${need[*]} " == *" nginx "* ]]; then

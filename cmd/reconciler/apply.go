@@ -19,6 +19,7 @@ func applyCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var lockTimeout time.Duration
 	var cf checkFlags
+	var forwardOnly bool
 	cmd := &cobra.Command{
 		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
@@ -55,6 +56,11 @@ func applyCmd(g *globals) *cobra.Command {
 				}
 				return host.ListErrors(err)
 			}
+			if forwardOnly {
+				if err := host.CheckForward(src, pl.Observed); err != nil {
+					return err
+				}
+			}
 			p := pl.Plan
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
@@ -83,6 +89,7 @@ func applyCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cf.register(cmd, true)
+	cmd.Flags().BoolVar(&forwardOnly, "forward-only", false, "refuse a commit that does not contain the commits the env's containers run (an old deploy re-run)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
 }

@@ -57,12 +57,14 @@ type envFlags struct {
 	env  string
 	repo string
 	ref  string
+	git  gitAuthFlags // for a repo URL, as run has them
 }
 
 func (f *envFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.env, "env", "", "environment name: reads envs/NAME.yaml (required)")
 	cmd.Flags().StringVar(&f.repo, "repo", ".", "git repository: a path or a URL")
 	cmd.Flags().StringVar(&f.ref, "ref", "", "git revision to deploy (default HEAD)")
+	f.git.register(cmd)
 	_ = cmd.MarkFlagRequired("env")
 }
 

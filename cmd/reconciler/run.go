@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,17 +28,16 @@ func init() { commands = append(commands, runCmd) }
 
 // runFlags are the agent's flags.
 type runFlags struct {
-	env, repo, branch          string
-	interval, healInterval     time.Duration
-	noHeal                     bool
-	listen                     string
-	webhookSecretFile          string
-	gitTokenFile               string
-	sshKeyFile, knownHostsFile string
-	verifySignatures           bool
-	trustedKeysFile            string
-	lockTimeout                time.Duration
-	checks                     checkFlags
+	env, repo, branch      string
+	interval, healInterval time.Duration
+	noHeal                 bool
+	listen                 string
+	webhookSecretFile      string
+	git                    gitAuthFlags
+	verifySignatures       bool
+	trustedKeysFile        string
+	lockTimeout            time.Duration
+	checks                 checkFlags
 }
 
 // Environment variables that may carry secrets instead of files.
@@ -59,8 +57,10 @@ commit once: a commit that fails is recorded and not retried, a newer commit alw
 Every --heal-interval it converges the host to the applied commit again (--no-heal
 only reports drift). Every attempt goes to the history (reconciler history).
 
-Secrets: the git token comes from --git-token-file or $` + envGitToken + `, the webhook
-secret from --webhook-secret-file or $` + envWebhookSecret + `; neither is ever logged.`,
+Secrets: the git token comes from --git-token-file, $` + envGitToken + ` or the systemd
+credential ` + credGitToken + `; the webhook secret from --webhook-secret-file,
+$` + envWebhookSecret + ` or the credential ` + credWebhookSecret + `. A credential that systemd
+did not load means the feature is not used. Neither secret is ever logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd.Context(), g, f) },
 	}
@@ -72,10 +72,8 @@ secret from --webhook-secret-file or $` + envWebhookSecret + `; neither is ever 
 	fl.DurationVar(&f.healInterval, "heal-interval", time.Minute, "drift check period; 0 disables")
 	fl.BoolVar(&f.noHeal, "no-heal", false, "report drift without repairing it")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9100", "address of /healthz, /readyz, /status, /metrics and /hooks/github; empty disables")
-	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (or $"+envWebhookSecret+"); none disables /hooks/github")
-	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding an https token for the repo (or $"+envGitToken+")")
-	fl.StringVar(&f.sshKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-style repos")
-	fl.StringVar(&f.knownHostsFile, "known-hosts", "", "known_hosts file checked for ssh repos (default: ssh's)")
+	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (or $"+envWebhookSecret+", or the systemd credential "+credWebhookSecret+"); none disables /hooks/github")
+	f.git.register(cmd)
 	fl.BoolVar(&f.verifySignatures, "verify-signatures", false, "deploy only commits signed by a key in --trusted-keys")
 	fl.StringVar(&f.trustedKeysFile, "trusted-keys", "", "armored OpenPGP public keys trusted to sign commits")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 10*time.Minute, "how long a sync waits for a manual apply of the same env")
@@ -83,18 +81,6 @@ secret from --webhook-secret-file or $` + envWebhookSecret + `; neither is ever 
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
-}
-
-// readSecret reads a secret from a file, else from an environment variable.
-func readSecret(file, envVar string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read secret file: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return strings.TrimSpace(os.Getenv(envVar)), nil
 }
 
 func runAgent(ctx context.Context, g *globals, f runFlags) error {
@@ -121,15 +107,15 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		}
 		trusted = string(b)
 	}
-	token, err := readSecret(f.gitTokenFile, envGitToken)
+	authOpts, err := f.git.options()
 	if err != nil {
-		return fmt.Errorf("--git-token-file: %w", err)
+		return err
 	}
-	secret, err := readSecret(f.webhookSecretFile, envWebhookSecret)
+	secret, err := readSecret(f.webhookSecretFile, envWebhookSecret, credWebhookSecret)
 	if err != nil {
 		return fmt.Errorf("--webhook-secret-file: %w", err)
 	}
-	auth, err := gitrepo.Auth(repoURL, gitrepo.AuthOptions{Token: token, SSHKeyFile: f.sshKeyFile, KnownHostsFile: f.knownHostsFile})
+	auth, err := gitrepo.Auth(repoURL, authOpts)
 	if err != nil {
 		return err
 	}

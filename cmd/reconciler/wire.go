@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -24,7 +26,11 @@ import (
 // loadEnv reads and validates envs/NAME.yaml at the commit. It touches
 // nothing on the host.
 func loadEnv(ctx context.Context, f envFlags) (host.Source, *state.Env, error) {
-	c, err := gitrepo.Open(ctx, f.repo, f.ref)
+	auth, err := f.git.auth(f.repo)
+	if err != nil {
+		return host.Source{}, nil, err
+	}
+	c, err := gitrepo.OpenAuth(ctx, f.repo, f.ref, auth)
 	if err != nil {
 		return host.Source{}, nil, err
 	}
@@ -38,7 +44,14 @@ func loadEnv(ctx context.Context, f envFlags) (host.Source, *state.Env, error) {
 
 // source is a commit as the application layer reads it.
 func source(c *gitrepo.Commit) host.Source {
-	return host.Source{FS: c.FS, Hash: c.Hash, Author: c.Author, Message: c.Message}
+	return host.Source{FS: c.FS, Hash: c.Hash, Author: c.Author, Message: c.Message,
+		Contains: func(hash string) (bool, error) {
+			ok, err := c.Contains(hash)
+			if errors.Is(err, gitrepo.ErrUnknownCommit) {
+				err = fmt.Errorf("%w: %w", host.ErrUnknownCommit, err)
+			}
+			return ok, err
+		}}
 }
 
 // markers reads the name markers (host.Names).

@@ -151,6 +151,10 @@ type Source struct {
 	Hash    string
 	Author  string
 	Message string
+	// Contains reports whether hash is this commit or one of its
+	// ancestors, ErrUnknownCommit when the repository does not hold hash;
+	// nil when the repository cannot tell.
+	Contains func(hash string) (bool, error)
 }
 
 // Resolve reads every file and secret e references at src and returns the

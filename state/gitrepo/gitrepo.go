@@ -17,7 +17,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // Commit is one resolved commit and its tree.
@@ -45,16 +48,22 @@ func IsURL(repo string) bool {
 // any directory inside it) or a URL, which is cloned into memory. Its errors
 // name a URL without its password.
 func Open(ctx context.Context, repo, ref string) (*Commit, error) {
-	r, err := openRepo(ctx, repo)
+	return OpenAuth(ctx, repo, ref, nil)
+}
+
+// OpenAuth is Open with auth (see Auth) for a URL; nil means none. A local
+// path ignores it.
+func OpenAuth(ctx context.Context, repo, ref string, auth transport.AuthMethod) (*Commit, error) {
+	r, err := openRepo(ctx, repo, auth)
 	if err != nil {
 		return nil, err
 	}
 	return resolve(r, Redact(repo), ref)
 }
 
-func openRepo(ctx context.Context, repo string) (*git.Repository, error) {
+func openRepo(ctx context.Context, repo string, auth transport.AuthMethod) (*git.Repository, error) {
 	if IsURL(repo) {
-		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, NoCheckout: true, Tags: git.AllTags})
+		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, Auth: auth, NoCheckout: true, Tags: git.AllTags})
 		if err != nil {
 			return nil, fmt.Errorf("clone %s: %w", Redact(repo), err)
 		}
@@ -222,4 +231,32 @@ func (d *dir) ReadDir(n int) ([]fs.DirEntry, error) {
 		out[i] = fs.FileInfoToDirEntry(info{name: e.Name, size: size, mode: fileMode(e.Mode)})
 	}
 	return out, nil
+}
+
+// ErrUnknownCommit is returned by Contains when the commit is not in the
+// repository.
+var ErrUnknownCommit = errors.New("commit not in the repository")
+
+// Contains reports whether hash is c or one of its ancestors. It returns
+// ErrUnknownCommit when the repository does not hold hash.
+func (c *Commit) Contains(hash string) (bool, error) {
+	if hash == c.Hash {
+		return true, nil
+	}
+	other, err := c.repo.CommitObject(plumbing.NewHash(hash))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, fmt.Errorf("%s: %w", state.ShortHash(hash), ErrUnknownCommit)
+	}
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", state.ShortHash(hash), err)
+	}
+	cur, err := c.repo.CommitObject(plumbing.NewHash(c.Hash))
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", state.ShortHash(c.Hash), err)
+	}
+	ok, err := other.IsAncestor(cur)
+	if err != nil {
+		return false, fmt.Errorf("is %s an ancestor of %s: %w", state.ShortHash(hash), state.ShortHash(c.Hash), err)
+	}
+	return ok, nil
 }
