@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -31,16 +32,32 @@ type step struct {
 	If string `yaml:"if"`
 }
 
+// usesLine is a "uses:" line: the reference, then an optional comment.
+var usesLine = regexp.MustCompile(`^\s*(?:-\s*)?uses:\s*['"]?([^\s'"#]+)['"]?\s*(?:#\s*(\S+))?`)
+
+// pinned is an action pinned by a full commit SHA.
+var pinned = regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
+
 // policyProblems returns what breaks the workflows' least-privilege rules
 // in one file, sorted: write permissions (and id-token) only at job level,
-// a timeout on every job that runs steps, no "secrets: inherit", and
-// !cancelled() instead of always().
+// a timeout on every job that runs steps, no "secrets: inherit",
+// !cancelled() instead of always(), and every action outside the
+// repository pinned by a full commit SHA with its version in a comment.
 func policyProblems(name string, b []byte) []string {
 	var w workflow
 	if err := yaml.Unmarshal(b, &w); err != nil {
 		return []string{fmt.Sprintf("%s: %v", name, err)}
 	}
 	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		m := usesLine.FindStringSubmatch(line)
+		if m == nil || strings.HasPrefix(m[1], "./") {
+			continue
+		}
+		if !pinned.MatchString(m[1]) || !strings.HasPrefix(m[2], "v") {
+			out = append(out, fmt.Sprintf("%s:%d: action %s is not pinned by a full commit SHA with its version in a comment (# vX.Y.Z)", name, i+1, m[1]))
+		}
+	}
 	if perms, ok := w.Permissions.(map[string]any); ok {
 		for k, v := range perms {
 			if v == "write" {
@@ -99,13 +116,15 @@ jobs:
     steps:
       - if: always()
         run: "true"
+      - uses: actions/checkout@v4
   b:
     uses: ./.github/workflows/x.yml
     secrets: inherit
 `
 	got := strings.Join(policyProblems("bad.yml", []byte(bad)), "\n")
 	for _, want := range []string{"top-level permission contents: write", "top-level permission id-token: write",
-		"job a has no timeout-minutes", "job b passes secrets: inherit", "job a: always()"} {
+		"job a has no timeout-minutes", "job b passes secrets: inherit", "job a: always()",
+		"bad.yml:10: action actions/checkout@v4 is not pinned"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("policy missed %q in a bad workflow; got:\n%s", want, got)
 		}
