@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/developer-mesh/reconciler/internal/atomicfile"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -80,12 +81,12 @@ func ReadColors(dir string) (map[string]string, error) {
 }
 
 // WriteColor points service's name at color: it replaces the marker
-// atomically (a reader sees the old color or the new one, never neither).
-// color "" removes the marker.
+// atomically and durably (a reader sees the old color or the new one,
+// never neither; see atomicfile.Write). color "" removes the marker.
 func WriteColor(dir, service, color string) error {
 	path := MarkerPath(dir, service)
 	if color == "" {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Remove(path); err != nil {
 			return fmt.Errorf("remove name marker: %w", err)
 		}
 		return nil
@@ -93,23 +94,7 @@ func WriteColor(dir, service, color string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("name markers: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+service+"-")
-	if err != nil {
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(color + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, []byte(color+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write name marker: %w", err)
 	}
 	return nil
