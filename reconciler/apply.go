@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/developer-mesh/reconciler/reconciler/nameproxy"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -58,7 +57,10 @@ type Applier struct {
 	Edge    Edge
 	Prober  Prober
 	Journal Journal
-	Log     *zap.Logger
+	// Names points services' names at a color (ActName steps); nil when
+	// the plan has none.
+	Names Names
+	Log   *zap.Logger
 	// Out receives the output of the migrations job.
 	Out io.Writer
 	// Notifier, when set, is told when a deploy starts, succeeds, fails or
@@ -261,7 +263,10 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		if s.NameProxy.Dir == "" {
 			return errors.New("no directory for name markers (internal error: NamesDir unset)")
 		}
-		return nameproxy.WriteColor(s.NameProxy.Dir, s.Service, s.Color)
+		if a.Names == nil {
+			return errors.New("no name marker writer configured")
+		}
+		return a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color)
 	case ActNameProxy:
 		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
 	case ActSnapshot:

@@ -213,7 +213,7 @@ func (h *host) observe(ctx context.Context, d *state.Desired) (*state.Observed, 
 // applier returns the executor for this host; n may be nil.
 func (h *host) applier(g *globals, n reconciler.Notifier) *reconciler.Applier {
 	return &reconciler.Applier{
-		Runtime: h.rt, Edge: h.edge, Prober: httpprobe.New(), Journal: h.dir,
+		Runtime: h.rt, Edge: h.edge, Prober: httpprobe.New(), Journal: h.dir, Names: nameproxy.Markers{},
 		Log: g.log.Named("apply"), Out: g.stdout, Notifier: n,
 	}
 }

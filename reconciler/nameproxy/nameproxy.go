@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/developer-mesh/reconciler/internal/atomicfile"
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -98,6 +99,18 @@ func WriteColor(dir, service, color string) error {
 		return fmt.Errorf("write name marker: %w", err)
 	}
 	return nil
+}
+
+// Markers implements reconciler.Names with the marker files that each
+// Proxy reads: one file per service in the env's names directory.
+type Markers struct{}
+
+var _ reconciler.Names = Markers{}
+
+// Point is WriteColor(dir, service, color); ctx is not used: a marker
+// write does not block.
+func (Markers) Point(_ context.Context, dir, service, color string) error {
+	return WriteColor(dir, service, color)
 }
 
 // Proxy forwards requests for one service to its live color.
