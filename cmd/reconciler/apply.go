@@ -58,7 +58,7 @@ func applyCmd(g *globals) *cobra.Command {
 			n := notify.New(d.Notify, g.log.Named("notify"))
 			defer n.Close(15 * time.Second)
 			ap := h.applier(g, n)
-			backedUp, pruned, err := deploy(ctx, g, h, e, d, o, p, checks, ap)
+			backedUp, res, pruned, err := deploy(ctx, g, h, e, d, o, p, checks, ap)
 			if backedUp != "" {
 				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", backedUp)
 			}
@@ -66,7 +66,7 @@ func applyCmd(g *globals) *cobra.Command {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
-			for _, w := range ap.Warnings {
+			for _, w := range res.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
 			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, shortCommit(p.Commit), time.Since(start).Round(time.Millisecond))

@@ -381,9 +381,12 @@ func (s *syncer) sync(ctx context.Context, rev agent.Revision, apply bool) (agen
 		deployEvents = nil
 	}
 	ap := h.applier(s.g, deployEvents)
-	ap.Watched = func(_ string, t reconciler.Traffic) { out.Requests += t.Requests; out.Errors += t.Errors }
 	ap.Log = s.log.Named("apply").With(zap.String("commit", shortCommit(rev.Hash)))
-	backedUp, pruned, err := deploy(ctx, s.g, h, e, d, o, p, checks, ap)
+	backedUp, res, pruned, err := deploy(ctx, s.g, h, e, d, o, p, checks, ap)
+	for _, t := range res.Watched {
+		out.Requests += t.Requests
+		out.Errors += t.Errors
+	}
 	if backedUp != "" {
 		s.log.Info("backed up before the deploy", zap.String("to", backedUp))
 	}
