@@ -72,3 +72,18 @@ func TestCoreImports(t *testing.T) {
 		t.Fatalf("package reconciler depends on %q; put that code in an adapter behind an interface of ports.go", bad)
 	}
 }
+
+// TestMemhostImports: the in-memory host depends on nothing the core does
+// not depend on (the core, state, templates, the standard library, zap).
+func TestMemhostImports(t *testing.T) {
+	core := goList(t, "github.com/developer-mesh/reconciler/reconciler")
+	allowed := map[string]bool{"github.com/developer-mesh/reconciler/reconciler": true}
+	for _, d := range core {
+		allowed[d] = true
+	}
+	for _, d := range goList(t, "github.com/developer-mesh/reconciler/reconciler/memhost") {
+		if !allowed[d] && d != "github.com/developer-mesh/reconciler/reconciler/memhost" {
+			t.Errorf("package memhost depends on %s, which the core does not", d)
+		}
+	}
+}
