@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"sort"
+	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/memhost"
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/state/gitrepo"
-	"github.com/developer-mesh/reconciler/templates"
 )
 
 // baseKey is the hash key of the synthetic host of diff --base. It only has
@@ -52,11 +49,12 @@ func planBase(ctx context.Context, f envFlags, base string) (*reconciler.Plan, *
 		if err != nil {
 			return nil, nil, fmt.Errorf("--base %s: %w", base, err)
 		}
+		bd.NamesDir = baseNamesDir // name steps need a directory
 		bp, err := reconciler.Diff(bd, &state.Observed{}, baseKey)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--base %s: %w", base, err)
 		}
-		o, err = appliedHost(bp, baseKey)
+		o, err = appliedHost(ctx, bd, d, bp)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--base %s: %w", base, err)
 		}
@@ -81,71 +79,25 @@ func placeholderSecrets(e *state.Env) map[string]string {
 	return vals
 }
 
-// appliedHost is the host that p, planned against an empty host, leaves
-// behind: every started container running, every nginx file written, the
-// traffic on the colors p switched to, the migrations recorded. Image IDs
-// are stand-ins derived from the reference, the same on both sides.
-func appliedHost(p *reconciler.Plan, key []byte) (*state.Observed, error) {
-	o := &state.Observed{ImageIDs: map[string]string{}}
-	live := map[string]string{}
-	for _, c := range p.Changes {
-		for _, s := range c.Steps {
-			switch s.Action {
-			case reconciler.ActPull:
-				o.ImageIDs[s.Image] = fakeImageID(s.Image)
-			case reconciler.ActStart:
-				cs := s.Container
-				sum := cs.Spec.Summarize(key)
-				var nets map[string][]string
-				if cs.EnvNetwork != "" {
-					nets = map[string][]string{cs.EnvNetwork: slices.Sorted(slices.Values(cs.Aliases))}
-				}
-				o.Containers = append(o.Containers, state.Container{
-					ID: cs.Name, Name: cs.Name,
-					Service: cs.Labels[state.LabelService], Color: cs.Labels[state.LabelColor],
-					Commit: p.Commit, SpecHash: sum.Hash(), Spec: sum,
-					ImageID: fakeImageID(cs.Spec.Image), State: "running",
-					HostPort: cs.HostPort, Memory: cs.Spec.Memory, Networks: nets,
-				})
-			case reconciler.ActWriteNginx:
-				_, service, blue, green, hdrLive, ok := templates.ParseHeader(s.Site.Content)
-				if !ok {
-					return nil, fmt.Errorf("nginx file %s has no reconciler header", s.Site.Path)
-				}
-				o.Sites = append(o.Sites, state.Site{
-					Service: service, Path: s.Site.Path, Content: s.Site.Content,
-					Live: hdrLive, BluePort: blue, GreenPort: green,
-				})
-			case reconciler.ActName:
-				if o.Names == nil {
-					o.Names = map[string]string{}
-				}
-				o.Names[s.Service] = s.Color
-			case reconciler.ActNameProxy:
-				np := s.NameProxy
-				o.NameProxies = append(o.NameProxies, state.NameProxy{Name: np.Name, Service: np.Service, Port: np.Port, Network: np.Network, State: "running"})
-			case reconciler.ActSwitch:
-				live[s.Service] = s.Color
-			case reconciler.ActRecord:
-				o.LastMigration = s.Hash
-			}
-		}
-	}
-	sort.Slice(o.Containers, func(i, j int) bool { return o.Containers[i].Name < o.Containers[j].Name })
-	sort.Slice(o.Sites, func(i, j int) bool { return o.Sites[i].Service < o.Sites[j].Service })
-	for i := range o.Sites {
-		if c, ok := live[o.Sites[i].Service]; ok {
-			o.Sites[i].Live = c
-		} else if o.Sites[i].Live == "" {
-			o.Sites[i].Live = state.Blue // no marker file: nginx sends to blue
-		}
-	}
-	return o, nil
-}
+// baseNamesDir is where the in-memory host of diff --base keeps the name
+// markers of the base plan. It never reaches the plan that is printed.
+const baseNamesDir = "/diff-base/names"
 
-func fakeImageID(ref string) string {
-	d := sha256.Sum256([]byte(ref))
-	return "sha256:" + hex.EncodeToString(d[:])
+// appliedHost is the host that bd's plan p, made against an empty host,
+// leaves behind, observed for the desired state d: p is applied to an
+// in-memory host (every container starts and passes its checks at once).
+// Image IDs are stand-ins derived from the reference, the same on both
+// sides.
+func appliedHost(ctx context.Context, bd, d *state.Desired, p *reconciler.Plan) (*state.Observed, error) {
+	h := memhost.New()
+	if _, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(ctx, p); err != nil {
+		return nil, err
+	}
+	// Observed as for d (its images, its nginx confDir), with the base's
+	// name markers; d itself keeps no names directory, as before.
+	od := *d
+	od.NamesDir = bd.NamesDir
+	return h.Observed(ctx, &od)
 }
 
 // diffBase runs planBase and, for text output, prints what was compared.
