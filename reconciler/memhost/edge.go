@@ -18,10 +18,10 @@ import (
 // <env>-<service>.conf in confDir whose header names env and that
 // service, sorted by Service; Live is the header's color for an
 // upstream-only site, else green when the marker is set, blue otherwise.
-func (h Edge) Observe(_ context.Context, env, confDir string) ([]state.Site, error) {
+func (h Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("observe-sites", confDir, env); err != nil {
+	if err := h.call(ctx, "observe-sites", confDir, env); err != nil {
 		return nil, err
 	}
 	var sites []state.Site
@@ -50,7 +50,7 @@ func (h Edge) Observe(_ context.Context, env, confDir string) ([]state.Site, err
 // the file goes) and the error says so. Identical bytes are no write.
 func (h Edge) Write(ctx context.Context, p string, content []byte, loaded func(context.Context) error) error {
 	h.mu.Lock()
-	if err := h.call("write", p, ""); err != nil {
+	if err := h.call(ctx, "write", p, ""); err != nil {
 		h.mu.Unlock()
 		return err
 	}
@@ -81,10 +81,10 @@ func (h Edge) Write(ctx context.Context, p string, content []byte, loaded func(c
 
 // Switch implements reconciler.Edge: the main marker names color, and the
 // canary marker is gone.
-func (h Edge) Switch(_ context.Context, confDir, env, service, color string) error {
+func (h Edge) Switch(ctx context.Context, confDir, env, service, color string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("switch", env+"-"+service, color); err != nil {
+	if err := h.call(ctx, "switch", env+"-"+service, color); err != nil {
 		return err
 	}
 	if color != state.Blue && color != state.Green {
@@ -101,10 +101,10 @@ func (h Edge) Switch(_ context.Context, confDir, env, service, color string) err
 }
 
 // Shift implements reconciler.Edge.
-func (h Edge) Shift(_ context.Context, confDir, env, service, color string, percent int) error {
+func (h Edge) Shift(ctx context.Context, confDir, env, service, color string, percent int) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("shift", env+"-"+service, strconv.Itoa(percent)+"% "+color); err != nil {
+	if err := h.call(ctx, "shift", env+"-"+service, strconv.Itoa(percent)+"% "+color); err != nil {
 		return err
 	}
 	if (color != state.Blue && color != state.Green) || percent < 1 || percent > 99 {
@@ -116,10 +116,10 @@ func (h Edge) Shift(_ context.Context, confDir, env, service, color string, perc
 
 // Remove implements reconciler.Edge: the site's file and markers go; a
 // file that is not reconciler's for this site is refused.
-func (h Edge) Remove(_ context.Context, confDir, env, service string) error {
+func (h Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("remove-site", env+"-"+service, ""); err != nil {
+	if err := h.call(ctx, "remove-site", env+"-"+service, ""); err != nil {
 		return err
 	}
 	p := strings.TrimRight(confDir, "/") + "/" + state.SiteFile(env, service)
@@ -136,21 +136,21 @@ func (h Edge) Remove(_ context.Context, confDir, env, service string) error {
 }
 
 // LogOffset implements reconciler.Edge: the number of lines in the log.
-func (h Edge) LogOffset(_ context.Context, p string) (int64, error) {
+func (h Edge) LogOffset(ctx context.Context, p string) (int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("log-offset", p, ""); err != nil {
+	if err := h.call(ctx, "log-offset", p, ""); err != nil {
 		return 0, err
 	}
 	return int64(len(h.logs[p])), nil
 }
 
 // Traffic implements reconciler.Edge over the lines Serve appended.
-func (h Edge) Traffic(_ context.Context, p string, from int64, color string) (reconciler.Traffic, int64, error) {
+func (h Edge) Traffic(ctx context.Context, p string, from int64, color string) (reconciler.Traffic, int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var t reconciler.Traffic
-	if err := h.call("traffic", p, color); err != nil {
+	if err := h.call(ctx, "traffic", p, color); err != nil {
 		return t, from, err
 	}
 	lines := h.logs[p]

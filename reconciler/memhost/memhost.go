@@ -62,8 +62,10 @@ func (c Call) String() string {
 	return strings.TrimSpace(c.Op + " " + c.Target + " " + c.Arg)
 }
 
-// Host is an in-memory host. The zero value is not usable: call New. Its
-// methods, and those of its Runtime and Edge, are safe for concurrent use.
+// Host is an in-memory host. An operation whose context is done fails
+// with the context's error and changes nothing. The zero value is not
+// usable: call New. Its methods, and those of its Runtime and Edge, are
+// safe for concurrent use.
 type Host struct {
 	// Fault, when set, is asked before each operation with its Call; an
 	// error it returns is the operation's, which then changes nothing (it
@@ -294,10 +296,14 @@ func (h *Host) Name(dir, service string) string {
 	return h.names[dir][service]
 }
 
-// call records c and asks Fault; the caller holds h.mu.
-func (h *Host) call(op, target, arg string) error {
+// call records c and asks Fault; an operation with a done ctx fails, as
+// one on a real engine does. The caller holds h.mu.
+func (h *Host) call(ctx context.Context, op, target, arg string) error {
 	c := Call{Op: op, Target: target, Arg: arg}
 	h.calls = append(h.calls, c)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, target, err)
+	}
 	if h.Fault != nil {
 		if err := h.Fault(c); err != nil {
 			return err
@@ -322,10 +328,10 @@ func cloneContainer(c state.Container) state.Container {
 }
 
 // Observe implements reconciler.Runtime.
-func (h Runtime) Observe(_ context.Context, env string, images []string) (reconciler.Snapshot, error) {
+func (h Runtime) Observe(ctx context.Context, env string, images []string) (reconciler.Snapshot, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("observe", env, ""); err != nil {
+	if err := h.call(ctx, "observe", env, ""); err != nil {
 		return reconciler.Snapshot{}, err
 	}
 	snap := reconciler.Snapshot{ImageIDs: map[string]string{}}
@@ -352,10 +358,10 @@ func (h Runtime) Observe(_ context.Context, env string, images []string) (reconc
 
 // Pull implements reconciler.Runtime: the reference gets ImageID(ref),
 // unless it is present already.
-func (h Runtime) Pull(_ context.Context, ref string) (string, error) {
+func (h Runtime) Pull(ctx context.Context, ref string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("pull", ref, ""); err != nil {
+	if err := h.call(ctx, "pull", ref, ""); err != nil {
 		return "", err
 	}
 	if h.images[ref] == "" {
@@ -367,10 +373,10 @@ func (h Runtime) Pull(_ context.Context, ref string) (string, error) {
 // Start implements reconciler.Runtime: the container runs, read from its
 // labels as the Docker adapter reads them. Its image must be present and
 // its name free.
-func (h Runtime) Start(_ context.Context, cs reconciler.ContainerSpec) error {
+func (h Runtime) Start(ctx context.Context, cs reconciler.ContainerSpec) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("start", cs.Name, ""); err != nil {
+	if err := h.call(ctx, "start", cs.Name, ""); err != nil {
 		return err
 	}
 	if _, ok := h.containers[cs.Name]; ok {
@@ -400,10 +406,10 @@ func (h Runtime) Start(_ context.Context, cs reconciler.ContainerSpec) error {
 }
 
 // Inspect implements reconciler.Runtime.
-func (h Runtime) Inspect(_ context.Context, name string) (state.Container, error) {
+func (h Runtime) Inspect(ctx context.Context, name string) (state.Container, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("inspect", name, ""); err != nil {
+	if err := h.call(ctx, "inspect", name, ""); err != nil {
 		return state.Container{}, err
 	}
 	e, ok := h.containers[name]
@@ -415,10 +421,10 @@ func (h Runtime) Inspect(_ context.Context, name string) (state.Container, error
 
 // Remove implements reconciler.Runtime; like the Docker adapter it refuses
 // a container that is neither ours nor a name proxy.
-func (h Runtime) Remove(_ context.Context, name string, _ time.Duration) error {
+func (h Runtime) Remove(ctx context.Context, name string, _ time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("remove", name, ""); err != nil {
+	if err := h.call(ctx, "remove", name, ""); err != nil {
 		return err
 	}
 	e, ok := h.containers[name]
@@ -433,10 +439,10 @@ func (h Runtime) Remove(_ context.Context, name string, _ time.Duration) error {
 }
 
 // Logs implements reconciler.Runtime: what SetLogs set.
-func (h Runtime) Logs(_ context.Context, name string, _ int) (string, error) {
+func (h Runtime) Logs(ctx context.Context, name string, _ int) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("logs", name, ""); err != nil {
+	if err := h.call(ctx, "logs", name, ""); err != nil {
 		return "", err
 	}
 	if e, ok := h.containers[name]; ok {
@@ -447,10 +453,10 @@ func (h Runtime) Logs(_ context.Context, name string, _ int) (string, error) {
 
 // RunJob implements reconciler.Runtime: the job is recorded, and exits
 // with JobExit's code.
-func (h Runtime) RunJob(_ context.Context, c reconciler.ContainerSpec, _ io.Writer) (int, error) {
+func (h Runtime) RunJob(ctx context.Context, c reconciler.ContainerSpec, _ io.Writer) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("run-job", c.Name, strings.Join(c.Spec.Command, " ")); err != nil {
+	if err := h.call(ctx, "run-job", c.Name, strings.Join(c.Spec.Command, " ")); err != nil {
 		return 0, err
 	}
 	if h.images[c.Spec.Image] == "" {
@@ -465,10 +471,10 @@ func (h Runtime) RunJob(_ context.Context, c reconciler.ContainerSpec, _ io.Writ
 
 // Exec implements reconciler.Runtime: ExecResult's answer, for a running
 // container.
-func (h Runtime) Exec(_ context.Context, name string, cmd []string) (int, string, error) {
+func (h Runtime) Exec(ctx context.Context, name string, cmd []string) (int, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("exec", name, strings.Join(cmd, " ")); err != nil {
+	if err := h.call(ctx, "exec", name, strings.Join(cmd, " ")); err != nil {
 		return 0, "", err
 	}
 	if e, ok := h.containers[name]; !ok || !e.c.Running() {
@@ -483,10 +489,10 @@ func (h Runtime) Exec(_ context.Context, name string, cmd []string) (int, string
 
 // Alias implements reconciler.Runtime; a container that does not exist
 // is not an error.
-func (h Runtime) Alias(_ context.Context, name, network string, aliases []string) error {
+func (h Runtime) Alias(ctx context.Context, name, network string, aliases []string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("alias", name, network+" "+strings.Join(aliases, ",")); err != nil {
+	if err := h.call(ctx, "alias", name, network+" "+strings.Join(aliases, ",")); err != nil {
 		return err
 	}
 	e, ok := h.containers[name]
@@ -501,10 +507,10 @@ func (h Runtime) Alias(_ context.Context, name, network string, aliases []string
 }
 
 // EnsureNameProxy implements reconciler.Runtime.
-func (h Runtime) EnsureNameProxy(_ context.Context, p reconciler.NameProxySpec) error {
+func (h Runtime) EnsureNameProxy(ctx context.Context, p reconciler.NameProxySpec) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("ensure-name-proxy", p.Name, strconv.Itoa(p.Port)); err != nil {
+	if err := h.call(ctx, "ensure-name-proxy", p.Name, strconv.Itoa(p.Port)); err != nil {
 		return err
 	}
 	if e, ok := h.containers[p.Name]; ok && e.proxy == nil {
@@ -515,10 +521,10 @@ func (h Runtime) EnsureNameProxy(_ context.Context, p reconciler.NameProxySpec) 
 }
 
 // Point implements reconciler.Names.
-func (h *Host) Point(_ context.Context, dir, service, color string) error {
+func (h *Host) Point(ctx context.Context, dir, service, color string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("point", dir+"/"+service, color); err != nil {
+	if err := h.call(ctx, "point", dir+"/"+service, color); err != nil {
 		return err
 	}
 	if color == "" {
@@ -536,7 +542,7 @@ func (h *Host) Point(_ context.Context, dir, service, color string) error {
 func (h *Host) RecordMigration(env, hash string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("record-migration", env, hash); err != nil {
+	if err := h.call(context.Background(), "record-migration", env, hash); err != nil {
 		return err
 	}
 	h.migrations[env] = hash

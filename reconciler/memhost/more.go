@@ -23,10 +23,10 @@ var (
 // Check implements reconciler.Prober: it passes when a running container
 // of the host publishes port, and fails as a refused connection
 // otherwise. Fault sees it as Call{"check", port, path}.
-func (h *Host) Check(_ context.Context, port int, path string, _ time.Duration) error {
+func (h *Host) Check(ctx context.Context, port int, path string, _ time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("check", strconv.Itoa(port), path); err != nil {
+	if err := h.call(ctx, "check", strconv.Itoa(port), path); err != nil {
 		return err
 	}
 	for _, e := range h.containers {
@@ -39,25 +39,25 @@ func (h *Host) Check(_ context.Context, port int, path string, _ time.Duration) 
 
 // Smoke implements reconciler.Prober: it passes unless Fault fails
 // Call{"smoke", r.URL, ""}.
-func (h *Host) Smoke(_ context.Context, r reconciler.SmokeRequest, _ time.Duration) error {
+func (h *Host) Smoke(ctx context.Context, r reconciler.SmokeRequest, _ time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.call("smoke", r.URL, "")
+	return h.call(ctx, "smoke", r.URL, "")
 }
 
 // Snapshot implements reconciler.Snapshotter: it records the call.
-func (h *Host) Snapshot(_ context.Context, instance, id string) error {
+func (h *Host) Snapshot(ctx context.Context, instance, id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.call("snapshot", instance, id)
+	return h.call(ctx, "snapshot", instance, id)
 }
 
 // UpdateHealthCheck implements reconciler.HealthChecks: it records the
 // call and reports a change.
-func (h *Host) UpdateHealthCheck(_ context.Context, id, path string, port int) (bool, error) {
+func (h *Host) UpdateHealthCheck(ctx context.Context, id, path string, port int) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.call("health-check", id, path+":"+strconv.Itoa(port)); err != nil {
+	if err := h.call(ctx, "health-check", id, path+":"+strconv.Itoa(port)); err != nil {
 		return false, err
 	}
 	return true, nil
