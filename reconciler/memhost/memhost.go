@@ -69,7 +69,8 @@ func (c Call) String() string {
 type Host struct {
 	// Fault, when set, is asked before each operation with its Call; an
 	// error it returns is the operation's, which then changes nothing (it
-	// is still recorded in Calls).
+	// is still recorded in Calls). It runs under the host's lock: it must
+	// not call the host.
 	Fault func(Call) error
 	// JobExit, when set, is the exit code of a RunJob of c (else 0).
 	JobExit func(c reconciler.ContainerSpec) int
@@ -86,6 +87,7 @@ type Host struct {
 	canary     map[string]string            // "<confDir>/<env>-<service>" → "<percent> <color>" ("" none)
 	names      map[string]map[string]string // names dir → service → color
 	logs       map[string][]logLine         // access log path → lines
+	output     map[string]string            // container name → its output
 	migrations map[string]string            // env → spec hash of the last run
 	calls      []Call
 	jobs       []reconciler.ContainerSpec
@@ -98,7 +100,6 @@ type entry struct {
 	env       string
 	proxy     *reconciler.NameProxySpec
 	hostPorts []int // a foreign container's published ports
-	logs      string
 }
 
 type logLine struct {
@@ -116,6 +117,7 @@ func New() *Host {
 		canary:     map[string]string{},
 		names:      map[string]map[string]string{},
 		logs:       map[string][]logLine{},
+		output:     map[string]string{},
 		migrations: map[string]string{},
 	}
 }
@@ -243,13 +245,12 @@ func (h *Host) Update(name string, f func(c *state.Container)) bool {
 	return ok
 }
 
-// SetLogs sets what Logs returns for the container named name.
+// SetLogs sets what Logs returns for the container named name, also one
+// that does not exist yet.
 func (h *Host) SetLogs(name, logs string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e, ok := h.containers[name]; ok {
-		e.logs = logs
-	}
+	h.output[name] = logs
 }
 
 // Serve appends to the access log at logPath n requests answered by color
@@ -438,15 +439,16 @@ func (h Runtime) Remove(ctx context.Context, name string, _ time.Duration) error
 	return nil
 }
 
-// Logs implements reconciler.Runtime: what SetLogs set.
+// Logs implements reconciler.Runtime: what SetLogs set, for a container
+// that exists.
 func (h Runtime) Logs(ctx context.Context, name string, _ int) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.call(ctx, "logs", name, ""); err != nil {
 		return "", err
 	}
-	if e, ok := h.containers[name]; ok {
-		return e.logs, nil
+	if _, ok := h.containers[name]; ok {
+		return h.output[name], nil
 	}
 	return "", nil
 }
