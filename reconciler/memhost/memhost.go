@@ -5,8 +5,8 @@
 //
 // diff --base applies a plan to it to know the host the plan leaves
 // behind; the executor's tests run plans against it, with faults injected
-// through Fault. It imports only the core, state and templates (which the
-// core imports too): no engine, no nginx, no file system.
+// through Fault. It imports nothing the core does not (the core, state,
+// templates, zap): no engine, no nginx, no file system.
 package memhost
 
 import (
@@ -129,10 +129,10 @@ func ImageID(ref string) string {
 	return "sha256:" + hex.EncodeToString(d[:])
 }
 
-// Seed makes the host hold what o says of env: its containers, foreign
-// containers, images, nginx files (their markers from Live), name
-// proxies, name markers (in d.NamesDir) and migrations record, with
-// confDir and namesDir as the desired state d names them. Nothing is
+// Seed makes the host hold what o says of d's environment: its
+// containers, foreign containers, images, nginx files at their paths
+// (with a green marker in the file's directory when Live is green), name
+// proxies, name markers (in d.NamesDir) and migrations record. Nothing is
 // recorded in Calls.
 func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	h.mu.Lock()
