@@ -75,15 +75,6 @@ type Applier struct {
 	Clock Clock
 }
 
-// Clock tells the time and waits. The Applier reads deadlines and waits
-// between checks through it, so that tests can run them without real time.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// Sleep returns after d, or ctx.Err() as soon as ctx is done.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
 // realClock is the Clock of time.Now and timers.
 type realClock struct{}
 

@@ -154,6 +154,15 @@ type Traffic struct {
 	Errors   int // answered with a 5xx status
 }
 
+// Clock tells the time and waits. The Applier reads deadlines and waits
+// between checks through it, so that tests can run them without real time.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Sleep returns after d, or ctx.Err() as soon as ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
 // Snapshotter takes database backup points. awscloud.RDS implements it.
 type Snapshotter interface {
 	// Snapshot creates snapshot id of the DB instance and returns once it
