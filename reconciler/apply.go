@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/developer-mesh/reconciler/reconciler/nameproxy"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -29,16 +28,16 @@ const loadTimeout = 10 * time.Second
 
 // poll sends r until it gets the status it wants or d passes.
 func (a *Applier) poll(ctx context.Context, r SmokeRequest, d time.Duration) error {
-	deadline := time.Now().Add(d)
+	deadline := a.now().Add(d)
 	for {
 		err := a.Prober.Smoke(ctx, r, time.Second)
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if a.now().After(deadline) {
 			return fmt.Errorf("no answer from the new file within %s: %w", d, err)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -58,21 +57,72 @@ type Applier struct {
 	Edge    Edge
 	Prober  Prober
 	Journal Journal
-	Log     *zap.Logger
+	// Names points services' names at a color (ActName steps); nil when
+	// the plan has none.
+	Names Names
+	Log   *zap.Logger
 	// Out receives the output of the migrations job.
 	Out io.Writer
 	// Notifier, when set, is told when a deploy starts, succeeds, fails or
 	// rolls back, and when migrations fail.
 	Notifier Notifier
-	// Watched, when set, gets what each watch counted in the access log,
-	// whether the watch passed or not.
-	Watched func(service string, t Traffic)
 	// Snapshots and HealthChecks are the cloud APIs of ActSnapshot and
 	// ActHealthCheck steps; nil when the plan has none.
 	Snapshots    Snapshotter
 	HealthChecks HealthChecks
-	// Warnings are the failures of best-effort steps of the last Apply.
+	// Clock is the time health waits, watches, drains and bakes read and
+	// wait on; nil is the real clock.
+	Clock Clock
+}
+
+// realClock is the Clock of time.Now and timers.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (a *Applier) clock() Clock {
+	if a.Clock == nil {
+		return realClock{}
+	}
+	return a.Clock
+}
+
+func (a *Applier) now() time.Time { return a.clock().Now() }
+
+func (a *Applier) sleep(ctx context.Context, d time.Duration) error { return a.clock().Sleep(ctx, d) }
+
+// Result is what an Apply did besides succeeding or failing. Apply returns
+// it in both cases: a failed deploy may have warned and watched too.
+type Result struct {
+	// Warnings are the failures of best-effort steps, in the order they
+	// happened; each failed without failing the deploy.
 	Warnings []string
+	// Watched is what the watches of each service counted in its access
+	// log (summed over the service's watches: canary steps and bake),
+	// whether they passed or not; a service without a watch is absent.
+	Watched map[string]Traffic
+}
+
+// watched adds what a watch of service counted.
+func (r *Result) watched(service string, t Traffic) {
+	if r.Watched == nil {
+		r.Watched = map[string]Traffic{}
+	}
+	w := r.Watched[service]
+	w.Requests += t.Requests
+	w.Errors += t.Errors
+	r.Watched[service] = w
 }
 
 // ErrRolledBack is matched (errors.Is) by the error of an apply whose
@@ -99,20 +149,23 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 
 // Apply runs every change of p in order and stops at the first failure. A
 // change that fails before its traffic switch is undone (the new container
-// is removed; the live one was never touched) and its error says so.
-func (a *Applier) Apply(ctx context.Context, p *Plan) error {
-	start := time.Now()
-	a.Warnings = nil
+// is removed; the live one was never touched) and its error says so; the
+// changes that succeeded before it are compensated, latest first. The
+// Result is valid whether or not Apply failed. An Applier holds no state
+// of an Apply: it may run several, one after the other.
+func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
+	var res Result
+	start := a.now()
 	a.notify(ctx, p, state.EventDeployStarted, start, nil)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
-		if err := a.change(ctx, p, c); err != nil {
+		if err := a.change(ctx, p, c, &res); err != nil {
 			err = fmt.Errorf("%s %s: %w", c.Kind, c.Subject, err)
 			if c.Kind == Migrate {
 				// Migrations come before every service change.
 				err = fmt.Errorf("%w; no service was changed", err)
 			}
-			if cerr := a.compensate(ctx, p, p.Changes[:i]); cerr != nil {
+			if cerr := a.compensate(ctx, p, p.Changes[:i], &res); cerr != nil {
 				err = fmt.Errorf("%w\n%v", err, cerr)
 			}
 			if c.Kind == Migrate {
@@ -122,22 +175,22 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) error {
 				a.notify(ctx, p, state.EventDeployRolledBack, start, err)
 			}
 			a.notify(ctx, p, state.EventDeployFailed, start, err)
-			return err
+			return res, err
 		}
 	}
 	a.notify(ctx, p, state.EventDeploySucceeded, start, nil)
-	return nil
+	return res, nil
 }
 
 // compensate runs, latest first, the Compensate steps of the changes that
 // succeeded before a failure, with a context that a SIGTERM does not cut.
-func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change) error {
+func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change, res *Result) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
 	for i := len(done) - 1; i >= 0; i-- {
 		for _, s := range done[i].Compensate {
 			a.Log.Warn("compensating: " + s.String())
-			if err := a.step(ctx, p, s); err != nil {
+			if err := a.step(ctx, p, s, res); err != nil {
 				errs = append(errs, fmt.Errorf("%s failed too: %w", s, err))
 				break
 			}
@@ -155,7 +208,7 @@ func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, sta
 	}
 	e := p.Event(name)
 	if name != state.EventDeployStarted {
-		e.Duration = time.Since(start).Seconds()
+		e.Duration = a.now().Sub(start).Seconds()
 	}
 	if err != nil {
 		e.Error = err.Error()
@@ -163,18 +216,18 @@ func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, sta
 	a.Notifier.Notify(context.WithoutCancel(ctx), e)
 }
 
-func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
+func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) error {
 	for i, s := range c.Steps {
-		start := time.Now()
-		err := a.step(ctx, p, s)
+		start := a.now()
+		err := a.step(ctx, p, s, res)
 		if err == nil {
-			a.Log.Info(s.String(), zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+			a.Log.Info(s.String(), zap.Duration("took", a.now().Sub(start).Round(time.Millisecond)))
 			continue
 		}
 		if s.BestEffort && ctx.Err() == nil {
 			msg := fmt.Sprintf("%s: %v (the deploy stands)", s, err)
 			a.Log.Warn(msg)
-			a.Warnings = append(a.Warnings, msg)
+			res.Warnings = append(res.Warnings, msg)
 			continue
 		}
 		if i >= c.UndoBefore || len(c.Undo) == 0 {
@@ -187,7 +240,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 		defer cancel()
 		var undone []string
 		for _, u := range c.Undo {
-			if uerr := a.step(undoCtx, p, u); uerr != nil {
+			if uerr := a.step(undoCtx, p, u, res); uerr != nil {
 				where := "traffic is on the version that served before"
 				if u.Action == ActSwitch {
 					where = "traffic may still be on the new version"
@@ -202,7 +255,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change) error {
 	return nil
 }
 
-func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
+func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error {
 	switch s.Action {
 	case ActPull:
 		_, err := a.Runtime.Pull(ctx, s.Image)
@@ -245,7 +298,7 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 		return a.Edge.Switch(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
 	case ActDrain:
 		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
-		if err := sleep(ctx, s.Drain); err != nil {
+		if err := a.sleep(ctx, s.Drain); err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
 		}
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
@@ -254,14 +307,17 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step) error {
 	case ActShift:
 		return a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent)
 	case ActWatch:
-		return a.withLogs(ctx, s.Name, a.watch(ctx, s))
+		return a.withLogs(ctx, s.Name, a.watch(ctx, s, res))
 	case ActAlias:
 		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
 	case ActName:
 		if s.NameProxy.Dir == "" {
 			return errors.New("no directory for name markers (internal error: NamesDir unset)")
 		}
-		return nameproxy.WriteColor(s.NameProxy.Dir, s.Service, s.Color)
+		if a.Names == nil {
+			return errors.New("no name marker writer configured")
+		}
+		return a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color)
 	case ActNameProxy:
 		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
 	case ActSnapshot:
@@ -347,7 +403,7 @@ var ErrUnhealthy = errors.New("not healthy")
 // UnhealthyThreshold consecutive failures fail at once. A container that
 // stops or restarts fails at once.
 func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h state.HealthParams) error {
-	deadline := time.Now().Add(h.StartTimeout)
+	deadline := a.now().Add(h.StartTimeout)
 	passes, fails, seen := 0, 0, false
 	var last error
 	for {
@@ -369,10 +425,10 @@ func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h stat
 				}
 			}
 		}
-		if time.Now().After(deadline) {
+		if a.now().After(deadline) {
 			return fmt.Errorf("%w within startTimeout %s: last check of GET %s: %v (if the app is only slow to start, raise health.startTimeout)", ErrUnhealthy, h.StartTimeout, h.Path, last)
 		}
-		if err := sleep(ctx, h.Interval); err != nil {
+		if err := a.sleep(ctx, h.Interval); err != nil {
 			return err
 		}
 	}
@@ -381,7 +437,7 @@ func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h stat
 // settle waits until a worker has been running, without a restart, for
 // HealthyThreshold consecutive checks one interval apart.
 func (a *Applier) settle(ctx context.Context, name string, h state.HealthParams) error {
-	deadline := time.Now().Add(h.StartTimeout)
+	deadline := a.now().Add(h.StartTimeout)
 	passes := 0
 	for {
 		if err := a.running(ctx, name); err != nil {
@@ -391,10 +447,10 @@ func (a *Applier) settle(ctx context.Context, name string, h state.HealthParams)
 		if passes > h.HealthyThreshold {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if a.now().After(deadline) {
 			return fmt.Errorf("%w: did not settle within startTimeout %s", ErrUnhealthy, h.StartTimeout)
 		}
-		if err := sleep(ctx, h.Interval); err != nil {
+		if err := a.sleep(ctx, h.Interval); err != nil {
 			return err
 		}
 	}
@@ -411,17 +467,6 @@ func (a *Applier) running(ctx context.Context, name string) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {
@@ -434,7 +479,7 @@ func indent(s string) string {
 // s.Watch.For: it must keep running without a restart, pass its health
 // check, and keep its error rate in the site's access log at or below the
 // limit once enough requests were seen.
-func (a *Applier) watch(ctx context.Context, s Step) error {
+func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 	w, h := s.Watch, *s.Health
 	var from int64
 	if w.LogPath != "" {
@@ -444,12 +489,10 @@ func (a *Applier) watch(ctx context.Context, s Step) error {
 		}
 		from = off
 	}
-	deadline := time.Now().Add(w.For)
+	deadline := a.now().Add(w.For)
 	fails := 0
 	var seen Traffic
-	if a.Watched != nil {
-		defer func() { a.Watched(s.Service, seen) }()
-	}
+	defer func() { res.watched(s.Service, seen) }()
 	for {
 		if err := a.running(ctx, s.Name); err != nil {
 			return err
@@ -475,12 +518,12 @@ func (a *Applier) watch(ctx context.Context, s Step) error {
 					seen.Errors, seen.Requests, 100*float64(seen.Errors)/float64(seen.Requests), 100*w.MaxErrorRate)
 			}
 		}
-		left := time.Until(deadline)
+		left := deadline.Sub(a.now())
 		if left <= 0 {
 			a.Log.Info("watched "+s.Target, zap.Duration("for", w.For), zap.Int("requests", seen.Requests), zap.Int("errors", seen.Errors))
 			return nil
 		}
-		if err := sleep(ctx, min(h.Interval, left)); err != nil {
+		if err := a.sleep(ctx, min(h.Interval, left)); err != nil {
 			return err
 		}
 	}

@@ -99,13 +99,19 @@ func applied(t *testing.T, d *state.Desired, color state.Color) *state.Observed 
 	return o
 }
 
-func TestDiff(t *testing.T) {
-	cases := []struct {
-		name    string
-		mutate  func(d *state.Desired, o *state.Observed)
-		fresh   bool // observed is an empty host
-		network bool // the env has a network (d.Network = "prod")
-	}{
+// diffCase is one golden case of the planner: the desired state and the
+// host it is planned against.
+type diffCase struct {
+	name    string
+	mutate  func(d *state.Desired, o *state.Observed)
+	fresh   bool // observed is an empty host
+	network bool // the env has a network (d.Network = "prod")
+}
+
+// diffCases are the planner's golden cases, each compared with
+// testdata/plans/<name>.golden.
+func diffCases() []diffCase {
+	return []diffCase{
 		{name: "first-deploy", fresh: true},
 		{name: "in-sync", mutate: func(d *state.Desired, o *state.Observed) {}},
 		{name: "upgrade-image", mutate: func(d *state.Desired, o *state.Observed) {
@@ -229,18 +235,28 @@ func TestDiff(t *testing.T) {
 			o.LastMigration = d.Migrations.Spec.Summarize(testKey).Hash()
 		}},
 	}
-	for _, tc := range cases {
+}
+
+// inputs are the case's desired state and observed host.
+func (tc diffCase) inputs(t *testing.T) (*state.Desired, *state.Observed) {
+	t.Helper()
+	d := desired("c0ffee0000000000000000000000000000000001")
+	if tc.network {
+		d.Network, d.NamesDir = "prod", "/var/lib/reconciler/names/prod"
+	}
+	o := &state.Observed{}
+	if !tc.fresh {
+		o = applied(t, d, state.Blue)
+		d.Commit = "c0ffee0000000000000000000000000000000002"
+		tc.mutate(d, o)
+	}
+	return d, o
+}
+
+func TestDiff(t *testing.T) {
+	for _, tc := range diffCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			d := desired("c0ffee0000000000000000000000000000000001")
-			if tc.network {
-				d.Network, d.NamesDir = "prod", "/var/lib/reconciler/names/prod"
-			}
-			o := &state.Observed{}
-			if !tc.fresh {
-				o = applied(t, d, state.Blue)
-				d.Commit = "c0ffee0000000000000000000000000000000002"
-				tc.mutate(d, o)
-			}
+			d, o := tc.inputs(t)
 			p, err := Diff(d, o, testKey)
 			if err != nil {
 				t.Fatal(err)

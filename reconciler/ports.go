@@ -76,6 +76,16 @@ type NameProxySpec struct {
 	Dir     string `json:"dir"`
 }
 
+// Names points each service's name on the environment's network at one of
+// its colors. reconciler/nameproxy implements it with the marker files its
+// name proxies read on every request.
+type Names interface {
+	// Point makes service's name, whose markers live in dir, reach color:
+	// atomically, so a reader sees the old color or the new one, never
+	// neither. color "" removes the marker; a missing one is not an error.
+	Point(ctx context.Context, dir, service string, color state.Color) error
+}
+
 // Edge is the proxy in front of the services. reconciler/nginx implements it.
 type Edge interface {
 	// Observe returns the sites of env in confDir that reconciler wrote.
@@ -142,6 +152,15 @@ type Notifier interface {
 type Traffic struct {
 	Requests int
 	Errors   int // answered with a 5xx status
+}
+
+// Clock tells the time and waits. The Applier reads deadlines and waits
+// between checks through it, so that tests can run them without real time.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// Sleep returns after d, or ctx.Err() as soon as ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // Snapshotter takes database backup points. awscloud.RDS implements it.

@@ -46,12 +46,12 @@ func TestRolledBackError(t *testing.T) {
 	start := Step{Action: ActStart, Target: "web/green", Container: &ContainerSpec{Name: "p-web-green"}}
 	undo := Step{Action: ActRemove, Target: "web/green", Name: "p-web-green"}
 	p := &Plan{Env: "p", Changes: []Change{{Kind: Replace, Subject: "web", Steps: []Step{start}, Undo: []Step{undo}, UndoBefore: 1}}}
-	err := a.Apply(context.Background(), p)
+	_, err := a.Apply(context.Background(), p)
 	if !errors.Is(err, ErrRolledBack) || !strings.Contains(err.Error(), "rolled back: remove web/green") || len(rt.removed) != 1 {
 		t.Fatalf("apply = %v (removed %v), want a rolled-back error", err, rt.removed)
 	}
 	p.Changes[0].UndoBefore = 0
-	if err := a.Apply(context.Background(), p); err == nil || errors.Is(err, ErrRolledBack) {
+	if _, err := a.Apply(context.Background(), p); err == nil || errors.Is(err, ErrRolledBack) {
 		t.Fatalf("failure without undo = %v, want an error that is not ErrRolledBack", err)
 	}
 }

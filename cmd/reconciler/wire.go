@@ -54,11 +54,6 @@ func source(c *gitrepo.Commit) host.Source {
 		}}
 }
 
-// markers reads the name markers (host.Names).
-type markers struct{}
-
-func (markers) Colors(dir string) (map[string]state.Color, error) { return nameproxy.ReadColors(dir) }
-
 // rig is the host with the concrete adapters the commands need beyond
 // the application layer (status, logs, the checks).
 type rig struct {
@@ -116,7 +111,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 	return &rig{rt: rt, edge: edge, Host: &host.Host{
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
-		Names: markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
+		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
 		Log: g.log, Out: g.stdout,
 	}}, nil
 }
@@ -148,5 +143,5 @@ func orDefault(e *state.Env, name string) *state.Env {
 
 var _ host.Cloud = awscloud.Cloud{}
 var _ host.Secrets = secrets.OnDemand{}
-var _ host.Names = markers{}
+var _ host.Markers = nameproxy.Markers{}
 var _ host.Runtime = (*docker.Runtime)(nil)

@@ -89,14 +89,15 @@ func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Res
 	if err := withCloud(ctx, ap, d, opts.Cloud); err != nil {
 		return res, nothingChanged(err)
 	}
-	ap.Watched = func(_ string, t reconciler.Traffic) {
+	ar, err := ap.Apply(ctx, p)
+	res.Warnings = ar.Warnings
+	for _, t := range ar.Watched {
 		res.Traffic.Requests += t.Requests
 		res.Traffic.Errors += t.Errors
 	}
-	if err := ap.Apply(ctx, p); err != nil {
+	if err != nil {
 		return res, err
 	}
-	res.Warnings = ap.Warnings
 	pruned, rerr := h.Retain(ctx, p.Env, e.KeepImages, false)
 	if rerr != nil {
 		h.Log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
@@ -112,7 +113,7 @@ func (h *Host) applier(opts DeployOptions) *reconciler.Applier {
 		log = h.Log.Named("apply")
 	}
 	return &reconciler.Applier{
-		Runtime: h.Runtime, Edge: h.Edge, Prober: h.Prober, Journal: h.Dir,
+		Runtime: h.Runtime, Edge: h.Edge, Prober: h.Prober, Journal: h.Dir, Names: h.Names,
 		Log: log, Out: h.Out, Notifier: opts.Notifier,
 	}
 }

@@ -49,8 +49,8 @@ type Images interface {
 	UnusedProxyImages(ctx context.Context, inUse map[string]bool) ([]state.ImageInfo, error)
 }
 
-// Names reads where the name proxies of an environment forward.
-type Names interface {
+// Markers reads where the name proxies of an environment forward.
+type Markers interface {
 	// Colors returns the color each service's marker in dir holds; a
 	// missing dir is no marker.
 	Colors(dir string) (map[string]state.Color, error)
@@ -71,8 +71,11 @@ type Host struct {
 	Edge    reconciler.Edge
 	Dir     *statedir.Dir
 	// Key is the host's hash key (statedir.Dir.HashKey).
-	Key     []byte
-	Names   Names
+	Key []byte
+	// Names points the name proxies (the executor's name steps); Markers
+	// reads where they point.
+	Names   reconciler.Names
+	Markers Markers
 	Secrets Secrets
 	// Prober runs health checks and smoke requests.
 	Prober reconciler.Prober
@@ -136,8 +139,8 @@ func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
 	}
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
 		LastMigration: last, NameProxies: snap.NameProxies}
-	if s.NamesDir != "" && h.Names != nil {
-		if o.Names, err = h.Names.Colors(s.NamesDir); err != nil {
+	if s.NamesDir != "" && h.Markers != nil {
+		if o.Names, err = h.Markers.Colors(s.NamesDir); err != nil {
 			return nil, err
 		}
 	}

@@ -29,6 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/developer-mesh/reconciler/internal/atomicfile"
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -80,12 +82,12 @@ func ReadColors(dir string) (map[string]state.Color, error) {
 }
 
 // WriteColor points service's name at color: it replaces the marker
-// atomically (a reader sees the old color or the new one, never neither).
-// color "" removes the marker.
+// atomically and durably (a reader sees the old color or the new one,
+// never neither; see atomicfile.Write). color "" removes the marker.
 func WriteColor(dir, service string, color state.Color) error {
 	path := MarkerPath(dir, service)
 	if color == "" {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.Remove(path); err != nil {
 			return fmt.Errorf("remove name marker: %w", err)
 		}
 		return nil
@@ -93,27 +95,26 @@ func WriteColor(dir, service string, color state.Color) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("name markers: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+service+"-")
-	if err != nil {
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(string(color) + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write name marker: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, []byte(string(color)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write name marker: %w", err)
 	}
 	return nil
 }
+
+// Markers implements reconciler.Names with the marker files that each
+// Proxy reads: one file per service in the env's names directory.
+type Markers struct{}
+
+var _ reconciler.Names = Markers{}
+
+// Point is WriteColor(dir, service, color); ctx is not used: a marker
+// write does not block.
+func (Markers) Point(_ context.Context, dir, service string, color state.Color) error {
+	return WriteColor(dir, service, color)
+}
+
+// Colors is ReadColors(dir).
+func (Markers) Colors(dir string) (map[string]state.Color, error) { return ReadColors(dir) }
 
 // Proxy forwards requests for one service to its live color.
 type Proxy struct {

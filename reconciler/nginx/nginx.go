@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/internal/atomicfile"
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 	"github.com/developer-mesh/reconciler/templates"
@@ -135,7 +136,7 @@ func markerColor(confDir, env, service string) (state.Color, error) {
 // Write makes path hold content. When the file already holds exactly these
 // bytes, and no earlier Write of it was cut short before its reload (see
 // pendingPath), it does nothing: no test, no reload. Otherwise it replaces the file
-// atomically (temp file in the same directory, fsync, rename; the mode of an
+// atomically (atomicfile.Write: temp file in the same directory, fsync, rename, fsync of the directory; the mode of an
 // existing file is kept, a new file gets 0644), runs the test command and
 // then the reload command. When either fails, the previous bytes are put
 // back (or the new file removed) and the error carries the command's output;
@@ -157,7 +158,7 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 	}
 	// The pending file outlives a crash between the write and the reload,
 	// so that the next apply knows nginx may not run what the disk holds.
-	if err := writeFileAtomic(pending, nil, 0o644); err != nil {
+	if err := atomicfile.Write(pending, nil, 0o644); err != nil {
 		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	mode := fs.FileMode(0o644)
@@ -168,23 +169,23 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 		}
 		mode = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(path, content, mode); err != nil {
-		_ = removeFile(pending)
+	if err := atomicfile.Write(path, content, mode); err != nil {
+		_ = atomicfile.Remove(pending)
 		return fmt.Errorf("write nginx site: %w (%s)", err, confDirHint(filepath.Dir(path)))
 	}
 	undo := func() error {
 		if existed {
-			return writeFileAtomic(path, old, mode)
+			return atomicfile.Write(path, old, mode)
 		}
-		return removeFile(path)
+		return atomicfile.Remove(path)
 	}
 	if err := e.applyOrUndo(ctx, path, undo, loaded); err != nil {
 		if !wasPending {
-			_ = removeFile(pending) // the previous, loaded file is back
+			_ = atomicfile.Remove(pending) // the previous, loaded file is back
 		}
 		return err
 	}
-	if err := removeFile(pending); err != nil {
+	if err := atomicfile.Remove(pending); err != nil {
 		return fmt.Errorf("write nginx site: %w", err)
 	}
 	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
@@ -265,7 +266,7 @@ func (e *Edge) Shift(ctx context.Context, confDir, env, service string, color st
 	}
 	name := state.CanaryMarkerFile(env, service, percent, color)
 	body := fmt.Sprintf("# reconciler: %d%% of %s-%s goes to %s while this file exists.\n", percent, env, service, color)
-	if err := writeFileAtomic(filepath.Join(confDir, name), []byte(body), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(confDir, name), []byte(body), 0o644); err != nil {
 		return fmt.Errorf("shift %s-%s to %d%% %s: %w", env, service, percent, color, err)
 	}
 	if err := clearCanary(confDir, env, service, name); err != nil {
@@ -286,7 +287,7 @@ func setMarker(confDir, env, service string, color state.Color) error {
 			return fmt.Errorf("switch %s-%s to green: %w", env, service, err)
 		}
 		body := fmt.Sprintf("# reconciler: %s-%s gets its traffic from green while this file exists.\n", env, service)
-		if err := writeFileAtomic(marker, []byte(body), 0o644); err != nil {
+		if err := atomicfile.Write(marker, []byte(body), 0o644); err != nil {
 			return fmt.Errorf("switch %s-%s to green: %w (%s)", env, service, err, confDirHint(confDir))
 		}
 	case state.Blue:
@@ -295,7 +296,7 @@ func setMarker(confDir, env, service string, color state.Color) error {
 			return nil
 		}
 		if err == nil {
-			err = syncDir(confDir)
+			err = atomicfile.SyncDir(confDir)
 		}
 		if err != nil {
 			return fmt.Errorf("switch %s-%s to blue: %w (%s)", env, service, err, confDirHint(confDir))
@@ -323,7 +324,7 @@ func clearCanary(confDir, env, service, keep string) error {
 		removed = true
 	}
 	if removed {
-		return syncDir(confDir)
+		return atomicfile.SyncDir(confDir)
 	}
 	return nil
 }
@@ -342,7 +343,7 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// Nothing nginx loads changes; stray markers are only files.
-		if err := removeFile(marker); err != nil {
+		if err := atomicfile.Remove(marker); err != nil {
 			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 		}
 		if err := clearCanary(confDir, env, service, ""); err != nil {
@@ -359,19 +360,19 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	if err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
-	if err := removeFile(path); err != nil {
+	if err := atomicfile.Remove(path); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
-	undo := func() error { return writeFileAtomic(path, old, fi.Mode().Perm()) }
+	undo := func() error { return atomicfile.Write(path, old, fi.Mode().Perm()) }
 	if err := e.applyOrUndo(ctx, path, undo, nil); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
 	// Only now: until the reload, the site kept sending traffic to its live
 	// color.
-	if err := removeFile(pendingPath(path)); err != nil {
+	if err := atomicfile.Remove(pendingPath(path)); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
-	if err := removeFile(marker); err != nil {
+	if err := atomicfile.Remove(marker); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
 	if err := clearCanary(confDir, env, service, ""); err != nil {
@@ -440,67 +441,6 @@ func commandError(kind error, out []byte, err error) error {
 		return fmt.Errorf("%w: %w", kind, err)
 	}
 	return fmt.Errorf("%w: %s (%w)", kind, strings.Join(lines, "; "), err)
-}
-
-// writeFileAtomic replaces path with content: a temp file in the same
-// directory, written, synced, closed, given mode, renamed over path, and the
-// directory synced. The temp name does not end in .conf, so nginx's include
-// glob never sees a half-written file.
-func writeFileAtomic(path string, content []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// removeFile removes path and syncs its directory; a missing path is not an
-// error.
-func removeFile(path string) error {
-	err := os.Remove(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // LogOffset returns the size of the access log at path: the position from

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/developer-mesh/reconciler/internal/atomicfile"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -118,7 +119,7 @@ func (d *Dir) HashKey() ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("make hash key: %w", err)
 	}
-	if err := WriteAtomic(path, key, 0o600); err != nil {
+	if err := atomicfile.Write(path, key, 0o600); err != nil {
 		return nil, fmt.Errorf("write hash key: %w", err)
 	}
 	return key, nil
@@ -139,42 +140,8 @@ func (d *Dir) LastMigration(env string) (string, error) {
 
 // RecordMigration remembers hash as env's last successful migrations run.
 func (d *Dir) RecordMigration(env, hash string) error {
-	if err := WriteAtomic(filepath.Join(d.path, env+".migrations"), []byte(hash+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.path, env+".migrations"), []byte(hash+"\n"), 0o600); err != nil {
 		return fmt.Errorf("record migrations: %w", err)
-	}
-	return nil
-}
-
-// WriteAtomic writes data to path through a temp file in the same
-// directory: write, fsync, close, chmod, rename, fsync the directory.
-func WriteAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(name, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	if df, err := os.Open(dir); err == nil {
-		df.Sync()
-		df.Close()
 	}
 	return nil
 }
@@ -202,7 +169,7 @@ func (d *Dir) RecordImages(env string, h state.ImageHistory) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteAtomic(filepath.Join(d.path, env+".images"), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.path, env+".images"), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record image history: %w", err)
 	}
 	return nil
