@@ -82,6 +82,8 @@ type Host struct {
 	Log    *zap.Logger
 	// Out receives what the executor prints (the migrations job's output).
 	Out io.Writer
+	// Clock times the executor's waits; nil is real time.
+	Clock reconciler.Clock
 }
 
 // Scope is what one observation covers: an environment, where its nginx
