@@ -358,21 +358,12 @@ func (a *Applier) execSmoke(ctx context.Context, name string, cmd []string) erro
 	}
 	if code != 0 {
 		err := fmt.Errorf("exec %q in %s exited with code %d", cmd, name, code)
-		if out = lastLines(out, logTail); strings.TrimSpace(out) != "" {
+		if out = state.LastLines(out, logTail); strings.TrimSpace(out) != "" {
 			err = fmt.Errorf("%w; its output:\n%s", err, indent(out))
 		}
 		return err
 	}
 	return nil
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func (a *Applier) out() io.Writer {

@@ -270,7 +270,7 @@ func (pl *planner) containerReasons(sv *onHost) []string {
 		}
 	}
 	if id := pl.o.ImageIDs[sv.Spec.Image]; c.Spec.Image == sv.Spec.Image && id != "" && c.ImageID != "" && id != c.ImageID {
-		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", sv.Spec.Image, shortID(id), shortID(c.ImageID)))
+		r = append(r, fmt.Sprintf("image %s now points to %s (container runs %s)", sv.Spec.Image, state.ShortImageID(id), state.ShortImageID(c.ImageID)))
 	}
 	// A restarting container is the engine's restart policy at work (with
 	// its backoff); replacing it would hide a crash loop, which the agent
@@ -574,7 +574,7 @@ func (pl *planner) siteWrite(s state.DesiredService, path string, content []byte
 // as RDS requires. The same commit gives the same id, so a retried deploy
 // waits for its snapshot instead of taking another.
 func SnapshotID(env, commit string) string {
-	raw := "reconciler-" + env + "-" + short(commit)
+	raw := "reconciler-" + env + "-" + state.ShortHash(commit)
 	var b strings.Builder
 	for _, r := range raw {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
@@ -894,10 +894,3 @@ func bytesString(n int64) string {
 	}
 }
 
-func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	return id
-}

@@ -216,13 +216,13 @@ func (p *Plan) Event(name state.EventName) Event {
 func (p *Plan) String() string {
 	var b strings.Builder
 	if p.Empty() {
-		fmt.Fprintf(&b, "%s at %s: in sync, nothing to do.\n", p.Env, short(p.Commit))
+		fmt.Fprintf(&b, "%s at %s: in sync, nothing to do.\n", p.Env, p.shortCommit())
 		for _, n := range p.Notes {
 			fmt.Fprintf(&b, "= %s\n", n)
 		}
 		return b.String()
 	}
-	fmt.Fprintf(&b, "%s at %s:\n", p.Env, short(p.Commit))
+	fmt.Fprintf(&b, "%s at %s:\n", p.Env, p.shortCommit())
 	for _, n := range p.Notes {
 		fmt.Fprintf(&b, "= %s\n", n)
 	}
@@ -305,14 +305,12 @@ func (s Step) String() string {
 	}
 }
 
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	if commit == "" {
+// shortCommit is the plan's commit as every output shows it.
+func (p *Plan) shortCommit() string {
+	if p.Commit == "" {
 		return "(no commit)"
 	}
-	return commit
+	return state.ShortHash(p.Commit)
 }
 
 func jsonString(v any) (string, error) {
