@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -62,7 +63,14 @@ func (r *Resolver) Resolve(ctx context.Context, refs []string) (map[string]strin
 			byScheme[scheme] = append(byScheme[scheme], ref)
 		}
 	}
-	for scheme, rs := range byScheme {
+	schemes := make([]string, 0, len(byScheme))
+	for scheme := range byScheme {
+		schemes = append(schemes, scheme)
+	}
+	// Sorted, so that the same missing references read the same each time.
+	sort.Strings(schemes)
+	for _, scheme := range schemes {
+		rs := byScheme[scheme]
 		b, ok := r.Backends[scheme]
 		if !ok {
 			errs = append(errs, fmt.Errorf("secrets %s: %w: %s", strings.Join(rs, ", "), ErrUnsupported, scheme))
