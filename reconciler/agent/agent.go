@@ -341,11 +341,13 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error 
 	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
 	out, err := a.cfg.Sync(ctx, rev, Deploy)
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
+	rec.Requests, rec.Errors = out.Requests, out.Errors
 	a.observed(out)
 	if len(out.Changes) > 0 {
 		m.DeploymentDuration.WithLabelValues(env).Observe(rec.End.Sub(rec.Start).Seconds())
 	}
 	if errors.Is(err, reconciler.ErrRolledBack) {
+		rec.RolledBack = true
 		m.Rollbacks.WithLabelValues(env).Inc()
 	}
 	switch {
@@ -425,8 +427,9 @@ func (a *Agent) heal(ctx context.Context) {
 		return
 	}
 	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: TriggerHeal,
-		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes}
+		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes, Requests: out.Requests, Errors: out.Errors}
 	if errors.Is(err, reconciler.ErrRolledBack) {
+		rec.RolledBack = true
 		m.Rollbacks.WithLabelValues(env).Inc()
 	}
 	if err != nil {

@@ -157,6 +157,12 @@ func TestFailedCommitNotRetriedFixDeployed(t *testing.T) {
 	if got, want := f.results(), "start:a:succeeded poll:b:failed poll:c:succeeded"; got != want {
 		t.Fatalf("history = %s, want %s", got, want)
 	}
+	f.mu.Lock()
+	rolledBack := []bool{f.records[0].RolledBack, f.records[1].RolledBack, f.records[2].RolledBack}
+	f.mu.Unlock()
+	if rolledBack[0] || !rolledBack[1] || rolledBack[2] {
+		t.Fatalf("history rolledBack = %v, want only b's", rolledBack)
+	}
 	if ok, failed := testutil.ToFloat64(m.Deployments.WithLabelValues("test", "succeeded")), testutil.ToFloat64(m.Deployments.WithLabelValues("test", "failed")); ok != 2 || failed != 1 {
 		t.Fatalf("deployments succeeded %v failed %v", ok, failed)
 	}
