@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/developer-mesh/reconciler/reconciler/host"
+	"github.com/developer-mesh/reconciler/reconciler/nginx"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -18,8 +19,9 @@ func applyCmd(g *globals) *cobra.Command {
 	var f envFlags
 	var lockTimeout time.Duration
 	var cf checkFlags
+	var metricsFile string
 	cmd := &cobra.Command{
-		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
+		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m] [--metrics-file PATH]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,8 +45,17 @@ func applyCmd(g *globals) *cobra.Command {
 				}
 				opts.Checks = c
 			}
+			// Every attempt from here on is a deploy attempt: it goes into the
+			// history, as the agent's do, and into the metrics file.
+			record := func(pl *host.Planned, res host.Result, err error) {
+				_, rerr := h.RecordApply(f.env, src, pl, start, res, err, host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95})
+				if rerr != nil {
+					g.log.Warn("deploy not fully recorded", zap.Error(rerr))
+				}
+			}
 			pl, err := h.Plan(ctx, src, e)
 			if err != nil {
+				record(nil, host.Result{}, err)
 				// A failed host check (engine, nginx, AWS credentials)
 				// explains a failed plan better than the plan's own error.
 				if opts.Checks != nil {
@@ -63,6 +74,7 @@ func applyCmd(g *globals) *cobra.Command {
 			defer n.Close(15 * time.Second)
 			opts.Notifier, opts.Cloud = n, cloud{g}
 			res, err := h.Deploy(ctx, pl, opts)
+			record(pl, res, err)
 			if res.BackedUp != "" {
 				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", res.BackedUp)
 			}
@@ -82,6 +94,13 @@ func applyCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cf.register(cmd, true)
+	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
+}
+
+// nginxP95 is host.ResponseTimes from nginx's access logs.
+func nginxP95(path string, from, to time.Time) (time.Duration, error) {
+	l, err := nginx.ResponseTimes(path, from, to)
+	return l.P95, err
 }
