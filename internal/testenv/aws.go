@@ -21,8 +21,8 @@ import (
 // spoken to through the real SDK: SSM GetParameters (JSON 1.1), Secrets
 // Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity and RDS
 // CreateDBSnapshot and DescribeDBSnapshots (query protocol), S3 PutObject
-// (path-style REST) and Route 53 GetHealthCheck and UpdateHealthCheck
-// (REST-XML). It checks the access key id of the SigV4 Authorization
+// (path-style REST), Route 53 GetHealthCheck and UpdateHealthCheck
+// (REST-XML) and SES v2 SendEmail (REST-JSON). It checks the access key id of the SigV4 Authorization
 // header, not the signature.
 type AWS struct {
 	URL       string
@@ -41,6 +41,14 @@ type AWS struct {
 	rdsFail      map[string]bool      // instances whose snapshots end "failed"
 	snapshots    map[string]*snapshot // by id
 	healthChecks map[string]*HealthCheck
+	verified     map[string]bool // SES identities that may send
+	emails       []Email
+}
+
+// Email is a message the fake's SES SendEmail accepted.
+type Email struct {
+	ID, From, Subject, Body string
+	To                      []string
 }
 
 // snapshot is an RDS snapshot of the fake: "creating" for its first
@@ -63,7 +71,7 @@ func FakeAWS(t testing.TB) *AWS {
 	t.Helper()
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
 		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
-		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}}
+		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -145,6 +153,21 @@ func (a *AWS) HealthCheck(id string) HealthCheck {
 	return HealthCheck{}
 }
 
+// VerifySender makes an SES identity (an address) verified: SendEmail
+// from any other address is rejected, as SES does.
+func (a *AWS) VerifySender(addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.verified[addr] = true
+}
+
+// Emails returns the messages SES accepted, in order.
+func (a *AWS) Emails() []Email {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Email(nil), a.emails...)
+}
+
 // Objects returns a copy of the S3 objects by "bucket/key".
 func (a *AWS) Objects() map[string][]byte {
 	a.mu.Lock()
@@ -190,6 +213,9 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		r.URL.Path = id
 	}
+	if op == "" && r.Method == http.MethodPost && r.URL.Path == "/v2/email/outbound-emails" {
+		op = "SendEmail"
+	}
 	if op == "" && r.Method == http.MethodPut {
 		op = "PutObject"
 	}
@@ -230,6 +256,12 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.route53(w, op, r.URL.Path, body)
+	case "SendEmail":
+		if !validKey {
+			restJSONError(w, 403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+			return
+		}
+		a.sendEmail(w, body)
 	case "PutObject":
 		if !validKey {
 			w.Header().Set("Content-Type", "application/xml")
@@ -418,4 +450,39 @@ func (a *AWS) route53(w http.ResponseWriter, op, id string, body []byte) {
 	w.Header().Set("Content-Type", "text/xml")
 	fmt.Fprintf(w, `<%sResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheck><Id>%s</Id><CallerReference>fake</CallerReference><HealthCheckConfig><Port>%d</Port><Type>HTTPS</Type><ResourcePath>%s</ResourcePath><FullyQualifiedDomainName>example.com</FullyQualifiedDomainName><RequestInterval>30</RequestInterval><FailureThreshold>3</FailureThreshold></HealthCheckConfig><HealthCheckVersion>%d</HealthCheckVersion></HealthCheck></%sResponse>`,
 		op, xmlEscape(id), h.Port, xmlEscape(h.Path), h.Version, op)
+}
+
+func restJSONError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+func (a *AWS) sendEmail(w http.ResponseWriter, body []byte) {
+	var in struct {
+		FromEmailAddress string
+		Destination      struct{ ToAddresses []string }
+		Content          struct {
+			Simple *struct {
+				Subject struct{ Data string }
+				Body    struct{ Text struct{ Data string } }
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Content.Simple == nil || len(in.Destination.ToAddresses) == 0 {
+		restJSONError(w, 400, "BadRequestException", "want a simple message with a sender and recipients")
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.verified[in.FromEmailAddress] {
+		restJSONError(w, 400, "MessageRejected", "Email address is not verified. The following identities failed the check in region "+strings.ToUpper(a.Region)+": "+in.FromEmailAddress)
+		return
+	}
+	e := Email{ID: fmt.Sprintf("fake-message-%d", len(a.emails)+1), From: in.FromEmailAddress, To: in.Destination.ToAddresses,
+		Subject: in.Content.Simple.Subject.Data, Body: in.Content.Simple.Body.Text.Data}
+	a.emails = append(a.emails, e)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"MessageId": e.ID})
 }

@@ -73,3 +73,26 @@ func TestRoute53HealthCheck(t *testing.T) {
 		t.Fatalf("missing check: %v", err)
 	}
 }
+
+// TestSESSendEmail: a message from a verified sender reaches SES with its
+// subject, body and recipients; an unverified sender is rejected with
+// SES's error.
+func TestSESSendEmail(t *testing.T) {
+	t.Parallel()
+	fake := testenv.FakeAWS(t)
+	fake.VerifySender("deploys@dev-mesh.io")
+	s := awscloud.NewSES(config(fake))
+	ctx := context.Background()
+	id, err := s.SendEmail(ctx, "deploys@dev-mesh.io", []string{"ops@dev-mesh.io", "oncall@dev-mesh.io"}, "deploy.failed prod", "body text")
+	if err != nil || id != "fake-message-1" {
+		t.Fatalf("send: %q, %v", id, err)
+	}
+	got := fake.Emails()
+	if len(got) != 1 || got[0].Subject != "deploy.failed prod" || got[0].Body != "body text" || !slices.Equal(got[0].To, []string{"ops@dev-mesh.io", "oncall@dev-mesh.io"}) {
+		t.Fatalf("emails %+v", got)
+	}
+	_, err = s.SendEmail(ctx, "nobody@example.com", []string{"ops@dev-mesh.io"}, "s", "secret body")
+	if err == nil || !strings.Contains(err.Error(), "MessageRejected") || strings.Contains(err.Error(), "secret body") {
+		t.Fatalf("unverified sender: %v", err)
+	}
+}
