@@ -39,13 +39,21 @@ type Env struct {
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
-// for each event it listens to. URL may be a secret reference (env:VAR,
+// for each event it listens to, or (format email) addresses that get an
+// email through Amazon SES. URL may be a secret reference (env:VAR,
 // file:/path, ssm:/path, secretsmanager:NAME), resolved like service secrets.
 type Notify struct {
-	URL string `json:"url"`
-	// Format is "json" (the event as JSON, the default) or "slack" (a Slack
-	// incoming-webhook message).
+	// URL is the receiver of formats json and slack; format email has none.
+	URL string `json:"url,omitempty"`
+	// Format is "json" (the event as JSON, the default), "slack" (a Slack
+	// incoming-webhook message) or "email" (a plain-text message sent
+	// through Amazon SES from From to To).
 	Format string `json:"format,omitempty"`
+	// From is the sender of format email: an address or domain identity
+	// verified in SES, in the region reconciler's AWS configuration names.
+	From string `json:"from,omitempty"`
+	// To are the recipients of format email (at most 50).
+	To []string `json:"to,omitempty"`
 	// Events this receiver gets; empty means all of Events.
 	Events []string `json:"events,omitempty"`
 }
