@@ -70,7 +70,7 @@ func applyCmd(g *globals) *cobra.Command {
 			if p.Empty() {
 				return nil // in sync: nothing to check, nothing to back up
 			}
-			n := notify.New(pl.Desired.Notify, g.log.Named("notify"))
+			n := notify.New(pl.Desired.Notify, g.log.Named("notify")).WithMailer(mailer{g})
 			defer n.Close(15 * time.Second)
 			opts.Notifier, opts.Cloud = n, cloud{g}
 			res, err := h.Deploy(ctx, pl, opts)

@@ -177,7 +177,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		},
 		Down: conn.down,
 		Notifier: func(targets []state.Notify) host.Notifier {
-			return notify.New(targets, g.log.Named("notify"))
+			return notify.New(targets, g.log.Named("notify")).WithMailer(mailer{g})
 		},
 		Cloud: cloud{g}, Log: log,
 	}

@@ -120,6 +120,18 @@ func (c cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error
 	return awscloud.NewRoute53(cfg), nil
 }
 
+// mailer is notify.Mailer through Amazon SES; the AWS configuration is
+// loaded when the first email goes out.
+type mailer struct{ g *globals }
+
+func (m mailer) SendEmail(ctx context.Context, from string, to []string, subject, body string) (string, error) {
+	cfg, err := m.g.awsConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	return awscloud.NewSES(cfg).SendEmail(ctx, from, to, subject, body)
+}
+
 // markers reads the name markers (host.Names).
 type markers struct{}
 
