@@ -36,6 +36,8 @@ type Env struct {
 	// kept on the host after a successful deploy (for a quick git revert);
 	// older ones that no container uses are removed. Default 3.
 	KeepImages int `json:"keepImages,omitempty"`
+	// Route53 asks for a Route 53 health check of every public site; optional.
+	Route53 *Route53Sites `json:"route53,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
@@ -416,4 +418,29 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("want a percentage from 0%% to 100%% such as \"10%%\", got %q", s)
 	}
 	return f / 100, nil
+}
+
+// Route53Sites asks for a Route 53 health check of every public site of the
+// environment: a service with a listen address that is not loopback and a
+// serverName, whose first name is the check's FQDN. The check probes the
+// service's health.path on its listen port, over HTTPS when the service has
+// tls. reconciler finds a site's check by FQDN and type, creates it when
+// missing and updates its path, port and failure threshold when the env
+// changes; it never deletes one. Services with their own route53
+// (healthCheckId) are left to that setting.
+type Route53Sites struct {
+	// HealthChecks, when present (healthChecks: {} for the defaults), turns
+	// the per-site health checks on.
+	HealthChecks *SiteCheckSettings `json:"healthChecks,omitempty"`
+}
+
+// SiteCheckSettings are the settings of every site's Route 53 health check.
+type SiteCheckSettings struct {
+	// RequestInterval is the seconds between two checks of one Route 53
+	// checker, 10 or 30 (default 30). Route 53 cannot change it on an
+	// existing check.
+	RequestInterval int `json:"requestInterval,omitempty"`
+	// FailureThreshold is the consecutive failures that mark the site
+	// unhealthy, 1 to 10 (default 3).
+	FailureThreshold int `json:"failureThreshold,omitempty"`
 }

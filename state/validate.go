@@ -291,6 +291,7 @@ func (c *checker) check(e *Env) {
 	}
 	c.checkSites(e)
 	c.checkNotify(e.Notify)
+	c.checkRoute53Sites(e.Route53)
 
 	if e.Migrations != nil {
 		m := e.Migrations
