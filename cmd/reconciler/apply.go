@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,7 +69,14 @@ func applyCmd(g *globals) *cobra.Command {
 			p := pl.Plan
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
-				return nil // in sync: nothing to check, nothing to back up
+				// In sync: nothing to check, nothing to back up; the sites'
+				// health checks still follow the env (route53.healthChecks).
+				lines, err := h.SyncSiteChecks(ctx, e, cloud{g})
+				printLines(g, lines)
+				if err != nil {
+					fmt.Fprintf(g.stdout, "\nwarning: %s\n", err)
+				}
+				return nil
 			}
 			n := notify.New(pl.Desired.Notify, g.log.Named("notify")).WithMailer(mailer{g})
 			defer n.Close(15 * time.Second)
@@ -82,6 +90,7 @@ func applyCmd(g *globals) *cobra.Command {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
+			printLines(g, res.SiteChecks)
 			for _, w := range res.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
@@ -97,6 +106,13 @@ func applyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
+}
+
+// printLines prints lines under a blank line; nothing for none.
+func printLines(g *globals, lines []string) {
+	if len(lines) > 0 {
+		fmt.Fprintf(g.stdout, "\n%s\n", strings.Join(lines, "\n"))
+	}
 }
 
 // nginxP95 is host.ResponseTimes from nginx's access logs.

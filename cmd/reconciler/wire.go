@@ -120,6 +120,14 @@ func (c cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error
 	return awscloud.NewRoute53(cfg), nil
 }
 
+func (c cloud) SiteChecks(ctx context.Context) (host.SiteChecks, error) {
+	cfg, err := c.g.awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return awscloud.NewRoute53(cfg), nil
+}
+
 // mailer is notify.Mailer through Amazon SES; the AWS configuration is
 // loaded when the first email goes out.
 type mailer struct{ g *globals }
