@@ -3,8 +3,10 @@ package state_test
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -86,5 +88,32 @@ func TestRepoEnvsUsePlanVariables(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStagingRunsCanary: the plan's Phase 3 (issue 16, item 7): staging's
+// services with a port move traffic 10 → 50 → 100 percent, 10 minutes a
+// step, and stay watched 10 minutes at 100; prod stays blue-green with its
+// 5-minute bake until the documented switch (docs/operations.md).
+func TestStagingRunsCanary(t *testing.T) {
+	fsys := os.DirFS("..")
+	staging, err := state.Load(fsys, "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mcp-server", "rest-api"} {
+		d := staging.Services[name].Deploy
+		if d.Strategy != "canary" || !slices.Equal(d.Steps, []int{10, 50, 100}) || d.StepPause.D() != 10*time.Minute || d.Bake.D() != 10*time.Minute {
+			t.Errorf("staging %s deploy = %+v, want canary [10 50 100], stepPause 10m, bake 10m", name, d)
+		}
+	}
+	prod, err := state.Load(fsys, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mcp-server", "rest-api"} {
+		if d := prod.Services[name].Deploy; d.Strategy == "canary" || d.Bake.D() != 5*time.Minute {
+			t.Errorf("prod %s deploy = %+v, want blue-green with a 5m bake", name, d)
+		}
 	}
 }
