@@ -18,6 +18,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
+	"github.com/developer-mesh/reconciler/reconciler/github"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
@@ -38,6 +39,8 @@ type runFlags struct {
 	gitTokenFile               string
 	sshKeyFile, knownHostsFile string
 	verifySignatures           bool
+	requireChecks              []string
+	githubRepo, githubAPI      string
 	trustedKeysFile            string
 	lockTimeout                time.Duration
 	checks                     checkFlags
@@ -79,6 +82,9 @@ secret from --webhook-secret-file or $` + envWebhookSecret + `; neither is ever 
 	fl.StringVar(&f.knownHostsFile, "known-hosts", "", "known_hosts file checked for ssh repos (default: ssh's)")
 	fl.BoolVar(&f.verifySignatures, "verify-signatures", false, "deploy only commits signed by a key in --trusted-keys")
 	fl.StringVar(&f.trustedKeysFile, "trusted-keys", "", "armored OpenPGP public keys trusted to sign commits")
+	fl.StringSliceVar(&f.requireChecks, "require-checks", nil, "deploy only commits whose GitHub check runs or statuses of these names passed (e.g. test,lint); waits while they run, refuses when one failed; the API token is the git token")
+	fl.StringVar(&f.githubRepo, "github-repo", "", "owner/name whose checks --require-checks reads (default: from a github.com --repo)")
+	fl.StringVar(&f.githubAPI, "github-api", github.DefaultAPI, "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 10*time.Minute, "how long a sync waits for a manual apply of the same env")
 	f.checks.register(cmd, true)
 	_ = cmd.MarkFlagRequired("env")
@@ -125,6 +131,17 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	token, err := readSecret(f.gitTokenFile, envGitToken)
 	if err != nil {
 		return fmt.Errorf("--git-token-file: %w", err)
+	}
+	var ci *github.Checks
+	if len(f.requireChecks) > 0 {
+		repo := f.githubRepo
+		if repo == "" {
+			repo = github.RepoFromURL(f.repo)
+		}
+		if repo == "" {
+			return errors.New("--require-checks needs --github-repo OWNER/NAME (--repo is not a github.com URL)")
+		}
+		ci = &github.Checks{API: f.githubAPI, Repo: repo, Token: token, Required: f.requireChecks}
 	}
 	secret, err := readSecret(f.webhookSecretFile, envWebhookSecret)
 	if err != nil {
@@ -204,6 +221,15 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			return nil
 		}
 	}
+	if ci != nil {
+		cfg.RequireCI = func(ctx context.Context, rev agent.Revision) error {
+			err := ci.Verify(ctx, rev.Hash)
+			if errors.Is(err, github.ErrPending) || errors.Is(err, github.ErrAPI) {
+				return agent.Transient(err)
+			}
+			return err
+		}
+	}
 	// Container resources are read from the engine at most once per
 	// interval, when /metrics is scraped.
 	cfg.Metrics = agent.NewMetrics()
@@ -230,7 +256,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	log.Info("agent started", zap.String("repo", gitrepo.Redact(repoURL)), zap.String("branch", f.branch),
 		zap.Duration("interval", f.interval), zap.Duration("healInterval", f.healInterval), zap.Bool("heal", !f.noHeal),
-		zap.Bool("verifySignatures", f.verifySignatures))
+		zap.Bool("verifySignatures", f.verifySignatures), zap.Strings("requireChecks", f.requireChecks))
 
 	runErr := a.Run(ctx)
 	if srv != nil {

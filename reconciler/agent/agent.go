@@ -94,6 +94,11 @@ type Config struct {
 	// Verify, when set, refuses a revision (unsigned, untrusted) with an
 	// error that says why; a refused revision is never synced.
 	Verify func(ctx context.Context, rev Revision) error
+	// RequireCI, when set, runs after Verify: an error wrapped with
+	// Transient (checks still running) makes the agent wait and ask again
+	// with backoff, recording nothing; another error (a required check
+	// failed) refuses the revision like a bad signature.
+	RequireCI func(ctx context.Context, rev Revision) error
 	// Sync plans the host against rev and, unless mode is Check, applies
 	// the plan: as a deploy of a new commit (Deploy) or as a repair of the
 	// applied one (Heal), which is announced as drift.repaired. Errors
@@ -333,6 +338,22 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error 
 			m.Deployments.WithLabelValues(env, resultRefused).Inc()
 			m.SignatureRefusals.WithLabelValues(env).Inc()
 			log.Error("commit refused: signature verification failed; nothing changed", zap.Error(err))
+			a.markFailed(rev.Hash, err)
+			return nil
+		}
+	}
+
+	if a.cfg.RequireCI != nil {
+		if err := a.cfg.RequireCI(ctx, rev); err != nil {
+			if errors.Is(err, ErrTransient) {
+				a.setErr(&a.deployErr, err)
+				log.Info("waiting for the commit's required checks", zap.Error(err))
+				return err
+			}
+			rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
+			a.record(rec)
+			m.Deployments.WithLabelValues(env, resultRefused).Inc()
+			log.Error("commit refused: its required checks did not pass; nothing changed", zap.Error(err))
 			a.markFailed(rev.Hash, err)
 			return nil
 		}
