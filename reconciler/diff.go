@@ -893,4 +893,3 @@ func bytesString(n int64) string {
 		return fmt.Sprintf("%d bytes", n)
 	}
 }
-

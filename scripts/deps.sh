@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the demo and the benchmarks use,
 # when they are missing: nginx (a private instance per test), wrk (load),
-# git, docker-registry (a private registry per registry test). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+# git, docker-registry (a private registry per registry test), prometheus
+# (promtool checks deploy/alerts.yml and the --metrics-file output). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -10,6 +11,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry) # registry fault tests
 command -v gcc >/dev/null 2>&1 || need+=(gcc)                         # go test -race
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)                # immutable confDir fault test
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)             # promtool: alert rules, metrics file
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -25,6 +27,11 @@ $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
 # and never use it, so stop it where we can.
 if [[ " ${need[*]} " == *" nginx "* ]]; then
   $sudo nginx -s quit 2>/dev/null || true
+fi
+# Likewise the Prometheus server the prometheus package starts (only its
+# promtool is used).
+if [[ " ${need[*]} " == *" prometheus "* ]]; then
+  $sudo service prometheus stop >/dev/null 2>&1 || true
 fi
 # Likewise the registry's system service, where the package started one.
 if [[ " ${need[*]} " == *" docker-registry "* ]]; then

@@ -36,16 +36,26 @@ type Env struct {
 	// kept on the host after a successful deploy (for a quick git revert);
 	// older ones that no container uses are removed. Default 3.
 	KeepImages int `json:"keepImages,omitempty"`
+	// Route53 asks for a Route 53 health check of every public site; optional.
+	Route53 *Route53Sites `json:"route53,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
-// for each event it listens to. URL may be a secret reference (env:VAR,
+// for each event it listens to, or (format email) addresses that get an
+// email through Amazon SES. URL may be a secret reference (env:VAR,
 // file:/path, ssm:/path, secretsmanager:NAME), resolved like service secrets.
 type Notify struct {
-	URL string `json:"url"`
-	// Format is "json" (the event as JSON, the default) or "slack" (a Slack
-	// incoming-webhook message).
+	// URL is the receiver of formats json and slack; format email has none.
+	URL string `json:"url,omitempty"`
+	// Format is "json" (the event as JSON, the default), "slack" (a Slack
+	// incoming-webhook message) or "email" (a plain-text message sent
+	// through Amazon SES from From to To).
 	Format string `json:"format,omitempty"`
+	// From is the sender of format email: an address or domain identity
+	// verified in SES, in the region reconciler's AWS configuration names.
+	From string `json:"from,omitempty"`
+	// To are the recipients of format email (at most 50).
+	To []string `json:"to,omitempty"`
 	// Events this receiver gets; empty means all of Events.
 	Events []EventName `json:"events,omitempty"`
 }
@@ -424,4 +434,29 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("want a percentage from 0%% to 100%% such as \"10%%\", got %q", s)
 	}
 	return f / 100, nil
+}
+
+// Route53Sites asks for a Route 53 health check of every public site of the
+// environment: a service with a listen address that is not loopback and a
+// serverName, whose first name is the check's FQDN. The check probes the
+// service's health.path on its listen port, over HTTPS when the service has
+// tls. reconciler finds a site's check by FQDN and type, creates it when
+// missing and updates its path, port and failure threshold when the env
+// changes; it never deletes one. Services with their own route53
+// (healthCheckId) are left to that setting.
+type Route53Sites struct {
+	// HealthChecks, when present (healthChecks: {} for the defaults), turns
+	// the per-site health checks on.
+	HealthChecks *SiteCheckSettings `json:"healthChecks,omitempty"`
+}
+
+// SiteCheckSettings are the settings of every site's Route 53 health check.
+type SiteCheckSettings struct {
+	// RequestInterval is the seconds between two checks of one Route 53
+	// checker, 10 or 30 (default 30). Route 53 cannot change it on an
+	// existing check.
+	RequestInterval int `json:"requestInterval,omitempty"`
+	// FailureThreshold is the consecutive failures that mark the site
+	// unhealthy, 1 to 10 (default 3).
+	FailureThreshold int `json:"failureThreshold,omitempty"`
 }

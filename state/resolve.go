@@ -85,7 +85,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 			}
 			url = v
 		}
-		d.Notify = append(d.Notify, Notify{URL: url, Format: n.Format, Events: slices.Clone(n.Events)})
+		d.Notify = append(d.Notify, Notify{URL: url, Format: n.Format, From: n.From, To: slices.Clone(n.To), Events: slices.Clone(n.Events)})
 	}
 	if len(errs) > 0 {
 		return nil, joinSorted(file, errs)

@@ -304,6 +304,7 @@ func (c *checker) check(e *Env) {
 	}
 	c.checkSites(e)
 	c.checkNotify(e.Notify)
+	c.checkRoute53Sites(e.Route53)
 
 	if e.Migrations != nil {
 		m := e.Migrations
@@ -530,19 +531,49 @@ func (c *checker) checkNotify(ns []Notify) {
 	}
 	for i, n := range ns {
 		p := fmt.Sprintf("notify[%d]", i)
-		if c.ok(p + ".url") {
+		if n.Format == "email" {
+			c.checkEmail(p, n)
+		} else if len(n.To) > 0 || n.From != "" {
+			c.errf(p, "from and to are for format email, not %s", quote(n.Format))
+		}
+		if n.Format != "email" && c.ok(p+".url") {
 			if _, err := ParseSecretRef(n.URL); err != nil && !strings.HasPrefix(n.URL, "http://") && !strings.HasPrefix(n.URL, "https://") {
 				// The URL may hold a token: never echo it.
 				c.errf(p+".url", "want an http(s) URL or a secret reference (env:VAR, file:/path, ssm:/path, secretsmanager:NAME)")
 			}
 		}
-		if c.ok(p+".format") && n.Format != "json" && n.Format != "slack" {
-			c.errf(p+".format", "want \"json\" or \"slack\", got %s", quote(n.Format))
+		if c.ok(p+".format") && n.Format != "json" && n.Format != "slack" && n.Format != "email" {
+			c.errf(p+".format", "want \"json\", \"slack\" or \"email\", got %s", quote(n.Format))
 		}
 		for j, e := range n.Events {
 			if !known[e] {
 				c.errf(fmt.Sprintf("%s.events[%d]", p, j), "want one of %s, got %s", strings.Join(names, ", "), quote(string(e)))
 			}
+		}
+	}
+}
+
+// emailAddress is what notify accepts as an email address: no display
+// name, one @, no spaces.
+var emailAddress = regexp.MustCompile(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
+
+// checkEmail checks a notify receiver of format email.
+func (c *checker) checkEmail(p string, n Notify) {
+	if n.URL != "" {
+		c.errf(p+".url", "format email sends through Amazon SES and takes no url; set from and to")
+	}
+	if c.ok(p+".from") && !emailAddress.MatchString(n.From) {
+		c.errf(p+".from", "required for format email; want the sender address, an identity verified in SES, such as \"deploys@example.com\", got %s", quote(n.From))
+	}
+	if len(n.To) == 0 {
+		c.errf(p+".to", "required for format email; want at least one recipient address")
+	}
+	if len(n.To) > 50 {
+		c.errf(p+".to", "SES takes at most 50 recipients per message, got %d", len(n.To))
+	}
+	for j, to := range n.To {
+		if !emailAddress.MatchString(to) {
+			c.errf(fmt.Sprintf("%s.to[%d]", p, j), "want an email address such as \"ops@example.com\", got %s", quote(to))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/host"
+	"github.com/developer-mesh/reconciler/reconciler/nginx"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -20,8 +22,9 @@ func applyCmd(g *globals) *cobra.Command {
 	var lockTimeout time.Duration
 	var cf checkFlags
 	var forwardOnly bool
+	var metricsFile string
 	cmd := &cobra.Command{
-		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m]",
+		Use:   "apply --env NAME [--repo PATH|URL] [--ref REV] [--lock-timeout 10m] [--metrics-file PATH]",
 		Short: "Converge the host to the desired state, blue-green (exit 0 converged, 1 failed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,8 +48,17 @@ func applyCmd(g *globals) *cobra.Command {
 				}
 				opts.Checks = c
 			}
+			// Every attempt from here on is a deploy attempt: it goes into the
+			// history, as the agent's do, and into the metrics file.
+			record := func(pl *host.Planned, res host.Result, err error) {
+				_, rerr := h.RecordApply(f.env, src, pl, start, res, err, host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95})
+				if rerr != nil {
+					g.log.Warn("deploy not fully recorded", zap.Error(rerr))
+				}
+			}
 			pl, err := h.Plan(ctx, src, e)
 			if err != nil {
+				record(nil, host.Result{}, err)
 				// A failed host check (engine, nginx, AWS credentials)
 				// explains a failed plan better than the plan's own error.
 				if opts.Checks != nil {
@@ -64,12 +76,20 @@ func applyCmd(g *globals) *cobra.Command {
 			p := pl.Plan
 			fmt.Fprint(g.stdout, p.String())
 			if p.Empty() {
-				return nil // in sync: nothing to check, nothing to back up
+				// In sync: nothing to check, nothing to back up; the sites'
+				// health checks still follow the env (route53.healthChecks).
+				lines, err := h.SyncSiteChecks(ctx, e, cloud{awscloud.Cloud{Loader: g.aws}})
+				printLines(g, lines)
+				if err != nil {
+					fmt.Fprintf(g.stdout, "\nwarning: %s\n", err)
+				}
+				return nil
 			}
-			n := notify.New(pl.Desired.Notify, g.log.Named("notify"))
+			n := notify.New(pl.Desired.Notify, g.log.Named("notify")).WithMailer(awscloud.Mailer{Loader: g.aws})
 			defer n.Close(15 * time.Second)
-			opts.Notifier, opts.Cloud = n, awscloud.Cloud{Loader: g.aws}
+			opts.Notifier, opts.Cloud = n, cloud{awscloud.Cloud{Loader: g.aws}}
 			res, err := h.Deploy(ctx, pl, opts)
+			record(pl, res, err)
 			if res.BackedUp != "" {
 				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", res.BackedUp)
 			}
@@ -77,6 +97,7 @@ func applyCmd(g *globals) *cobra.Command {
 				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
 				return err
 			}
+			printLines(g, res.SiteChecks)
 			for _, w := range res.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
@@ -90,6 +111,20 @@ func applyCmd(g *globals) *cobra.Command {
 	f.register(cmd)
 	cf.register(cmd, true)
 	cmd.Flags().BoolVar(&forwardOnly, "forward-only", false, "refuse a commit that does not contain the commits the env's containers run (an old deploy re-run)")
+	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
+}
+
+// printLines prints lines under a blank line; nothing for none.
+func printLines(g *globals, lines []string) {
+	if len(lines) > 0 {
+		fmt.Fprintf(g.stdout, "\n%s\n", strings.Join(lines, "\n"))
+	}
+}
+
+// nginxP95 is host.ResponseTimes from nginx's access logs.
+func nginxP95(path string, from, to time.Time) (time.Duration, error) {
+	l, err := nginx.ResponseTimes(path, from, to)
+	return l.P95, err
 }

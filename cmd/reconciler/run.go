@@ -16,6 +16,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
+	"github.com/developer-mesh/reconciler/reconciler/github"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
@@ -35,6 +36,8 @@ type runFlags struct {
 	webhookSecretFile      string
 	git                    gitAuthFlags
 	verifySignatures       bool
+	requireChecks          []string
+	githubRepo, githubAPI  string
 	trustedKeysFile        string
 	lockTimeout            time.Duration
 	checks                 checkFlags
@@ -76,6 +79,9 @@ did not load means the feature is not used. Neither secret is ever logged.`,
 	f.git.register(cmd)
 	fl.BoolVar(&f.verifySignatures, "verify-signatures", false, "deploy only commits signed by a key in --trusted-keys")
 	fl.StringVar(&f.trustedKeysFile, "trusted-keys", "", "armored OpenPGP public keys trusted to sign commits")
+	fl.StringSliceVar(&f.requireChecks, "require-checks", nil, "deploy only commits whose GitHub check runs or statuses of these names passed (e.g. test,lint); waits while they run, refuses when one failed; the API token is the git token")
+	fl.StringVar(&f.githubRepo, "github-repo", "", "owner/name whose checks --require-checks reads (default: from a github.com --repo)")
+	fl.StringVar(&f.githubAPI, "github-api", github.DefaultAPI, "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 10*time.Minute, "how long a sync waits for a manual apply of the same env")
 	f.checks.register(cmd, true)
 	_ = cmd.MarkFlagRequired("env")
@@ -110,6 +116,17 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	authOpts, err := f.git.options()
 	if err != nil {
 		return err
+	}
+	var ci *github.Checks
+	if len(f.requireChecks) > 0 {
+		repo := f.githubRepo
+		if repo == "" {
+			repo = github.RepoFromURL(f.repo)
+		}
+		if repo == "" {
+			return errors.New("--require-checks needs --github-repo OWNER/NAME (--repo is not a github.com URL)")
+		}
+		ci = &github.Checks{API: f.githubAPI, Repo: repo, Token: authOpts.Token, Required: f.requireChecks}
 	}
 	secret, err := readSecret(f.webhookSecretFile, envWebhookSecret, credWebhookSecret)
 	if err != nil {
@@ -162,9 +179,9 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		},
 		Down: conn.Down,
 		Notifier: func(targets []state.Notify) host.Notifier {
-			return notify.New(targets, g.log.Named("notify"))
+			return notify.New(targets, g.log.Named("notify")).WithMailer(awscloud.Mailer{Loader: g.aws})
 		},
-		Cloud: awscloud.Cloud{Loader: g.aws}, Log: log,
+		Cloud: cloud{awscloud.Cloud{Loader: g.aws}}, Log: log,
 	}
 	if !f.checks.skip {
 		s.Checks = func(ctx context.Context, _ *host.Host, e *state.Env) (host.Checks, error) {
@@ -187,6 +204,15 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			}
 			log.Info("signature verified", zap.String("commit", state.ShortHash(rev.Hash)), zap.String("key", fp))
 			return nil
+		}
+	}
+	if ci != nil {
+		cfg.RequireCI = func(ctx context.Context, rev agent.Revision) error {
+			err := ci.Verify(ctx, rev.Hash)
+			if errors.Is(err, github.ErrPending) || errors.Is(err, github.ErrAPI) {
+				return agent.Transient(err)
+			}
+			return err
 		}
 	}
 	// Container resources are read from the engine at most once per
@@ -215,7 +241,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	log.Info("agent started", zap.String("repo", gitrepo.Redact(repoURL)), zap.String("branch", f.branch),
 		zap.Duration("interval", f.interval), zap.Duration("healInterval", f.healInterval), zap.Bool("heal", !f.noHeal),
-		zap.Bool("verifySignatures", f.verifySignatures))
+		zap.Bool("verifySignatures", f.verifySignatures), zap.Strings("requireChecks", f.requireChecks))
 
 	runErr := a.Run(ctx)
 	if srv != nil {

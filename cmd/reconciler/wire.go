@@ -54,6 +54,18 @@ func source(c *gitrepo.Commit) host.Source {
 		}}
 }
 
+// cloud is host.Cloud on AWS: awscloud's APIs, and Route 53's health
+// checks of the public sites.
+type cloud struct{ awscloud.Cloud }
+
+func (c cloud) SiteChecks(ctx context.Context) (host.SiteChecks, error) {
+	cfg, err := c.Loader.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return awscloud.NewRoute53(cfg), nil
+}
+
 // rig is the host with the concrete adapters the commands need beyond
 // the application layer (status, logs, the checks).
 type rig struct {
@@ -141,7 +153,7 @@ func orDefault(e *state.Env, name string) *state.Env {
 	return e
 }
 
-var _ host.Cloud = awscloud.Cloud{}
+var _ host.Cloud = cloud{}
 var _ host.Secrets = secrets.OnDemand{}
 var _ host.Markers = nameproxy.Markers{}
 var _ host.Runtime = (*docker.Runtime)(nil)

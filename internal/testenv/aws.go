@@ -21,8 +21,8 @@ import (
 // spoken to through the real SDK: SSM GetParameters (JSON 1.1), Secrets
 // Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity and RDS
 // CreateDBSnapshot and DescribeDBSnapshots (query protocol), S3 PutObject
-// (path-style REST) and Route 53 GetHealthCheck and UpdateHealthCheck
-// (REST-XML). It checks the access key id of the SigV4 Authorization
+// (path-style REST), Route 53 ListHealthChecks, CreateHealthCheck,
+// GetHealthCheck and UpdateHealthCheck (REST-XML) and SES v2 SendEmail (REST-JSON). It checks the access key id of the SigV4 Authorization
 // header, not the signature.
 type AWS struct {
 	URL       string
@@ -41,6 +41,14 @@ type AWS struct {
 	rdsFail      map[string]bool      // instances whose snapshots end "failed"
 	snapshots    map[string]*snapshot // by id
 	healthChecks map[string]*HealthCheck
+	verified     map[string]bool // SES identities that may send
+	emails       []Email
+}
+
+// Email is a message the fake's SES SendEmail accepted.
+type Email struct {
+	ID, From, Subject, Body string
+	To                      []string
 }
 
 // snapshot is an RDS snapshot of the fake: "creating" for its first
@@ -51,11 +59,17 @@ type snapshot struct {
 	fail      bool
 }
 
-// HealthCheck is a Route 53 health check of the fake.
+// HealthCheck is a Route 53 health check of the fake. Checks made by
+// SetHealthCheck have only Path, Port and Version.
 type HealthCheck struct {
 	Path    string
 	Port    int
 	Version int64
+
+	FQDN, Type       string
+	FailureThreshold int
+	RequestInterval  int
+	CallerReference  string
 }
 
 // FakeAWS starts the fake; it stops when t ends.
@@ -63,7 +77,7 @@ func FakeAWS(t testing.TB) *AWS {
 	t.Helper()
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
 		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
-		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}}
+		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -135,6 +149,18 @@ func (a *AWS) SetHealthCheck(id, path string, port int) {
 	a.healthChecks[id] = &HealthCheck{Path: path, Port: port, Version: 1}
 }
 
+// HealthCheckIDs returns the ids of the Route 53 health checks, sorted.
+func (a *AWS) HealthCheckIDs() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for id := range a.healthChecks {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // HealthCheck returns a copy of a Route 53 health check (zero if absent).
 func (a *AWS) HealthCheck(id string) HealthCheck {
 	a.mu.Lock()
@@ -143,6 +169,21 @@ func (a *AWS) HealthCheck(id string) HealthCheck {
 		return *h
 	}
 	return HealthCheck{}
+}
+
+// VerifySender makes an SES identity (an address) verified: SendEmail
+// from any other address is rejected, as SES does.
+func (a *AWS) VerifySender(addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.verified[addr] = true
+}
+
+// Emails returns the messages SES accepted, in order.
+func (a *AWS) Emails() []Email {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Email(nil), a.emails...)
 }
 
 // Objects returns a copy of the S3 objects by "bucket/key".
@@ -183,12 +224,21 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 			op = "GetCallerIdentity"
 		}
 	}
+	if r.URL.Path == "/2013-04-01/healthcheck" && op == "" {
+		op = "ListHealthChecks"
+		if r.Method == http.MethodPost {
+			op = "CreateHealthCheck"
+		}
+	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/2013-04-01/healthcheck/"); ok && op == "" {
 		op = "GetHealthCheck"
 		if r.Method == http.MethodPost {
 			op = "UpdateHealthCheck"
 		}
 		r.URL.Path = id
+	}
+	if op == "" && r.Method == http.MethodPost && r.URL.Path == "/v2/email/outbound-emails" {
+		op = "SendEmail"
 	}
 	if op == "" && r.Method == http.MethodPut {
 		op = "PutObject"
@@ -224,12 +274,24 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.rds(w, op, form)
+	case "ListHealthChecks", "CreateHealthCheck":
+		if !validKey {
+			queryError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+			return
+		}
+		a.route53Collection(w, op, body)
 	case "GetHealthCheck", "UpdateHealthCheck":
 		if !validKey {
 			queryError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
 			return
 		}
 		a.route53(w, op, r.URL.Path, body)
+	case "SendEmail":
+		if !validKey {
+			restJSONError(w, 403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+			return
+		}
+		a.sendEmail(w, body)
 	case "PutObject":
 		if !validKey {
 			w.Header().Set("Content-Type", "application/xml")
@@ -395,9 +457,10 @@ func (a *AWS) route53(w http.ResponseWriter, op, id string, body []byte) {
 	}
 	if op == "UpdateHealthCheck" {
 		var req struct {
-			Version      int64  `xml:"HealthCheckVersion"`
-			Port         int    `xml:"Port"`
-			ResourcePath string `xml:"ResourcePath"`
+			Version          int64  `xml:"HealthCheckVersion"`
+			Port             int    `xml:"Port"`
+			ResourcePath     string `xml:"ResourcePath"`
+			FailureThreshold int    `xml:"FailureThreshold"`
 		}
 		if err := xml.Unmarshal(body, &req); err != nil {
 			queryError(w, 400, "InvalidInput", err.Error())
@@ -413,9 +476,115 @@ func (a *AWS) route53(w http.ResponseWriter, op, id string, body []byte) {
 		if req.ResourcePath != "" {
 			h.Path = req.ResourcePath
 		}
+		if req.FailureThreshold != 0 {
+			h.FailureThreshold = req.FailureThreshold
+		}
 		h.Version++
 	}
 	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<%sResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheck><Id>%s</Id><CallerReference>fake</CallerReference><HealthCheckConfig><Port>%d</Port><Type>HTTPS</Type><ResourcePath>%s</ResourcePath><FullyQualifiedDomainName>example.com</FullyQualifiedDomainName><RequestInterval>30</RequestInterval><FailureThreshold>3</FailureThreshold></HealthCheckConfig><HealthCheckVersion>%d</HealthCheckVersion></HealthCheck></%sResponse>`,
-		op, xmlEscape(id), h.Port, xmlEscape(h.Path), h.Version, op)
+	fmt.Fprintf(w, `<%sResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">%s</%sResponse>`, op, healthCheckXML(id, h), op)
+}
+
+// healthCheckXML is a HealthCheck element; a check made by SetHealthCheck
+// reads as HTTPS on example.com with Route 53's defaults.
+func healthCheckXML(id string, h *HealthCheck) string {
+	fqdn, typ, ref, threshold, interval := h.FQDN, h.Type, h.CallerReference, h.FailureThreshold, h.RequestInterval
+	if typ == "" {
+		fqdn, typ, ref, threshold, interval = "example.com", "HTTPS", "fake", 3, 30
+	}
+	return fmt.Sprintf(`<HealthCheck><Id>%s</Id><CallerReference>%s</CallerReference><HealthCheckConfig><Port>%d</Port><Type>%s</Type><ResourcePath>%s</ResourcePath><FullyQualifiedDomainName>%s</FullyQualifiedDomainName><RequestInterval>%d</RequestInterval><FailureThreshold>%d</FailureThreshold></HealthCheckConfig><HealthCheckVersion>%d</HealthCheckVersion></HealthCheck>`,
+		xmlEscape(id), xmlEscape(ref), h.Port, typ, xmlEscape(h.Path), xmlEscape(fqdn), interval, threshold, h.Version)
+}
+
+// route53Collection lists health checks (one page, sorted by id) or
+// creates one. A CallerReference used before returns the check it made,
+// as Route 53 does for a retried request with the same configuration.
+func (a *AWS) route53Collection(w http.ResponseWriter, op string, body []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	if op == "ListHealthChecks" {
+		ids := make([]string, 0, len(a.healthChecks))
+		for id := range a.healthChecks {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		var b strings.Builder
+		for _, id := range ids {
+			b.WriteString(healthCheckXML(id, a.healthChecks[id]))
+		}
+		fmt.Fprintf(w, `<ListHealthChecksResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthChecks>%s</HealthChecks><IsTruncated>false</IsTruncated><Marker></Marker><MaxItems>100</MaxItems></ListHealthChecksResponse>`, b.String())
+		return
+	}
+	var req struct {
+		CallerReference string `xml:"CallerReference"`
+		Config          struct {
+			Port             int    `xml:"Port"`
+			Type             string `xml:"Type"`
+			ResourcePath     string `xml:"ResourcePath"`
+			FQDN             string `xml:"FullyQualifiedDomainName"`
+			RequestInterval  int    `xml:"RequestInterval"`
+			FailureThreshold int    `xml:"FailureThreshold"`
+		} `xml:"HealthCheckConfig"`
+	}
+	if err := xml.Unmarshal(body, &req); err != nil || req.CallerReference == "" || req.Config.FQDN == "" || req.Config.Type == "" {
+		queryError(w, 400, "InvalidInput", "want CallerReference and a HealthCheckConfig with FullyQualifiedDomainName and Type")
+		return
+	}
+	for id, h := range a.healthChecks {
+		if h.CallerReference == req.CallerReference {
+			w.WriteHeader(201)
+			fmt.Fprintf(w, `<CreateHealthCheckResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">%s</CreateHealthCheckResponse>`, healthCheckXML(id, h))
+			return
+		}
+	}
+	c := req.Config
+	if c.RequestInterval == 0 {
+		c.RequestInterval = 30
+	}
+	if c.FailureThreshold == 0 {
+		c.FailureThreshold = 3
+	}
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(a.healthChecks)+1)
+	h := &HealthCheck{Path: c.ResourcePath, Port: c.Port, Version: 1, FQDN: c.FQDN, Type: c.Type,
+		FailureThreshold: c.FailureThreshold, RequestInterval: c.RequestInterval, CallerReference: req.CallerReference}
+	a.healthChecks[id] = h
+	w.Header().Set("Location", "https://route53.amazonaws.com/2013-04-01/healthcheck/"+id)
+	w.WriteHeader(201)
+	fmt.Fprintf(w, `<CreateHealthCheckResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">%s</CreateHealthCheckResponse>`, healthCheckXML(id, h))
+}
+
+func restJSONError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+func (a *AWS) sendEmail(w http.ResponseWriter, body []byte) {
+	var in struct {
+		FromEmailAddress string
+		Destination      struct{ ToAddresses []string }
+		Content          struct {
+			Simple *struct {
+				Subject struct{ Data string }
+				Body    struct{ Text struct{ Data string } }
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Content.Simple == nil || len(in.Destination.ToAddresses) == 0 {
+		restJSONError(w, 400, "BadRequestException", "want a simple message with a sender and recipients")
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.verified[in.FromEmailAddress] {
+		restJSONError(w, 400, "MessageRejected", "Email address is not verified. The following identities failed the check in region "+strings.ToUpper(a.Region)+": "+in.FromEmailAddress)
+		return
+	}
+	e := Email{ID: fmt.Sprintf("fake-message-%d", len(a.emails)+1), From: in.FromEmailAddress, To: in.Destination.ToAddresses,
+		Subject: in.Content.Simple.Subject.Data, Body: in.Content.Simple.Body.Text.Data}
+	a.emails = append(a.emails, e)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"MessageId": e.ID})
 }

@@ -95,6 +95,11 @@ type Config struct {
 	// Verify, when set, refuses a revision (unsigned, untrusted) with an
 	// error that says why; a refused revision is never synced.
 	Verify func(ctx context.Context, rev Revision) error
+	// RequireCI, when set, runs after Verify: an error wrapped with
+	// Transient (checks still running) makes the agent wait and ask again
+	// with backoff, recording nothing; another error (a required check
+	// failed) refuses the revision like a bad signature.
+	RequireCI func(ctx context.Context, rev Revision) error
 	// Sync plans the host against rev and, unless mode is Check, applies
 	// the plan: as a deploy of a new commit (Deploy) or as a repair of the
 	// applied one (Heal), which is announced as drift.repaired. Errors
@@ -339,14 +344,32 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error 
 		}
 	}
 
+	if a.cfg.RequireCI != nil {
+		if err := a.cfg.RequireCI(ctx, rev); err != nil {
+			if errors.Is(err, ErrTransient) {
+				a.setErr(&a.deployErr, err)
+				log.Info("waiting for the commit's required checks", zap.Error(err))
+				return err
+			}
+			rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
+			a.record(rec)
+			m.Deployments.WithLabelValues(env, resultRefused).Inc()
+			log.Error("commit refused: its required checks did not pass; nothing changed", zap.Error(err))
+			a.markFailed(rev.Hash, err)
+			return nil
+		}
+	}
+
 	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
 	out, err := a.cfg.Sync(ctx, rev, Deploy)
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
+	rec.Requests, rec.Errors = out.Requests, out.Errors
 	a.observed(out)
 	if len(out.Changes) > 0 {
 		m.DeploymentDuration.WithLabelValues(env).Observe(rec.End.Sub(rec.Start).Seconds())
 	}
 	if errors.Is(err, reconciler.ErrRolledBack) {
+		rec.RolledBack = true
 		m.Rollbacks.WithLabelValues(env).Inc()
 	}
 	switch {
@@ -426,8 +449,9 @@ func (a *Agent) heal(ctx context.Context) {
 		return
 	}
 	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: TriggerHeal,
-		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes}
+		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes, Requests: out.Requests, Errors: out.Errors}
 	if errors.Is(err, reconciler.ErrRolledBack) {
+		rec.RolledBack = true
 		m.Rollbacks.WithLabelValues(env).Inc()
 	}
 	if err != nil {

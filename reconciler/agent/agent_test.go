@@ -157,6 +157,12 @@ func TestFailedCommitNotRetriedFixDeployed(t *testing.T) {
 	if got, want := f.results(), "start:a:succeeded poll:b:failed poll:c:succeeded"; got != want {
 		t.Fatalf("history = %s, want %s", got, want)
 	}
+	f.mu.Lock()
+	rolledBack := []bool{f.records[0].RolledBack, f.records[1].RolledBack, f.records[2].RolledBack}
+	f.mu.Unlock()
+	if rolledBack[0] || !rolledBack[1] || rolledBack[2] {
+		t.Fatalf("history rolledBack = %v, want only b's", rolledBack)
+	}
 	if ok, failed := testutil.ToFloat64(m.Deployments.WithLabelValues("test", "succeeded")), testutil.ToFloat64(m.Deployments.WithLabelValues("test", "failed")); ok != 2 || failed != 1 {
 		t.Fatalf("deployments succeeded %v failed %v", ok, failed)
 	}
@@ -353,5 +359,38 @@ func TestWebhook(t *testing.T) {
 	resp.Body.Close()
 	if st.Env != "test" || st.DesiredCommit != "b" || st.AppliedCommit != "b" || len(st.Services) != 1 {
 		t.Fatalf("/status = %+v", st)
+	}
+}
+
+// TestRequireCI: a commit whose checks are running is not synced and not
+// recorded until they pass; one whose checks failed is refused once and
+// never synced.
+func TestRequireCI(t *testing.T) {
+	t.Parallel()
+	f := &fake{tip: "a"}
+	var mu sync.Mutex
+	ci := map[string]error{"a": Transient(errors.New("required checks have not finished: test (in_progress)")), "b": errors.New("required checks did not pass: test (failure)")}
+	asked := map[string]int{}
+	a := start(t, f, func(c *Config) {
+		c.RequireCI = func(_ context.Context, rev Revision) error {
+			mu.Lock()
+			defer mu.Unlock()
+			asked[rev.Hash]++
+			return ci[rev.Hash]
+		}
+	})
+	eventually(t, "a asked again while pending", func() bool { mu.Lock(); defer mu.Unlock(); return asked["a"] >= 3 })
+	if s := a.Status(); f.count("apply a") != 0 || s.Ready || !strings.Contains(s.LastError, "have not finished") || f.results() != "" {
+		t.Fatalf("while pending: calls %v status %+v history %q", f.calls, s, f.results())
+	}
+	mu.Lock()
+	delete(ci, "a") // the checks passed
+	mu.Unlock()
+	eventually(t, "a applied", func() bool { return a.Status().AppliedCommit == "a" })
+
+	f.set(func() { f.tip = "b" })
+	eventually(t, "b refused", func() bool { return a.Status().FailedCommit == "b" })
+	if f.count("apply b") != 0 || !strings.HasSuffix(f.results(), "poll:b:refused") {
+		t.Fatalf("calls %v history %s", f.calls, f.results())
 	}
 }

@@ -63,3 +63,16 @@ func (c Cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error
 	}
 	return NewRoute53(cfg), nil
 }
+
+// Mailer sends email through Amazon SES (notify.Mailer), loading the
+// configuration when the first email goes out.
+type Mailer struct{ Loader *Loader }
+
+// SendEmail sends one message and returns its id.
+func (m Mailer) SendEmail(ctx context.Context, from string, to []string, subject, body string) (string, error) {
+	cfg, err := m.Loader.Config(ctx)
+	if err != nil {
+		return "", err
+	}
+	return NewSES(cfg).SendEmail(ctx, from, to, subject, body)
+}

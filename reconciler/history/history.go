@@ -34,13 +34,78 @@ type Record struct {
 	Commit  string    `json:"commit"`
 	Author  string    `json:"author,omitempty"`
 	Message string    `json:"message,omitempty"`
-	Trigger string    `json:"trigger,omitempty"` // start, poll, webhook, heal
+	Trigger string    `json:"trigger,omitempty"` // start, poll, webhook, heal (the agent); apply
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Result  string    `json:"result"`
 	// Steps are the planned changes with their steps, in order.
 	Steps []string `json:"steps,omitempty"`
 	Error string   `json:"error,omitempty"`
+	// RolledBack is true when a failed change was undone (traffic kept on,
+	// or switched back to, the version that served before).
+	RolledBack bool `json:"rolledBack,omitempty"`
+	// Requests and Errors are what nginx served the new colors while the
+	// deploy watched them (bake, canary steps), and how many of those
+	// answered 5xx.
+	Requests int `json:"requests,omitempty"`
+	Errors   int `json:"errors,omitempty"`
+	// P95Before and P95After are the 95th percentile response times in the
+	// access logs of the deploy's watched sites: over the window before the
+	// deploy began, and from its start to its end. Zero when no request
+	// was logged (see docs/operations.md, "Deploy metrics").
+	P95Before time.Duration `json:"p95Before,omitempty"`
+	P95After  time.Duration `json:"p95After,omitempty"`
+}
+
+// TriggerApply is the trigger of the records reconciler apply writes.
+const TriggerApply = "apply"
+
+// Stats summarizes the deploy attempts of a window.
+type Stats struct {
+	// Deploys counts the attempts that ran to an outcome: succeeded,
+	// failed or refused. Transient and interrupted attempts are retried and
+	// drift repairs (trigger heal) are not deploys: neither is counted.
+	Deploys    int
+	Succeeded  int
+	Failed     int // failed or refused
+	RolledBack int
+}
+
+// SuccessRate is Succeeded/Deploys, 0 without deploys.
+func (s Stats) SuccessRate() float64 { return ratio(s.Succeeded, s.Deploys) }
+
+// RollbackRate is RolledBack/Deploys, 0 without deploys.
+func (s Stats) RollbackRate() float64 { return ratio(s.RolledBack, s.Deploys) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Summarize counts the records that started at or after since (all of them
+// for a zero since).
+func Summarize(recs []Record, since time.Time) Stats {
+	var s Stats
+	for _, r := range recs {
+		if r.Start.Before(since) || r.Trigger == "heal" { // agent.TriggerHeal
+			continue
+		}
+		switch r.Result {
+		case Succeeded:
+			s.Succeeded++
+		case Failed, Refused:
+			s.Failed++
+		default:
+			continue
+		}
+		s.Deploys++
+		if r.RolledBack {
+			s.RolledBack++
+		}
+	}
+	return s
 }
 
 // Store is the history file of one environment. Append is safe for

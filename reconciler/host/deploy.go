@@ -33,6 +33,8 @@ type Cloud interface {
 	Snapshots(ctx context.Context) (reconciler.Snapshotter, error)
 	// HealthChecks updates external health checks after a switch.
 	HealthChecks(ctx context.Context) (reconciler.HealthChecks, error)
+	// SiteChecks keeps a health check per public site (route53.healthChecks).
+	SiteChecks(ctx context.Context) (SiteChecks, error)
 }
 
 // DeployOptions are how one deploy runs.
@@ -62,6 +64,8 @@ type Result struct {
 	Traffic reconciler.Traffic
 	// Pruned is what image retention removed after the deploy.
 	Pruned PruneReport
+	// SiteChecks are the lines of SyncSiteChecks after the deploy.
+	SiteChecks []string
 }
 
 // errNothingChanged marks the errors of a deploy that stopped before the
@@ -70,7 +74,9 @@ func nothingChanged(err error) error { return fmt.Errorf("%w; nothing was change
 
 // Deploy carries out pl, a plan with changes, the way both apply and the
 // agent do: the pre-deploy checks, a backup of what the plan changes, the
-// cloud APIs its steps need, the plan itself, then image retention.
+// cloud APIs its steps need, the plan itself, the public sites' Route 53
+// health checks (SyncSiteChecks; a failure is a warning), then image
+// retention.
 // Nothing on the host changes before the checks and the backup passed;
 // retention never fails a deploy that worked.
 func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Result, error) {
@@ -97,6 +103,11 @@ func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Res
 	}
 	if err != nil {
 		return res, err
+	}
+	lines, serr := h.SyncSiteChecks(ctx, e, opts.Cloud)
+	res.SiteChecks = lines
+	if serr != nil {
+		res.Warnings = append(res.Warnings, serr.Error())
 	}
 	pruned, rerr := h.Retain(ctx, p.Env, e.KeepImages, false)
 	if rerr != nil {

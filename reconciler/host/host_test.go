@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,52 @@ func TestRetain(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(h.Dir.Path(), "t1.images")); err != nil || strings.Contains(string(b), "web:v1") {
 		t.Errorf("image history after prune: %s %v", b, err)
+	}
+}
+
+// fakeSiteChecks records the checks asked for and fails for one FQDN.
+type fakeSiteChecks struct {
+	asked []string
+	fail  string
+}
+
+func (f *fakeSiteChecks) EnsureHealthCheck(_ context.Context, c state.SiteHealthCheck) (string, string, error) {
+	f.asked = append(f.asked, c.FQDN)
+	if c.FQDN == f.fail {
+		return "", "", errors.New("throttled")
+	}
+	return "id-" + c.Service, "created", nil
+}
+
+type siteCloud struct {
+	Cloud
+	sc *fakeSiteChecks
+}
+
+func (c siteCloud) SiteChecks(context.Context) (SiteChecks, error) { return c.sc, nil }
+
+// TestSyncSiteChecks: every public site is ensured, in service order, a
+// failing one is reported without stopping the others, and an env without
+// route53.healthChecks or without AWS access behaves as documented.
+func TestSyncSiteChecks(t *testing.T) {
+	h := newTestHost(t, &fakeRuntime{}, &fakeEdge{})
+	e := &state.Env{Environment: "test", Route53: &state.Route53Sites{HealthChecks: &state.SiteCheckSettings{}}, Services: map[string]state.Service{
+		"web": {Listen: "443 ssl", ServerName: "www.example.com", TLS: &state.TLS{}},
+		"api": {Listen: "80", ServerName: "api.example.com"},
+	}}
+	sc := &fakeSiteChecks{fail: "www.example.com"}
+	lines, err := h.SyncSiteChecks(context.Background(), e, siteCloud{sc: sc})
+	if want := []string{"route53 api: api.example.com HTTP:80/health created (id-api)"}; !slices.Equal(lines, want) {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), "route53 web: throttled") || !slices.Equal(sc.asked, []string{"api.example.com", "www.example.com"}) {
+		t.Errorf("err %v, asked %v", err, sc.asked)
+	}
+	if _, err := h.SyncSiteChecks(context.Background(), e, nil); err == nil || !strings.Contains(err.Error(), "no AWS access") {
+		t.Errorf("without AWS: %v", err)
+	}
+	e.Route53 = nil
+	if lines, err := h.SyncSiteChecks(context.Background(), e, nil); lines != nil || err != nil {
+		t.Errorf("without route53.healthChecks: %v %v", lines, err)
 	}
 }

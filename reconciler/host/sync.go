@@ -100,6 +100,11 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 	out.Services = AgentServices(pl.Observed)
 	out.CrashLooping = s.crashLoops(ctx, pl.Desired, pl.Observed)
 	out.Changes = p.Lines()
+	if mode == agent.Deploy && p.Empty() {
+		// A new commit with nothing to deploy may still change what the
+		// sites' health checks probe.
+		s.logSiteChecks(h.SyncSiteChecks(ctx, e, s.Cloud))
+	}
 	if mode == agent.Check || p.Empty() {
 		return out, nil
 	}
@@ -129,6 +134,10 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 			}
 			n.Notify(context.WithoutCancel(ctx), ev)
 		}
+		s.logSiteChecks(res.SiteChecks, nil)
+		for _, w := range res.Warnings { // best-effort steps that failed: the deploy stands
+			s.Log.Warn("deploy warning", zap.String("warning", w))
+		}
 		if len(res.Pruned.Removed) > 0 {
 			s.Log.Info("pruned images", zap.Int("removed", len(res.Pruned.Removed)), zap.Int64("freedBytes", res.Pruned.Freed))
 		}
@@ -142,6 +151,16 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 		}
 	}
 	return out, err
+}
+
+// logSiteChecks logs what SyncSiteChecks did.
+func (s *Syncer) logSiteChecks(lines []string, err error) {
+	for _, l := range lines {
+		s.Log.Info(l)
+	}
+	if err != nil {
+		s.Log.Warn("route53 health checks not in sync; the deploy stands", zap.Error(err))
+	}
 }
 
 // crashLoops returns the containers that restarted CrashLoopRestarts times

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -482,7 +483,8 @@ func (e *Edge) Traffic(ctx context.Context, path string, from int64, color state
 	}
 	end := bytes.LastIndexByte(data, '\n') + 1
 	for _, line := range strings.Split(string(data[:end]), "\n") {
-		// "$msec $color $status $upstream_status"
+		// "$msec $color $status $request_time $upstream_status" (request_time
+		// was added later: older lines have four fields)
 		fields := strings.Fields(line)
 		if len(fields) < 3 || fields[1] != string(color) {
 			continue
@@ -493,4 +495,69 @@ func (e *Edge) Traffic(ctx context.Context, path string, from int64, color state
 		}
 	}
 	return t, from + int64(end), nil
+}
+
+// Latency is the response times nginx logged for a site in a window.
+type Latency struct {
+	// Requests is the number of logged requests in the window that carry
+	// a response time (lines written before $request_time was logged do
+	// not).
+	Requests int
+	// P95 is the 95th percentile of $request_time (nearest rank); 0 when
+	// Requests is 0.
+	P95 time.Duration
+}
+
+// ResponseTimes reads the access log at path (the format of
+// templates/nginx-site.conf.tmpl) and returns the latency of the requests
+// whose $msec lies in [from, to), whatever color served them. A missing log
+// is an empty window. It reads at most the last 64 MiB of the log.
+func ResponseTimes(path string, from, to time.Time) (Latency, error) {
+	var l Latency
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("access log: %w", err)
+	}
+	defer f.Close()
+	const most = 64 << 20
+	seeked := false
+	if fi, err := f.Stat(); err == nil && fi.Size() > most {
+		if _, err := f.Seek(fi.Size()-most, io.SeekStart); err != nil {
+			return l, fmt.Errorf("access log: %w", err)
+		}
+		seeked = true
+	}
+	data, err := io.ReadAll(io.LimitReader(f, most))
+	if err != nil {
+		return l, fmt.Errorf("access log: %w", err)
+	}
+	if seeked {
+		// The read started inside a line.
+		data = data[bytes.IndexByte(data, '\n')+1:]
+	}
+	lo, hi := float64(from.UnixMilli())/1000, float64(to.UnixMilli())/1000
+	var times []float64
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue // torn, or written before $request_time was logged
+		}
+		msec, err1 := strconv.ParseFloat(fields[0], 64)
+		rt, err2 := strconv.ParseFloat(fields[3], 64)
+		if err1 != nil || err2 != nil || msec < lo || msec >= hi {
+			continue
+		}
+		times = append(times, rt)
+	}
+	if len(times) == 0 {
+		return l, nil
+	}
+	sort.Float64s(times)
+	rank := int(math.Ceil(0.95*float64(len(times)))) - 1
+	l.Requests = len(times)
+	l.P95 = time.Duration(times[rank] * float64(time.Second)).Round(time.Millisecond)
+	return l, nil
 }

@@ -1,6 +1,7 @@
 // Package notify delivers deploy events to HTTP receivers (JSON or Slack
-// incoming webhooks). Delivery is asynchronous, retried with a timeout, and
-// never fails a deploy: a receiver that is down is logged and counted.
+// incoming webhooks) and, through a Mailer (Amazon SES), to email
+// recipients. Delivery is asynchronous, retried with a timeout, and never
+// fails a deploy: a receiver that is down is logged and counted.
 package notify
 
 import (
@@ -31,9 +32,16 @@ const (
 	backoff        = 500 * time.Millisecond
 )
 
+// Mailer sends a plain-text email (awscloud.SES) and returns its message
+// id. Its errors never quote the body.
+type Mailer interface {
+	SendEmail(ctx context.Context, from string, to []string, subject, body string) (string, error)
+}
+
 // Notifier sends events to the receivers of an env file.
 type Notifier struct {
 	targets []state.Notify
+	mailer  Mailer
 	client  *http.Client
 	log     *zap.Logger
 	wg      sync.WaitGroup
@@ -51,11 +59,22 @@ func New(targets []state.Notify, log *zap.Logger) *Notifier {
 	return &Notifier{targets: targets, log: log, client: &http.Client{Timeout: attemptTimeout}}
 }
 
+// WithMailer sets what sends the email of format email receivers and
+// returns n. Without one, their notifications fail (logged and counted).
+func (n *Notifier) WithMailer(m Mailer) *Notifier {
+	n.mailer = m
+	return n
+}
+
 // Notify starts delivering e to every receiver that listens to it and
 // returns at once; Close waits for the deliveries.
 func (n *Notifier) Notify(ctx context.Context, e reconciler.Event) {
 	for _, t := range n.targets {
 		if len(t.Events) > 0 && !slices.Contains(t.Events, e.Name) {
+			continue
+		}
+		if t.Format == "email" {
+			n.email(ctx, t, e)
 			continue
 		}
 		body, err := payload(t.Format, e)
@@ -67,9 +86,30 @@ func (n *Notifier) Notify(ctx context.Context, e reconciler.Event) {
 		n.wg.Add(1)
 		go func(t state.Notify) {
 			defer n.wg.Done()
-			n.deliver(ctx, t, e.Name, body)
+			n.deliver(ctx, e.Name, redact(t.URL), func(ctx context.Context) error { return n.post(ctx, t.URL, body) })
 		}(t)
 	}
+}
+
+// email starts sending e to the recipients of t through the mailer.
+func (n *Notifier) email(ctx context.Context, t state.Notify, e reconciler.Event) {
+	to := fmt.Sprintf("email to %d recipient(s)", len(t.To))
+	if n.mailer == nil {
+		n.log.Warn("notification not sent: no email sender (Amazon SES) is configured", zap.String("event", string(e.Name)), zap.String("to", to))
+		n.failed.Add(1)
+		return
+	}
+	subject, body := emailMessage(e)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.deliver(ctx, e.Name, to, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			_, err := n.mailer.SendEmail(ctx, t.From, t.To, subject, body)
+			return err
+		})
+	}()
 }
 
 // Close waits up to timeout for deliveries in flight.
@@ -89,8 +129,10 @@ func (n *Notifier) Failed() int64 { return n.failed.Load() }
 // Sent is the number of notifications delivered.
 func (n *Notifier) Sent() int64 { return n.sent.Load() }
 
-func (n *Notifier) deliver(ctx context.Context, t state.Notify, event state.EventName, body []byte) {
-	host := redact(t.URL)
+// deliver runs send up to attempts times; to names the receiver in logs
+// without its credentials.
+func (n *Notifier) deliver(ctx context.Context, event state.EventName, to string, send func(context.Context) error) {
+	host := to
 	var last error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
@@ -101,7 +143,7 @@ func (n *Notifier) deliver(ctx context.Context, t state.Notify, event state.Even
 			case <-time.After(backoff << (i - 1)):
 			}
 		}
-		if last = n.post(ctx, t.URL, body); last == nil {
+		if last = send(ctx); last == nil {
 			n.sent.Add(1)
 			n.log.Debug("notification sent", zap.String("event", string(event)), zap.String("to", host))
 			return
@@ -181,6 +223,33 @@ func payload(format string, e reconciler.Event) ([]byte, error) {
 		fmt.Fprintf(&b, "\n```%s```", e.Error)
 	}
 	return json.Marshal(map[string]string{"text": b.String()})
+}
+
+// emailMessage is the subject and plain-text body of e's email.
+func emailMessage(e reconciler.Event) (subject, body string) {
+	subject = fmt.Sprintf("[reconciler] %s: %s at %.12s", e.Env, e.Name, e.Commit)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s in %s at commit %s\n", e.Name, e.Env, e.Commit)
+	if e.Author != "" {
+		fmt.Fprintf(&b, "Author: %s\n", e.Author)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, "Commit message: %s\n", e.Message)
+	}
+	if len(e.Services) > 0 {
+		b.WriteString("\nServices:\n")
+		for _, s := range e.Services {
+			fmt.Fprintf(&b, "  %s: %s -> %s\n", s.Name, orNone(s.OldImage), orNone(s.NewImage))
+		}
+	}
+	if e.Duration > 0 {
+		fmt.Fprintf(&b, "\nDuration: %.1fs\n", e.Duration)
+	}
+	if e.Error != "" {
+		fmt.Fprintf(&b, "\nError:\n%s\n", e.Error)
+	}
+	b.WriteString("\nSent by reconciler. `reconciler history --env " + e.Env + "` lists every deploy attempt.\n")
+	return subject, b.String()
 }
 
 func orNone(s string) string {

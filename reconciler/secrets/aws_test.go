@@ -167,3 +167,56 @@ func TestIdentityAndS3(t *testing.T) {
 		t.Errorf("Load without a region succeeded")
 	}
 }
+
+// TestMissingReportedAtOnce: parameters missing from several GetParameters
+// batches, a missing Secrets Manager secret and an unset variable are all
+// named in one error, in a stable order, without any value.
+func TestMissingReportedAtOnce(t *testing.T) {
+	a := fakeAWS(t)
+	ctx := context.Background()
+	var refs, wantMissing []string
+	for i := 0; i < 25; i++ {
+		name := fmt.Sprintf("/devops-mcp/check/p%02d", i)
+		refs = append(refs, "ssm:"+name)
+		if i%6 == 0 { // p00, p06, p12, p18, p24: one in each batch of ten, two in the first
+			wantMissing = append(wantMissing, "ssm:"+name)
+			continue
+		}
+		a.SetParameter(name, fmt.Sprintf("value-%d", i))
+	}
+	refs = append(refs, "secretsmanager:check/absent", "env:RECONCILER_TEST_UNSET_VARIABLE")
+	cfg, err := awscloud.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &secrets.Resolver{
+		LookupEnv: func(string) (string, bool) { return "", false },
+		Backends:  map[string]secrets.Backend{"ssm": secrets.NewSSM(cfg), "secretsmanager": secrets.NewSecretsManager(cfg)},
+	}
+	parsed := make([]state.SecretRef, len(refs))
+	for i, ref := range refs {
+		if parsed[i], err = state.ParseSecretRef(ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = r.Resolve(ctx, parsed)
+	if err == nil {
+		t.Fatal("resolved with missing parameters")
+	}
+	msg := err.Error()
+	if want := strings.Join(wantMissing, ", ") + ": no such parameter in SSM Parameter Store"; !strings.Contains(msg, want) {
+		t.Errorf("error does not list every missing parameter as %q:\n%s", want, msg)
+	}
+	for _, want := range []string{"secretsmanager:check/absent", "env:RECONCILER_TEST_UNSET_VARIABLE"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "value-") {
+		t.Errorf("error shows a value: %s", msg)
+	}
+	_, err2 := r.Resolve(ctx, parsed)
+	if err2 == nil || err2.Error() != msg {
+		t.Errorf("a second run reads differently:\n%v\n---\n%s", err2, msg)
+	}
+}
