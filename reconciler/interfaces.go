@@ -12,12 +12,10 @@ import (
 // ErrNotFound is returned by Runtime.Inspect for a container that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Runtime runs containers. reconciler/docker implements it on a Docker engine.
+// Runtime runs containers: what Apply calls of the engine, nothing more
+// (observing is the application layer's, reconciler/host).
+// reconciler/docker implements it on a Docker engine.
 type Runtime interface {
-	// Observe returns one snapshot of env on the engine: our containers
-	// (by label, sorted by name), the foreign containers, the local image
-	// ID of each of images ("" when absent), and env's name proxies.
-	Observe(ctx context.Context, env string, images []string) (Snapshot, error)
 	// Pull pulls ref with the credentials of the Docker config and returns the
 	// local image ID. It fails without side effects when the pull fails.
 	Pull(ctx context.Context, ref string) (imageID string, err error)
@@ -54,16 +52,6 @@ type Runtime interface {
 	EnsureNameProxy(ctx context.Context, p NameProxySpec) error
 }
 
-// Snapshot is what Runtime.Observe sees of an environment, from one list
-// of the engine's containers.
-type Snapshot struct {
-	Containers []state.Container // ours, sorted by Name
-	Foreign    []state.Foreign   // not ours, sorted by Name
-	ImageIDs   map[string]string // image reference → local ID, "" when absent
-	// NameProxies are the environment's name proxies, sorted by Service.
-	NameProxies []state.NameProxy
-}
-
 // NameProxySpec is a service's name proxy: the container named Name holds
 // the alias Service on Network and forwards each request on Port to
 // <Service>-<color>:Port, color read from the marker of Service in Dir.
@@ -88,8 +76,6 @@ type Names interface {
 
 // Edge is the proxy in front of the services. reconciler/nginx implements it.
 type Edge interface {
-	// Observe returns the sites of env in confDir that reconciler wrote.
-	Observe(ctx context.Context, env, confDir string) ([]state.Site, error)
 	// Write replaces path with content atomically when the bytes differ, runs
 	// the test command, reloads, and then calls loaded (when not nil) until
 	// it knows nginx serves the new file. When the test, the reload or

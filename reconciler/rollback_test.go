@@ -16,9 +16,6 @@ import (
 // failStart is a Runtime whose Start fails; it records removals.
 type failStart struct{ removed []string }
 
-func (f *failStart) Observe(context.Context, string, []string) (Snapshot, error) {
-	return Snapshot{}, nil
-}
 func (f *failStart) Pull(context.Context, string) (string, error) { return "", nil }
 func (f *failStart) Start(context.Context, ContainerSpec) error   { return errors.New("no space left") }
 func (f *failStart) Inspect(context.Context, string) (state.Container, error) {

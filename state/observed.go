@@ -61,6 +61,16 @@ func NameProxyName(env, service string) string {
 	return "reconciler-proxy-" + env + "-" + service
 }
 
+// Snapshot is what the container engine shows of an environment, from one
+// list of its containers.
+type Snapshot struct {
+	Containers []Container       // ours, sorted by Name
+	Foreign    []Foreign         // not ours, sorted by Name
+	ImageIDs   map[string]string // image reference → local ID, "" when absent
+	// NameProxies are the environment's name proxies, sorted by Service.
+	NameProxies []NameProxy
+}
+
 // Observed is one snapshot of the host for one environment.
 type Observed struct {
 	// Containers are ours for this environment, sorted by Name.

@@ -157,3 +157,4 @@ var _ host.Cloud = cloud{}
 var _ host.Secrets = secrets.OnDemand{}
 var _ host.Markers = nameproxy.Markers{}
 var _ host.Runtime = (*docker.Runtime)(nil)
+var _ host.Edge = (*nginx.Edge)(nil)

@@ -79,10 +79,10 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // containers of other environments are foreign (never touched by this env,
 // but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
-func (r *Runtime) Observe(ctx context.Context, env string, images []string) (reconciler.Snapshot, error) {
+func (r *Runtime) Observe(ctx context.Context, env string, images []string) (state.Snapshot, error) {
 	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true})
 	if err != nil {
-		return reconciler.Snapshot{}, fmt.Errorf("list containers: %w", err)
+		return state.Snapshot{}, fmt.Errorf("list containers: %w", err)
 	}
 
 	var mine []string
@@ -149,11 +149,11 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (rec
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return reconciler.Snapshot{}, fmt.Errorf("observe %s: %w", env, err)
+		return state.Snapshot{}, fmt.Errorf("observe %s: %w", env, err)
 	}
 	sort.Slice(ours, func(i, j int) bool { return ours[i].Name < ours[j].Name })
 	sort.Slice(proxies, func(i, j int) bool { return proxies[i].Service < proxies[j].Service })
-	return reconciler.Snapshot{Containers: ours, Foreign: foreign, ImageIDs: imageID, NameProxies: proxies}, nil
+	return state.Snapshot{Containers: ours, Foreign: foreign, ImageIDs: imageID, NameProxies: proxies}, nil
 }
 
 // Inspect implements reconciler.Runtime. It returns an error wrapping

@@ -26,6 +26,10 @@ import (
 // reconciler/docker implements it.
 type Runtime interface {
 	reconciler.Runtime
+	// Observe returns one snapshot of env on the engine: our containers
+	// (by label, sorted by name), the foreign containers, the local image
+	// ID of each of images ("" when absent), and env's name proxies.
+	Observe(ctx context.Context, env string, images []string) (state.Snapshot, error)
 	// Resources returns what env's containers use now.
 	Resources(ctx context.Context, env string) ([]state.Resources, error)
 	// StreamLogs copies a container's output to stdout and stderr, the
@@ -49,6 +53,15 @@ type Images interface {
 	UnusedProxyImages(ctx context.Context, inUse map[string]bool) ([]state.ImageInfo, error)
 }
 
+// Edge is nginx as the application layer uses it: what the executor
+// drives, plus reading the sites reconciler wrote. reconciler/nginx
+// implements it.
+type Edge interface {
+	reconciler.Edge
+	// Observe returns the sites of env in confDir that reconciler wrote.
+	Observe(ctx context.Context, env, confDir string) ([]state.Site, error)
+}
+
 // Markers reads where the name proxies of an environment forward.
 type Markers interface {
 	// Colors returns the color each service's marker in dir holds; a
@@ -68,7 +81,7 @@ type Secrets interface {
 // use.
 type Host struct {
 	Runtime Runtime
-	Edge    reconciler.Edge
+	Edge    Edge
 	Dir     *statedir.Dir
 	// Key is the host's hash key (statedir.Dir.HashKey).
 	Key []byte

@@ -24,14 +24,14 @@ import (
 // panics and fails the test.
 type fakeRuntime struct {
 	reconciler.Runtime
-	snap   reconciler.Snapshot
+	snap   state.Snapshot
 	res    []state.Resources
 	images map[string]state.ImageInfo
 	inUse  map[string]bool
 	calls  []string
 }
 
-func (f *fakeRuntime) Observe(_ context.Context, env string, _ []string) (reconciler.Snapshot, error) {
+func (f *fakeRuntime) Observe(_ context.Context, env string, _ []string) (state.Snapshot, error) {
 	f.calls = append(f.calls, "observe "+env)
 	return f.snap, nil
 }
@@ -107,7 +107,7 @@ func testEnv() *state.Env {
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	rt := &fakeRuntime{snap: reconciler.Snapshot{Containers: []state.Container{
+	rt := &fakeRuntime{snap: state.Snapshot{Containers: []state.Container{
 		{Name: "t1-web-blue", Service: "web", Color: state.Blue, State: "running", HostPort: 21000, Spec: state.Summary{Image: "web:v1"}},
 		{Name: "t1-web-green", Service: "web", Color: state.Green, State: "running", HostPort: 21001, Spec: state.Summary{Image: "web:v2"}},
 		{Name: "t1-worker-blue", Service: "worker", Color: state.Blue, State: "exited", StartedAt: t0},
@@ -182,7 +182,7 @@ func TestDeployStopsAtChecks(t *testing.T) {
 func TestRetain(t *testing.T) {
 	t.Parallel()
 	rt := &fakeRuntime{
-		snap: reconciler.Snapshot{Containers: []state.Container{{Name: "t1-web-blue", Service: "web", Color: state.Blue, State: "running",
+		snap: state.Snapshot{Containers: []state.Container{{Name: "t1-web-blue", Service: "web", Color: state.Blue, State: "running",
 			ImageID: "sha256:3333333333333333", Spec: state.Summary{Image: "web:v3"}}}},
 		images: map[string]state.ImageInfo{
 			"sha256:1111111111111111": {ID: "sha256:1111111111111111", Tags: []string{"web:v1"}, Size: 1 << 20},

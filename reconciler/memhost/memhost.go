@@ -329,13 +329,13 @@ func cloneContainer(c state.Container) state.Container {
 }
 
 // Observe implements reconciler.Runtime.
-func (h Runtime) Observe(ctx context.Context, env string, images []string) (reconciler.Snapshot, error) {
+func (h Runtime) Observe(ctx context.Context, env string, images []string) (state.Snapshot, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.call(ctx, "observe", env, ""); err != nil {
-		return reconciler.Snapshot{}, err
+		return state.Snapshot{}, err
 	}
-	snap := reconciler.Snapshot{ImageIDs: map[string]string{}}
+	snap := state.Snapshot{ImageIDs: map[string]string{}}
 	for _, ref := range images {
 		snap.ImageIDs[ref] = h.images[ref]
 	}
