@@ -88,13 +88,6 @@ type ImageRef struct {
 	Digest string // "sha256:<hex>", empty when absent
 }
 
-// Pinned reports whether the reference names one image for good: a digest,
-// or a tag other than "latest". Only a pinned image makes a git revert a
-// rollback.
-func (r ImageRef) Pinned() bool {
-	return r.Digest != "" || r.Tag != "" && r.Tag != "latest"
-}
-
 var (
 	domainRE        = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
 	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
@@ -105,7 +98,7 @@ var (
 // ParseImageRef parses an image reference following the grammar of
 // github.com/distribution/reference, restricted to sha256 digests. The first
 // path component is the registry when it holds a "." or ":" or is
-// "localhost". It does not require a tag; see ImageRef.Pinned.
+// "localhost". It does not require a tag.
 func ParseImageRef(s string) (ImageRef, error) {
 	var r ImageRef
 	if s == "" {

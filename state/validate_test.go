@@ -55,21 +55,20 @@ func TestParseImageRef(t *testing.T) {
 	for _, tc := range []struct {
 		in      string
 		want    ImageRef
-		pinned  bool
 		wantErr string
 	}{
-		{in: "ghcr.io/developer-mesh/devops-mcp:v1.4.2", want: ImageRef{Domain: "ghcr.io", Path: "developer-mesh/devops-mcp", Tag: "v1.4.2"}, pinned: true},
+		{in: "ghcr.io/developer-mesh/devops-mcp:v1.4.2", want: ImageRef{Domain: "ghcr.io", Path: "developer-mesh/devops-mcp", Tag: "v1.4.2"}},
 		{in: "nginx", want: ImageRef{Path: "nginx"}},
 		{in: "nginx:latest", want: ImageRef{Path: "nginx", Tag: "latest"}},
-		{in: "library/nginx:1.25", want: ImageRef{Path: "library/nginx", Tag: "1.25"}, pinned: true},
-		{in: "localhost/app:1", want: ImageRef{Domain: "localhost", Path: "app", Tag: "1"}, pinned: true},
-		{in: "127.0.0.1:5000/a/b/c:dev_1", want: ImageRef{Domain: "127.0.0.1:5000", Path: "a/b/c", Tag: "dev_1"}, pinned: true},
-		{in: "[::1]:5000/app:1", want: ImageRef{Domain: "[::1]:5000", Path: "app", Tag: "1"}, pinned: true},
-		{in: "app@" + digest, want: ImageRef{Path: "app", Digest: digest}, pinned: true},
-		{in: "ghcr.io/o/app:v1@" + digest, want: ImageRef{Domain: "ghcr.io", Path: "o/app", Tag: "v1", Digest: digest}, pinned: true},
-		{in: "my_app__y-z--w/p.q:1", want: ImageRef{Path: "my_app__y-z--w/p.q", Tag: "1"}, pinned: true},
+		{in: "library/nginx:1.25", want: ImageRef{Path: "library/nginx", Tag: "1.25"}},
+		{in: "localhost/app:1", want: ImageRef{Domain: "localhost", Path: "app", Tag: "1"}},
+		{in: "127.0.0.1:5000/a/b/c:dev_1", want: ImageRef{Domain: "127.0.0.1:5000", Path: "a/b/c", Tag: "dev_1"}},
+		{in: "[::1]:5000/app:1", want: ImageRef{Domain: "[::1]:5000", Path: "app", Tag: "1"}},
+		{in: "app@" + digest, want: ImageRef{Path: "app", Digest: digest}},
+		{in: "ghcr.io/o/app:v1@" + digest, want: ImageRef{Domain: "ghcr.io", Path: "o/app", Tag: "v1", Digest: digest}},
+		{in: "my_app__y-z--w/p.q:1", want: ImageRef{Path: "my_app__y-z--w/p.q", Tag: "1"}},
 		{in: "my_app.x/p:1", wantErr: `registry "my_app.x": want a host name or IP with an optional :port`},
-		{in: "Registry/app:1", want: ImageRef{Domain: "Registry", Path: "app", Tag: "1"}, pinned: true},
+		{in: "Registry/app:1", want: ImageRef{Domain: "Registry", Path: "app", Tag: "1"}},
 		{in: "", wantErr: "empty image reference"},
 		{in: "App:1", wantErr: `path component "App" must be lowercase`},
 		{in: "app:", wantErr: `tag "": want letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')`},
@@ -93,9 +92,6 @@ func TestParseImageRef(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("ParseImageRef(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
-			}
-			if got.Pinned() != tc.pinned {
-				t.Errorf("Pinned() = %v, want %v", got.Pinned(), tc.pinned)
 			}
 		})
 	}
