@@ -21,9 +21,11 @@
 # with a lease on the value it was checked at.
 #
 # Environment: ENV_NAME, COMMIT (40 hex), SOURCE (default main), ROLLBACK
-# (true or false, default false). Pushing needs a credential that may
-# update deploy/* (the workflow's DEPLOY_REF_TOKEN, given as git config in
-# the environment, never on the command line).
+# (true or false, default false), PUSH_TOKEN (optional): the token that may
+# update deploy/* (the workflow's DEPLOY_REF_TOKEN). It is given to git as
+# an HTTP basic-auth header through GIT_CONFIG_* variables, never on a
+# command line, and it replaces the header actions/checkout left in the
+# clone's config (the job's read-only GITHUB_TOKEN).
 set -euo pipefail
 
 cmd="${1:-}"
@@ -43,6 +45,19 @@ staging) ref=deploy/staging; after= ;;
 prod) ref=deploy/prod; after=deploy/staging ;;
 *) echo "environment $ENV_NAME: no deploy ref rule (scripts/deploy-ref.sh knows dev, staging and prod)" >&2; exit 1 ;;
 esac
+
+export GIT_TERMINAL_PROMPT=0
+if [ -n "${PUSH_TOKEN:-}" ]; then
+	url=$(git remote get-url origin)
+	if ! [[ "$url" =~ ^(https?://[^/]+/) ]]; then
+		echo "PUSH_TOKEN needs an http(s) origin, got $url" >&2; exit 1
+	fi
+	key="http.${BASH_REMATCH[1]}.extraheader"
+	auth=$(printf 'x-access-token:%s' "$PUSH_TOKEN" | base64 -w0)
+	# An empty value first: it drops the headers configured before.
+	export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="$key" GIT_CONFIG_VALUE_0= \
+		GIT_CONFIG_KEY_1="$key" GIT_CONFIG_VALUE_1="AUTHORIZATION: basic $auth"
+fi
 
 # tip BRANCH: the commit of origin's BRANCH after a fetch, or nothing when
 # origin has no such branch.

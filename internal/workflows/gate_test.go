@@ -242,3 +242,61 @@ func TestChecksGreen(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployRefPushToken: the approved job pushes deploy/prod with its own
+// token over HTTP, though actions/checkout left the job's read-only token in
+// the clone's config; without the token the push is refused and the ref
+// stays where it was.
+func TestDeployRefPushToken(t *testing.T) {
+	needTools(t, "bash", "git", "base64")
+	gate := script(t, "deploy-ref.sh")
+	repo := testenv.NewRepo(t)
+	a := repo.Commit("A")
+	bare := repo.Bare()
+	repo.Git("push", "-q", "origin", a+":refs/heads/deploy/staging")
+	if out, err := exec.Command("git", "-C", bare, "config", "http.receivepack", "true").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	const token = "deploy-ref-token-1"
+	srv := testenv.StartGitServer(t, filepath.Dir(bare), token)
+	url := srv.URL + "/" + filepath.Base(bare)
+	runner := t.TempDir()
+	basic := func(tok string) string {
+		out, err := exec.Command("bash", "-c", `printf 'x-access-token:%s' "$1" | base64 -w0`, "-", tok).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "AUTHORIZATION: basic " + string(out)
+	}
+	if out, err := exec.Command("git", "-c", "http.extraheader="+basic(token), "clone", "-q", url, runner).CombinedOutput(); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	// What actions/checkout persists: a header with another token.
+	if out, err := exec.Command("git", "-C", runner, "config", "http."+srv.URL+"/.extraheader", basic("read-only-job-token")).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	move := func(tok string) (string, error) {
+		cmd := exec.Command("bash", gate, "move")
+		cmd.Dir = runner
+		cmd.Env = append(os.Environ(), "ENV_NAME=prod", "COMMIT="+a, "PUSH_TOKEN="+tok)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := move(""); err == nil {
+		t.Fatalf("moved without the push token:\n%s", out)
+	}
+	if out, _ := exec.Command("git", "-C", bare, "rev-parse", "-q", "--verify", "refs/heads/deploy/prod").Output(); len(out) != 0 {
+		t.Fatalf("deploy/prod exists after a refused push: %s", out)
+	}
+	out, err := move(token)
+	if err != nil {
+		t.Fatalf("move with the token: %v\n%s", err, out)
+	}
+	if strings.Contains(out, token) {
+		t.Fatalf("the token is in the output:\n%s", out)
+	}
+	got, _ := exec.Command("git", "-C", bare, "rev-parse", "refs/heads/deploy/prod").Output()
+	if strings.TrimSpace(string(got)) != a {
+		t.Fatalf("deploy/prod is %q, want %s", got, a)
+	}
+}
