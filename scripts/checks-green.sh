@@ -60,6 +60,14 @@ get() {
 	cat "$body"; rm -f "$body"
 }
 
+# join A B C: "A, B, C".
+join() {
+	local out="$1"
+	shift
+	for x in "$@"; do out+=", $x"; done
+	echo "$out"
+}
+
 short=${COMMIT::12}
 deadline=$((SECONDS + TIMEOUT))
 while :; do
@@ -95,7 +103,7 @@ while :; do
 		esac
 	done
 	if [ "${#failed[@]}" -gt 0 ]; then
-		echo "commit $short: required checks did not pass: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')" >&2
+		echo "commit $short: required checks did not pass: $(join "${failed[@]}")" >&2
 		exit 1
 	fi
 	if [ "${#pending[@]}" -eq 0 ]; then
@@ -103,7 +111,7 @@ while :; do
 		exit 0
 	fi
 	if [ "$SECONDS" -ge "$deadline" ]; then
-		echo "commit $short: timed out after ${TIMEOUT}s: required checks have not finished: $(IFS=,; echo "${pending[*]}" | sed 's/,/, /g')" >&2
+		echo "commit $short: timed out after ${TIMEOUT}s: required checks have not finished: $(join "${pending[@]}")" >&2
 		exit 1
 	fi
 	sleep "$POLL"

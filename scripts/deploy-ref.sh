@@ -55,7 +55,7 @@ if [ -n "${PUSH_TOKEN:-}" ]; then
 	key="http.${BASH_REMATCH[1]}.extraheader"
 	auth=$(printf 'x-access-token:%s' "$PUSH_TOKEN" | base64 -w0)
 	# An empty value first: it drops the headers configured before.
-	export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="$key" GIT_CONFIG_VALUE_0= \
+	export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="$key" GIT_CONFIG_VALUE_0="" \
 		GIT_CONFIG_KEY_1="$key" GIT_CONFIG_VALUE_1="AUTHORIZATION: basic $auth"
 fi
 
