@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests, the demo and the benchmarks use,
 # when they are missing: nginx (a private instance per test), wrk (load),
 # git, docker-registry (a private registry per registry test), prometheus
-# (promtool checks deploy/alerts.yml and the --metrics-file output). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+# (promtool checks deploy/alerts.yml and the --metrics-file output), shellcheck
+# (actionlint checks the workflows' scripts with it). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -10,6 +11,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry) # registry fault tests
 command -v gcc >/dev/null 2>&1 || need+=(gcc)                         # go test -race
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)            # actionlint checks the workflows' run: scripts with it
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)                # immutable confDir fault test
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)             # promtool: alert rules, metrics file
 [ ${#need[@]} -eq 0 ] && exit 0
