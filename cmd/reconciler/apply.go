@@ -40,7 +40,15 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			var opts host.DeployOptions
+			opts := host.ApplyOptions{
+				ForwardOnly: forwardOnly, Start: start,
+				Record: host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95},
+				Planned: func(pl *host.Planned) { fmt.Fprint(g.stdout, pl.Plan.String()) },
+				Notify: func(targets []state.Notify) host.Notifier {
+					return notify.New(targets, g.log.Named("notify")).WithMailer(awscloud.Mailer{Loader: g.aws})
+				},
+			}
+			opts.Cloud = cloud{awscloud.Cloud{Loader: g.aws}}
 			if !cf.skip {
 				c, err := cf.checker(ctx, g, h, e)
 				if err != nil {
@@ -48,62 +56,26 @@ func applyCmd(g *globals) *cobra.Command {
 				}
 				opts.Checks = c
 			}
-			// Every attempt from here on is a deploy attempt: it goes into the
-			// history, as the agent's do, and into the metrics file.
-			record := func(pl *host.Planned, res host.Result, err error) {
-				_, rerr := h.RecordApply(f.env, src, pl, start, res, err, host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95})
-				if rerr != nil {
-					g.log.Warn("deploy not fully recorded", zap.Error(rerr))
-				}
-			}
-			pl, err := h.Plan(ctx, src, e)
-			if err != nil {
-				record(nil, host.Result{}, err)
-				// A failed host check (engine, nginx, AWS credentials)
-				// explains a failed plan better than the plan's own error.
-				if opts.Checks != nil {
-					if herr := opts.Checks.Host(ctx).Err(); herr != nil {
-						return fmt.Errorf("%w; nothing was changed", host.ListErrors(herr))
-					}
-				}
-				return host.ListErrors(err)
-			}
-			if forwardOnly {
-				if err := host.CheckForward(src, pl.Observed); err != nil {
-					return err
-				}
-			}
-			p := pl.Plan
-			fmt.Fprint(g.stdout, p.String())
-			if p.Empty() {
-				// In sync: nothing to check, nothing to back up; the sites'
-				// health checks still follow the env (route53.healthChecks).
-				lines, err := h.SyncSiteChecks(ctx, e, cloud{awscloud.Cloud{Loader: g.aws}})
-				printLines(g, lines)
-				if err != nil {
-					fmt.Fprintf(g.stdout, "\nwarning: %s\n", err)
-				}
-				return nil
-			}
-			n := notify.New(pl.Desired.Notify, g.log.Named("notify")).WithMailer(awscloud.Mailer{Loader: g.aws})
-			defer n.Close(15 * time.Second)
-			opts.Notifier, opts.Cloud = n, cloud{awscloud.Cloud{Loader: g.aws}}
-			res, err := h.Deploy(ctx, pl, opts)
-			record(pl, res, err)
-			if res.BackedUp != "" {
-				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", res.BackedUp)
+			out, err := h.Apply(ctx, src, e, opts)
+			if out.BackedUp != "" {
+				fmt.Fprintf(g.stdout, "\nbacked up to %s\n", out.BackedUp)
 			}
 			if err != nil {
-				g.log.Error("apply failed", zap.String("env", p.Env), zap.String("commit", p.Commit), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
+				if out.Planned != nil {
+					g.log.Error("apply failed", zap.String("env", e.Environment), zap.String("commit", src.Hash), zap.Duration("after", time.Since(start).Round(time.Millisecond)))
+				}
 				return err
 			}
-			printLines(g, res.SiteChecks)
-			for _, w := range res.Warnings {
+			printLines(g, out.SiteChecks)
+			for _, w := range out.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
-			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", p.Env, state.ShortHash(p.Commit), time.Since(start).Round(time.Millisecond))
-			if len(res.Pruned.Removed) > 0 {
-				res.Pruned.Print(g.stdout, false)
+			if out.InSync {
+				return nil
+			}
+			fmt.Fprintf(g.stdout, "\nconverged %s at %s in %s\n", e.Environment, state.ShortHash(src.Hash), time.Since(start).Round(time.Millisecond))
+			if len(out.Pruned.Removed) > 0 {
+				out.Pruned.Print(g.stdout, false)
 			}
 			return nil
 		},
