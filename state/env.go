@@ -127,7 +127,10 @@ type Service struct {
 	Memory string `json:"memory,omitempty"`
 	// Health is the check that must pass before traffic moves.
 	Health Health `json:"health,omitempty"`
-	// Drain is how long the old color keeps running after the switch.
+	// Drain is how long the old color keeps running after the switch, so
+	// that requests it still serves can finish; default 30s. 0s means no
+	// drain: the old color is stopped and removed right after the switch
+	// (a worker's old color is always removed once the new one settled).
 	Drain *Duration `json:"drain,omitempty"`
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched after.

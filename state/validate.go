@@ -431,8 +431,8 @@ func (c *checker) checkService(name string, s Service) {
 	if hasPort {
 		c.checkHealth(sp+".health", s.Health)
 	}
-	if c.ok(sp+".drain") && s.Drain.D() <= 0 {
-		c.errf(sp+".drain", "want a duration greater than 0 such as \"30s\", got %s", s.Drain.D())
+	if c.ok(sp+".drain") && s.Drain.D() < 0 {
+		c.errf(sp+".drain", "want a duration of 0s (no drain) or more such as \"30s\", got %s", s.Drain.D())
 	}
 	c.checkDeploy(sp, s, hasPort)
 	c.checkSmoke(sp, s)
