@@ -125,7 +125,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
-		Log: g.log, Out: g.stdout,
+		Log: g.log, Out: g.stdout, Progress: g.progress(),
 	}}, nil
 }
 
