@@ -1,7 +1,9 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -124,5 +126,35 @@ services:
 envs/test.yaml:9: services.worker.memory: unknown unit "x" in "1x"; want b, k, m or g`
 	if err.Error() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", err, want)
+	}
+}
+
+// TestDefaultsBudget: merging the defaults into every service counts
+// against the walk's node budget, so a large defaults block (merge keys
+// included) times many services is an error, quickly, not a long walk.
+func TestDefaultsBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("environment: test\nx-vars: &vars\n")
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&b, "  V%d: x\n", i)
+	}
+	b.WriteString("defaults:\n  env:\n    <<: [")
+	for i := 0; i < 50; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("*vars")
+	}
+	b.WriteString("]\nservices:\n")
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&b, "  s%d:\n    image: ghcr.io/example/s:v1\n", i)
+	}
+	start := time.Now()
+	_, err := Load(fstest.MapFS{EnvPath("test"): {Data: []byte(b.String())}}, "test")
+	if err == nil || !strings.Contains(err.Error(), "too many YAML nodes") {
+		t.Fatalf("err = %.300v, want too many YAML nodes", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s", d)
 	}
 }

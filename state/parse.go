@@ -254,7 +254,7 @@ func decode(file string, data []byte) (*Env, *document, []error) {
 		body = root.Content[0]
 	}
 	w.doc.index[""] = pos{val: body}
-	w.defaults = findDefaults(body)
+	w.defaults = w.findDefaults(body)
 	tree, ok := w.walk(body, envType, "", "", false)
 	w.errs = dropInherited(w.errs)
 	if !ok {
@@ -375,7 +375,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 			return w.typeError(n, t, line, path, name, secret)
 		}
 		if t == serviceType && w.defaults != nil {
-			n = inherit(n, applicable(n, w.defaults), jsonFields(defaultsType), 0)
+			n = w.inherit(n, w.applicable(n, w.defaults), jsonFields(defaultsType), 0)
 		}
 		fields := jsonFields(t)
 		out := map[string]any{}
@@ -681,11 +681,11 @@ func join(path, key string) string {
 
 // findDefaults returns the mapping of the top-level defaults key of body,
 // or nil.
-func findDefaults(body *yaml.Node) *yaml.Node {
+func (w *walker) findDefaults(body *yaml.Node) *yaml.Node {
 	if body == nil || body.Kind != yaml.MappingNode {
 		return nil
 	}
-	for _, kv := range quietPairs(body) {
+	for _, kv := range w.quietPairs(body) {
 		if kv[0].Value == "defaults" {
 			if d := resolveAlias(kv[1]); d != nil && d.Kind == yaml.MappingNode {
 				return d
@@ -695,11 +695,17 @@ func findDefaults(body *yaml.Node) *yaml.Node {
 	return nil
 }
 
-// quietPairs is (*walker).pairs without recording errors: the walk of the
-// node itself reports them.
-func quietPairs(n *yaml.Node) [][2]*yaml.Node {
-	q := &walker{doc: &document{index: map[string]pos{}, bad: map[string]bool{}}, budget: maxNodes}
-	return q.pairs(n, "", 0)
+// quietPairs is (*walker).pairs without recording errors (the walk of the
+// node itself reports them), charged to w's budget: merging the defaults
+// into every service cannot make the walk run for ever either.
+func (w *walker) quietPairs(n *yaml.Node) [][2]*yaml.Node {
+	if w.budget <= 0 {
+		return nil
+	}
+	q := &walker{doc: &document{index: map[string]pos{}, bad: map[string]bool{}}, budget: w.budget}
+	out := q.pairs(n, "", 0)
+	w.spend(len(n.Content)/2+w.budget-max(q.budget, 0), "defaults")
+	return out
 }
 
 // applicable returns the defaults that apply to the service svc: a worker
@@ -707,10 +713,10 @@ func quietPairs(n *yaml.Node) [][2]*yaml.Node {
 // or health.unhealthyThreshold; a service without listen no smoke and no
 // deploy.strategy, steps or stepPause (the canary's). The rest would be
 // errors there, and a default is written for the services it fits.
-func applicable(svc, def *yaml.Node) *yaml.Node {
+func (w *walker) applicable(svc, def *yaml.Node) *yaml.Node {
 	var hasPort, hasListen bool
 	if svc = resolveAlias(svc); svc != nil && svc.Kind == yaml.MappingNode {
-		for _, kv := range quietPairs(svc) {
+		for _, kv := range w.quietPairs(svc) {
 			hasPort = hasPort || kv[0].Value == "containerPort" && !isNull(kv[1])
 			hasListen = hasListen || kv[0].Value == "listen" && !isNull(kv[1])
 		}
@@ -722,17 +728,17 @@ func applicable(svc, def *yaml.Node) *yaml.Node {
 	case !hasListen:
 		drop = map[string][]string{"smoke": nil, "deploy": {"strategy", "steps", "stepPause"}}
 	}
-	return without(def, drop)
+	return w.without(def, drop)
 }
 
 // without returns mapping n less the keys of drop (nil: the whole key,
 // else those keys of the key's own mapping).
-func without(n *yaml.Node, drop map[string][]string) *yaml.Node {
+func (w *walker) without(n *yaml.Node, drop map[string][]string) *yaml.Node {
 	if len(drop) == 0 {
 		return n
 	}
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
-	for _, kv := range quietPairs(n) {
+	for _, kv := range w.quietPairs(n) {
 		sub, ok := drop[kv[0].Value]
 		v := resolveAlias(kv[1])
 		switch {
@@ -744,7 +750,7 @@ func without(n *yaml.Node, drop map[string][]string) *yaml.Node {
 			for _, k := range sub {
 				m[k] = nil
 			}
-			v = without(v, m)
+			v = w.without(v, m)
 		}
 		out.Content = append(out.Content, kv[0], v)
 	}
@@ -757,14 +763,14 @@ func without(n *yaml.Node, drop map[string][]string) *yaml.Node {
 // anything else of svc (a list, a scalar) wins whole. The nodes are the
 // file's own, so every value keeps the line it was written on, and svc's
 // own keys stay as written for the walk to check (duplicates, merge keys).
-func inherit(svc, def *yaml.Node, allowed map[string]reflect.StructField, depth int) *yaml.Node {
+func (w *walker) inherit(svc, def *yaml.Node, allowed map[string]reflect.StructField, depth int) *yaml.Node {
 	svc, def = resolveAlias(svc), resolveAlias(def)
 	if svc == nil || def == nil || svc.Kind != yaml.MappingNode || def.Kind != yaml.MappingNode || depth > 4 {
 		return svc
 	}
 	defs := map[string]*yaml.Node{}
 	var order []*yaml.Node
-	for _, kv := range quietPairs(def) {
+	for _, kv := range w.quietPairs(def) {
 		if _, ok := allowed[kv[0].Value]; allowed != nil && !ok {
 			continue // reported at defaults.KEY
 		}
@@ -779,18 +785,18 @@ func inherit(svc, def *yaml.Node, allowed map[string]reflect.StructField, depth 
 		if rk := resolveAlias(k); rk != nil && rk.Kind == yaml.ScalarNode && rk.ShortTag() != "!!merge" {
 			explicit[rk.Value] = true
 			if d, ok := defs[rk.Value]; ok && isMap(v) && isMap(d) {
-				v = inherit(v, d, nil, depth+1)
+				v = w.inherit(v, d, nil, depth+1)
 			}
 		}
 		out.Content = append(out.Content, k, v)
 	}
 	has := map[string]bool{}
-	for _, kv := range quietPairs(svc) {
+	for _, kv := range w.quietPairs(svc) {
 		has[kv[0].Value] = true
 		// A key svc has through a merge key (<<) only: written out here
 		// so that it merges with the default too.
 		if d, ok := defs[kv[0].Value]; ok && !explicit[kv[0].Value] && isMap(kv[1]) && isMap(d) {
-			out.Content = append(out.Content, kv[0], inherit(kv[1], d, nil, depth+1))
+			out.Content = append(out.Content, kv[0], w.inherit(kv[1], d, nil, depth+1))
 		}
 	}
 	for _, k := range order {
