@@ -43,7 +43,11 @@ func Format(sp reconciler.StepProgress) string {
 		return b.String()
 	}
 	b.WriteString(sp.Target)
-	b.WriteString(" " + duration(sp.Elapsed.Truncate(time.Second)))
+	el := sp.Elapsed.Truncate(time.Second)
+	if sp.Elapsed < time.Second {
+		el = sp.Elapsed.Round(100 * time.Millisecond) // a short drain: 500ms, not 0s
+	}
+	b.WriteString(" " + duration(el))
 	if sp.Limit > 0 {
 		b.WriteString(" / " + duration(sp.Limit))
 	}

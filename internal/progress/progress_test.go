@@ -29,6 +29,8 @@ func TestFormat(t *testing.T) {
 			"wait-healthy web/green 4s / 1m · 1/2 passes"},
 		{reconciler.StepProgress{Action: reconciler.ActDrain, Target: "web/blue", Elapsed: 12 * time.Second, Limit: 30 * time.Second},
 			"drain web/blue 12s / 30s"},
+		{reconciler.StepProgress{Action: reconciler.ActDrain, Target: "web/blue", Elapsed: 501 * time.Millisecond, Limit: 500 * time.Millisecond},
+			"drain web/blue 500ms / 500ms"},
 		{reconciler.StepProgress{Action: reconciler.ActWatch, Target: "api/green", Elapsed: time.Hour, Limit: 90 * time.Minute, Counted: true,
 			Traffic: reconciler.Traffic{Requests: 1234567}},
 			"watch api/green 1h / 1h30m · 1,234,567 req · 0.0 % 5xx"},
