@@ -31,6 +31,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
 	github.com/aws/aws-sdk-go-v2/service/sesv2 v1.79.9
 	github.com/prometheus/common v0.72.0
+	golang.org/x/term v0.46.0
 )
 
 require (

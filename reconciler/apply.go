@@ -73,6 +73,9 @@ type Applier struct {
 	// Clock is the time health waits, watches, drains and bakes read and
 	// wait on; nil is the real clock.
 	Clock Clock
+	// Progress, when set, is told how pulls, health waits, watches and
+	// drains go while they run; nil reports nothing.
+	Progress Progress
 }
 
 // realClock is the Clock of time.Now and timers.
@@ -258,8 +261,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error {
 	switch s.Action {
 	case ActPull:
-		_, err := a.Runtime.Pull(ctx, s.Image)
-		return err
+		return a.pull(ctx, s.Image)
 	case ActMigrate:
 		jctx := ctx
 		if t := s.Container.Timeout; t > 0 {
@@ -285,9 +287,9 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 	case ActStart:
 		return a.Runtime.Start(ctx, *s.Container)
 	case ActWaitHealthy:
-		return a.withLogs(ctx, s.Name, a.waitHealthy(ctx, s.Name, s.HostPort, *s.Health))
+		return a.withLogs(ctx, s.Name, a.waitHealthy(ctx, s.Target, s.Name, s.HostPort, *s.Health))
 	case ActSettle:
-		return a.withLogs(ctx, s.Name, a.settle(ctx, s.Name, *s.Health))
+		return a.withLogs(ctx, s.Name, a.settle(ctx, s.Target, s.Name, *s.Health))
 	case ActWriteNginx:
 		var loaded func(context.Context) error
 		if r := s.Site.Loaded; r != nil {
@@ -298,7 +300,7 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return a.Edge.Switch(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
 	case ActDrain:
 		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
-		if err := a.sleep(ctx, s.Drain); err != nil {
+		if err := a.drain(ctx, s.Target, s.Drain); err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
 		}
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
@@ -393,9 +395,11 @@ var ErrUnhealthy = errors.New("not healthy")
 // starting up and only count against StartTimeout; after a pass,
 // UnhealthyThreshold consecutive failures fail at once. A container that
 // stops or restarts fails at once.
-func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h state.HealthParams) error {
+func (a *Applier) waitHealthy(ctx context.Context, target, name string, port int, h state.HealthParams) error {
 	deadline := a.now().Add(h.StartTimeout)
 	passes, fails, seen := 0, 0, false
+	t := a.track(ActWaitHealthy, target, h.StartTimeout)
+	defer t.done()
 	var last error
 	for {
 		if err := a.running(ctx, name); err != nil {
@@ -419,6 +423,7 @@ func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h stat
 		if a.now().After(deadline) {
 			return fmt.Errorf("%w within startTimeout %s: last check of GET %s: %v (if the app is only slow to start, raise health.startTimeout)", ErrUnhealthy, h.StartTimeout, h.Path, last)
 		}
+		t.update(func(sp *StepProgress) { sp.Passes, sp.Want = passes, h.HealthyThreshold })
 		if err := a.sleep(ctx, h.Interval); err != nil {
 			return err
 		}
@@ -427,9 +432,11 @@ func (a *Applier) waitHealthy(ctx context.Context, name string, port int, h stat
 
 // settle waits until a worker has been running, without a restart, for
 // HealthyThreshold consecutive checks one interval apart.
-func (a *Applier) settle(ctx context.Context, name string, h state.HealthParams) error {
+func (a *Applier) settle(ctx context.Context, target, name string, h state.HealthParams) error {
 	deadline := a.now().Add(h.StartTimeout)
 	passes := 0
+	t := a.track(ActSettle, target, h.StartTimeout)
+	defer t.done()
 	for {
 		if err := a.running(ctx, name); err != nil {
 			return err
@@ -441,6 +448,7 @@ func (a *Applier) settle(ctx context.Context, name string, h state.HealthParams)
 		if a.now().After(deadline) {
 			return fmt.Errorf("%w: did not settle within startTimeout %s", ErrUnhealthy, h.StartTimeout)
 		}
+		t.update(func(sp *StepProgress) { sp.Passes, sp.Want = passes, h.HealthyThreshold+1 })
 		if err := a.sleep(ctx, h.Interval); err != nil {
 			return err
 		}
@@ -484,6 +492,8 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 	fails := 0
 	var seen Traffic
 	defer func() { res.watched(s.Service, seen) }()
+	t := a.track(ActWatch, s.Target, w.For)
+	defer t.done()
 	for {
 		if err := a.running(ctx, s.Name); err != nil {
 			return err
@@ -509,6 +519,7 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 					seen.Errors, seen.Requests, 100*float64(seen.Errors)/float64(seen.Requests), 100*w.MaxErrorRate)
 			}
 		}
+		t.update(func(sp *StepProgress) { sp.Traffic, sp.Counted = seen, w.LogPath != "" })
 		left := deadline.Sub(a.now())
 		if left <= 0 {
 			a.Log.Info("watched "+s.Target, zap.Duration("for", w.For), zap.Int("requests", seen.Requests), zap.Int("errors", seen.Errors))

@@ -472,8 +472,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + sv.Name, BestEffort: true,
 				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: sv.Listen.Port}})
 		}
-		if liveC != nil {
+		switch {
+		case liveC != nil && sv.Drain > 0:
 			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain})
+		case liveC != nil:
+			// drain: 0s: no requests to finish, the old color goes at once.
+			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: health})

@@ -221,6 +221,12 @@ func diffCases() []diffCase {
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
 			s.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
 		}},
+		{name: "drain-zero", mutate: func(d *state.Desired, o *state.Observed) {
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.Drain = 0 // drain: 0s removes the old color right after the switch
+		}},
 		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"

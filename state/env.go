@@ -38,6 +38,56 @@ type Env struct {
 	KeepImages int `json:"keepImages,omitempty"`
 	// Route53 asks for a Route 53 health check of every public site; optional.
 	Route53 *Route53Sites `json:"route53,omitempty"`
+	// AWS says which region (and profile) the AWS APIs are called in:
+	// secrets, backups, snapshots, email and health checks. Optional; with
+	// a region here the tool never asks the EC2 metadata service for one.
+	AWS *AWS `json:"aws,omitempty"`
+	// Defaults are settings every service inherits and may override: a
+	// mapping (env, secrets, health, deploy) merges by key with the
+	// service's own, the service's key winning; a list (smoke,
+	// deploy.steps) or a single value (envFile, drain, memory) of the
+	// service replaces the default. A default applies only where it can:
+	// a worker (no containerPort) inherits no deploy, smoke, health.path,
+	// health.timeout or health.unhealthyThreshold, and a service without
+	// listen no smoke and no canary (deploy.strategy, steps, stepPause).
+	// Errors in an inherited value name the line of the defaults block.
+	// Optional.
+	Defaults *ServiceDefaults `json:"defaults,omitempty"`
+}
+
+// AWS configures the AWS SDK for the environment. Credentials still come
+// from the SDK's chain (environment variables, the profile's shared files,
+// then the EC2 instance profile); only region and profile are set here.
+type AWS struct {
+	// Region is the AWS region, such as "us-east-1"; it wins over
+	// AWS_REGION and ~/.aws/config.
+	Region string `json:"region,omitempty"`
+	// Profile is a profile of ~/.aws/config and ~/.aws/credentials;
+	// optional (default: AWS_PROFILE, else "default").
+	Profile string `json:"profile,omitempty"`
+}
+
+// ServiceDefaults are the settings of Env.Defaults: the fields of Service
+// of the same name, inherited by every service.
+type ServiceDefaults struct {
+	// Env holds plain values, merged by key with each service's env.
+	Env map[string]string `json:"env,omitempty"`
+	// EnvFile is used by services that name none.
+	EnvFile string `json:"envFile,omitempty"`
+	// Secrets are merged by key with each service's secrets.
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// Health is merged field by field with each service's health.
+	Health Health `json:"health,omitempty"`
+	// Drain is used by services that set none.
+	Drain *Duration `json:"drain,omitempty"`
+	// Deploy is merged field by field with each service's deploy (steps,
+	// a list, is replaced whole).
+	Deploy Deploy `json:"deploy,omitempty"`
+	// Memory is used by services that set none.
+	Memory string `json:"memory,omitempty"`
+	// Smoke is used by services that list none (a service's list replaces
+	// it whole; smoke: [] clears it).
+	Smoke []Smoke `json:"smoke,omitempty"`
 }
 
 // Notify is one receiver of deploy events: an HTTP endpoint that gets a POST
@@ -127,7 +177,10 @@ type Service struct {
 	Memory string `json:"memory,omitempty"`
 	// Health is the check that must pass before traffic moves.
 	Health Health `json:"health,omitempty"`
-	// Drain is how long the old color keeps running after the switch.
+	// Drain is how long the old color keeps running after the switch, so
+	// that requests it still serves can finish; default 30s. 0s means no
+	// drain: the old color is stopped and removed right after the switch
+	// (a worker's old color is always removed once the new one settled).
 	Drain *Duration `json:"drain,omitempty"`
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched after.

@@ -254,7 +254,9 @@ func decode(file string, data []byte) (*Env, *document, []error) {
 		body = root.Content[0]
 	}
 	w.doc.index[""] = pos{val: body}
+	w.defaults = w.findDefaults(body)
 	tree, ok := w.walk(body, envType, "", "", false)
+	w.errs = dropInherited(w.errs)
 	if !ok {
 		if len(w.errs) == 0 {
 			w.errs = append(w.errs, &FieldError{File: file, Line: max(body.Line, 1), Msg: "file is empty; want a mapping with keys " + fieldList(envType)})
@@ -291,6 +293,8 @@ func syntaxError(file string, err error) error {
 var (
 	envType      = reflect.TypeOf(Env{})
 	durationType = reflect.TypeOf(Duration{})
+	serviceType  = reflect.TypeOf(Service{})
+	defaultsType = reflect.TypeOf(ServiceDefaults{})
 )
 
 // hints name what a field wants when its value has the wrong type, where "an
@@ -316,6 +320,9 @@ type walker struct {
 	doc    *document
 	errs   []error
 	budget int
+	// defaults is the mapping of the env's defaults block, merged into
+	// every service before it is walked; nil when there is none.
+	defaults *yaml.Node
 }
 
 func (w *walker) errf(line int, path, format string, args ...any) {
@@ -366,6 +373,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return w.typeError(n, t, line, path, name, secret)
+		}
+		if t == serviceType && w.defaults != nil {
+			n = w.inherit(n, w.applicable(n, w.defaults), jsonFields(defaultsType), 0)
 		}
 		fields := jsonFields(t)
 		out := map[string]any{}
@@ -667,4 +677,156 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// findDefaults returns the mapping of the top-level defaults key of body,
+// or nil.
+func (w *walker) findDefaults(body *yaml.Node) *yaml.Node {
+	if body == nil || body.Kind != yaml.MappingNode {
+		return nil
+	}
+	for _, kv := range w.quietPairs(body) {
+		if kv[0].Value == "defaults" {
+			if d := resolveAlias(kv[1]); d != nil && d.Kind == yaml.MappingNode {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+// quietPairs is (*walker).pairs without recording errors (the walk of the
+// node itself reports them), charged to w's budget: merging the defaults
+// into every service cannot make the walk run for ever either.
+func (w *walker) quietPairs(n *yaml.Node) [][2]*yaml.Node {
+	if w.budget <= 0 {
+		return nil
+	}
+	q := &walker{doc: &document{index: map[string]pos{}, bad: map[string]bool{}}, budget: w.budget}
+	out := q.pairs(n, "", 0)
+	w.spend(len(n.Content)/2+w.budget-max(q.budget, 0), "defaults")
+	return out
+}
+
+// applicable returns the defaults that apply to the service svc: a worker
+// (no containerPort) inherits no deploy, smoke, health.path, health.timeout
+// or health.unhealthyThreshold; a service without listen no smoke and no
+// deploy.strategy, steps or stepPause (the canary's). The rest would be
+// errors there, and a default is written for the services it fits.
+func (w *walker) applicable(svc, def *yaml.Node) *yaml.Node {
+	var hasPort, hasListen bool
+	if svc = resolveAlias(svc); svc != nil && svc.Kind == yaml.MappingNode {
+		for _, kv := range w.quietPairs(svc) {
+			hasPort = hasPort || kv[0].Value == "containerPort" && !isNull(kv[1])
+			hasListen = hasListen || kv[0].Value == "listen" && !isNull(kv[1])
+		}
+	}
+	drop := map[string][]string{} // key: its keys to drop, or nil for all
+	switch {
+	case !hasPort:
+		drop = map[string][]string{"deploy": nil, "smoke": nil, "health": {"path", "timeout", "unhealthyThreshold"}}
+	case !hasListen:
+		drop = map[string][]string{"smoke": nil, "deploy": {"strategy", "steps", "stepPause"}}
+	}
+	return w.without(def, drop)
+}
+
+// without returns mapping n less the keys of drop (nil: the whole key,
+// else those keys of the key's own mapping).
+func (w *walker) without(n *yaml.Node, drop map[string][]string) *yaml.Node {
+	if len(drop) == 0 {
+		return n
+	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for _, kv := range w.quietPairs(n) {
+		sub, ok := drop[kv[0].Value]
+		v := resolveAlias(kv[1])
+		switch {
+		case !ok:
+		case sub == nil:
+			continue
+		case v != nil && v.Kind == yaml.MappingNode:
+			m := map[string][]string{}
+			for _, k := range sub {
+				m[k] = nil
+			}
+			v = w.without(v, m)
+		}
+		out.Content = append(out.Content, kv[0], v)
+	}
+	return out
+}
+
+// inherit returns the mapping svc with the keys of def it lacks (only those
+// in allowed, when allowed is not nil): the merge rule of Env.Defaults.
+// Where both hold a mapping under one key, the two merge by key again;
+// anything else of svc (a list, a scalar) wins whole. The nodes are the
+// file's own, so every value keeps the line it was written on, and svc's
+// own keys stay as written for the walk to check (duplicates, merge keys).
+func (w *walker) inherit(svc, def *yaml.Node, allowed map[string]reflect.StructField, depth int) *yaml.Node {
+	svc, def = resolveAlias(svc), resolveAlias(def)
+	if svc == nil || def == nil || svc.Kind != yaml.MappingNode || def.Kind != yaml.MappingNode || depth > 4 {
+		return svc
+	}
+	defs := map[string]*yaml.Node{}
+	var order []*yaml.Node
+	for _, kv := range w.quietPairs(def) {
+		if _, ok := allowed[kv[0].Value]; allowed != nil && !ok {
+			continue // reported at defaults.KEY
+		}
+		defs[kv[0].Value] = kv[1]
+		order = append(order, kv[0])
+	}
+	isMap := func(n *yaml.Node) bool { n = resolveAlias(n); return n != nil && n.Kind == yaml.MappingNode }
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: svc.Line, Column: svc.Column}
+	explicit := map[string]bool{}
+	for i := 0; i+1 < len(svc.Content); i += 2 {
+		k, v := svc.Content[i], svc.Content[i+1]
+		if rk := resolveAlias(k); rk != nil && rk.Kind == yaml.ScalarNode && rk.ShortTag() != "!!merge" {
+			explicit[rk.Value] = true
+			if d, ok := defs[rk.Value]; ok && isMap(v) && isMap(d) {
+				v = w.inherit(v, d, nil, depth+1)
+			}
+		}
+		out.Content = append(out.Content, k, v)
+	}
+	has := map[string]bool{}
+	for _, kv := range w.quietPairs(svc) {
+		has[kv[0].Value] = true
+		// A key svc has through a merge key (<<) only: written out here
+		// so that it merges with the default too.
+		if d, ok := defs[kv[0].Value]; ok && !explicit[kv[0].Value] && isMap(kv[1]) && isMap(d) {
+			out.Content = append(out.Content, kv[0], w.inherit(kv[1], d, nil, depth+1))
+		}
+	}
+	for _, k := range order {
+		if !has[k.Value] {
+			out.Content = append(out.Content, k, defs[k.Value])
+		}
+	}
+	return out
+}
+
+// dropInherited removes the errors of a service's inherited value that the
+// defaults block already reports at the same line: one mistake, one error.
+func dropInherited(errs []error) []error {
+	type at struct {
+		line int
+		msg  string
+	}
+	seen := map[at]bool{}
+	for _, err := range errs {
+		if fe := asFieldError(err); strings.HasPrefix(fe.Field, "defaults.") {
+			seen[at{fe.Line, fe.Msg}] = true
+		}
+	}
+	out := errs[:0]
+	for _, err := range errs {
+		fe := asFieldError(err)
+		if strings.HasPrefix(fe.Field, "services.") && seen[at{fe.Line, fe.Msg}] {
+			continue
+		}
+		out = append(out, err)
+	}
+	return out
 }

@@ -117,3 +117,22 @@ func TestStagingRunsCanary(t *testing.T) {
 		}
 	}
 }
+
+// TestRepoEnvsWriteEachSecretOnce: the shipped environments name every
+// secret reference once (shared ones in defaults), so a moved parameter
+// is one edit (issue 20, item 2).
+func TestRepoEnvsWriteEachSecretOnce(t *testing.T) {
+	ref := regexp.MustCompile(`(ssm|secretsmanager):\S+`)
+	for _, env := range []string{"dev", "staging", "prod"} {
+		data, err := os.ReadFile("../" + state.EnvPath(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, m := range ref.FindAllString(string(data), -1) {
+			if seen[m]++; seen[m] == 2 {
+				t.Errorf("%s: %s is written more than once; put it in defaults.secrets", state.EnvPath(env), m)
+			}
+		}
+	}
+}

@@ -289,6 +289,8 @@ func (c *checker) check(e *Env) {
 		c.errf("keepImages", "want a number of images to keep, 1 or more, got %d", e.KeepImages)
 	}
 
+	c.checkAWS(e.AWS)
+
 	if c.ok("services") && len(e.Services) == 0 {
 		c.errf("services", "required: want at least one service")
 	}
@@ -424,8 +426,8 @@ func (c *checker) checkService(name string, s Service) {
 	if hasPort {
 		c.checkHealth(sp+".health", s.Health)
 	}
-	if c.ok(sp+".drain") && s.Drain.D() <= 0 {
-		c.errf(sp+".drain", "want a duration greater than 0 such as \"30s\", got %s", s.Drain.D())
+	if c.ok(sp+".drain") && s.Drain.D() < 0 {
+		c.errf(sp+".drain", "want a duration of 0s (no drain) or more such as \"30s\", got %s", s.Drain.D())
 	}
 	c.checkDeploy(sp, s, hasPort)
 	c.checkSmoke(sp, s)
@@ -937,4 +939,23 @@ func (e *Env) SecretRefs() []SecretRef {
 	refs := slices.Collect(maps.Keys(set))
 	slices.SortFunc(refs, func(a, b SecretRef) int { return strings.Compare(a.String(), b.String()) })
 	return refs
+}
+
+// awsRegion is the shape of an AWS region name: us-east-1, us-gov-west-1,
+// ap-southeast-2.
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+
+// awsProfile is the shape of a profile name of the shared config files.
+var awsProfile = regexp.MustCompile(`^[A-Za-z0-9_.+=@-]{1,64}$`)
+
+func (c *checker) checkAWS(a *AWS) {
+	if a == nil {
+		return
+	}
+	if c.ok("aws.region") && a.Region != "" && !awsRegion.MatchString(a.Region) {
+		c.errf("aws.region", "want an AWS region such as \"us-east-1\", got %s", quote(a.Region))
+	}
+	if c.ok("aws.profile") && a.Profile != "" && !awsProfile.MatchString(a.Profile) {
+		c.errf("aws.profile", "want a profile name of ~/.aws/config (letters, digits, '-', '_', '.'), got %s", quote(a.Profile))
+	}
 }

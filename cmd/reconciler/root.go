@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/developer-mesh/reconciler/internal/progress"
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 )
@@ -50,6 +52,22 @@ type globals struct {
 
 	// aws loads the AWS configuration once per process, when first needed.
 	aws *awscloud.Loader
+
+	// progressEvery is how often a long step is logged when stderr is not
+	// a terminal (--progress-interval).
+	progressEvery time.Duration
+	// term shows long steps as updating lines when stderr is an
+	// interactive terminal and logs are console; nil otherwise.
+	term *progress.Terminal
+}
+
+// progress is how the executor's long steps are shown: an updating line
+// on a terminal, else a log line every progressEvery.
+func (g *globals) progress() reconciler.Progress {
+	if g.term != nil {
+		return g.term
+	}
+	return &progress.Log{Log: g.log.Named("progress"), Every: g.progressEvery}
 }
 
 // envFlags are the flags that name a desired state.
@@ -82,7 +100,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g.logFormat, g.logLevel, stderr)
+			logOut := stderr
+			if g.logFormat == "console" && progress.IsTerminal(stderr) {
+				// Log lines go above the line of the step under way.
+				g.term = progress.NewTerminal(stderr)
+				logOut = g.term
+			}
+			if g.progressEvery <= 0 {
+				return fmt.Errorf("--progress-interval: want a duration greater than 0 such as 10s, got %s", g.progressEvery)
+			}
+			log, err := newLogger(g.logFormat, g.logLevel, logOut)
 			if err != nil {
 				return err
 			}
@@ -99,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().DurationVar(&g.progressEvery, "progress-interval", progress.DefaultEvery, "how often a long step (pull, health wait, bake, canary step, drain) is logged when stderr is not a terminal")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", defaultState, "directory for locks and host state (env RECONCILER_STATE_DIR)")
 	for _, c := range commands {
 		root.AddCommand(c(g))

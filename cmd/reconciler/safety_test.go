@@ -345,3 +345,40 @@ func TestMigrationSafety(t *testing.T) {
 		t.Fatalf("after a rollback the migrations must run again:\n%s", r.stdout)
 	}
 }
+
+// TestBakeProgress: a non-interactive apply (here --log-format json, as in
+// CI or the agent) logs a bake's progress every --progress-interval: the
+// watch's time and what nginx's access log counted so far.
+func TestBakeProgress(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.commit(spec{version: "v1", config: "a: 1\n", webEnv: triggers}, "v1")
+	w.mustRun(exitOK, "apply")
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", webEnv: triggers,
+		webExtra: "    deploy:\n      bake: 5s\n"}, "v2 with a bake")
+	l := startLoad(t, w.port, 4)
+	r := w.mustRun(exitOK, "apply", "--log-format", "json", "--progress-interval", "1s")
+	l.end()
+	var watch []map[string]any
+	for _, line := range strings.Split(r.stderr, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if msg, _ := m["msg"].(string); m["logger"] == "progress" && strings.HasPrefix(msg, "watch web/green ") {
+			watch = append(watch, m)
+		}
+	}
+	t.Logf("progress lines of the bake: %d", len(watch))
+	if len(watch) < 3 || len(watch) > 6 {
+		t.Fatalf("%d progress lines of a 5s bake at 1s intervals, want 3 to 6\n%s", len(watch), r.stderr)
+	}
+	last := watch[len(watch)-1]
+	msg := last["msg"].(string)
+	if !strings.Contains(msg, " / 5s · ") || !strings.Contains(msg, " req · ") || !strings.Contains(msg, " % 5xx") {
+		t.Errorf("progress line %q lacks the time, the requests and the 5xx share", msg)
+	}
+	if n, _ := last["requests"].(float64); n <= 0 {
+		t.Errorf("progress line counted %v requests under load: %v", last["requests"], last)
+	}
+}

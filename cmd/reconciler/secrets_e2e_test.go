@@ -247,3 +247,43 @@ func TestMemoryCheck(t *testing.T) {
 	w.mustRun(exitOK, "apply", "--host-memory", "1m", "--skip-checks")
 	w.wantServing("v2")
 }
+
+// TestNoAWSGuidance: on a machine never set up for AWS (no variables, no
+// shared files, the metadata service disabled so nothing leaves it), every
+// command that needs AWS fails with one line saying what it tried, what to
+// set and that diff --base needs no AWS; diff --base itself works.
+func TestNoAWSGuidance(t *testing.T) {
+	home := t.TempDir()
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
+		"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+	w := newWorld(t)
+	secrets := "      DATABASE_PASSWORD: ssm:/reconciler-test/db\n"
+	w.repo.Write(filepath.Join("envs", w.env+".yaml"), w.withSecrets(spec{version: "v1", config: "a: 1\n"}, secrets, "aws:\n  region: us-east-1\n"))
+	w.repo.Commit("v1 with a secret")
+	w.repo.Write(filepath.Join("envs", w.env+".yaml"), w.withSecrets(spec{version: "v2", config: "a: 1\n"}, secrets, "aws:\n  region: us-east-1\n"))
+	w.repo.Commit("v2")
+	for _, args := range [][]string{{"diff"}, {"apply"}, {"check"}} {
+		r := w.mustRun(exitFailed, args...)
+		errLine := strings.TrimSpace(r.stderr[strings.LastIndex(r.stderr, "error: "):])
+		for _, want := range []string{"no AWS credentials: tried AWS_ACCESS_KEY_ID", "EC2 instance role", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+			"aws.profile in envs/" + w.env + ".yaml", "`reconciler diff --base` previews without AWS"} {
+			if !strings.Contains(errLine, want) {
+				t.Errorf("%s: error lacks %q:\n%s", args[0], want, r.stderr)
+			}
+		}
+		if strings.Contains(errLine, "\n") || strings.Contains(r.stderr, "operation error") {
+			t.Errorf("%s: want one line of guidance, no SDK error:\n%s", args[0], r.stderr)
+		}
+	}
+	if got := w.containers(); len(got) != 0 {
+		t.Fatalf("a failed apply without AWS started %v", got)
+	}
+	w.mustRun(exitChanges, "diff", "--base", "HEAD~1")
+}

@@ -118,14 +118,24 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 	if err != nil {
 		return nil, err
 	}
+	g.aws.Use(awsSettings(e))
 	rt := docker.New(cli, g.log.Named("docker"))
 	edge := nginx.New(e.Nginx.Test, e.Nginx.Reload, g.log.Named("nginx"))
 	return &rig{rt: rt, edge: edge, Host: &host.Host{
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
-		Log: g.log, Out: g.stdout,
+		Log: g.log, Out: g.stdout, Progress: g.progress(),
 	}}, nil
+}
+
+// awsSettings are e's aws block as the AWS loader takes them.
+func awsSettings(e *state.Env) awscloud.Settings {
+	s := awscloud.Settings{File: state.EnvPath(e.Environment)}
+	if e.AWS != nil {
+		s.Region, s.Profile = e.AWS.Region, e.AWS.Profile
+	}
+	return s
 }
 
 // plan loads, connects, resolves, observes and diffs: what diff does.

@@ -2,8 +2,9 @@
 // secret stores: loading the SDK configuration, checking the credentials
 // (STS GetCallerIdentity) and uploading backups to S3.
 //
-// Configuration is aws-sdk-go-v2's default chain: environment variables,
-// shared config and credentials files, then the EC2 instance profile. The
+// Configuration is aws-sdk-go-v2's default chain (environment variables,
+// shared config and credentials files, then the EC2 instance profile),
+// with the region and profile of the env file's aws block winning. The
 // SDK's endpoint variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SSM,
 // AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_STS,
 // AWS_ENDPOINT_URL_S3) are honoured by the SDK itself.
@@ -23,20 +24,70 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// ErrNoRegion is returned by Load when no region is configured.
-var ErrNoRegion = errors.New("no AWS region configured: set AWS_REGION, or region in ~/.aws/config (on EC2 the instance's region is used)")
+// diffBaseHint ends every error of a missing AWS setup: a preview needs none.
+const diffBaseHint = "`reconciler diff --base` previews without AWS"
 
-// Load returns the SDK configuration from the default chain. On EC2 without
-// a configured region it asks the instance metadata service for it.
-func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithEC2IMDSRegion())
+// ErrNoRegion is returned by Load when no region is configured.
+var ErrNoRegion = errors.New("no AWS region")
+
+// ErrNoCredentials is returned by Load when the SDK's chain finds no
+// credentials.
+var ErrNoCredentials = errors.New("no AWS credentials")
+
+// Settings are the environment's own AWS settings (the env file's aws
+// block); the zero Settings leaves everything to the SDK's chain.
+type Settings struct {
+	// Region wins over AWS_REGION and the shared config; with it the EC2
+	// metadata service is never asked for a region.
+	Region string
+	// Profile is the shared config profile; "" means AWS_PROFILE or default.
+	Profile string
+	// File is the env file they come from ("envs/prod.yaml"), named in
+	// errors as the place to set them.
+	File string
+}
+
+// Load returns the SDK configuration for s from the default chain and
+// checks that credentials can be had. Without a region in s or the
+// chain, it asks the EC2 metadata service (on EC2, the instance's
+// region). Its errors are one line: what was tried, what to set, and that
+// a preview (diff --base) needs no AWS.
+func Load(ctx context.Context, s Settings) (aws.Config, error) {
+	file := s.File
+	if file == "" {
+		file = "the env file"
+	}
+	var opts []func(*config.LoadOptions) error
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	} else {
+		opts = append(opts, config.WithEC2IMDSRegion())
+	}
+	profile := "AWS_PROFILE or default"
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+		profile = fmt.Sprintf("%q (aws.profile)", s.Profile)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS config (profile %s): %s; set aws.region (and aws.profile) in %s, or AWS_REGION and AWS_PROFILE; %s: %w",
+			profile, oneLine(err), file, diffBaseHint, ErrNoRegion)
 	}
 	if cfg.Region == "" {
-		return aws.Config{}, ErrNoRegion
+		return aws.Config{}, fmt.Errorf("%w: tried aws.region in %s, AWS_REGION, the shared config (profile %s) and the EC2 metadata service; set aws.region in %s such as \"us-east-1\"; %s",
+			ErrNoRegion, file, profile, file, diffBaseHint)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return aws.Config{}, fmt.Errorf("%w: tried AWS_ACCESS_KEY_ID, the shared files ~/.aws/credentials and ~/.aws/config (profile %s) and the EC2 instance role; "+
+			"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile (AWS_PROFILE or aws.profile in %s), or run on an instance with a role; %s",
+			ErrNoCredentials, profile, file, diffBaseHint)
 	}
 	return cfg, nil
+}
+
+// oneLine keeps an SDK error on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // Identity checks credentials with STS GetCallerIdentity.

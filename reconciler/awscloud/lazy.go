@@ -16,15 +16,27 @@ import (
 // not remembered. The zero Loader is ready; it is safe for concurrent use.
 type Loader struct {
 	mu  sync.Mutex
+	set Settings
 	cfg *aws.Config
 }
 
-// Config returns the configuration, loading it (Load) the first time.
+// Use sets the environment's settings for the next Config; a change drops
+// the configuration loaded for the previous ones.
+func (l *Loader) Use(s Settings) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s != l.set {
+		l.set, l.cfg = s, nil
+	}
+}
+
+// Config returns the configuration, loading it (Load, with the settings
+// of Use) the first time.
 func (l *Loader) Config(ctx context.Context) (aws.Config, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cfg == nil {
-		cfg, err := Load(ctx)
+		cfg, err := Load(ctx, l.set)
 		if err != nil {
 			return aws.Config{}, err
 		}

@@ -42,7 +42,10 @@ type Runtime struct {
 	log *zap.Logger
 }
 
-var _ reconciler.Runtime = (*Runtime)(nil)
+var (
+	_ reconciler.Runtime        = (*Runtime)(nil)
+	_ reconciler.ProgressPuller = (*Runtime)(nil)
+)
 
 // New returns a Runtime that drives the engine behind cli. log receives
 // debug lines (never environment values); nil means no logging.

@@ -29,6 +29,13 @@ const dockerHubServer = "https://index.docker.io/v1/"
 // entry for the registry, else credsStore, else the auths entry; none means
 // an anonymous pull. A ref without tag or digest means :latest.
 func (r *Runtime) Pull(ctx context.Context, ref string) (string, error) {
+	return r.PullProgress(ctx, ref, nil)
+}
+
+// PullProgress implements reconciler.ProgressPuller: Pull, calling report
+// (when not nil) with the bytes of the image's layers downloaded so far
+// and their total as far as the engine has announced it.
+func (r *Runtime) PullProgress(ctx context.Context, ref string, report func(done, total int64)) (string, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return "", fmt.Errorf("pull %s: invalid image reference: %w", ref, err)
@@ -46,7 +53,7 @@ func (r *Runtime) Pull(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("pull %s: %w (%s)", ref, err, hint)
 	}
 	defer rc.Close()
-	if err := readStream(rc); err != nil {
+	if err := readStreamProgress(rc, report); err != nil {
 		return "", fmt.Errorf("pull %s: %w (%s)", ref, err, hint)
 	}
 	img, err := r.cli.ImageInspect(ctx, ref)
@@ -58,16 +65,31 @@ func (r *Runtime) Pull(ctx context.Context, ref string) (string, error) {
 
 // readStream reads a JSON message stream to its end and returns the first
 // error reported in it.
-func readStream(rd io.Reader) error {
+func readStream(rd io.Reader) error { return readStreamProgress(rd, nil) }
+
+// layerBytes are the downloaded and total bytes of one layer of a pull.
+type layerBytes struct{ done, total int64 }
+
+// readStreamProgress is readStream, calling report (when not nil) after
+// each message that moved a layer's download, with the sums over layers.
+func readStreamProgress(rd io.Reader, report func(done, total int64)) error {
 	dec := json.NewDecoder(rd)
+	layers := map[string]layerBytes{}
 	for {
-		// Only the error fields of a progress message: the engine sets
-		// errorDetail, and error (the plain form) as well.
+		// The error fields of a progress message (the engine sets
+		// errorDetail, and error, the plain form, as well) and a layer's
+		// download progress.
 		var m struct {
 			Detail *struct {
 				Message string `json:"message"`
 			} `json:"errorDetail"`
-			Error string `json:"error"`
+			Error    string `json:"error"`
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			Progress *struct {
+				Current int64 `json:"current"`
+				Total   int64 `json:"total"`
+			} `json:"progressDetail"`
 		}
 		err := dec.Decode(&m)
 		if errors.Is(err, io.EOF) {
@@ -82,6 +104,25 @@ func readStream(rd io.Reader) error {
 		if m.Error != "" {
 			return errors.New(m.Error)
 		}
+		if report == nil || m.ID == "" {
+			continue
+		}
+		l := layers[m.ID]
+		switch {
+		case m.Status == "Downloading" && m.Progress != nil:
+			l = layerBytes{done: m.Progress.Current, total: max(m.Progress.Total, l.total)}
+		case m.Status == "Download complete":
+			l.done = l.total
+		default:
+			continue
+		}
+		layers[m.ID] = l
+		var sum layerBytes
+		for _, b := range layers {
+			sum.done += b.done
+			sum.total += b.total
+		}
+		report(sum.done, sum.total)
 	}
 }
 

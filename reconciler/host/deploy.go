@@ -125,7 +125,7 @@ func (h *Host) applier(opts DeployOptions) *reconciler.Applier {
 	}
 	return &reconciler.Applier{
 		Runtime: h.Runtime, Edge: h.Edge, Prober: h.Prober, Journal: h.Dir, Names: h.Names,
-		Log: log, Out: h.Out, Notifier: opts.Notifier, Clock: h.Clock,
+		Log: log, Out: h.Out, Notifier: opts.Notifier, Clock: h.Clock, Progress: h.Progress,
 	}
 }
 

@@ -97,6 +97,8 @@ type Host struct {
 	Out io.Writer
 	// Clock times the executor's waits; nil is real time.
 	Clock reconciler.Clock
+	// Progress is told how the executor's long steps go; nil is none.
+	Progress reconciler.Progress
 }
 
 // Scope is what one observation covers: an environment, where its nginx

@@ -30,10 +30,11 @@ import (
 )
 
 var (
-	_ reconciler.Runtime = Runtime{}
-	_ reconciler.Edge    = Edge{}
-	_ reconciler.Names   = (*Host)(nil)
-	_ reconciler.Journal = (*Host)(nil)
+	_ reconciler.Runtime        = Runtime{}
+	_ reconciler.ProgressPuller = Runtime{}
+	_ reconciler.Edge           = Edge{}
+	_ reconciler.Names          = (*Host)(nil)
+	_ reconciler.Journal        = (*Host)(nil)
 )
 
 // Runtime is the host's containers and images as a reconciler.Runtime.
@@ -369,6 +370,18 @@ func (h Runtime) Pull(ctx context.Context, ref string) (string, error) {
 		h.images[ref] = ImageID(ref)
 	}
 	return h.images[ref], nil
+}
+
+// PullSize is the size memhost's PullProgress reports for every image.
+const PullSize = 3 << 20
+
+// PullProgress implements reconciler.ProgressPuller: Pull, reporting
+// PullSize bytes in three steps (0, half, all) before it returns.
+func (h Runtime) PullProgress(ctx context.Context, ref string, report func(done, total int64)) (string, error) {
+	for _, done := range []int64{0, PullSize / 2, PullSize} {
+		report(done, PullSize)
+	}
+	return h.Pull(ctx, ref)
 }
 
 // Start implements reconciler.Runtime: the container runs, read from its

@@ -58,7 +58,7 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 		refs = append(refs, "ssm:"+name)
 		want["ssm:"+name] = fmt.Sprintf("value-%d", i)
 	}
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSecretsManager(t *testing.T) {
 	ctx := context.Background()
 	a.SetSecret("test/tokens", `{"api":"tok-api","port":5432,"nested":{"a":1}}`)
 	a.SetSecret("test/plain", "plain-s3cret")
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestInvalidCredentials(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDWRONG")
 	ctx := context.Background()
 	a.SetParameter("/devops-mcp/test/db", "db-s3cret")
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestInvalidCredentials(t *testing.T) {
 func TestIdentityAndS3(t *testing.T) {
 	a := fakeAWS(t)
 	ctx := context.Background()
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestIdentityAndS3(t *testing.T) {
 	}
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1") // no metadata service here
-	if _, err := awscloud.Load(ctx); err == nil {
+	if _, err := awscloud.Load(ctx, awscloud.Settings{}); err == nil {
 		t.Errorf("Load without a region succeeded")
 	}
 }
@@ -185,7 +185,7 @@ func TestMissingReportedAtOnce(t *testing.T) {
 		a.SetParameter(name, fmt.Sprintf("value-%d", i))
 	}
 	refs = append(refs, "secretsmanager:check/absent", "env:RECONCILER_TEST_UNSET_VARIABLE")
-	cfg, err := awscloud.Load(ctx)
+	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
