@@ -488,7 +488,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		if sv.Listen != nil {
 			// Traffic may have moved (canary, bake, smoke): send it back
 			// to the old color, which is still running, first.
-			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			// Verified through nginx when the file served before has the
+			// route check (the new file has it: it may be the one
+			// served when the undo runs).
+			hasRoute := sv.site != nil && templates.HasRoute(sv.site.Content)
+			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color,
+				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(liveC.Color), hasRoute)})
 		}
 		switch {
 		case pl.proxied(sv.DesiredService):
@@ -517,7 +522,6 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	watch := func(d time.Duration) *Watch {
 		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name), MaxErrorRate: dep.MaxErrorRate, MinRequests: minRequests}
 	}
-	site := &SiteChange{ConfDir: pl.d.Nginx.ConfDir}
 	var steps []Step
 	if dep.Strategy == state.Canary && sv.liveC != nil {
 		for _, p := range dep.Steps {
@@ -525,11 +529,13 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 				break
 			}
 			steps = append(steps,
-				Step{Action: ActShift, Target: nc.target, Service: sv.Name, Color: nc.color, Percent: p, Site: site},
+				Step{Action: ActShift, Target: nc.target, Service: sv.Name, Color: nc.color, Percent: p,
+					Site: pl.trafficSite(sv.DesiredService, state.CanaryMarkerFile(pl.d.Env, sv.Name, p, nc.color), fmt.Sprintf("%d%% %s", p, nc.color), true)},
 				Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(dep.StepPause)})
 		}
 	}
-	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color, Site: site})
+	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color,
+		Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)})
 	steps = append(steps, aliases...)
 	for _, sm := range sv.Smoke {
 		if len(sm.Exec) > 0 {
@@ -589,6 +595,21 @@ func SnapshotID(env, commit string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
+// trafficSite is the SiteChange of a step that moves s's traffic: marker
+// is the file in the conf dir the move writes or removes, want the answer
+// of the site's route check once nginx follows it (a color, or
+// "<percent>% <color>"). route is false when the file nginx serves at that
+// point may lack the route check; an upstream-only site has none.
+func (pl *planner) trafficSite(s state.DesiredService, marker, want string, route bool) *SiteChange {
+	c := &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: marker}
+	if route && s.Listen != nil {
+		r := smokeRequest(s, templates.RoutePath, 200)
+		r.WantBody = want
+		c.Route = &r
+	}
+	return c
+}
+
 // smokeRequest is a GET of path, expecting status, sent to nginx's public
 // address of s (which has a Listen): its listen address, or loopback when
 // nginx listens on every address.
@@ -635,7 +656,11 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 				from = string(site.Live)
 			}
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
-			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			// The file's write (when it differs) comes first: the file
+			// served at the switch is the rendered one, route check
+			// included.
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live,
+				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)})
 			what = append(what, "switch to "+string(live))
 		}
 	}

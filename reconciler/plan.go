@@ -161,10 +161,13 @@ type Watch struct {
 // or, when Exec is set, a command run inside the step's container (Name)
 // that must exit 0.
 type SmokeRequest struct {
-	URL        string   `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
-	Host       string   `json:"host,omitempty"`       // Host header and TLS server name; "" for none
-	WantStatus int      `json:"wantStatus,omitempty"` // expected status code
-	Exec       []string `json:"exec,omitempty"`       // command run in the container
+	URL        string `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
+	Host       string `json:"host,omitempty"`       // Host header and TLS server name; "" for none
+	WantStatus int    `json:"wantStatus,omitempty"` // expected status code
+	// WantBody, when set, is the answer's expected body, surrounding
+	// white space trimmed: a route check's color.
+	WantBody string   `json:"wantBody,omitempty"`
+	Exec     []string `json:"exec,omitempty"` // command run in the container
 }
 
 // ContainerSpec is what the runtime needs to create one container.
@@ -193,6 +196,17 @@ type SiteChange struct {
 	// Loaded, when set, answers once nginx serves Content: apply polls it
 	// after the reload.
 	Loaded *SmokeRequest
+	// Route, when set on an ActSwitch or ActShift step, asks nginx, over
+	// the site's own address, which routing its workers chose
+	// (templates.RoutePath); its WantBody is what the step's move makes
+	// it. Apply polls it after the move, for up to RouteTimeout, and
+	// fails the step when nginx keeps routing otherwise. Nil for an
+	// upstream-only site, which has no server to ask, and for the
+	// switch-back of a file written before the route location existed.
+	Route *SmokeRequest
+	// Marker is the file in ConfDir that the move writes (or removes),
+	// named in the error when nginx does not follow it.
+	Marker string
 }
 
 // Event is the notification of the plan: env, commit, author, message and

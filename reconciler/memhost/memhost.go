@@ -77,6 +77,10 @@ type Host struct {
 	// ExecResult, when set, is the exit code and output of an Exec (else
 	// 0 and "").
 	ExecResult func(name string, cmd []string) (int, string)
+	// MarkersUnseen makes the host's nginx workers blind to the conf
+	// dir, as workers running as a user that cannot search it are: route
+	// checks answer "blue" whatever the markers say. Set it before use.
+	MarkersUnseen bool
 
 	mu         sync.Mutex
 	seq        int64
