@@ -57,6 +57,7 @@ func (a *Applier) routed(ctx context.Context, s Step) error {
 	if r == nil {
 		return nil
 	}
+	site, _, _ := strings.Cut(s.Target, "/")
 	deadline := a.now().Add(RouteTimeout)
 	for {
 		err := a.Prober.Smoke(ctx, *r, time.Second)
@@ -65,7 +66,7 @@ func (a *Applier) routed(ctx context.Context, s Step) error {
 		}
 		if a.now().After(deadline) {
 			return fmt.Errorf("%w: nginx does not route %s as the marker says after %s (%v); the likely cause: nginx's workers run as another user (nginx's user directive, often nobody or www-data) that cannot see %s: make %s and every directory above it readable and searchable by that user (chmod 0755 %s), then run apply again",
-				ErrNotRouted, s.Service, RouteTimeout, err, filepath.Join(s.Site.ConfDir, s.Site.Marker), s.Site.ConfDir, s.Site.ConfDir)
+				ErrNotRouted, site, RouteTimeout, err, filepath.Join(s.Site.ConfDir, s.Site.Marker), s.Site.ConfDir, s.Site.ConfDir)
 		}
 		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
@@ -334,6 +335,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return a.routed(ctx, s)
 	case ActDrain:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running and is not drained", err, s.Name)
+			}
+		}
 		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
 		if err := a.sleep(ctx, s.Drain); err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)

@@ -473,7 +473,13 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: sv.Listen.Port}})
 		}
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain})
+			// The drain asks nginx again first: a bake can last long
+			// enough for nginx to stop seeing the marker.
+			drain := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain}
+			if sv.Listen != nil {
+				drain.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)
+			}
+			c.Steps = append(c.Steps, drain)
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: health})

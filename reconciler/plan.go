@@ -22,7 +22,7 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain: wait, then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain: nginx still routes to the new color (Site.Route), wait, then stop and remove
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
@@ -196,7 +196,7 @@ type SiteChange struct {
 	// Loaded, when set, answers once nginx serves Content: apply polls it
 	// after the reload.
 	Loaded *SmokeRequest
-	// Route, when set on an ActSwitch or ActShift step, asks nginx, over
+	// Route, when set on an ActSwitch, ActShift or ActDrain step, asks nginx, over
 	// the site's own address, which routing its workers chose
 	// (templates.RoutePath); its WantBody is what the step's move makes
 	// it. Apply polls it after the move, for up to RouteTimeout, and

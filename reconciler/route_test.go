@@ -42,7 +42,7 @@ func routedPlan(t *testing.T) *reconciler.Plan {
 			s.Site.Loaded = nil
 		case reconciler.ActShift:
 			s.Site = route(state.CanaryMarkerFile(env, "web", s.Percent, s.Color), "10% green")
-		case reconciler.ActSwitch:
+		case reconciler.ActSwitch, reconciler.ActDrain:
 			s.Site = route(state.MarkerFile(env, "web"), "green")
 		}
 	}
@@ -151,5 +151,26 @@ func TestApplySwitchBackNotFollowed(t *testing.T) {
 	}
 	if _, ok := r.h.Container(blueName); !ok {
 		t.Error("blue was removed")
+	}
+}
+
+// TestApplyDrainNotRouted: nginx stops seeing the marker after the switch
+// was verified (during the bake, say): the drain asks again, fails, and
+// blue, which nginx routes to, is not removed.
+func TestApplyDrainNotRouted(t *testing.T) {
+	r := newRig(t)
+	r.h.Fault = func(c memhost.Call) error {
+		if c.Op == "health-check" {
+			// Fault runs under the host's lock, as the route check reads it.
+			r.h.MarkersUnseen = true
+		}
+		return nil
+	}
+	_, err := r.ap.Apply(context.Background(), routedPlan(t))
+	if !errors.Is(err, reconciler.ErrNotRouted) || !strings.Contains(err.Error(), "is not drained") {
+		t.Fatalf("apply = %v, want the drain refused", err)
+	}
+	if c, ok := r.h.Container(blueName); !ok || !c.Running() {
+		t.Error("blue was drained although nginx routes to it")
 	}
 }
