@@ -616,6 +616,13 @@ func (pl *planner) trafficSite(s state.DesiredService, marker, want string, rout
 	return c
 }
 
+// SiteRequest is the GET of path, expecting status, through nginx's public
+// address of s (which has a Listen), as the plan's smoke and route checks
+// send it.
+func SiteRequest(s state.DesiredService, path string, status int) SmokeRequest {
+	return smokeRequest(s, path, status)
+}
+
 // smokeRequest is a GET of path, expecting status, sent to nginx's public
 // address of s (which has a Listen): its listen address, or loopback when
 // nginx listens on every address.
