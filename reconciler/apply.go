@@ -316,6 +316,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 	case ActRecord:
 		return a.Journal.RecordMigration(p.Env, s.Hash)
 	case ActRemove:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running", err, s.Name)
+			}
+		}
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
 	case ActStart:
 		return a.Runtime.Start(ctx, *s.Container)

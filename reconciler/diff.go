@@ -701,7 +701,13 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 	}
 	if idle := byColor[live.Other()]; idle != nil {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
-		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name})
+		rm := Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name}
+		if sv.Listen != nil && sv.HasPort() {
+			// nginx may still route to the leftover (a marker its
+			// workers do not see): ask it first.
+			rm.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)
+		}
+		c.Steps = append(c.Steps, rm)
 		what = append(what, "remove "+string(idle.Color))
 	}
 	if len(c.Steps) == 0 {

@@ -16,7 +16,7 @@ type Action string
 const (
 	ActPull        Action = "pull"         // Image: pull when absent
 	ActMigrate     Action = "migrate"      // Container: run to completion, exit 0 required (also the rollback job)
-	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine)
+	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine); with Site.Route, only once nginx routes elsewhere
 	ActStart       Action = "start"        // Container: create, copy files, start
 	ActWaitHealthy Action = "wait-healthy" // Name, HostPort, Health: until HealthyThreshold passes
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
@@ -196,7 +196,7 @@ type SiteChange struct {
 	// Loaded, when set, answers once nginx serves Content: apply polls it
 	// after the reload.
 	Loaded *SmokeRequest
-	// Route, when set on an ActSwitch, ActShift or ActDrain step, asks nginx, over
+	// Route, when set on an ActSwitch, ActShift, ActDrain or ActRemove step, asks nginx, over
 	// the site's own address, which routing its workers chose
 	// (templates.RoutePath); its WantBody is what the step's move makes
 	// it. Apply polls it after the move, for up to RouteTimeout, and

@@ -132,7 +132,7 @@ const RoutePath = checkPrefix + "route"
 
 // ProbePath is the location of a site with a server block that answers 204
 // while nginx's workers see the file state.ProbeFile in the conf dir, and
-// 404 otherwise.
+// 200 "probe file not seen" otherwise.
 const ProbePath = checkPrefix + "probe"
 
 // HasRoute reports whether a site file has the RoutePath and ProbePath

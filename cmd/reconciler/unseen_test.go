@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -184,4 +187,56 @@ func TestUnseenConfDirBake(t *testing.T) {
 	w.mustRun(exitOK, "apply")
 	w.wantServing("v2")
 	w.mustRun(exitOK, "diff")
+}
+
+// TestUnseenConfDirAgent: the conf dir is hidden after a deploy to green
+// (by hand, say): nginx's workers fall back to blue, which is gone.
+// status -o json shows where nginx routes next to the marker and flags
+// the mismatch; the agent reports site.unhealthy and counts it.
+func TestUnseenConfDirAgent(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	rcv := newReceiver(t)
+	notify := fmt.Sprintf("notify:\n  - url: %s/hook\n    events: [site.unhealthy]\n", rcv.srv.URL)
+	w.commit(spec{version: "v1", config: "a: 1\n", top: notify}, "v1")
+	w.mustRun(exitOK, "apply")
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", top: notify}, "v2")
+	w.mustRun(exitOK, "apply")
+	w.wantServing("v2")
+
+	r := w.mustRun(exitOK, "status", "-o", "json")
+	var st struct {
+		Services []host.ServiceStatus `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status json: %v\n%s", err, r.stdout)
+	}
+	if s := st.Services[0]; s.Routed != "green" || s.Marker != state.Green || s.RouteMismatch {
+		t.Fatalf("status before: %+v, want routed and marker green", s)
+	}
+
+	w.hideConfDir()
+	r = w.mustRun(exitOK, "status", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status json: %v\n%s", err, r.stdout)
+	}
+	if s := st.Services[0]; s.Routed != "blue" || s.Marker != state.Green || !s.RouteMismatch {
+		t.Fatalf("status with the conf dir hidden: %+v, want routed blue, marker green, mismatch", s)
+	}
+	if r := w.mustRun(exitOK, "status"); !strings.Contains(r.stdout, "route web: nginx routes to blue, marker says green (MISMATCH") {
+		t.Fatalf("status text lacks the mismatch:\n%s", r.stdout)
+	}
+
+	a := w.startAgent("file://"+w.repo.Bare(), "--interval", "1s", "--heal-interval", "1s")
+	env := fmt.Sprintf("env=%q", w.env)
+	waitFor(t, "site.unhealthy notified", 30*time.Second, func() bool { _, ok := rcv.event("site.unhealthy"); return ok })
+	if e, _ := rcv.event("site.unhealthy"); len(e.Services) != 1 || e.Services[0].Name != "web" || !strings.Contains(e.Error, "nginx routes to blue, its marker says green") {
+		t.Fatalf("site.unhealthy event = %+v", e)
+	}
+	waitFor(t, "the unhealthy site counted", 10*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_unhealthy_sites{`+env+`}`) == 1
+	})
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exit %d", code)
+	}
 }

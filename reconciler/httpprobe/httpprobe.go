@@ -111,6 +111,27 @@ func (p *Prober) Smoke(ctx context.Context, r reconciler.SmokeRequest, timeout t
 	return nil
 }
 
+// Get sends GET r.URL as Smoke does and returns the status and the body
+// (at most 1 MiB, surrounding white space trimmed), whatever they are.
+func (p *Prober) Get(ctx context.Context, r reconciler.SmokeRequest, timeout time.Duration) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if r.Host != "" {
+		req.Host = r.Host
+	}
+	resp, err := p.smokeClient(r.Host).Do(req)
+	if err != nil {
+		return 0, "", brief(err, timeout)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, strings.TrimSpace(string(body)), nil
+}
+
 func (p *Prober) smokeClient(serverName string) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{

@@ -15,9 +15,21 @@ import (
 	"github.com/developer-mesh/reconciler/templates"
 )
 
+// probeUnseen is the probe location's answer (status 200) while nginx's
+// workers do not see the probe file (templates/nginx-site.conf.tmpl).
+const probeUnseen = "probe file not seen"
+
 // ProbeTimeout bounds the wait for nginx's workers to see a probe file:
 // they test it on every request, so a correct host answers at once.
 const ProbeTimeout = 2 * time.Second
+
+// Getter sends a GET to nginx and returns the answer. httpprobe.Prober
+// implements it.
+type Getter interface {
+	// Get sends r and returns the status and the body, surrounding white
+	// space trimmed, whatever they are.
+	Get(ctx context.Context, r reconciler.SmokeRequest, timeout time.Duration) (int, string, error)
+}
 
 // ProbeSite is a site of the environment and the GET of its probe
 // location (templates.ProbePath, want 204) over its own address.
@@ -36,7 +48,7 @@ type Workers struct {
 	// Sites are the env's sites with a listen address, sorted; the first
 	// whose file on disk has the probe location is asked.
 	Sites  []ProbeSite
-	Prober reconciler.Prober
+	Prober Getter
 }
 
 // ProbeWorkers runs the probe and returns what it proved. When nginx does
@@ -63,18 +75,30 @@ func (w Workers) probe(ctx context.Context, s ProbeSite) (string, error) {
 	file := filepath.Join(w.ConfDir, state.ProbeFile(w.Env, s.Service))
 	body := []byte("# reconciler: the pre-deploy check of nginx's workers; removed at once.\n")
 	if err := atomicfile.Write(file, body, 0o644); err != nil {
-		return "", fmt.Errorf("write the probe file: %w (%s)", err, confDirHint(w.ConfDir))
+		// Not this check's to fail: the deploy's own writes report a
+		// conf dir that cannot be written, and undo what they did.
+		return fmt.Sprintf("not proved: cannot write the probe file: %v", err), nil
 	}
 	defer atomicfile.Remove(file)
 	deadline := time.Now().Add(ProbeTimeout)
 	for {
-		err := w.Prober.Smoke(ctx, s.Request, time.Second)
-		if err == nil {
-			return fmt.Sprintf("nginx's workers see %s (GET %s answered %d)", w.ConfDir, s.Request.URL, s.Request.WantStatus), nil
+		status, answer, err := w.Prober.Get(ctx, s.Request, time.Second)
+		if err == nil && status == s.Request.WantStatus {
+			return fmt.Sprintf("nginx's workers see %s (GET %s answered %d)", w.ConfDir, s.Request.URL, status), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("nginx's workers do not see %s: %v. The likely cause: they run as another user (nginx's user directive, often nobody or www-data) that cannot search %s; %s. A switch would not move traffic; nothing was changed",
-				file, err, w.ConfDir, fixHint(w.ConfDir))
+			if err != nil || status != 200 || answer != probeUnseen {
+				// Not the probe location answering: the site nginx
+				// serves is not the env file's yet (a listen or TLS
+				// change this deploy makes). The deploy's own route
+				// checks still ask nginx after each move.
+				if err == nil {
+					err = fmt.Errorf("status %d", status)
+				}
+				return fmt.Sprintf("not proved: GET %s: %v (the site nginx serves differs from the env file's until this deploy)", s.Request.URL, err), nil
+			}
+			return "", fmt.Errorf("nginx's workers do not see %s (GET %s answered %q for %s). The likely cause: they run as another user (nginx's user directive, often nobody or www-data) that cannot search %s; %s. A switch would not move traffic",
+				file, s.Request.URL, answer, ProbeTimeout, w.ConfDir, fixHint(w.ConfDir))
 		}
 		t := time.NewTimer(50 * time.Millisecond)
 		select {
