@@ -495,9 +495,13 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// Traffic may have moved (canary, bake, smoke): send it back
 			// to the old color, which is still running, first.
 			// Verified through nginx when the file served before has the
-			// route check (the new file has it: it may be the one
-			// served when the undo runs).
-			hasRoute := sv.site != nil && templates.HasRoute(sv.site.Content)
+			// route check and this change does not rewrite it: after a
+			// rewrite the undo cannot know which file nginx serves (the
+			// new one, or the old one put back when the write failed),
+			// and a new listen address or TLS setting would ask the
+			// wrong address.
+			hasRoute := sv.site != nil && templates.HasRoute(sv.site.Content) &&
+				!slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActWriteNginx })
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color,
 				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(liveC.Color), hasRoute)})
 		}

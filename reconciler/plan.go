@@ -202,7 +202,8 @@ type SiteChange struct {
 	// it. Apply polls it after the move, for up to RouteTimeout, and
 	// fails the step when nginx keeps routing otherwise. Nil for an
 	// upstream-only site, which has no server to ask, and for the
-	// switch-back of a file written before the route location existed.
+	// switch-back of a change that rewrites the site file or of a file
+	// written before the route location existed.
 	Route *SmokeRequest
 	// Marker is the file in ConfDir that the move writes (or removes),
 	// named in the error when nginx does not follow it.
