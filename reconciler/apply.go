@@ -74,6 +74,32 @@ func (a *Applier) routed(ctx context.Context, s Step) error {
 	}
 }
 
+// nameForwards runs the step's name check (s.Smoke.Exec) in the name
+// proxy's container until it prints s.Smoke.WantBody, for up to
+// RouteTimeout. A step without one passes.
+func (a *Applier) nameForwards(ctx context.Context, s Step) error {
+	if s.Smoke == nil || len(s.Smoke.Exec) == 0 {
+		return nil
+	}
+	deadline := a.now().Add(RouteTimeout)
+	for {
+		code, out, err := a.Runtime.Exec(ctx, s.NameProxy.Name, s.Smoke.Exec)
+		got := strings.TrimSpace(out)
+		if err == nil && code == 0 && got == s.Smoke.WantBody {
+			return nil
+		}
+		if a.now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("exit code %d, answer %q", code, state.LastLines(got, 3))
+			}
+			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after its marker moved (%s): %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, RouteTimeout, err)
+		}
+		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // ErrNotRouted is wrapped by the error of a traffic move that nginx did
 // not follow: its route check kept answering another routing.
 var ErrNotRouted = errors.New("traffic did not move")
@@ -368,7 +394,10 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		if a.Names == nil {
 			return errors.New("no name marker writer configured")
 		}
-		return a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color)
+		if err := a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color); err != nil {
+			return err
+		}
+		return a.nameForwards(ctx, s)
 	case ActNameProxy:
 		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
 	case ActSnapshot:

@@ -336,11 +336,21 @@ func (pl *planner) proxyReason(s state.DesiredService) string {
 // the marker, so it never forwards to nothing).
 func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target string) []Step {
 	spec := pl.proxySpec(s)
-	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec}}
+	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec, Smoke: pl.nameCheck(s, color)}}
 	if pl.proxyReason(s) != "" {
 		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
 	}
 	return steps
+}
+
+// nameCheck is the request that confirms s's name proxy forwards to color
+// once its marker moved: only when the proxy runs as wanted already (one
+// that this plan creates or replaces reads the marker from its start).
+func (pl *planner) nameCheck(s state.DesiredService, color state.Color) *SmokeRequest {
+	if color == "" || pl.proxyReason(s) != "" {
+		return nil
+	}
+	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
 }
 
 // nameRepair are the steps, with their reasons, that make s's name reach
@@ -356,7 +366,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 			got = "nothing"
 		}
 		reasons = append(reasons, fmt.Sprintf("drift: name %s points to %s, live container is %s", s.Name, got, live.Color))
-		steps = append(steps, Step{Action: ActName, Target: target, Service: s.Name, Color: live.Color, NameProxy: spec})
+		steps = append(steps, Step{Action: ActName, Target: target, Service: s.Name, Color: live.Color, NameProxy: spec, Smoke: pl.nameCheck(s, live.Color)})
 	}
 	if why := pl.proxyReason(s); why != "" {
 		reasons = append(reasons, why)
@@ -509,7 +519,8 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		case pl.proxied(sv.DesiredService):
 			// The name comes back to the old color before the new one
 			// goes.
-			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService)})
+			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService),
+				Smoke: pl.nameCheck(sv.DesiredService, liveC.Color)})
 		case pl.d.Network != "":
 			// The name comes back to the old color before the new one
 			// goes, so it never resolves to nothing (a no-op when the

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ const (
 	ActHealthCheck Action = "health-check" // HealthCheck: update a Route 53 health check (best effort)
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
-	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it)
+	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
 	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
 )
 
@@ -168,6 +169,14 @@ type SmokeRequest struct {
 	// white space trimmed: a route check's color.
 	WantBody string   `json:"wantBody,omitempty"`
 	Exec     []string `json:"exec,omitempty"` // command run in the container
+}
+
+// NameCheckCommand is the command that, run inside a name proxy's
+// container (whose executable is reconciler, at /reconciler), asks the
+// proxy on port which color it forwards to and prints it
+// (nameproxy.CheckPath).
+func NameCheckCommand(port int) []string {
+	return []string{"/reconciler", "name-proxy", "--check", "--port", strconv.Itoa(port)}
 }
 
 // ContainerSpec is what the runtime needs to create one container.

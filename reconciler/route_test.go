@@ -174,3 +174,52 @@ func TestApplyDrainNotRouted(t *testing.T) {
 		t.Error("blue was drained although nginx routes to it")
 	}
 }
+
+// namedPlan is routedPlan whose name steps ask the name proxy, which
+// runs, after moving its marker.
+func namedPlan(t *testing.T, r *rig) *reconciler.Plan {
+	t.Helper()
+	p := routedPlan(t)
+	c := &p.Changes[0]
+	for _, steps := range [][]reconciler.Step{c.Steps, c.Undo} {
+		for i := range steps {
+			if s := &steps[i]; s.Action == reconciler.ActName {
+				s.Smoke = &reconciler.SmokeRequest{Exec: reconciler.NameCheckCommand(8080), WantBody: string(s.Color)}
+				if err := r.h.Runtime().EnsureNameProxy(context.Background(), *s.NameProxy); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// TestApplyNameProxyChecked: after its marker moves, the name proxy is
+// asked which color it forwards to; when it keeps the old one, the
+// change is rolled back and blue is never drained.
+func TestApplyNameProxyChecked(t *testing.T) {
+	check := strings.Join(reconciler.NameCheckCommand(8080), " ")
+	proxy := state.NameProxyName(env, "web")
+
+	r := newRig(t)
+	if _, err := r.ap.Apply(context.Background(), namedPlan(t, r)); err != nil {
+		t.Fatal(err)
+	}
+	if i, j := r.indexOf("point /names/p/web green"), r.indexOf("exec "+proxy+" "+check); i < 0 || j < i || j > r.indexOf("remove p-web-blue") {
+		t.Fatalf("the name proxy was not asked between the marker and the drain: %q", r.calls())
+	}
+
+	r = newRig(t)
+	p := namedPlan(t, r)
+	r.h.ExecResult = func(name string, cmd []string) (int, string) {
+		if name == proxy {
+			return 0, "blue\n" // the proxy does not follow its marker
+		}
+		return 0, ""
+	}
+	_, err := r.ap.Apply(context.Background(), p)
+	r.wantRolledBack(t, err)
+	if !errors.Is(err, reconciler.ErrNotRouted) || !strings.Contains(err.Error(), "name proxy "+proxy+" does not forward web to green") {
+		t.Fatalf("apply = %v, want the name proxy named", err)
+	}
+}

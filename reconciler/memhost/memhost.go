@@ -490,6 +490,13 @@ func (h Runtime) Exec(ctx context.Context, name string, cmd []string) (int, stri
 		code, out := h.ExecResult(name, cmd)
 		return code, out, nil
 	}
+	if p := h.containers[name].proxy; p != nil && slices.Equal(cmd, reconciler.NameCheckCommand(p.Port)) {
+		// The proxy answers the color its marker names.
+		if c := h.names[p.Dir][p.Service]; c != "" {
+			return 0, string(c) + "\n", nil
+		}
+		return 1, "status 503: no live color yet", nil
+	}
 	return 0, "", nil
 }
 
