@@ -26,7 +26,7 @@ func checkCmd(g *globals) *cobra.Command {
 	var cf checkFlags
 	cmd := &cobra.Command{
 		Use:   "check --env NAME [--repo PATH|URL] [--ref REV]",
-		Short: "Run the pre-deploy checks alone: engine, nginx test, AWS credentials, secrets, images, memory, disk (exit 0 all pass, 1 a failure)",
+		Short: "Run the pre-deploy checks alone: engine, nginx test, nginx workers see the conf dir, AWS credentials, secrets, images, memory, disk (exit 0 all pass, 1 a failure)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
