@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,6 +43,66 @@ func (a *Applier) poll(ctx context.Context, r SmokeRequest, d time.Duration) err
 		}
 	}
 }
+
+// RouteTimeout bounds the wait for nginx to route as a traffic move
+// wants: its workers test the markers on every request, so a correct
+// host answers at once; the wait only rides out a slow first request.
+const RouteTimeout = 3 * time.Second
+
+// routed asks nginx, through the site's route check, whether its workers
+// route as the move of s wants, until they do or RouteTimeout passes. A
+// step without a route check (an upstream-only site) passes.
+func (a *Applier) routed(ctx context.Context, s Step) error {
+	r := s.Site.Route
+	if r == nil {
+		return nil
+	}
+	site, _, _ := strings.Cut(s.Target, "/")
+	deadline := a.now().Add(RouteTimeout)
+	for {
+		err := a.Prober.Smoke(ctx, *r, time.Second)
+		if err == nil {
+			return nil
+		}
+		if a.now().After(deadline) {
+			return fmt.Errorf("%w: nginx does not route %s as the marker says after %s (%v); the likely cause: nginx's workers run as another user (nginx's user directive, often nobody or www-data) that cannot see %s: make %s and every directory above it readable and searchable by that user (chmod 0755 %s), then run apply again",
+				ErrNotRouted, site, RouteTimeout, err, filepath.Join(s.Site.ConfDir, s.Site.Marker), s.Site.ConfDir, s.Site.ConfDir)
+		}
+		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// nameForwards runs the step's name check (s.Smoke.Exec) in the name
+// proxy's container until it prints s.Smoke.WantBody, for up to
+// RouteTimeout. A step without one passes.
+func (a *Applier) nameForwards(ctx context.Context, s Step) error {
+	if s.Smoke == nil || len(s.Smoke.Exec) == 0 {
+		return nil
+	}
+	deadline := a.now().Add(RouteTimeout)
+	for {
+		code, out, err := a.Runtime.Exec(ctx, s.NameProxy.Name, s.Smoke.Exec)
+		got := strings.TrimSpace(out)
+		if err == nil && code == 0 && got == s.Smoke.WantBody {
+			return nil
+		}
+		if a.now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("exit code %d, answer %q", code, state.LastLines(got, 3))
+			}
+			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after its marker moved (%s): %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, RouteTimeout, err)
+		}
+		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// ErrNotRouted is wrapped by the error of a traffic move that nginx did
+// not follow: its route check kept answering another routing.
+var ErrNotRouted = errors.New("traffic did not move")
 
 // smokeTimeout bounds one smoke request.
 const smokeTimeout = 10 * time.Second
@@ -283,6 +344,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 	case ActRecord:
 		return a.Journal.RecordMigration(p.Env, s.Hash)
 	case ActRemove:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running", err, s.Name)
+			}
+		}
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
 	case ActStart:
 		return a.Runtime.Start(ctx, *s.Container)
@@ -297,8 +363,16 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return a.Edge.Write(ctx, s.Site.Path, s.Site.Content, loaded)
 	case ActSwitch:
-		return a.Edge.Switch(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
+		if err := a.Edge.Switch(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color); err != nil {
+			return err
+		}
+		return a.routed(ctx, s)
 	case ActDrain:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running and is not drained", err, s.Name)
+			}
+		}
 		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
 		if err := a.drain(ctx, s.Target, s.Drain); err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
@@ -307,7 +381,10 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 	case ActRemoveNginx:
 		return a.Edge.Remove(ctx, s.Site.ConfDir, p.Env, s.Service)
 	case ActShift:
-		return a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent)
+		if err := a.Edge.Shift(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color, s.Percent); err != nil {
+			return err
+		}
+		return a.routed(ctx, s)
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s, res))
 	case ActAlias:
@@ -319,7 +396,10 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		if a.Names == nil {
 			return errors.New("no name marker writer configured")
 		}
-		return a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color)
+		if err := a.Names.Point(ctx, s.NameProxy.Dir, s.Service, s.Color); err != nil {
+			return err
+		}
+		return a.nameForwards(ctx, s)
 	case ActNameProxy:
 		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
 	case ActSnapshot:

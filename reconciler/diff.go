@@ -336,11 +336,21 @@ func (pl *planner) proxyReason(s state.DesiredService) string {
 // the marker, so it never forwards to nothing).
 func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target string) []Step {
 	spec := pl.proxySpec(s)
-	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec}}
+	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec, Smoke: pl.nameCheck(s, color)}}
 	if pl.proxyReason(s) != "" {
 		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
 	}
 	return steps
+}
+
+// nameCheck is the request that confirms s's name proxy forwards to color
+// once its marker moved: only when the proxy runs as wanted already (one
+// that this plan creates or replaces reads the marker from its start).
+func (pl *planner) nameCheck(s state.DesiredService, color state.Color) *SmokeRequest {
+	if color == "" || pl.proxyReason(s) != "" {
+		return nil
+	}
+	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
 }
 
 // nameRepair are the steps, with their reasons, that make s's name reach
@@ -356,7 +366,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 			got = "nothing"
 		}
 		reasons = append(reasons, fmt.Sprintf("drift: name %s points to %s, live container is %s", s.Name, got, live.Color))
-		steps = append(steps, Step{Action: ActName, Target: target, Service: s.Name, Color: live.Color, NameProxy: spec})
+		steps = append(steps, Step{Action: ActName, Target: target, Service: s.Name, Color: live.Color, NameProxy: spec, Smoke: pl.nameCheck(s, live.Color)})
 	}
 	if why := pl.proxyReason(s); why != "" {
 		reasons = append(reasons, why)
@@ -472,12 +482,18 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			c.Steps = append(c.Steps, Step{Action: ActHealthCheck, Target: "route53 " + sv.Name, BestEffort: true,
 				HealthCheck: &HealthCheckUpdate{ID: r.HealthCheckID, Path: health.Path, Port: sv.Listen.Port}})
 		}
-		switch {
-		case liveC != nil && sv.Drain > 0:
-			c.Steps = append(c.Steps, Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain})
-		case liveC != nil:
-			// drain: 0s: no requests to finish, the old color goes at once.
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
+		if liveC != nil {
+			// Before the old color goes, nginx is asked again: a bake can
+			// last long enough for nginx to stop seeing the marker.
+			// drain: 0s removes it at once, after the same question.
+			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain}
+			if sv.Drain <= 0 {
+				old = Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
+			}
+			if sv.Listen != nil {
+				old.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)
+			}
+			c.Steps = append(c.Steps, old)
 		}
 	} else {
 		c.Steps = append(c.Steps, Step{Action: ActSettle, Target: target, Name: name, Health: health})
@@ -492,13 +508,23 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		if sv.Listen != nil {
 			// Traffic may have moved (canary, bake, smoke): send it back
 			// to the old color, which is still running, first.
-			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			// Verified through nginx when the file served before has the
+			// route check and this change does not rewrite it: after a
+			// rewrite the undo cannot know which file nginx serves (the
+			// new one, or the old one put back when the write failed),
+			// and a new listen address or TLS setting would ask the
+			// wrong address.
+			hasRoute := sv.site != nil && templates.HasRoute(sv.site.Content) &&
+				!slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActWriteNginx })
+			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color,
+				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(liveC.Color), hasRoute)})
 		}
 		switch {
 		case pl.proxied(sv.DesiredService):
 			// The name comes back to the old color before the new one
 			// goes.
-			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService)})
+			c.Undo = append(c.Undo, Step{Action: ActName, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color, NameProxy: pl.proxySpec(sv.DesiredService),
+				Smoke: pl.nameCheck(sv.DesiredService, liveC.Color)})
 		case pl.d.Network != "":
 			// The name comes back to the old color before the new one
 			// goes, so it never resolves to nothing (a no-op when the
@@ -521,7 +547,6 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	watch := func(d time.Duration) *Watch {
 		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name), MaxErrorRate: dep.MaxErrorRate, MinRequests: minRequests}
 	}
-	site := &SiteChange{ConfDir: pl.d.Nginx.ConfDir}
 	var steps []Step
 	if dep.Strategy == state.Canary && sv.liveC != nil {
 		for _, p := range dep.Steps {
@@ -529,11 +554,13 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 				break
 			}
 			steps = append(steps,
-				Step{Action: ActShift, Target: nc.target, Service: sv.Name, Color: nc.color, Percent: p, Site: site},
+				Step{Action: ActShift, Target: nc.target, Service: sv.Name, Color: nc.color, Percent: p,
+					Site: pl.trafficSite(sv.DesiredService, state.CanaryMarkerFile(pl.d.Env, sv.Name, p, nc.color), fmt.Sprintf("%d%% %s", p, nc.color), true)},
 				Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(dep.StepPause)})
 		}
 	}
-	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color, Site: site})
+	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color,
+		Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)})
 	steps = append(steps, aliases...)
 	for _, sm := range sv.Smoke {
 		if len(sm.Exec) > 0 {
@@ -593,6 +620,28 @@ func SnapshotID(env, commit string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
+// trafficSite is the SiteChange of a step that moves s's traffic: marker
+// is the file in the conf dir the move writes or removes, want the answer
+// of the site's route check once nginx follows it (a color, or
+// "<percent>% <color>"). route is false when the file nginx serves at that
+// point may lack the route check; an upstream-only site has none.
+func (pl *planner) trafficSite(s state.DesiredService, marker, want string, route bool) *SiteChange {
+	c := &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: marker}
+	if route && s.Listen != nil {
+		r := smokeRequest(s, templates.RoutePath, 200)
+		r.WantBody = want
+		c.Route = &r
+	}
+	return c
+}
+
+// SiteRequest is the GET of path, expecting status, through nginx's public
+// address of s (which has a Listen), as the plan's smoke and route checks
+// send it.
+func SiteRequest(s state.DesiredService, path string, status int) SmokeRequest {
+	return smokeRequest(s, path, status)
+}
+
 // smokeRequest is a GET of path, expecting status, sent to nginx's public
 // address of s (which has a Listen): its listen address, or loopback when
 // nginx listens on every address.
@@ -639,7 +688,11 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 				from = string(site.Live)
 			}
 			c.Reasons = append(c.Reasons, fmt.Sprintf("drift: nginx sends traffic to %s, live container is %s", from, live))
-			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live, Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir}})
+			// The file's write (when it differs) comes first: the file
+			// served at the switch is the rendered one, route check
+			// included.
+			c.Steps = append(c.Steps, Step{Action: ActSwitch, Target: sv.Name + "/" + string(live), Service: sv.Name, Color: live,
+				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)})
 			what = append(what, "switch to "+string(live))
 		}
 	}
@@ -667,7 +720,13 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 	}
 	if idle := byColor[live.Other()]; idle != nil {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
-		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name})
+		rm := Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name}
+		if sv.Listen != nil && sv.HasPort() {
+			// nginx may still route to the leftover (a marker its
+			// workers do not see): ask it first.
+			rm.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)
+		}
+		c.Steps = append(c.Steps, rm)
 		what = append(what, "remove "+string(idle.Color))
 	}
 	if len(c.Steps) == 0 {

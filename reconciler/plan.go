@@ -3,6 +3,7 @@ package reconciler
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,13 +17,13 @@ type Action string
 const (
 	ActPull        Action = "pull"         // Image: pull when absent
 	ActMigrate     Action = "migrate"      // Container: run to completion, exit 0 required (also the rollback job)
-	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine)
+	ActRemove      Action = "remove"       // Name: stop and remove (absent is fine); with Site.Route, only once nginx routes elsewhere
 	ActStart       Action = "start"        // Container: create, copy files, start
 	ActWaitHealthy Action = "wait-healthy" // Name, HostPort, Health: until HealthyThreshold passes
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain: wait, then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain: nginx still routes to the new color (Site.Route), wait, then stop and remove
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
@@ -31,7 +32,7 @@ const (
 	ActHealthCheck Action = "health-check" // HealthCheck: update a Route 53 health check (best effort)
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
-	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it)
+	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
 	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
 )
 
@@ -161,10 +162,21 @@ type Watch struct {
 // or, when Exec is set, a command run inside the step's container (Name)
 // that must exit 0.
 type SmokeRequest struct {
-	URL        string   `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
-	Host       string   `json:"host,omitempty"`       // Host header and TLS server name; "" for none
-	WantStatus int      `json:"wantStatus,omitempty"` // expected status code
-	Exec       []string `json:"exec,omitempty"`       // command run in the container
+	URL        string `json:"url,omitempty"`        // http(s)://127.0.0.1:PORT/path
+	Host       string `json:"host,omitempty"`       // Host header and TLS server name; "" for none
+	WantStatus int    `json:"wantStatus,omitempty"` // expected status code
+	// WantBody, when set, is the answer's expected body, surrounding
+	// white space trimmed: a route check's color.
+	WantBody string   `json:"wantBody,omitempty"`
+	Exec     []string `json:"exec,omitempty"` // command run in the container
+}
+
+// NameCheckCommand is the command that, run inside a name proxy's
+// container (whose executable is reconciler, at /reconciler), asks the
+// proxy on port which color it forwards to and prints it
+// (nameproxy.CheckPath).
+func NameCheckCommand(port int) []string {
+	return []string{"/reconciler", "name-proxy", "--check", "--port", strconv.Itoa(port)}
 }
 
 // ContainerSpec is what the runtime needs to create one container.
@@ -193,6 +205,18 @@ type SiteChange struct {
 	// Loaded, when set, answers once nginx serves Content: apply polls it
 	// after the reload.
 	Loaded *SmokeRequest
+	// Route, when set on an ActSwitch, ActShift, ActDrain or ActRemove step, asks nginx, over
+	// the site's own address, which routing its workers chose
+	// (templates.RoutePath); its WantBody is what the step's move makes
+	// it. Apply polls it after the move, for up to RouteTimeout, and
+	// fails the step when nginx keeps routing otherwise. Nil for an
+	// upstream-only site, which has no server to ask, and for the
+	// switch-back of a change that rewrites the site file or of a file
+	// written before the route location existed.
+	Route *SmokeRequest
+	// Marker is the file in ConfDir that the move writes (or removes),
+	// named in the error when nginx does not follow it.
+	Marker string
 }
 
 // Event is the notification of the plan: env, commit, author, message and

@@ -123,12 +123,16 @@ const (
 	EventDriftRepaired         EventName = "drift.repaired"
 	EventMigrationFailed       EventName = "migration.failed"
 	EventContainerCrashLooping EventName = "container.crash_looping"
+	// EventSiteUnhealthy: the agent asked nginx and found a site that
+	// routes to another color than its marker names, or answers 5xx
+	// while its live container is healthy, and could not repair it.
+	EventSiteUnhealthy EventName = "site.unhealthy"
 )
 
 // Events are all the events notify receivers can listen to, in the order
 // error messages list them.
 var Events = []EventName{EventDeployStarted, EventDeploySucceeded, EventDeployFailed, EventDeployRolledBack, EventDriftRepaired,
-	EventMigrationFailed, EventContainerCrashLooping}
+	EventMigrationFailed, EventContainerCrashLooping, EventSiteUnhealthy}
 
 // Nginx says where reconciler writes its nginx files and how nginx is tested
 // and reloaded. Test and Reload run through "sh -c".

@@ -173,6 +173,11 @@ func CanaryMarkerFile(env, service string, percent int, color Color) string {
 	return fmt.Sprintf("%s-%s.canary-%d-%s", env, service, percent, color)
 }
 
+// ProbeFile is the name of the file in confDir whose presence a site's
+// probe location reports: the pre-deploy check writes it for a moment to
+// know that nginx's workers see the conf dir.
+func ProbeFile(env, service string) string { return env + "-" + service + ".probe" }
+
 // CanaryMarkerGlob matches every canary marker of a service.
 func CanaryMarkerGlob(env, service string) string { return env + "-" + service + ".canary-*" }
 

@@ -83,6 +83,8 @@ func Site(p SiteParams) ([]byte, error) {
 		Upstream, Var, Marker, ConnVar string
 		Redirect, HTTPSPort, ACMERoot  string
 		LogPath, CheckPath             string
+		RouteVar, RoutePath            string
+		ProbePath, ProbeFile           string
 		LivePort                       int
 	}{
 		SiteParams: p,
@@ -95,6 +97,10 @@ func Site(p SiteParams) ([]byte, error) {
 		ACMERoot:   ACMEWebroot,
 		LivePort:   p.BluePort,
 		LogPath:    LogPath(p.LogDir, p.Env, p.Service),
+		RouteVar:   "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_route",
+		RoutePath:  RoutePath,
+		ProbePath:  ProbePath,
+		ProbeFile:  filepath.Join(p.ConfDir, state.ProbeFile(p.Env, p.Service)),
 	}
 	if p.Live == state.Green {
 		data.LivePort = p.GreenPort
@@ -118,6 +124,22 @@ func Site(p SiteParams) ([]byte, error) {
 }
 
 const checkPrefix = "/.reconciler-check/"
+
+// RoutePath is the location of a site with a server block that answers
+// 200 with the routing nginx's workers chose from the markers they see:
+// "blue", "green", or "<percent>% <color>" while a canary marker is seen.
+const RoutePath = checkPrefix + "route"
+
+// ProbePath is the location of a site with a server block that answers 204
+// while nginx's workers see the file state.ProbeFile in the conf dir, and
+// 200 "probe file not seen" otherwise.
+const ProbePath = checkPrefix + "probe"
+
+// HasRoute reports whether a site file has the RoutePath and ProbePath
+// locations (files written before they existed do not).
+func HasRoute(content []byte) bool {
+	return bytes.Contains(content, []byte("location = "+RoutePath+" {"))
+}
 
 // CheckPath returns the path of a site file's check location, which answers
 // 204 once nginx has loaded that file; "" for a file without one

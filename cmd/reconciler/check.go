@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/spf13/cobra"
 
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/reconciler/host"
+	"github.com/developer-mesh/reconciler/reconciler/httpprobe"
+	"github.com/developer-mesh/reconciler/reconciler/nginx"
 	"github.com/developer-mesh/reconciler/reconciler/preflight"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
+	"github.com/developer-mesh/reconciler/templates"
 )
 
 func init() { commands = append(commands, checkCmd) }
@@ -21,7 +26,7 @@ func checkCmd(g *globals) *cobra.Command {
 	var cf checkFlags
 	cmd := &cobra.Command{
 		Use:   "check --env NAME [--repo PATH|URL] [--ref REV]",
-		Short: "Run the pre-deploy checks alone: engine, nginx test, AWS credentials, secrets, images, memory, disk (exit 0 all pass, 1 a failure)",
+		Short: "Run the pre-deploy checks alone: engine, nginx test, nginx workers see the conf dir, AWS credentials, secrets, images, memory, disk (exit 0 all pass, 1 a failure)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -96,6 +101,7 @@ func (cf *checkFlags) checker(ctx context.Context, g *globals, h *rig, e *state.
 	c := &preflight.Checker{
 		Engine: engine{h.rt}, Registry: h.rt, Nginx: h.edge,
 		HostMemory: sizes[0], MemoryReserve: sizes[1], MinDisk: sizes[2],
+		Workers: workerProbe(e),
 	}
 	if secrets.UsesAWS(e.SecretRefs()) || e.Backup != nil && e.Backup.S3 != "" {
 		cfg, err := g.aws.Config(ctx)
@@ -117,4 +123,25 @@ func (a engine) Info(ctx context.Context) (string, int64, string, error) {
 
 func (a engine) RunningMemory(ctx context.Context) (map[string]int64, error) {
 	return a.rt.RunningMemory(ctx)
+}
+
+// workerProbe is the check that nginx's workers see e's conf dir, asked
+// through the probe location of e's sites with a listen address.
+func workerProbe(e *state.Env) nginx.Workers {
+	w := nginx.Workers{Env: e.Environment, ConfDir: e.Nginx.ConfDir, Prober: httpprobe.New()}
+	names := make([]string, 0, len(e.Services))
+	for n := range e.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := e.Services[n]
+		l, err := state.ParseListen(s.Listen)
+		if s.Listen == "" || s.ContainerPort == 0 || err != nil {
+			continue
+		}
+		ds := state.DesiredService{Name: n, Listen: &l, ServerName: s.ServerName}
+		w.Sites = append(w.Sites, nginx.ProbeSite{Service: n, Request: reconciler.SiteRequest(ds, templates.ProbePath, 204)})
+	}
+	return w
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,12 +22,16 @@ func init() { commands = append(commands, nameProxyCmd) }
 // (reconciler-proxy-<env>-<service>); apply creates it, nobody runs it by hand.
 func nameProxyCmd(g *globals) *cobra.Command {
 	var p nameproxy.Proxy
+	var check bool
 	cmd := &cobra.Command{
 		Use:    "name-proxy --service NAME --port N --marker PATH",
 		Short:  "Forward a service's name to its live color (runs inside the name proxy container)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if check {
+				return nameProxyCheck(cmd.Context(), g, p.Port)
+			}
 			if p.Service == "" || p.Port <= 0 || p.Marker == "" {
 				return errors.New("name-proxy: --service, --port and --marker are required")
 			}
@@ -43,5 +50,29 @@ func nameProxyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&p.Service, "service", "", "the service whose name this proxy holds")
 	cmd.Flags().IntVar(&p.Port, "port", 0, "port to listen on and to forward to")
 	cmd.Flags().StringVar(&p.Marker, "marker", "", "file holding the live color")
+	cmd.Flags().BoolVar(&check, "check", false, "ask the proxy on --port which color it forwards to, print it and exit")
 	return cmd
+}
+
+// nameProxyCheck asks the proxy on port for nameproxy.CheckPath and prints
+// its answer: what apply runs inside the proxy's container after moving
+// its marker.
+func nameProxyCheck(ctx context.Context, g *globals, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+nameproxy.CheckPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("name-proxy --check: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("name-proxy --check: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	fmt.Fprint(g.stdout, string(b))
+	return nil
 }

@@ -73,6 +73,16 @@ func statusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			for _, r := range st.Services {
+				if r.Marker == "" {
+					continue
+				}
+				line := fmt.Sprintf("route %s: nginx routes to %s, marker says %s", r.Service, dash(r.Routed), r.Marker)
+				if r.RouteMismatch {
+					line += " (MISMATCH: nginx's workers do not follow the marker; see reconciler check)"
+				}
+				fmt.Fprintln(g.stdout, line)
+			}
 			for _, n := range st.Names {
 				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, n.Proxy, n.State, dash(string(n.Color)))
 			}

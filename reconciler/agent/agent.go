@@ -60,6 +60,10 @@ type Outcome struct {
 	// CrashLooping are the containers that restarted at least
 	// CrashLoopRestarts times, as last observed.
 	CrashLooping []string
+	// UnhealthySites are the sites that nginx routes otherwise than
+	// their markers say, or that answer 5xx while their live container
+	// is healthy, as last asked through nginx.
+	UnhealthySites []string
 }
 
 // CrashLoopRestarts is the restart count from which a container counts as
@@ -481,6 +485,7 @@ func (a *Agent) observed(out Outcome) {
 		m.DeployErrors.WithLabelValues(env).Add(float64(out.Errors))
 		if out.Services != nil {
 			m.CrashLooping.WithLabelValues(env).Set(float64(len(out.CrashLooping)))
+			m.UnhealthySites.WithLabelValues(env).Set(float64(len(out.UnhealthySites)))
 		}
 	}
 	if out.Services == nil {

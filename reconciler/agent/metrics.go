@@ -25,6 +25,7 @@ type Metrics struct {
 	DeployRequests      *prometheus.CounterVec   // env
 	DeployErrors        *prometheus.CounterVec   // env
 	CrashLooping        *prometheus.GaugeVec     // env
+	UnhealthySites      *prometheus.GaugeVec     // env
 }
 
 // NewMetrics makes and registers the metrics.
@@ -64,10 +65,12 @@ func NewMetrics() *Metrics {
 			Help: "Of reconciler_deploy_requests_total, those answered with a 5xx status."}, env),
 		CrashLooping: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_crash_looping_containers",
 			Help: "Containers of the env that restarted at least 3 times, as last observed."}, env),
+		UnhealthySites: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_unhealthy_sites",
+			Help: "Sites of the env that nginx routes otherwise than their markers say, or that answer 5xx while their live container is healthy, as last asked through nginx."}, env),
 	}
 	m.Registry.MustRegister(m.Deployments, m.DeploymentDuration, m.Rollbacks, m.DriftRepairs, m.DriftDetected,
 		m.GitFetchDuration, m.GitFetchErrors, m.SignatureRefusals, m.AppliedCommit, m.Ready, m.WebhookRequests,
-		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.CrashLooping,
+		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.CrashLooping, m.UnhealthySites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +88,7 @@ func (m *Metrics) init(env string) {
 	m.DeployRequests.WithLabelValues(env)
 	m.DeployErrors.WithLabelValues(env)
 	m.CrashLooping.WithLabelValues(env)
+	m.UnhealthySites.WithLabelValues(env)
 	m.SignatureRefusals.WithLabelValues(env)
 	m.Ready.WithLabelValues(env)
 }

@@ -98,6 +98,13 @@ func Take(ctx context.Context, root string, o *state.Observed, env, commit, conf
 		os.RemoveAll(tmp)
 		return Result{}, fmt.Errorf("backup: %w", err)
 	}
+	// Read it back: a backup that says "taken" holds what it claims.
+	for p, b := range files {
+		got, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil || !bytes.Equal(got, b) {
+			return Result{}, fmt.Errorf("backup: %s does not read back as written (%v)", filepath.Join(dir, p), err)
+		}
+	}
 	res := Result{Dir: dir}
 	if err := prune(root, keep); err != nil {
 		return res, err

@@ -92,6 +92,9 @@ type Host struct {
 	Secrets Secrets
 	// Prober runs health checks and smoke requests.
 	Prober reconciler.Prober
+	// Routes asks nginx which color it routes each site to (status, the
+	// agent's heal); nil does not ask.
+	Routes Routes
 	Log    *zap.Logger
 	// Out receives what the executor prints (the migrations job's output).
 	Out io.Writer

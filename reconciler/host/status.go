@@ -24,6 +24,12 @@ type ServiceStatus struct {
 	// its limit (the host's memory when it has none). 0 when unknown.
 	MemoryBytes      int64 `json:"memoryBytes,omitempty"`
 	MemoryLimitBytes int64 `json:"memoryLimitBytes,omitempty"`
+	// Marker is the color the site's marker names, Routed the routing
+	// nginx answers for it when asked (SiteRoute), and RouteMismatch is
+	// set when they differ. Empty for a service without a listen address.
+	Marker        state.Color `json:"marker,omitempty"`
+	Routed        string      `json:"routed,omitempty"`
+	RouteMismatch bool        `json:"routeMismatch,omitempty"`
 }
 
 // NameStatus is a service's name proxy and the color it forwards to.
@@ -70,6 +76,13 @@ func (h *Host) Status(ctx context.Context, e *state.Env) (Status, error) {
 	if err != nil {
 		st.Warnings = append(st.Warnings, "reading memory use: "+err.Error())
 	}
+	routes := map[string]SiteRoute{}
+	for _, r := range h.SiteRoutes(ctx, e, o) {
+		routes[r.Service] = r
+		if r.Err != "" {
+			st.Warnings = append(st.Warnings, "asking nginx where "+r.Service+" goes: "+r.Err)
+		}
+	}
 	for _, name := range state.SortedKeys(names) {
 		svc, desired := e.Services[name]
 		r := ServiceStatus{Service: name, State: "absent", Health: "-"}
@@ -94,6 +107,9 @@ func (h *Host) Status(ctx context.Context, e *state.Env) (Status, error) {
 					r.MemoryBytes, r.MemoryLimitBytes = u.MemoryBytes, u.MemoryLimitBytes
 				}
 			}
+		}
+		if rt, ok := routes[name]; ok {
+			r.Marker, r.Routed, r.RouteMismatch = rt.Marker, rt.Routed, rt.Mismatch
 		}
 		st.Services = append(st.Services, r)
 	}

@@ -55,6 +55,9 @@ type Syncer struct {
 
 	// looping are the crash-looping containers already reported, by ID.
 	looping map[string]bool
+	// unhealthy are the unhealthy sites already reported, by service and
+	// reason.
+	unhealthy map[string]bool
 }
 
 // Fetch implements agent.Config.Fetch.
@@ -106,6 +109,7 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 		s.logSiteChecks(h.SyncSiteChecks(ctx, e, s.Cloud))
 	}
 	if mode == agent.Check || p.Empty() {
+		out.UnhealthySites = s.unhealthySites(ctx, h, e, pl.Desired, pl.Observed)
 		return out, nil
 	}
 	p.Author, p.Message = rev.Author, rev.Message // the mirror's view of the commit
@@ -148,6 +152,7 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 	if ctx.Err() == nil {
 		if o2, oerr := h.Observe(ctx, ScopeOf(pl.Desired)); oerr == nil {
 			out.Services = AgentServices(o2)
+			out.UnhealthySites = s.unhealthySites(ctx, h, e, pl.Desired, o2)
 		}
 	}
 	return out, err
@@ -188,6 +193,59 @@ func (s *Syncer) crashLoops(ctx context.Context, d *state.Desired, o *state.Obse
 		n := s.Notifier(d.Notify)
 		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: state.EventContainerCrashLooping, Env: d.Env, Commit: d.Commit, Services: fresh,
 			Error: fmt.Sprintf("%d container(s) restarted %d or more times: %s", len(fresh), agent.CrashLoopRestarts, strings.Join(names, ", "))})
+		n.Close(15 * time.Second)
+	}
+	return names
+}
+
+// unhealthySites asks nginx about every site of e (Host.SiteRoutes) and
+// returns those it routes otherwise than their marker says, or that answer
+// 5xx through nginx while their live container passes its health check:
+// drift the plan could not repair (the files are right; nginx does not
+// follow them). Each is notified as site.unhealthy once, until it is
+// healthy again.
+func (s *Syncer) unhealthySites(ctx context.Context, h *Host, e *state.Env, d *state.Desired, o *state.Observed) []string {
+	if s.unhealthy == nil {
+		s.unhealthy = map[string]bool{}
+	}
+	var names, reasons []string
+	var fresh []reconciler.EventService
+	seen := map[string]bool{}
+	for _, r := range h.SiteRoutes(ctx, e, o) {
+		why, kind := "", "route"
+		switch {
+		case r.Mismatch:
+			why = fmt.Sprintf("%s: nginx routes to %s, its marker says %s (nginx's workers do not see %s? run reconciler check)", r.Service, r.Routed, r.Marker, d.Nginx.ConfDir)
+		case r.Status >= 500:
+			live := o.Live(r.Service)
+			svc := e.Services[r.Service]
+			if live == nil || !live.Running() || live.HostPort == 0 || h.Prober.Check(ctx, live.HostPort, svc.Health.Path, svc.Health.Timeout.D()) != nil {
+				continue // the container's own health is another report
+			}
+			kind = "5xx"
+			why = fmt.Sprintf("%s: answers %d through nginx while its live container %s is healthy", r.Service, r.Status, live.Name)
+		default:
+			continue
+		}
+		names = append(names, r.Service)
+		reasons = append(reasons, why)
+		key := r.Service + " " + kind
+		seen[key] = true
+		if !s.unhealthy[key] {
+			s.unhealthy[key] = true
+			fresh = append(fresh, reconciler.EventService{Name: r.Service})
+			s.Log.Warn("site unhealthy", zap.String("site", r.Service), zap.String("why", why))
+		}
+	}
+	for k := range s.unhealthy {
+		if !seen[k] {
+			delete(s.unhealthy, k)
+		}
+	}
+	if len(fresh) > 0 {
+		n := s.Notifier(d.Notify)
+		n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: state.EventSiteUnhealthy, Env: d.Env, Commit: d.Commit, Services: fresh,
+			Error: strings.Join(reasons, "; ")})
 		n.Close(15 * time.Second)
 	}
 	return names

@@ -83,7 +83,8 @@ func brief(err error, timeout time.Duration) error {
 }
 
 // Smoke sends GET r.URL with r.Host as the Host header and TLS server name
-// and returns nil when the status is r.WantStatus. It checks nginx on
+// and returns nil when the status is r.WantStatus (and, when r.WantBody is
+// set, the body without surrounding white space is r.WantBody). It checks nginx on
 // loopback, so the certificate is not verified (its name is the public one).
 func (p *Prober) Smoke(ctx context.Context, r reconciler.SmokeRequest, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -100,11 +101,35 @@ func (p *Prober) Smoke(ctx context.Context, r reconciler.SmokeRequest, timeout t
 		return brief(err, timeout)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != r.WantStatus {
 		return fmt.Errorf("GET %s: status %d, want %d", r.URL, resp.StatusCode, r.WantStatus)
 	}
+	if got := strings.TrimSpace(string(body)); r.WantBody != "" && got != r.WantBody {
+		return fmt.Errorf("GET %s answered %q, want %q", r.URL, got, r.WantBody)
+	}
 	return nil
+}
+
+// Get sends GET r.URL as Smoke does and returns the status and the body
+// (at most 1 MiB, surrounding white space trimmed), whatever they are.
+func (p *Prober) Get(ctx context.Context, r reconciler.SmokeRequest, timeout time.Duration) (int, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if r.Host != "" {
+		req.Host = r.Host
+	}
+	resp, err := p.smokeClient(r.Host).Do(req)
+	if err != nil {
+		return 0, "", brief(err, timeout)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, strings.TrimSpace(string(body)), nil
 }
 
 func (p *Prober) smokeClient(serverName string) *http.Client {

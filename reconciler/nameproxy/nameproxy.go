@@ -116,6 +116,12 @@ func (Markers) Point(_ context.Context, dir, service string, color state.Color) 
 // Colors is ReadColors(dir).
 func (Markers) Colors(dir string) (map[string]state.Color, error) { return ReadColors(dir) }
 
+// CheckPath is the path the proxy answers itself, with 200 and the color
+// it forwards to (read from its marker as for any request), instead of
+// forwarding: apply asks it after moving the marker, through
+// reconciler.NameCheckCommand run in the proxy's container.
+const CheckPath = "/.reconciler-check/name"
+
 // Proxy forwards requests for one service to its live color.
 type Proxy struct {
 	Service string
@@ -173,6 +179,11 @@ func (p *Proxy) Handler() http.Handler {
 		if err != nil {
 			logf("%s %s: %v", r.Method, r.URL.Path, err)
 			http.Error(w, "reconciler name proxy: "+p.Service+": "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path == CheckPath {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintln(w, color)
 			return
 		}
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), colorKey{}, string(color))))

@@ -199,6 +199,7 @@ var slackIcons = map[state.EventName]string{
 	state.EventDriftRepaired:         ":wrench:",
 	state.EventMigrationFailed:       ":x:",
 	state.EventContainerCrashLooping: ":rotating_light:",
+	state.EventSiteUnhealthy:         ":no_entry:",
 }
 
 func payload(format string, e reconciler.Event) ([]byte, error) {

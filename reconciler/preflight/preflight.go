@@ -40,6 +40,16 @@ type NginxTester interface {
 	Test(ctx context.Context) error
 }
 
+// WorkerProbe proves that nginx's workers see the files of the conf dir,
+// as they must see the markers that move traffic. nginx.Workers
+// implements it.
+type WorkerProbe interface {
+	// ProbeWorkers returns what it proved, or an error that names the
+	// file nginx does not see and the fix. It changes nothing that
+	// routes traffic.
+	ProbeWorkers(ctx context.Context) (string, error)
+}
+
 // Identity checks cloud credentials.
 type Identity interface {
 	// CallerIdentity returns whom the credentials belong to.
@@ -86,6 +96,8 @@ type Checker struct {
 	Engine   Engine
 	Registry Registry
 	Nginx    NginxTester
+	// Workers runs after a passing nginx test.
+	Workers WorkerProbe
 	// Identity is set when the env file references AWS secrets.
 	Identity Identity
 	// HostMemory overrides the engine's MemTotal when > 0.
@@ -99,7 +111,8 @@ type Checker struct {
 	FreeDisk func(path string) (int64, error)
 }
 
-// Host runs the checks that need no plan: engine, nginx, AWS credentials.
+// Host runs the checks that need no plan: engine, nginx (its test, then
+// that its workers see the conf dir), AWS credentials.
 // They come before secrets are resolved and the host is observed.
 func (c *Checker) Host(ctx context.Context) Report {
 	var r Report
@@ -118,6 +131,11 @@ func (c *Checker) Host(ctx context.Context) Report {
 			res.Err = fmt.Errorf("the current nginx configuration fails its test, before any change: %w", err)
 		}
 		r = append(r, res)
+		if c.Workers != nil && res.Err == nil {
+			res := Result{Name: "nginx workers"}
+			res.Detail, res.Err = c.Workers.ProbeWorkers(ctx)
+			r = append(r, res)
+		}
 	}
 	if c.Identity != nil {
 		res := Result{Name: "aws"}

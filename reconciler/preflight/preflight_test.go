@@ -135,3 +135,29 @@ func TestStatfs(t *testing.T) {
 		t.Fatalf("statfsFree = %d, %v", n, err)
 	}
 }
+
+type fakeWorkers struct {
+	err   error
+	asked *int
+}
+
+func (f fakeWorkers) ProbeWorkers(context.Context) (string, error) {
+	*f.asked++
+	return "seen", f.err
+}
+
+// TestHostWorkers: the workers' probe runs after a passing nginx test and
+// its failure fails the checks; after a failing test it does not run.
+func TestHostWorkers(t *testing.T) {
+	asked := 0
+	c := &Checker{Nginx: fakeNginx{}, Workers: fakeWorkers{err: errors.New("nginx's workers do not see it"), asked: &asked}}
+	r := c.Host(context.Background())
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "pre-deploy check nginx workers failed: nginx's workers do not see it") {
+		t.Fatalf("Host = %v, want the workers' failure", err)
+	}
+	c.Nginx = fakeNginx{err: errors.New("bad config")}
+	r = c.Host(context.Background())
+	if asked != 1 || len(r) != 1 {
+		t.Fatalf("after a failing nginx test the probe ran (%d) or results are %v", asked, r)
+	}
+}

@@ -138,10 +138,19 @@ func (d *Dir) LastMigration(env string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// RecordMigration remembers hash as env's last successful migrations run.
+// RecordMigration remembers hash as env's last successful migrations run,
+// and reads the record back: it returns nil only once LastMigration
+// returns hash.
 func (d *Dir) RecordMigration(env, hash string) error {
 	if err := atomicfile.Write(filepath.Join(d.path, env+".migrations"), []byte(hash+"\n"), 0o600); err != nil {
 		return fmt.Errorf("record migrations: %w", err)
+	}
+	got, err := d.LastMigration(env)
+	if err != nil {
+		return fmt.Errorf("record migrations: %w", err)
+	}
+	if got != hash {
+		return fmt.Errorf("record migrations: read back %q, wrote %q", got, hash)
 	}
 	return nil
 }
