@@ -167,7 +167,8 @@ func unitCommand(t *testing.T, unit, env string, h unitHost) *exec.Cmd {
 }
 
 // installUnitHost lays out /etc/reconciler for env as docs/operations.md
-// says: the shipped settings file with repo and listen address edited, and
+// says: the shipped settings file with repo, ref and listen address edited
+// (the ref of a dev instance, main, which the test's repository has), and
 // the two secret files unless noSecrets.
 func installUnitHost(t *testing.T, env, repoURL, listen string, noSecrets bool) unitHost {
 	t.Helper()
@@ -183,6 +184,7 @@ func installUnitHost(t *testing.T, env, repoURL, listen string, noSecrets bool) 
 		t.Fatal(err)
 	}
 	s := replaceLine(string(b), "RECONCILER_REPO=", "RECONCILER_REPO="+repoURL)
+	s = replaceLine(s, "RECONCILER_REF=", "RECONCILER_REF=main")
 	s = replaceLine(s, "RECONCILER_INTERVAL=", "RECONCILER_INTERVAL=1s")
 	s = replaceLine(s, "RECONCILER_LISTEN=", "RECONCILER_LISTEN="+listen)
 	if err := os.WriteFile(filepath.Join(h.etc, env, "reconciler.env"), []byte(s), 0o600); err != nil {
