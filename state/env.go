@@ -46,7 +46,7 @@ type Env struct {
 // file:/path, ssm:/path, secretsmanager:NAME), resolved like service secrets.
 type Notify struct {
 	// URL is the receiver of formats json and slack; format email has none.
-	URL string `json:"url,omitempty"`
+	URL string `json:"url,omitempty" settings:"url"`
 	// Format is "json" (the event as JSON, the default), "slack" (a Slack
 	// incoming-webhook message) or "email" (a plain-text message sent
 	// through Amazon SES from From to To).
@@ -114,13 +114,13 @@ type Service struct {
 	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
 	// Env holds plain values; they override EnvFile's.
-	Env map[string]string `json:"env,omitempty"`
+	Env map[string]string `json:"env,omitempty" settings:"hidden"`
 	// EnvFile is a KEY=value file of the repository, read at the same commit.
 	EnvFile string `json:"envFile,omitempty"`
 	// Secrets maps variable names to references (ssm:/path,
 	// secretsmanager:NAME[#key], env:VAR, file:/path) resolved at deploy
 	// time; values never reach git, a label, a log or a plan.
-	Secrets map[string]string `json:"secrets,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty" settings:"hidden"`
 	// Files are copied into the container before it starts.
 	Files []File `json:"files,omitempty"`
 	// Memory is the container's limit ("512m", "1g"); absent means none.
@@ -230,9 +230,9 @@ type Migrations struct {
 	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
 	// Env, EnvFile, Secrets and Files mean what they mean for a service.
-	Env     map[string]string `json:"env,omitempty"`
+	Env     map[string]string `json:"env,omitempty" settings:"hidden"`
 	EnvFile string            `json:"envFile,omitempty"`
-	Secrets map[string]string `json:"secrets,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty" settings:"hidden"`
 	Files   []File            `json:"files,omitempty"`
 	// Network is the Docker network the job runs on; default "host", so it
 	// reaches a database the host reaches.

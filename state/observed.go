@@ -82,6 +82,10 @@ type Observed struct {
 	// Names maps a service to the color its name marker holds (absent: no
 	// marker).
 	Names map[string]Color
+	// Settings are the env file's settings (path → display form, see
+	// Setting.Display) the last successful apply recorded; nil when none
+	// is recorded.
+	Settings map[string]string
 }
 
 // NameProxy is the container that holds a service's name on the

@@ -21,7 +21,7 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e)}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})

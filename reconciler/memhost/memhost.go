@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -89,6 +90,7 @@ type Host struct {
 	logs       map[string][]logLine              // access log path → lines
 	output     map[string]string                 // container name → its output
 	migrations map[string]string                 // env → spec hash of the last run
+	settings   map[string]map[string]string      // env → recorded settings
 	calls      []Call
 	jobs       []reconciler.ContainerSpec
 }
@@ -119,6 +121,7 @@ func New() *Host {
 		logs:       map[string][]logLine{},
 		output:     map[string]string{},
 		migrations: map[string]string{},
+		settings:   map[string]map[string]string{},
 	}
 }
 
@@ -170,6 +173,9 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	if o.LastMigration != "" {
 		h.migrations[d.Env] = o.LastMigration
 	}
+	if o.Settings != nil {
+		h.settings[d.Env] = maps.Clone(o.Settings)
+	}
 }
 
 // Observed is what observing d's environment on the host returns, as
@@ -196,7 +202,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies}
+		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
 	if d.NamesDir != "" {
 		o.Names = map[string]state.Color{}
 		for svc, c := range h.names[d.NamesDir] {
@@ -537,6 +543,20 @@ func (h *Host) Point(ctx context.Context, dir, service string, color state.Color
 		h.names[dir] = map[string]state.Color{}
 	}
 	h.names[dir][service] = color
+	return nil
+}
+
+// RecordSettings implements reconciler.Journal.
+func (h *Host) RecordSettings(env string, settings map[string]string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-settings", env, ""); err != nil {
+		return err
+	}
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	h.settings[env] = maps.Clone(settings)
 	return nil
 }
 
