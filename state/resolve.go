@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
+	"unicode/utf8"
 )
 
 // Resolve builds the Desired state of e at commit: services sorted by name,
@@ -83,6 +85,10 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: "secret reference has no value"})
 				continue
 			}
+			if why := badValue(v); why != "" {
+				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: fmt.Sprintf("the value of %s %s: fix the secret (its value is not shown)", ref, why)})
+				continue
+			}
 			url = v
 		}
 		d.Notify = append(d.Notify, Notify{URL: url, Format: n.Format, From: n.From, To: slices.Clone(n.To), Events: slices.Clone(n.Events)})
@@ -91,6 +97,19 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 		return nil, joinSorted(file, errs)
 	}
 	return d, nil
+}
+
+// badValue says why a resolved secret value cannot go into a container's
+// environment or a URL ("holds a NUL byte"); "" when it can. The engine
+// would refuse it and quote it back in its error.
+func badValue(v string) string {
+	switch {
+	case strings.IndexByte(v, 0) >= 0:
+		return "holds a NUL byte"
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // resolver reads what services and the migrations job share: env files,
@@ -140,6 +159,10 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 			v, ok := rs.secretValues[ref]
 			if err != nil || !ok {
 				rs.fail(rs.file, sp+".secrets."+k, "no value was resolved for secret %s of %s", k, who)
+				continue
+			}
+			if why := badValue(v); why != "" {
+				rs.fail(rs.file, sp+".secrets."+k, "the value of secret %s of %s (%s) %s: fix the secret (its value is not shown)", k, who, ref, why)
 				continue
 			}
 			sec[k] = v

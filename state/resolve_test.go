@@ -1,8 +1,10 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -250,5 +252,46 @@ migrations:
 	_, err = Resolve(e, fsys, "abc", map[SecretRef]string{})
 	if want := "envs/test.yaml: migrations.secrets.DATABASE_PASSWORD: no value was resolved for secret DATABASE_PASSWORD of the migrations job"; err == nil || err.Error() != want {
 		t.Errorf("Resolve without the value: %v\nwant %s", err, want)
+	}
+}
+
+// TestResolveRefusesBadSecretValues: a secret value with a NUL byte or
+// invalid UTF-8 is refused before any engine sees it (the engine would
+// quote it back); the error names the secret, never the value.
+func TestResolveRefusesBadSecretValues(t *testing.T) {
+	e, _ := loadValid(t)
+	data, _ := os.ReadFile("testdata/valid.yaml")
+	for _, bad := range []string{"VALUE\x00tail", "VALUE\xfftail"} {
+		_, err := Resolve(e, repoFS(t, "test", data), "abc", values(t, map[string]string{
+			"secretsmanager:test/tokens#api": "hunter2",
+			"ssm:/test/db_password":          bad,
+		}))
+		if err == nil {
+			t.Fatalf("%q: no error", bad)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "VALUE") || strings.Contains(msg, "tail") {
+			t.Errorf("error shows the value: %s", msg)
+		}
+		if !strings.Contains(msg, "services.api.secrets.DB_PASSWORD: the value of secret DB_PASSWORD of service api (ssm:/test/db_password)") {
+			t.Errorf("error does not name the secret: %s", msg)
+		}
+	}
+}
+
+// TestScrubber: every secret value of a Desired goes, the longest first,
+// wherever it is in the text.
+func TestScrubber(t *testing.T) {
+	d := &Desired{Services: []DesiredService{{Spec: Spec{Secrets: map[string]string{"A": "hunter2", "B": "hunter2-long"}}}},
+		Notify: []Notify{{URL: "https://hooks.example.com/T/TOKEN"}}}
+	sc := d.Scrubber()
+	got := sc.Scrub("env B=hunter2-long A=hunter2; post https://hooks.example.com/T/TOKEN: refused")
+	if got != "env B=[secret] A=[secret]; post [secret]: refused" {
+		t.Fatalf("scrubbed: %q", got)
+	}
+	base := errors.New("start: invalid env hunter2")
+	err := sc.Error(base)
+	if err.Error() != "start: invalid env [secret]" || !errors.Is(err, base) {
+		t.Fatalf("scrubbed error %q, is base %v", err, errors.Is(err, base))
 	}
 }
