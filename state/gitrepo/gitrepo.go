@@ -65,7 +65,7 @@ func openRepo(ctx context.Context, repo string, auth transport.AuthMethod) (*git
 	if IsURL(repo) {
 		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, Auth: auth, NoCheckout: true, Tags: git.AllTags})
 		if err != nil {
-			return nil, fmt.Errorf("clone %s: %w", Redact(repo), err)
+			return nil, RedactError(repo, fmt.Errorf("clone %s: %w", Redact(repo), err))
 		}
 		return r, nil
 	}
