@@ -589,6 +589,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		}
 	}
 	c.NewImage = sv.Spec.Image
+	if sv.site == nil && sv.HasPort() {
+		// A new service's file goes with it: a failed first deploy leaves
+		// nothing behind in confDir (nor a file nginx loads for nothing).
+		c.Undo = append(c.Undo, Step{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, sv.Name), Service: sv.Name,
+			Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: pl.sitePath(sv.Name)}})
+	}
 	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
 	return c, nil
 }
@@ -908,6 +914,9 @@ func (pl *planner) ports(service string, site *state.Site, byColor map[state.Col
 
 func (pl *planner) checkForeign(name string, port int) error {
 	for _, f := range pl.o.Foreign {
+		if f.Name == name && f.Owner != "" {
+			return fmt.Errorf("container name %s belongs to %s (its labels), not to env %s: the names collide (<env>-<service>); rename one of the services (reconciler never touches it)", name, f.Owner, pl.d.Env)
+		}
 		if f.Name == name {
 			return fmt.Errorf("container name %s is taken by a container without reconciler labels for env %s: rename or remove it (reconciler never touches it)", name, pl.d.Env)
 		}

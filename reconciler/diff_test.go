@@ -337,3 +337,15 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestDiffNameCollisionNamesOwner: a container name held by another env's
+// container (env prod with service rest-api and env prod-rest with
+// service api share prod-rest-api-blue) is refused, naming the owner.
+func TestDiffNameCollisionNamesOwner(t *testing.T) {
+	d := desired("c1")
+	o := &state.Observed{Foreign: []state.Foreign{{Name: "prod-rest-api-blue", Owner: "env prod-rest, service api"}}}
+	_, err := Diff(d, o, testKey)
+	if err == nil || !strings.Contains(err.Error(), "prod-rest-api-blue belongs to env prod-rest, service api (its labels), not to env prod") {
+		t.Fatalf("err = %v", err)
+	}
+}

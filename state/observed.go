@@ -134,6 +134,10 @@ func (c Container) Running() bool { return c.State == "running" }
 type Foreign struct {
 	Name      string
 	HostPorts []int
+	// Owner names the environment and service another environment's
+	// container belongs to, from its labels ("env cc, service x-y"); ""
+	// for a container without reconciler's labels.
+	Owner string
 }
 
 // Site is one nginx file reconciler wrote, <env>-<service>.conf in confDir.

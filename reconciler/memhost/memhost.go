@@ -352,15 +352,29 @@ func (h Runtime) Observe(ctx context.Context, env string, images []string) (reco
 			if e.proxy.Env == env {
 				snap.NameProxies = append(snap.NameProxies, state.NameProxy{Name: name, Service: e.proxy.Service,
 					Port: e.proxy.Port, Network: e.proxy.Network, State: e.c.State})
+			} else {
+				// As reconciler/docker: another env's name proxy may hold
+				// a name one of env's would take.
+				snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, Owner: "env " + e.proxy.Env + ", service " + e.proxy.Service})
 			}
 		case e.env == env:
 			snap.Containers = append(snap.Containers, cloneContainer(e.c))
 		case e.env == "":
 			snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, HostPorts: slices.Clone(e.hostPorts)})
+		default:
+			snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, HostPorts: hostPortsOf(e.c), Owner: "env " + e.env + ", service " + e.c.Service})
 		}
 	}
 	sort.Slice(snap.NameProxies, func(i, j int) bool { return snap.NameProxies[i].Service < snap.NameProxies[j].Service })
 	return snap, nil
+}
+
+// hostPortsOf is the loopback port c publishes, as a list.
+func hostPortsOf(c state.Container) []int {
+	if c.HostPort > 0 {
+		return []int{c.HostPort}
+	}
+	return nil
 }
 
 // Pull implements reconciler.Runtime: the reference gets ImageID(ref),
