@@ -30,7 +30,8 @@ type Env struct {
 	// and by <service>-<color>. Default:
 	// the environment's name. reconciler creates it as an internal bridge
 	// network when absent; an existing network must be internal (see
-	// docs/host-operations.md).
+	// docs/host-operations.md) and must not be another environment's (its
+	// reconciler.env label), which is refused.
 	Network string `json:"network,omitempty"`
 	// KeepImages is how many of the most recent images each service ran are
 	// kept on the host after a successful deploy (for a quick git revert);
