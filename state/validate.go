@@ -27,6 +27,16 @@ var (
 	envVarRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+// CheckEnvName returns an error when name cannot name an environment (the
+// rule of checkName): every command checks --env with it before the name
+// reaches a path (envs/NAME.yaml, the state dir's NAME.lock).
+func CheckEnvName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("invalid environment name %q: want %s", name, dnsLabelRule)
+	}
+	return nil
+}
+
 // checkName checks an environment or service name: a DNS label that is not
 // reserved. Container names are <env>-<service>-<color> and the migrations
 // job is <env>-migrations, so "migrations" and names ending in a color could

@@ -14,6 +14,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // Exit codes, decided here only (see docs/reference.md).
@@ -87,6 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return err
 			}
 			g.log = log
+			// --env becomes part of paths in the state dir (locks, the
+			// mirror, records): check it before any command uses it.
+			if fl := cmd.Flags().Lookup("env"); fl != nil && fl.Changed {
+				if err := state.CheckEnvName(fl.Value.String()); err != nil {
+					return fmt.Errorf("--env: %w", err)
+				}
+			}
 			return nil
 		},
 	}
