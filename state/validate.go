@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 )
 
@@ -752,6 +753,12 @@ func (c *checker) checkRepoPath(p, v, example string) bool {
 	case fi.IsDir():
 		c.errf(p, "%s is a directory at this commit; want a file", quote(v))
 		return false
+	default:
+		// What Resolve (readFile) would refuse, validate refuses too.
+		if why := fileProblem(fi); why != "" {
+			c.errf(p, "%s %s", quote(v), why)
+			return false
+		}
 	}
 	return true
 }
@@ -793,6 +800,8 @@ func (c *checker) checkFiles(sp string, files []File) {
 		case !c.ok(fp + ".target"):
 		case f.Target == "":
 			c.errf(fp+".target", "required; want an absolute path in the container such as \"/app/configs/config.yaml\"")
+		case strings.IndexFunc(f.Target, unicode.IsControl) >= 0:
+			c.errf(fp+".target", "holds a control character (a newline, say), which no file name in a container needs: got %s", quote(f.Target))
 		case !absClean(f.Target) || f.Target == "/":
 			c.errf(fp+".target", "want a clean absolute path in the container such as \"/app/configs/config.yaml\", got %s", quote(f.Target))
 		default:
