@@ -32,7 +32,7 @@ func TestRepoFilesRefused(t *testing.T) {
 		{"oversize", env("config/big.yaml", "/app/c.yaml"), `services.api.files[0].source: "config/big.yaml" is 1048577 bytes; want at most 1048576`, func(r *testenv.Repo) {
 			r.Write("config/big.yaml", strings.Repeat("a", 1<<20+1))
 		}},
-		{"control character", env("config/ok.yaml", `"/app/c.yaml\n` + "```" + `\nINJECTED"`), `services.api.files[0].target: holds a control character`, func(*testenv.Repo) {}},
+		{"control character", env("config/ok.yaml", `"/app/c.yaml\n`+"```"+`\nINJECTED"`), `services.api.files[0].target: holds a control character`, func(*testenv.Repo) {}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
