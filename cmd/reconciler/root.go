@@ -45,9 +45,11 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	stateDir  string
-	stdout    io.Writer
-	stderr    io.Writer
-	log       *zap.Logger
+	// secretEnvAllow, when set, are the only variables env: secrets read.
+	secretEnvAllow []string
+	stdout         io.Writer
+	stderr         io.Writer
+	log            *zap.Logger
 
 	// aws loads the AWS configuration once per process, when first needed.
 	aws *awscloud.Loader
@@ -108,6 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", defaultState, "directory for locks and host state (env RECONCILER_STATE_DIR)")
+	root.PersistentFlags().StringSliceVar(&g.secretEnvAllow, "secret-env-allow", nil, "the only variables env: secrets may read (default: any but RECONCILER_* and the AWS credentials)")
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}

@@ -123,7 +123,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 	return &rig{rt: rt, edge: edge, Host: &host.Host{
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
-		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(),
+		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}, Prober: httpprobe.New(),
 		Log: g.log, Out: g.stdout,
 	}}, nil
 }
