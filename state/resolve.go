@@ -121,6 +121,26 @@ type resolver struct {
 	envFiles     map[string]*envFile
 	fail         func(f, field, format string, args ...any)
 	errs         []error // the env files' own parse errors
+	total        int64   // bytes of files read so far (see MaxResolveBytes)
+}
+
+// MaxResolveBytes bounds the bytes of repository files one env resolves,
+// every reference counted (a small env file can name one large file a
+// thousand times through YAML anchors).
+const MaxResolveBytes = 32 << 20
+
+// read reads a repository file for the env, within MaxResolveBytes: the
+// size is checked before the file is read.
+func (rs *resolver) read(name string) ([]byte, error) {
+	if fi, err := fs.Stat(rs.fsys, name); err == nil && rs.total+fi.Size() > MaxResolveBytes {
+		return nil, fmt.Errorf("would take the files this env resolves over %d bytes (every reference counts); reference fewer or smaller files", MaxResolveBytes)
+	}
+	data, err := readFile(rs.fsys, name)
+	rs.total += int64(len(data))
+	if err == nil && rs.total > MaxResolveBytes {
+		return nil, fmt.Errorf("takes the files this env resolves over %d bytes (every reference counts); reference fewer or smaller files", MaxResolveBytes)
+	}
+	return data, err
 }
 
 // vars returns the container environment (envFile overlaid by env), the
@@ -132,7 +152,7 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	if envFileName != "" {
 		ef, ok := rs.envFiles[envFileName]
 		if !ok {
-			data, err := readFile(rs.fsys, envFileName)
+			data, err := rs.read(envFileName)
 			if err != nil {
 				rs.fail(rs.file, sp+".envFile", "%s: %v", quote(envFileName), err)
 			} else {
@@ -170,7 +190,7 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	}
 	var fc []FileContent
 	for i, f := range files {
-		data, err := readFile(rs.fsys, f.Source)
+		data, err := rs.read(f.Source)
 		if err != nil {
 			rs.fail(rs.file, fmt.Sprintf("%s.files[%d].source", sp, i), "%s: %v", quote(f.Source), err)
 			continue

@@ -2,10 +2,12 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -293,5 +295,24 @@ func TestScrubber(t *testing.T) {
 	err := sc.Error(base)
 	if err.Error() != "start: invalid env [secret]" || !errors.Is(err, base) {
 		t.Fatalf("scrubbed error %q, is base %v", err, errors.Is(err, base))
+	}
+}
+
+// TestResolveCapsTotalBytes: one file under the size limit named forty
+// times (as YAML anchors make cheap) is refused once the env's files pass
+// MaxResolveBytes, before the rest is read.
+func TestResolveCapsTotalBytes(t *testing.T) {
+	y := "environment: t\nservices:\n  api:\n    image: ghcr.io/acme/api:v1\n    files:\n"
+	for i := 0; i < 40; i++ {
+		y += fmt.Sprintf("      - source: big.bin\n        target: /f/%d\n", i)
+	}
+	fsys := fstest.MapFS{"envs/t.yaml": {Data: []byte(y)}, "big.bin": {Data: make([]byte, 1000_000)}}
+	e, err := Load(fsys, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resolve(e, fsys, "abc", nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("over %d bytes", 32<<20)) {
+		t.Fatalf("Resolve: %v; want the total cap", err)
 	}
 }
