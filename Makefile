@@ -32,6 +32,11 @@ FUZZTIME ?= 60s
 fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/
 	$(GO) test -run='^$$' -fuzz='^FuzzFieldParsers$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/
+	$(GO) test -run='^$$' -fuzz='^FuzzSiteHeader$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./templates/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifySignature$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./reconciler/agent/
+	$(GO) test -run='^$$' -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./reconciler/history/
+	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/gitrepo/
+	$(GO) test -run='^$$' -fuzz='^FuzzPayload$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./reconciler/notify/
 
 bench: deps build ## benchmarks; prints the figures for docs/BENCHMARKS.md (also bench/results.md)
 	./bench/run.sh

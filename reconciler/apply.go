@@ -18,6 +18,9 @@ import (
 type Journal interface {
 	// RecordMigration remembers hash as env's last successful migrations run.
 	RecordMigration(env, hash string) error
+	// RecordSettings remembers settings (display forms by path, no secret)
+	// as the env file's settings env's host runs with.
+	RecordSettings(env string, settings map[string]string) error
 }
 
 // StopTimeout is how long a container gets between SIGTERM and SIGKILL when
@@ -343,6 +346,8 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return nil
 	case ActRecord:
 		return a.Journal.RecordMigration(p.Env, s.Hash)
+	case ActSettings:
+		return a.Journal.RecordSettings(p.Env, s.Settings)
 	case ActRemove:
 		if s.Site != nil {
 			if err := a.routed(ctx, s); err != nil {

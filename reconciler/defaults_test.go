@@ -10,7 +10,8 @@ import (
 
 // TestDiffChangedDefault: a change to the env's defaults block is planned
 // as a change to each service that inherits it, and to none that
-// overrides it (golden testdata/plans/default-changed.golden).
+// overrides it, and as a change of the default itself, its reference
+// hidden (golden testdata/plans/default-changed.golden).
 func TestDiffChangedDefault(t *testing.T) {
 	file := func(secret string) []byte {
 		return []byte(`environment: prod
@@ -52,6 +53,7 @@ services:
 	}
 	before := resolve("c0ffee0000000000000000000000000000000001", file("ssm:/app/db"))
 	o := applied(t, before, state.Blue)
+	o.Settings = state.DisplaySettings(before.Settings, testKey) // as the apply of before recorded them
 	after := resolve("c0ffee0000000000000000000000000000000002", file("ssm:/app/db-rotated"))
 	p, err := Diff(after, o, testKey)
 	if err != nil {

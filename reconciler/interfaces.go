@@ -80,7 +80,10 @@ type Edge interface {
 	// the test command, reloads, and then calls loaded (when not nil) until
 	// it knows nginx serves the new file. When the test, the reload or
 	// loaded fails it restores the previous file (or removes the new one),
-	// reloads if it had reloaded, and returns nginx's message.
+	// reloads if it had reloaded, and returns nginx's message. An existing
+	// file whose header does not name the same environment and service as
+	// content's (an operator's file, another env's site) is refused,
+	// naming the file and its owner, and left as it is.
 	Write(ctx context.Context, path string, content []byte, loaded func(context.Context) error) error
 	// Switch moves all of a site's traffic to color by writing or removing
 	// its marker file in confDir and clearing canary markers; no reload.

@@ -34,6 +34,7 @@ const (
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
 	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
+	ActSettings    Action = "settings"     // Settings: remember the env file's settings this apply carried out
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -133,6 +134,8 @@ type Step struct {
 	Snapshot    string             `json:"snapshot,omitempty"`
 	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
 	NameProxy   *NameProxySpec     `json:"nameProxy,omitempty"`
+	// Settings are the env file's settings in display form (no secret).
+	Settings map[string]string `json:"settings,omitempty"`
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`

@@ -28,6 +28,10 @@ type Desired struct {
 	// service with a port, holding its live color) that the services' name
 	// proxies read; set with Network.
 	NamesDir string
+	// Settings are every field of the env file (see Settings), which the
+	// planner compares with the ones the host recorded; nil for a Desired
+	// not made from an env file.
+	Settings []Setting
 }
 
 // DesiredService is one service: its container spec, and how it is served,

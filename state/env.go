@@ -30,7 +30,8 @@ type Env struct {
 	// and by <service>-<color>. Default:
 	// the environment's name. reconciler creates it as an internal bridge
 	// network when absent; an existing network must be internal (see
-	// docs/host-operations.md).
+	// docs/host-operations.md) and must not be another environment's (its
+	// reconciler.env label), which is refused.
 	Network string `json:"network,omitempty"`
 	// KeepImages is how many of the most recent images each service ran are
 	// kept on the host after a successful deploy (for a quick git revert);
@@ -71,11 +72,11 @@ type AWS struct {
 // of the same name, inherited by every service.
 type ServiceDefaults struct {
 	// Env holds plain values, merged by key with each service's env.
-	Env map[string]string `json:"env,omitempty"`
+	Env map[string]string `json:"env,omitempty" settings:"hidden"`
 	// EnvFile is used by services that name none.
 	EnvFile string `json:"envFile,omitempty"`
 	// Secrets are merged by key with each service's secrets.
-	Secrets map[string]string `json:"secrets,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty" settings:"hidden"`
 	// Health is merged field by field with each service's health.
 	Health Health `json:"health,omitempty"`
 	// Drain is used by services that set none.
@@ -96,7 +97,7 @@ type ServiceDefaults struct {
 // file:/path, ssm:/path, secretsmanager:NAME), resolved like service secrets.
 type Notify struct {
 	// URL is the receiver of formats json and slack; format email has none.
-	URL string `json:"url,omitempty"`
+	URL string `json:"url,omitempty" settings:"url"`
 	// Format is "json" (the event as JSON, the default), "slack" (a Slack
 	// incoming-webhook message) or "email" (a plain-text message sent
 	// through Amazon SES from From to To).
@@ -168,13 +169,13 @@ type Service struct {
 	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
 	// Env holds plain values; they override EnvFile's.
-	Env map[string]string `json:"env,omitempty"`
+	Env map[string]string `json:"env,omitempty" settings:"hidden"`
 	// EnvFile is a KEY=value file of the repository, read at the same commit.
 	EnvFile string `json:"envFile,omitempty"`
 	// Secrets maps variable names to references (ssm:/path,
 	// secretsmanager:NAME[#key], env:VAR, file:/path) resolved at deploy
 	// time; values never reach git, a label, a log or a plan.
-	Secrets map[string]string `json:"secrets,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty" settings:"hidden"`
 	// Files are copied into the container before it starts.
 	Files []File `json:"files,omitempty"`
 	// Memory is the container's limit ("512m", "1g"); absent means none.
@@ -287,9 +288,9 @@ type Migrations struct {
 	// Command replaces the image's command; optional.
 	Command []string `json:"command,omitempty"`
 	// Env, EnvFile, Secrets and Files mean what they mean for a service.
-	Env     map[string]string `json:"env,omitempty"`
+	Env     map[string]string `json:"env,omitempty" settings:"hidden"`
 	EnvFile string            `json:"envFile,omitempty"`
-	Secrets map[string]string `json:"secrets,omitempty"`
+	Secrets map[string]string `json:"secrets,omitempty" settings:"hidden"`
 	Files   []File            `json:"files,omitempty"`
 	// Network is the Docker network the job runs on; default "host", so it
 	// reaches a database the host reaches.

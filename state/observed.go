@@ -92,6 +92,10 @@ type Observed struct {
 	// Names maps a service to the color its name marker holds (absent: no
 	// marker).
 	Names map[string]Color
+	// Settings are the env file's settings (path → display form, see
+	// Setting.Display) the last successful apply recorded; nil when none
+	// is recorded.
+	Settings map[string]string
 }
 
 // NameProxy is the container that holds a service's name on the
@@ -140,6 +144,10 @@ func (c Container) Running() bool { return c.State == "running" }
 type Foreign struct {
 	Name      string
 	HostPorts []int
+	// Owner names the environment and service another environment's
+	// container belongs to, from its labels ("env cc, service x-y"); ""
+	// for a container without reconciler's labels.
+	Owner string
 }
 
 // Site is one nginx file reconciler wrote, <env>-<service>.conf in confDir.

@@ -92,6 +92,22 @@ func Load(fsys fs.FS, envName string) (*Env, error) {
 	return env, nil
 }
 
+// fileProblem says why a file of the repository cannot be used ("is a
+// symbolic link ..."), "" when it can: a symbolic link would be copied as
+// a file holding the link's text, and a file over maxFileSize is refused
+// by validate and apply alike.
+func fileProblem(fi fs.FileInfo) string {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "is a symbolic link at this commit; want a regular file (reconciler does not follow links)"
+	case !fi.Mode().IsRegular():
+		return "is not a regular file at this commit"
+	case fi.Size() > maxFileSize:
+		return fmt.Sprintf("is %d bytes; want at most %d", fi.Size(), maxFileSize)
+	}
+	return ""
+}
+
 // readFile reads a regular file of at most maxFileSize bytes; its errors are
 // the messages a FieldError carries.
 func readFile(fsys fs.FS, name string) ([]byte, error) {
@@ -112,8 +128,8 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 	if fi.IsDir() {
 		return nil, errors.New("is a directory at this commit; want a file")
 	}
-	if fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("is %d bytes; want at most %d", fi.Size(), maxFileSize)
+	if why := fileProblem(fi); why != "" {
+		return nil, errors.New(why)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {

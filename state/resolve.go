@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
+	"unicode/utf8"
 )
 
 // Resolve builds the Desired state of e at commit: services sorted by name,
@@ -21,7 +23,7 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e)}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -83,6 +85,10 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: "secret reference has no value"})
 				continue
 			}
+			if why := badValue(v); why != "" {
+				errs = append(errs, &FieldError{File: file, Field: fmt.Sprintf("notify[%d].url", i), Msg: fmt.Sprintf("the value of %s %s: fix the secret (its value is not shown)", ref, why)})
+				continue
+			}
 			url = v
 		}
 		d.Notify = append(d.Notify, Notify{URL: url, Format: n.Format, From: n.From, To: slices.Clone(n.To), Events: slices.Clone(n.Events)})
@@ -91,6 +97,19 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 		return nil, joinSorted(file, errs)
 	}
 	return d, nil
+}
+
+// badValue says why a resolved secret value cannot go into a container's
+// environment or a URL ("holds a NUL byte"); "" when it can. The engine
+// would refuse it and quote it back in its error.
+func badValue(v string) string {
+	switch {
+	case strings.IndexByte(v, 0) >= 0:
+		return "holds a NUL byte"
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	}
+	return ""
 }
 
 // resolver reads what services and the migrations job share: env files,
@@ -102,6 +121,26 @@ type resolver struct {
 	envFiles     map[string]*envFile
 	fail         func(f, field, format string, args ...any)
 	errs         []error // the env files' own parse errors
+	total        int64   // bytes of files read so far (see MaxResolveBytes)
+}
+
+// MaxResolveBytes bounds the bytes of repository files one env resolves,
+// every reference counted (a small env file can name one large file a
+// thousand times through YAML anchors).
+const MaxResolveBytes = 32 << 20
+
+// read reads a repository file for the env, within MaxResolveBytes: the
+// size is checked before the file is read.
+func (rs *resolver) read(name string) ([]byte, error) {
+	if fi, err := fs.Stat(rs.fsys, name); err == nil && rs.total+fi.Size() > MaxResolveBytes {
+		return nil, fmt.Errorf("would take the files this env resolves over %d bytes (every reference counts); reference fewer or smaller files", MaxResolveBytes)
+	}
+	data, err := readFile(rs.fsys, name)
+	rs.total += int64(len(data))
+	if err == nil && rs.total > MaxResolveBytes {
+		return nil, fmt.Errorf("takes the files this env resolves over %d bytes (every reference counts); reference fewer or smaller files", MaxResolveBytes)
+	}
+	return data, err
 }
 
 // vars returns the container environment (envFile overlaid by env), the
@@ -113,7 +152,7 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 	if envFileName != "" {
 		ef, ok := rs.envFiles[envFileName]
 		if !ok {
-			data, err := readFile(rs.fsys, envFileName)
+			data, err := rs.read(envFileName)
 			if err != nil {
 				rs.fail(rs.file, sp+".envFile", "%s: %v", quote(envFileName), err)
 			} else {
@@ -142,12 +181,16 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 				rs.fail(rs.file, sp+".secrets."+k, "no value was resolved for secret %s of %s", k, who)
 				continue
 			}
+			if why := badValue(v); why != "" {
+				rs.fail(rs.file, sp+".secrets."+k, "the value of secret %s of %s (%s) %s: fix the secret (its value is not shown)", k, who, ref, why)
+				continue
+			}
 			sec[k] = v
 		}
 	}
 	var fc []FileContent
 	for i, f := range files {
-		data, err := readFile(rs.fsys, f.Source)
+		data, err := rs.read(f.Source)
 		if err != nil {
 			rs.fail(rs.file, fmt.Sprintf("%s.files[%d].source", sp, i), "%s: %v", quote(f.Source), err)
 			continue

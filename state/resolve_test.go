@@ -1,9 +1,13 @@
 package state
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -250,5 +254,65 @@ migrations:
 	_, err = Resolve(e, fsys, "abc", map[SecretRef]string{})
 	if want := "envs/test.yaml: migrations.secrets.DATABASE_PASSWORD: no value was resolved for secret DATABASE_PASSWORD of the migrations job"; err == nil || err.Error() != want {
 		t.Errorf("Resolve without the value: %v\nwant %s", err, want)
+	}
+}
+
+// TestResolveRefusesBadSecretValues: a secret value with a NUL byte or
+// invalid UTF-8 is refused before any engine sees it (the engine would
+// quote it back); the error names the secret, never the value.
+func TestResolveRefusesBadSecretValues(t *testing.T) {
+	e, _ := loadValid(t)
+	data, _ := os.ReadFile("testdata/valid.yaml")
+	for _, bad := range []string{"VALUE\x00tail", "VALUE\xfftail"} {
+		_, err := Resolve(e, repoFS(t, "test", data), "abc", values(t, map[string]string{
+			"secretsmanager:test/tokens#api": "hunter2",
+			"ssm:/test/db_password":          bad,
+		}))
+		if err == nil {
+			t.Fatalf("%q: no error", bad)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "VALUE") || strings.Contains(msg, "tail") {
+			t.Errorf("error shows the value: %s", msg)
+		}
+		if !strings.Contains(msg, "services.api.secrets.DB_PASSWORD: the value of secret DB_PASSWORD of service api (ssm:/test/db_password)") {
+			t.Errorf("error does not name the secret: %s", msg)
+		}
+	}
+}
+
+// TestScrubber: every secret value of a Desired goes, the longest first,
+// wherever it is in the text.
+func TestScrubber(t *testing.T) {
+	d := &Desired{Services: []DesiredService{{Spec: Spec{Secrets: map[string]string{"A": "hunter2", "B": "hunter2-long"}}}},
+		Notify: []Notify{{URL: "https://hooks.example.com/T/TOKEN"}}}
+	sc := d.Scrubber()
+	got := sc.Scrub("env B=hunter2-long A=hunter2; post https://hooks.example.com/T/TOKEN: refused")
+	if got != "env B=[secret] A=[secret]; post [secret]: refused" {
+		t.Fatalf("scrubbed: %q", got)
+	}
+	base := errors.New("start: invalid env hunter2")
+	err := sc.Error(base)
+	if err.Error() != "start: invalid env [secret]" || !errors.Is(err, base) {
+		t.Fatalf("scrubbed error %q, is base %v", err, errors.Is(err, base))
+	}
+}
+
+// TestResolveCapsTotalBytes: one file under the size limit named forty
+// times (as YAML anchors make cheap) is refused once the env's files pass
+// MaxResolveBytes, before the rest is read.
+func TestResolveCapsTotalBytes(t *testing.T) {
+	y := "environment: t\nservices:\n  api:\n    image: ghcr.io/acme/api:v1\n    files:\n"
+	for i := 0; i < 40; i++ {
+		y += fmt.Sprintf("      - source: big.bin\n        target: /f/%d\n", i)
+	}
+	fsys := fstest.MapFS{"envs/t.yaml": {Data: []byte(y)}, "big.bin": {Data: make([]byte, 1000_000)}}
+	e, err := Load(fsys, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resolve(e, fsys, "abc", nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("over %d bytes", 32<<20)) {
+		t.Fatalf("Resolve: %v; want the total cap", err)
 	}
 }

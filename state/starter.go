@@ -1,18 +1,8 @@
 package state
 
 import (
-	"fmt"
 	"strings"
 )
-
-// CheckEnvName returns an error when name cannot name an environment: it
-// must be a lowercase DNS label, not reserved.
-func CheckEnvName(name string) error {
-	if err := checkName(name); err != nil {
-		return fmt.Errorf("--env: %w", err)
-	}
-	return nil
-}
 
 // Starter returns a commented starter env file for environment name: one
 // HTTP service, one worker, and every optional block commented out. Load

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // MinMemory is the smallest memory limit Docker accepts: 6 MiB.
@@ -26,6 +27,16 @@ var (
 	dnsLabelRE = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
 	envVarRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// CheckEnvName returns an error when name cannot name an environment (the
+// rule of checkName): every command checks --env with it before the name
+// reaches a path (envs/NAME.yaml, the state dir's NAME.lock).
+func CheckEnvName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("invalid environment name %q: want %s", name, dnsLabelRule)
+	}
+	return nil
+}
 
 // checkName checks an environment or service name: a DNS label that is not
 // reserved. Container names are <env>-<service>-<color> and the migrations
@@ -737,6 +748,12 @@ func (c *checker) checkRepoPath(p, v, example string) bool {
 	case fi.IsDir():
 		c.errf(p, "%s is a directory at this commit; want a file", quote(v))
 		return false
+	default:
+		// What Resolve (readFile) would refuse, validate refuses too.
+		if why := fileProblem(fi); why != "" {
+			c.errf(p, "%s %s", quote(v), why)
+			return false
+		}
 	}
 	return true
 }
@@ -778,6 +795,8 @@ func (c *checker) checkFiles(sp string, files []File) {
 		case !c.ok(fp + ".target"):
 		case f.Target == "":
 			c.errf(fp+".target", "required; want an absolute path in the container such as \"/app/configs/config.yaml\"")
+		case strings.IndexFunc(f.Target, unicode.IsControl) >= 0:
+			c.errf(fp+".target", "holds a control character (a newline, say), which no file name in a container needs: got %s", quote(f.Target))
 		case !absClean(f.Target) || f.Target == "/":
 			c.errf(fp+".target", "want a clean absolute path in the container such as \"/app/configs/config.yaml\", got %s", quote(f.Target))
 		default:

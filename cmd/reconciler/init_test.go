@@ -36,7 +36,7 @@ func TestInit(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != "environment: qa # edited\n" {
 		t.Fatalf("init overwrote the file: %q", got)
 	}
-	if code, _, errOut := runCLI(t, "init", "--env", "Bad_Name", "--repo", r.Dir); code != 1 || !strings.Contains(errOut, "--env: invalid name") {
+	if code, _, errOut := runCLI(t, "init", "--env", "Bad_Name", "--repo", r.Dir); code != 1 || !strings.Contains(errOut, `invalid environment name "Bad_Name"`) {
 		t.Fatalf("bad name: exit %d\n%s", code, errOut)
 	}
 }

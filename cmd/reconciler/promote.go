@@ -56,7 +56,7 @@ Exit 0 when a branch was made or there is nothing to promote, 1 on error.`,
 
 func promote(ctx context.Context, out io.Writer, f promoteFlags) error {
 	if gitrepo.IsURL(f.repo) {
-		return fmt.Errorf("--repo: promote commits a branch and needs a local repository, got the URL %s", f.repo)
+		return fmt.Errorf("--repo: promote commits a branch and needs a local repository, got the URL %s", gitrepo.Redact(f.repo))
 	}
 	c, err := gitrepo.Open(ctx, f.repo, f.ref)
 	if err != nil {

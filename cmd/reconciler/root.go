@@ -16,6 +16,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // Exit codes, decided here only (see docs/reference.md).
@@ -46,9 +47,11 @@ type globals struct {
 	logFormat string
 	logLevel  string
 	stateDir  string
-	stdout    io.Writer
-	stderr    io.Writer
-	log       *zap.Logger
+	// secretEnvAllow, when set, are the only variables env: secrets read.
+	secretEnvAllow []string
+	stdout         io.Writer
+	stderr         io.Writer
+	log            *zap.Logger
 
 	// aws loads the AWS configuration once per process, when first needed.
 	aws *awscloud.Loader
@@ -114,6 +117,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return err
 			}
 			g.log = log
+			// --env becomes part of paths in the state dir (locks, the
+			// mirror, records): check it before any command uses it.
+			if fl := cmd.Flags().Lookup("env"); fl != nil && fl.Changed {
+				if err := state.CheckEnvName(fl.Value.String()); err != nil {
+					return fmt.Errorf("--env: %w", err)
+				}
+			}
 			return nil
 		},
 	}
@@ -128,6 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().DurationVar(&g.progressEvery, "progress-interval", progress.DefaultEvery, "how often a long step (pull, health wait, bake, canary step, drain) is logged when stderr is not a terminal")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", defaultState, "directory for locks and host state (env RECONCILER_STATE_DIR)")
+	root.PersistentFlags().StringSliceVar(&g.secretEnvAllow, "secret-env-allow", nil, "the only variables env: secrets may read (default: any but RECONCILER_* and the AWS credentials)")
 	for _, c := range commands {
 		root.AddCommand(c(g))
 	}

@@ -143,8 +143,12 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	// One agent per env and host: a second one fails at once.
 	unlock, err := dir.Lock(ctx, f.env+".agent", "reconciler run --env "+f.env, 0)
-	if err != nil {
+	if errors.Is(err, statedir.ErrLocked) {
 		return fmt.Errorf("another agent runs for env %s: %w", f.env, err)
+	}
+	if err != nil {
+		// A read-only or unwritable state dir, say: not another agent.
+		return fmt.Errorf("agent lock for env %s in state dir %s: %w", f.env, g.stateDir, err)
 	}
 	defer unlock()
 	m, err := gitrepo.OpenMirror(dir.MirrorDir(f.env), repoURL, f.branch, auth)

@@ -124,8 +124,9 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 	return &rig{rt: rt, edge: edge, Host: &host.Host{
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
-		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Secrets: secrets.OnDemand{Config: g.aws.Config}, Prober: httpprobe.New(), Routes: httpprobe.New(),
-		Log: g.log, Out: g.stdout, Progress: g.progress(),
+		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Prober: httpprobe.New(), Routes: httpprobe.New(),
+		Secrets: secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
+		Log:     g.log, Out: g.stdout, Progress: g.progress(),
 	}}, nil
 }
 

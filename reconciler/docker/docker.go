@@ -97,11 +97,20 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 		case isNameProxy(c.Labels):
 			// Not a service's container, and its name is outside every
 			// env's.
-			if c.Labels[state.LabelProxyEnv] == env {
+			if pe := c.Labels[state.LabelProxyEnv]; pe == env {
 				proxies = append(proxies, nameProxy(c))
+			} else {
+				// Another env's name proxy: its name may collide with
+				// one of ours (reconciler-proxy-cc-x-y).
+				foreign = append(foreign, state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports),
+					Owner: "env " + pe + ", service " + c.Labels[state.LabelService]})
 			}
 		case !ok || env0 != env:
-			foreign = append(foreign, state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports)})
+			fr := state.Foreign{Name: summaryName(c), HostPorts: hostPorts(c.Ports)}
+			if ok {
+				fr.Owner = "env " + env0 + ", service " + c.Labels[state.LabelService]
+			}
+			foreign = append(foreign, fr)
 		case c.Labels[state.LabelRole] != roleMigrations:
 			mine = append(mine, c.ID)
 		}

@@ -26,6 +26,12 @@ const LabelNetwork = "reconciler.network"
 func (r *Runtime) ensureNetwork(ctx context.Context, name, env string) error {
 	n, err := r.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if err == nil {
+		if owner := n.Labels[state.LabelEnv]; owner != "" && owner != env {
+			// Joining it would let env's name proxies answer for the
+			// other env's service names on its network.
+			return fmt.Errorf("network %s belongs to env %s (its %s label), not to env %s: an env may not join another env's network; set network to a name of env %s's own",
+				name, owner, state.LabelEnv, env, env)
+		}
 		if !n.Internal {
 			return fmt.Errorf("network %s exists and is not internal: reconciler moves service names by reconnecting containers to it, "+
 				"which would interrupt their published ports; remove it (reconciler creates it), or create it with docker network create --internal", name)

@@ -227,7 +227,8 @@ func TestObserveForeignUntouched(t *testing.T) {
 	// in neither list.
 	createRaw(t, cli, env+"-other", map[string]string{state.LabelEnv: env + "x"}, 0)
 	createRaw(t, cli, env+"-migrate", map[string]string{state.LabelEnv: env, state.LabelRole: "migrations"}, 0)
-	// env's name proxy is in its own list; another env's is in none.
+	// env's name proxy is in its own list; another env's is foreign, with
+	// its owner: its name may collide with one of env's (issue 14).
 	proxyLabels := func(e string) map[string]string {
 		return map[string]string{state.LabelProxyEnv: e, state.LabelRole: state.RoleNameProxy, state.LabelService: "api",
 			state.LabelProxyPort: "8080", state.LabelProxyNet: e}
@@ -257,18 +258,19 @@ func TestObserveForeignUntouched(t *testing.T) {
 		}
 		return fmt.Errorf("foreign %s with port %d not in %+v", name, port, f)
 	})
-	otherEnv := false
+	otherEnv, otherProxy := false, false
 	for i, f := range foreign {
-		otherEnv = otherEnv || f.Name == env+"-other"
-		if f.Name == env+"-migrate" || strings.HasPrefix(f.Name, "reconciler-proxy-") {
+		otherEnv = otherEnv || f.Name == env+"-other" && f.Owner == "env "+env+"x, service "
+		otherProxy = otherProxy || f.Name == state.NameProxyName(env+"x", "api") && f.Owner == "env "+env+"x, service api"
+		if f.Name == env+"-migrate" || f.Name == state.NameProxyName(env, "api") {
 			t.Errorf("%s listed as foreign", f.Name)
 		}
 		if i > 0 && foreign[i-1].Name > f.Name {
 			t.Errorf("foreign not sorted: %s before %s", foreign[i-1].Name, f.Name)
 		}
 	}
-	if !otherEnv {
-		t.Errorf("another env's container %s-other is not in foreign %+v", env, foreign)
+	if !otherEnv || !otherProxy {
+		t.Errorf("another env's container %s-other or name proxy is not in foreign with its owner: %+v", env, foreign)
 	}
 
 	// Remove refuses; Start with its name fails; it stays as it was.

@@ -80,8 +80,31 @@ func nothingChanged(err error) error { return fmt.Errorf("%w; nothing was change
 // Nothing on the host changes before the checks and the backup passed;
 // retention never fails a deploy that worked.
 func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Result, error) {
+	// Whatever text leaves the deploy (its error, its warnings, its log
+	// lines, its events) has every resolved secret value scrubbed, wherever
+	// it came from: an engine quotes the environment it refused, an HTTP
+	// client the URL it could not reach.
+	sc := pl.Desired.Scrubber()
+	res, err := h.deploy(ctx, pl, opts, sc)
+	for i, w := range res.Warnings {
+		res.Warnings[i] = sc.Scrub(w)
+	}
+	for i, l := range res.SiteChecks {
+		res.SiteChecks[i] = sc.Scrub(l)
+	}
+	return res, sc.Error(err)
+}
+
+func (h *Host) deploy(ctx context.Context, pl *Planned, opts DeployOptions, sc *state.Scrubber) (Result, error) {
 	var res Result
 	p, d, e := pl.Plan, pl.Desired, pl.Env
+	if opts.Log == nil {
+		opts.Log = h.Log.Named("apply")
+	}
+	opts.Log = scrubLogger(opts.Log, sc)
+	if opts.Notifier != nil {
+		opts.Notifier = scrubNotifier{opts.Notifier, sc}
+	}
 	if opts.Checks != nil {
 		if err := errors.Join(opts.Checks.Host(ctx).Err(), opts.Checks.Plan(ctx, p).Err()); err != nil {
 			return res, nothingChanged(ListErrors(err))
@@ -111,7 +134,7 @@ func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Res
 	}
 	pruned, rerr := h.Retain(ctx, p.Env, e.KeepImages, false)
 	if rerr != nil {
-		h.Log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
+		opts.Log.Warn("image retention failed; the deploy stands", zap.Error(rerr))
 	}
 	res.Pruned = pruned
 	return res, nil

@@ -10,6 +10,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -157,8 +158,12 @@ func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings, err := h.Dir.Settings(s.Env)
+	if err != nil {
+		return nil, err
+	}
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: last, NameProxies: snap.NameProxies}
+		LastMigration: last, NameProxies: snap.NameProxies, Settings: settings}
 	if s.NamesDir != "" && h.Markers != nil {
 		if o.Names, err = h.Markers.Colors(s.NamesDir); err != nil {
 			return nil, err
@@ -205,6 +210,37 @@ func (h *Host) Resolve(ctx context.Context, src Source, e *state.Env) (*state.De
 	return d, nil
 }
 
+// writeChecker is an Edge that can tell, before any change, whether a
+// write would be refused (reconciler/nginx and memhost are).
+type writeChecker interface {
+	CheckWrite(path string, content []byte) error
+}
+
+// checkWrites refuses a plan that would write an nginx file reconciler
+// did not write for the same site (an operator's own file, another env's
+// file whose name collides), before anything changes: the apply would
+// otherwise start containers and stop at the write.
+func (h *Host) checkWrites(p *reconciler.Plan) error {
+	wc, ok := h.Edge.(writeChecker)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	for _, c := range p.Changes {
+		for _, s := range c.Steps {
+			if s.Action == reconciler.ActWriteNginx && s.Site != nil {
+				if err := wc.CheckWrite(s.Site.Path, s.Site.Content); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("plan: %w; nothing was changed", errors.Join(errs...))
+	}
+	return nil
+}
+
 // Planned is a plan with what it was made from: the env file, its
 // resolved desired state and the snapshot of the host.
 type Planned struct {
@@ -227,6 +263,9 @@ func (h *Host) Plan(ctx context.Context, src Source, e *state.Env) (*Planned, er
 	}
 	p, err := reconciler.Diff(d, o, h.Key)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.checkWrites(p); err != nil {
 		return nil, err
 	}
 	p.Author, p.Message = src.Author, src.Message

@@ -48,6 +48,32 @@ func (h Edge) Observe(ctx context.Context, env, confDir string) ([]state.Site, e
 // Write implements reconciler.Edge: the file holds content, then loaded
 // (when set) is called; when it fails the previous bytes come back (or
 // the file goes) and the error says so. Identical bytes are no write.
+// checkOwner refuses, as reconciler/nginx does, to replace a file that
+// reconciler did not write for content's site.
+func checkOwner(p string, old []byte, existed bool, content []byte) error {
+	if !existed {
+		return nil
+	}
+	oe, osvc, _, _, _, ok := templates.ParseHeader(old)
+	ne, ns, _, _, _, _ := templates.ParseHeader(content)
+	if !ok {
+		return fmt.Errorf("%s exists and has no reconciler header: it is an operator's own file", p)
+	}
+	if oe != ne || osvc != ns {
+		return fmt.Errorf("%s belongs to env %s, service %s (its header), not to env %s, service %s", p, oe, osvc, ne, ns)
+	}
+	return nil
+}
+
+// CheckWrite implements host's check before a deploy: Write would accept
+// content at p.
+func (h Edge) CheckWrite(p string, content []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old, existed := h.files[p]
+	return checkOwner(p, old, existed, content)
+}
+
 func (h Edge) Write(ctx context.Context, p string, content []byte, loaded func(context.Context) error) error {
 	h.mu.Lock()
 	if err := h.call(ctx, "write", p, ""); err != nil {
@@ -55,6 +81,10 @@ func (h Edge) Write(ctx context.Context, p string, content []byte, loaded func(c
 		return err
 	}
 	old, existed := h.files[p]
+	if err := checkOwner(p, old, existed, content); err != nil {
+		h.mu.Unlock()
+		return err
+	}
 	if existed && bytes.Equal(old, content) {
 		h.mu.Unlock()
 		return nil

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -94,6 +95,7 @@ type Host struct {
 	logs       map[string][]logLine              // access log path → lines
 	output     map[string]string                 // container name → its output
 	migrations map[string]string                 // env → spec hash of the last run
+	settings   map[string]map[string]string      // env → recorded settings
 	calls      []Call
 	jobs       []reconciler.ContainerSpec
 }
@@ -124,6 +126,7 @@ func New() *Host {
 		logs:       map[string][]logLine{},
 		output:     map[string]string{},
 		migrations: map[string]string{},
+		settings:   map[string]map[string]string{},
 	}
 }
 
@@ -175,6 +178,9 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	if o.LastMigration != "" {
 		h.migrations[d.Env] = o.LastMigration
 	}
+	if o.Settings != nil {
+		h.settings[d.Env] = maps.Clone(o.Settings)
+	}
 }
 
 // Observed is what observing d's environment on the host returns, as
@@ -201,7 +207,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies}
+		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
 	if d.NamesDir != "" {
 		o.Names = map[string]state.Color{}
 		for svc, c := range h.names[d.NamesDir] {
@@ -351,15 +357,29 @@ func (h Runtime) Observe(ctx context.Context, env string, images []string) (stat
 			if e.proxy.Env == env {
 				snap.NameProxies = append(snap.NameProxies, state.NameProxy{Name: name, Service: e.proxy.Service,
 					Port: e.proxy.Port, Network: e.proxy.Network, State: e.c.State})
+			} else {
+				// As reconciler/docker: another env's name proxy may hold
+				// a name one of env's would take.
+				snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, Owner: "env " + e.proxy.Env + ", service " + e.proxy.Service})
 			}
 		case e.env == env:
 			snap.Containers = append(snap.Containers, cloneContainer(e.c))
 		case e.env == "":
 			snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, HostPorts: slices.Clone(e.hostPorts)})
+		default:
+			snap.Foreign = append(snap.Foreign, state.Foreign{Name: name, HostPorts: hostPortsOf(e.c), Owner: "env " + e.env + ", service " + e.c.Service})
 		}
 	}
 	sort.Slice(snap.NameProxies, func(i, j int) bool { return snap.NameProxies[i].Service < snap.NameProxies[j].Service })
 	return snap, nil
+}
+
+// hostPortsOf is the loopback port c publishes, as a list.
+func hostPortsOf(c state.Container) []int {
+	if c.HostPort > 0 {
+		return []int{c.HostPort}
+	}
+	return nil
 }
 
 // Pull implements reconciler.Runtime: the reference gets ImageID(ref),
@@ -561,6 +581,20 @@ func (h *Host) Point(ctx context.Context, dir, service string, color state.Color
 		h.names[dir] = map[string]state.Color{}
 	}
 	h.names[dir][service] = color
+	return nil
+}
+
+// RecordSettings implements reconciler.Journal.
+func (h *Host) RecordSettings(env string, settings map[string]string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-settings", env, ""); err != nil {
+		return err
+	}
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	h.settings[env] = maps.Clone(settings)
 	return nil
 }
 

@@ -151,6 +151,11 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write nginx site: %w", err)
 	}
+	if existed {
+		if err := CheckOwner(path, old, content); err != nil {
+			return err
+		}
+	}
 	pending := pendingPath(path)
 	_, perr := os.Stat(pending)
 	wasPending := perr == nil
@@ -191,6 +196,43 @@ func (e *Edge) Write(ctx context.Context, path string, content []byte, loaded fu
 	}
 	e.log.Info("wrote nginx site and reloaded", zap.String("path", path))
 	return nil
+}
+
+// ErrNotOurs is wrapped by the error of a write to a file that reconciler
+// did not write for the same environment and service.
+var ErrNotOurs = errors.New("not reconciler's file for this site")
+
+// CheckOwner returns nil when old, the bytes at path, may be replaced by
+// content: both have reconciler's header naming the same environment and
+// service. A file without the header is an operator's own file; one whose
+// header names another environment or service belongs to that site (env
+// cc with service x-y and env cc-x with service y share cc-x-y.conf). Both
+// are refused, naming the file and its owner.
+func CheckOwner(path string, old, content []byte) error {
+	oldEnv, oldService, _, _, _, ok := templates.ParseHeader(old)
+	if !ok {
+		return fmt.Errorf("%s exists and has no reconciler header: it is an operator's own file, which reconciler does not overwrite (and does not back up); rename or remove it: %w", path, ErrNotOurs)
+	}
+	env, service, _, _, _, ok := templates.ParseHeader(content)
+	if !ok || env != oldEnv || service != oldService {
+		return fmt.Errorf("%s belongs to env %s, service %s (its header), not to env %s, service %s: the names collide (<env>-<service>); rename one of the services: %w",
+			path, oldEnv, oldService, env, service, ErrNotOurs)
+	}
+	return nil
+}
+
+// CheckWrite reports, without changing anything, whether Write would
+// accept content at path: nil for a missing file or one of the same site,
+// else CheckOwner's error.
+func (e *Edge) CheckWrite(path string, content []byte) error {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read nginx site: %w", err)
+	}
+	return CheckOwner(path, old, content)
 }
 
 // pendingPath is the file that exists while a Write of path has not been

@@ -14,11 +14,13 @@ import (
 // secrets only never touches AWS.
 type OnDemand struct {
 	Config func(ctx context.Context) (aws.Config, error)
+	// Guard limits env: and file: (see Resolver).
+	Guard Guard
 }
 
 // Resolve implements host.Secrets.
 func (o OnDemand) Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error) {
-	r := &Resolver{Backends: map[string]Backend{}}
+	r := &Resolver{Backends: map[string]Backend{}, Guard: o.Guard}
 	var ssm, sm bool
 	for _, ref := range refs {
 		ssm = ssm || ref.Scheme == state.SchemeSSM

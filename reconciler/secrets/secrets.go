@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -33,6 +34,62 @@ type Resolver struct {
 	LookupEnv func(string) (string, bool)
 	// Backends by scheme, e.g. state.SchemeSSM.
 	Backends map[string]Backend
+	// Guard limits what env: and file: may read on this host.
+	Guard
+}
+
+// Guard keeps an env file (anyone who can merge to the desired-state
+// branch) from reading the host's own secrets through env: and file:.
+type Guard struct {
+	// DenyDirs are directories no file: reference may read from (the state
+	// dir, which holds the hash key and the mirror's credentials), links
+	// resolved.
+	DenyDirs []string
+	// AllowEnv, when not empty, are the only variables env: may read;
+	// else any but the ones DeniedEnv refuses.
+	AllowEnv []string
+}
+
+// DeniedEnv reports whether env: may not read name whatever AllowEnv says:
+// reconciler's own variables (RECONCILER_GIT_TOKEN,
+// RECONCILER_WEBHOOK_SECRET, ...) and the AWS credentials of the host.
+func DeniedEnv(name string) bool {
+	return strings.HasPrefix(name, "RECONCILER_") || name == "AWS_SECRET_ACCESS_KEY" || name == "AWS_SESSION_TOKEN"
+}
+
+// checkEnv says why env: may not read name; nil when it may.
+func (g Guard) checkEnv(name string) error {
+	if DeniedEnv(name) {
+		return fmt.Errorf("environment variable %s is reconciler's own or the host's AWS credential; an env file may not read it", name)
+	}
+	if len(g.AllowEnv) > 0 && !slices.Contains(g.AllowEnv, name) {
+		return fmt.Errorf("environment variable %s is not in --secret-env-allow (%s)", name, strings.Join(g.AllowEnv, ","))
+	}
+	return nil
+}
+
+// checkFile says why file: may not read path; nil when it may.
+func (g Guard) checkFile(path string) error {
+	real := filepath.Clean(path)
+	if r, err := filepath.EvalSymlinks(real); err == nil {
+		real = r
+	}
+	for _, d := range g.DenyDirs {
+		if d == "" {
+			continue
+		}
+		dir, err := filepath.Abs(d)
+		if err != nil {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = r
+		}
+		if rel, err := filepath.Rel(dir, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("%s is inside reconciler's state dir %s (its hash key, locks and mirrors); an env file may not read it", path, d)
+		}
+	}
+	return nil
 }
 
 // Resolve returns refs' values keyed by reference. It reports every
@@ -51,6 +108,10 @@ func (r *Resolver) Resolve(ctx context.Context, refs []state.SecretRef) (map[sta
 	for _, ref := range refs {
 		switch ref.Scheme {
 		case state.SchemeEnv:
+			if err := r.checkEnv(ref.Name); err != nil {
+				errs = append(errs, fmt.Errorf("secret %s: %w", ref, err))
+				continue
+			}
 			v, ok := lookup(ref.Name)
 			if !ok {
 				errs = append(errs, fmt.Errorf("secret %s: environment variable %s is not set", ref, ref.Name))
@@ -58,6 +119,10 @@ func (r *Resolver) Resolve(ctx context.Context, refs []state.SecretRef) (map[sta
 			}
 			out[ref] = v
 		case state.SchemeFile:
+			if err := r.checkFile(ref.Name); err != nil {
+				errs = append(errs, fmt.Errorf("secret %s: %w", ref, err))
+				continue
+			}
 			b, err := os.ReadFile(ref.Name)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("secret %s: %w", ref, pathErr(err)))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
@@ -63,5 +64,40 @@ func TestResolveErrorOrder(t *testing.T) {
 	_, err := r.Resolve(context.Background(), parse(t, "ssm:/b", "ssm:/a"))
 	if !errors.Is(err, secrets.ErrUnsupported) || err.Error() != "secrets ssm:/a, ssm:/b: secret backend not available: ssm" {
 		t.Fatalf("no ssm backend: %v", err)
+	}
+}
+
+// TestResolveGuard: file: cannot read the state dir (its hash key), also
+// through a link, and env: cannot read reconciler's own variables or the
+// host's AWS credentials, nor, with an allow-list, any variable not in it.
+// No value is in any error.
+func TestResolveGuard(t *testing.T) {
+	stateDir := t.TempDir()
+	key := filepath.Join(stateDir, "hash.key")
+	if err := os.WriteFile(key, []byte("KEYVALUE"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "innocent")
+	if err := os.Symlink(key, link); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) { return "VALUE-" + k, true }
+	r := &secrets.Resolver{LookupEnv: env, Guard: secrets.Guard{DenyDirs: []string{stateDir}}}
+	for _, ref := range []string{"file:" + key, "file:" + link,
+		"env:RECONCILER_GIT_TOKEN", "env:RECONCILER_WEBHOOK_SECRET", "env:AWS_SECRET_ACCESS_KEY"} {
+		_, err := r.Resolve(context.Background(), parse(t, ref))
+		if err == nil || strings.Contains(err.Error(), "VALUE") {
+			t.Errorf("%s: %v; want a refusal without the value", ref, err)
+		}
+	}
+	if _, err := r.Resolve(context.Background(), parse(t, "env:DB_PASSWORD")); err != nil {
+		t.Errorf("env:DB_PASSWORD without an allow-list: %v", err)
+	}
+	r.AllowEnv = []string{"DB_PASSWORD"}
+	if _, err := r.Resolve(context.Background(), parse(t, "env:DB_PASSWORD")); err != nil {
+		t.Errorf("env:DB_PASSWORD in the allow-list: %v", err)
+	}
+	if _, err := r.Resolve(context.Background(), parse(t, "env:HOME")); err == nil || !strings.Contains(err.Error(), "not in --secret-env-allow") {
+		t.Errorf("env:HOME outside the allow-list: %v", err)
 	}
 }

@@ -155,6 +155,40 @@ func (d *Dir) RecordMigration(env, hash string) error {
 	return nil
 }
 
+// Settings returns the env file's settings recorded for env (path →
+// display form), or nil when none is recorded.
+func (d *Dir) Settings(env string) (map[string]string, error) {
+	path := filepath.Join(d.path, env+".settings")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read settings record: %w", err)
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read settings record %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// RecordSettings remembers settings as env's applied settings, atomically.
+// They hold no secret (see state.Setting.Display).
+func (d *Dir) RecordSettings(env string, settings map[string]string) error {
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	b, err := json.MarshalIndent(settings, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(d.path, env+".settings"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("record settings: %w", err)
+	}
+	return nil
+}
+
 // Images returns env's image history (<env>.images, JSON), empty when none
 // is recorded.
 func (d *Dir) Images(env string) (state.ImageHistory, error) {

@@ -65,7 +65,7 @@ func openRepo(ctx context.Context, repo string, auth transport.AuthMethod) (*git
 	if IsURL(repo) {
 		r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo, Auth: auth, NoCheckout: true, Tags: git.AllTags})
 		if err != nil {
-			return nil, fmt.Errorf("clone %s: %w", Redact(repo), err)
+			return nil, RedactError(repo, fmt.Errorf("clone %s: %w", Redact(repo), err))
 		}
 		return r, nil
 	}
@@ -105,7 +105,7 @@ func resolve(r *git.Repository, repo, ref string) (*Commit, error) {
 		Author:  c.Author.Name + " <" + c.Author.Email + ">",
 		Message: msg,
 		When:    c.Author.When,
-		FS:      treeFS{tree},
+		FS:      treeFS{tree: tree, sizer: sizerOf(r)},
 		repo:    r,
 	}, nil
 }
@@ -115,8 +115,25 @@ func (c *Commit) Resolve(ref string) (*Commit, error) {
 	return resolve(c.repo, "the repository", ref)
 }
 
-// treeFS is a read-only fs.FS over a git tree.
-type treeFS struct{ tree *object.Tree }
+// treeFS is a read-only fs.FS over a git tree. A file's size comes from
+// the object store's header (sizer) and its content is inflated only on
+// the first Read, so a caller that checks Stat's size first (state's
+// readFile) never loads an object that is too large.
+type treeFS struct {
+	tree  *object.Tree
+	sizer objectSizer // nil: the size comes from inflating the object
+}
+
+// objectSizer is go-git's object stores that read an object's size from
+// its header without inflating it (filesystem and memory storage).
+type objectSizer interface {
+	EncodedObjectSize(h plumbing.Hash) (int64, error)
+}
+
+func sizerOf(r *git.Repository) objectSizer {
+	s, _ := r.Storer.(objectSizer)
+	return s
+}
 
 // Open implements fs.FS.
 func (t treeFS) Open(name string) (fs.File, error) {
@@ -137,15 +154,29 @@ func (t treeFS) Open(name string) (fs.File, error) {
 		}
 		return &dir{name: name, tree: sub}, nil
 	}
+	open := func() (io.ReadCloser, error) {
+		f, err := t.tree.TreeEntryFile(e)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		rc, err := f.Reader()
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return rc, nil
+	}
+	fl := &file{info: info{name: path.Base(name), mode: fileMode(e.Mode)}, open: open}
+	if t.sizer != nil {
+		if fl.info.size, err = t.sizer.EncodedObjectSize(e.Hash); err == nil {
+			return fl, nil
+		}
+	}
 	f, err := t.tree.TreeEntryFile(e)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	rc, err := f.Reader()
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return &file{info: info{name: path.Base(name), size: f.Size, mode: fileMode(e.Mode)}, rc: rc}, nil
+	fl.info.size = f.Size
+	return fl, nil
 }
 
 // ReadFile implements fs.ReadFileFS.
@@ -156,7 +187,7 @@ func (t treeFS) ReadFile(name string) ([]byte, error) {
 	}
 	defer f.Close()
 	if fl, ok := f.(*file); ok {
-		return io.ReadAll(fl.rc)
+		return io.ReadAll(fl)
 	}
 	return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
 }
@@ -189,12 +220,29 @@ func (i info) Sys() any           { return nil }
 
 type file struct {
 	info info
-	rc   io.ReadCloser
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser // nil until the first Read
 }
 
 func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *file) Read(b []byte) (int, error) { return f.rc.Read(b) }
-func (f *file) Close() error               { return f.rc.Close() }
+
+func (f *file) Read(b []byte) (int, error) {
+	if f.rc == nil {
+		rc, err := f.open()
+		if err != nil {
+			return 0, err
+		}
+		f.rc = rc
+	}
+	return f.rc.Read(b)
+}
+
+func (f *file) Close() error {
+	if f.rc == nil {
+		return nil
+	}
+	return f.rc.Close()
+}
 
 type dir struct {
 	name string

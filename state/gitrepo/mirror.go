@@ -56,7 +56,7 @@ type AuthOptions struct {
 func Auth(rawURL string, o AuthOptions) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("repository URL: %w", err)
+		return nil, RedactError(rawURL, fmt.Errorf("repository URL %s: %w", Redact(rawURL), err))
 	}
 	switch ep.Protocol {
 	case "http", "https":
@@ -146,7 +146,7 @@ func (m *Mirror) Fetch(ctx context.Context) (*Commit, error) {
 		Force:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, fmt.Errorf("fetch %s from %s: %w", m.branch, Redact(m.url), err)
+		return nil, RedactError(m.url, fmt.Errorf("fetch %s from %s: %w", m.branch, Redact(m.url), err))
 	}
 	ref, err := m.repo.Reference(plumbing.NewRemoteReferenceName("origin", m.branch), true)
 	if err != nil {
@@ -188,18 +188,79 @@ func (c *Commit) Verify(trustedKeys string) (string, error) {
 }
 
 // Redact drops the credentials from a URL, for logs and errors: the
-// password, and for http(s) a lone user name too (https://TOKEN@host).
+// password, and over HTTP a lone user name (https://TOKEN@host), which is
+// a credential too (ssh's "git@" is not, and ssh URLs keep it). A URL that
+// does not parse loses its whole user info, so a token never comes back
+// through a parse error.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		scheme, rest, ok := strings.Cut(raw, "://")
+		if !ok {
+			return raw // a local path or scp-style user@host:path
+		}
+		if at := strings.LastIndex(hostPart(rest), "@"); at >= 0 {
+			rest = "redacted@" + rest[at+1:]
+		}
+		return scheme + "://" + rest
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, hasPass := u.User.Password(); hasPass {
 		u.User = url.User(u.User.Username())
 	} else if u.Scheme == "http" || u.Scheme == "https" {
-		// https://TOKEN@host: over HTTP a lone user name is a credential
-		// too (ssh's "git@" is not, and ssh URLs keep it).
 		u.User = url.User("redacted")
 	}
 	return u.String()
+}
+
+// hostPart is the authority of a URL's text after "scheme://".
+func hostPart(rest string) string {
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		return rest[:end]
+	}
+	return rest
+}
+
+// credentials are the texts of raw that Redact drops, as written and
+// unescaped: what an error from the transport may quote.
+func credentials(raw string) []string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	at := strings.LastIndex(hostPart(rest), "@")
+	if at < 0 {
+		return nil
+	}
+	user, pass, hasPass := strings.Cut(rest[:at], ":")
+	var out []string
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		out = append(out, s)
+		if u, err := url.PathUnescape(s); err == nil {
+			out = append(out, u)
+		}
+		if u, err := url.QueryUnescape(s); err == nil {
+			out = append(out, u)
+		}
+	}
+	if hasPass {
+		add(pass)
+	}
+	if !hasPass && scheme != "ssh" {
+		add(user) // over HTTP a lone user name is the token
+	}
+	return out
+}
+
+// RedactError is err with every credential of the repository URL raw
+// replaced, whatever quoted it (net/http's url.Error hides a password,
+// not a user name; a parse error quotes the whole URL). errors.Is and
+// errors.As still see err.
+func RedactError(raw string, err error) error {
+	return state.NewScrubber(credentials(raw)...).Error(err)
 }

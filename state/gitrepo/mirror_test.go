@@ -151,9 +151,43 @@ func TestRedact(t *testing.T) {
 		"ssh://git@github.com/o/r.git":                         "ssh://git@github.com/o/r.git",
 		"git@github.com:o/r.git":                               "git@github.com:o/r.git",
 		"file:///srv/r.git":                                    "file:///srv/r.git",
+		"http://u:tok%zz@host/r.git":                           "http://redacted@host/r.git",
+		"http://TOK%zz@host":                                   "http://redacted@host",
 	} {
 		if got := gitrepo.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRedactErrors: a token in the repository URL (a lone user name over
+// HTTP, or a password in a URL that does not parse) is in no error of
+// Open, OpenMirror's Fetch or Auth, whatever built the error.
+func TestRedactErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, raw := range []string{
+		"http://TOKEN1234abcd@127.0.0.1:1/r.git",
+		"http://u:TOKEN1234abcd%zz@127.0.0.1:1/r.git",
+		"http://u:TOKEN1234abcd@127.0.0.1:1/r.git",
+	} {
+		var errs []error
+		_, err := gitrepo.Open(ctx, raw, "")
+		errs = append(errs, err)
+		if m, err := gitrepo.OpenMirror(t.TempDir(), raw, "main", nil); err != nil {
+			errs = append(errs, err)
+		} else {
+			_, err := m.Fetch(ctx)
+			errs = append(errs, err)
+		}
+		_, err = gitrepo.Auth(raw, gitrepo.AuthOptions{Token: "x"})
+		errs = append(errs, err)
+		for i, err := range errs {
+			if i < 2 && err == nil {
+				t.Fatalf("%s: error %d is nil", raw, i)
+			}
+			if err != nil && strings.Contains(err.Error(), "TOKEN1234abcd") {
+				t.Errorf("%s: error shows the token: %v", raw, err)
+			}
 		}
 	}
 }
