@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -27,8 +30,11 @@ import (
 const mirrorCache = 4 << 20
 
 // Mirror is a persistent bare clone of one branch of a remote, kept on disk
-// and updated by shallow fetches (depth 1), as a long-running agent needs:
-// a restart does not clone again, and only the branch tip is transferred.
+// and updated by incremental fetches, as a long-running agent needs: a
+// restart does not clone again, and a fetch transfers only the objects the
+// mirror lacks. The mirror keeps the branch's whole history, so that
+// Ancestry can tell whether a new tip descends from the applied commit. A
+// shallow mirror left by an older version is cloned again in full.
 // A Mirror is safe for use by one goroutine at a time; Fetch and Commit
 // serialize on an internal mutex.
 type Mirror struct {
@@ -113,6 +119,17 @@ func OpenMirror(dir, rawURL, branch string, auth transport.AuthMethod) (*Mirror,
 	if err != nil {
 		return nil, fmt.Errorf("open mirror %s: %w", dir, err)
 	}
+	if shallow, err := st.Shallow(); err != nil || len(shallow) > 0 {
+		// A shallow mirror (fetched with depth 1 before) cannot prove that
+		// a tip descends from the applied commit: start it again in full.
+		if err := emptyDir(dir); err != nil {
+			return nil, fmt.Errorf("reset shallow mirror %s: %w", dir, err)
+		}
+		st = filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(mirrorCache), filesystem.Options{KeepDescriptors: false})
+		if r, err = git.Init(st, nil); err != nil {
+			return nil, fmt.Errorf("open mirror %s: %w", dir, err)
+		}
+	}
 	remote := &config.RemoteConfig{Name: "origin", URLs: []string{rawURL},
 		Fetch: []config.RefSpec{refSpec(branch)}}
 	cfg, err := r.Config()
@@ -127,20 +144,33 @@ func OpenMirror(dir, rawURL, branch string, auth transport.AuthMethod) (*Mirror,
 	return &Mirror{url: rawURL, branch: branch, auth: auth, repo: r}, nil
 }
 
+// emptyDir removes everything in dir, keeping dir.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func refSpec(branch string) config.RefSpec {
 	return config.RefSpec("+refs/heads/" + branch + ":refs/remotes/origin/" + branch)
 }
 
-// Fetch brings the branch tip from the remote (depth 1) and returns it.
-// When the tip did not move nothing but the ref advertisement is
-// transferred. Errors name the URL without credentials.
+// Fetch brings the branch from the remote and returns its tip. Only the
+// objects the mirror lacks are transferred; when the tip did not move
+// nothing but the ref advertisement is. Errors name the URL without credentials.
 func (m *Mirror) Fetch(ctx context.Context) (*Commit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	err := m.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{refSpec(m.branch)},
-		Depth:      1,
 		Auth:       m.auth,
 		Tags:       git.NoTags,
 		Force:      true,
@@ -160,6 +190,65 @@ func (m *Mirror) Commit(hash string) (*Commit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return resolve(m.repo, Redact(m.url), hash)
+}
+
+// ErrNotDescendant is wrapped by Ancestry's error when the tip does not
+// descend from the applied commit: the branch was force-pushed, or an older
+// commit replayed.
+var ErrNotDescendant = errors.New("does not descend from the applied commit")
+
+// Ancestry returns the commits of the mirror after applied up to and
+// including tip, oldest first: every commit that tip reaches and applied
+// does not (a merged branch's commits included). When tip does not descend
+// from applied, or applied is not in the mirror (which holds every commit
+// the branch ever reached since the mirror was made, so a commit of the
+// branch is in it), the error wraps ErrNotDescendant. tip == applied
+// returns no commit. The commits' FS is nil; Verify works on them.
+func (m *Mirror) Ancestry(ctx context.Context, applied, tip string) ([]*Commit, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	repo := Redact(m.url)
+	t, err := m.repo.CommitObject(plumbing.NewHash(tip))
+	if err != nil {
+		return nil, fmt.Errorf("read tip %s: %w", state.ShortHash(tip), err)
+	}
+	a, err := m.repo.CommitObject(plumbing.NewHash(applied))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, fmt.Errorf("tip %s %w %s (that commit is not on branch %s of %s)", state.ShortHash(tip), ErrNotDescendant,
+			state.ShortHash(applied), m.branch, repo)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read applied commit %s: %w", state.ShortHash(applied), err)
+	}
+	if a.Hash == t.Hash {
+		return nil, nil
+	}
+	if ok, err := a.IsAncestor(t); err != nil {
+		return nil, fmt.Errorf("walk %s..%s: %w", state.ShortHash(applied), state.ShortHash(tip), err)
+	} else if !ok {
+		return nil, fmt.Errorf("tip %s %w %s (branch %s of %s was rewritten, or an older commit pushed again)", state.ShortHash(tip),
+			ErrNotDescendant, state.ShortHash(applied), m.branch, repo)
+	}
+	// What applied reaches is not new: mark it seen, then walk from tip.
+	seen := map[plumbing.Hash]bool{}
+	if err := object.NewCommitPreorderIter(a, nil, nil).ForEach(func(c *object.Commit) error {
+		seen[c.Hash] = true
+		return ctx.Err()
+	}); err != nil {
+		return nil, fmt.Errorf("walk the history of %s: %w", state.ShortHash(applied), err)
+	}
+	var out []*Commit
+	err = object.NewCommitPreorderIter(t, seen, nil).ForEach(func(c *object.Commit) error {
+		msg, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+		out = append(out, &Commit{Hash: c.Hash.String(), Author: c.Author.Name + " <" + c.Author.Email + ">",
+			Message: msg, When: c.Author.When, repo: m.repo})
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk %s..%s: %w", state.ShortHash(applied), state.ShortHash(tip), err)
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // ErrUnsigned is returned by Verify for a commit without a signature.

@@ -77,9 +77,9 @@ func TestMirrorFetch(t *testing.T) {
 			if _, err := m.Commit(head); err != nil {
 				t.Fatal(err)
 			}
-			// The mirror is shallow: one commit deep.
-			if b, err := os.ReadFile(filepath.Join(dir, "shallow")); err != nil || len(strings.Fields(string(b))) == 0 {
-				t.Fatalf("mirror is not shallow: %q %v", b, err)
+			// The mirror keeps the history (Ancestry needs it): not shallow.
+			if b, err := os.ReadFile(filepath.Join(dir, "shallow")); err == nil && len(strings.Fields(string(b))) > 0 {
+				t.Fatalf("mirror is shallow: %q", b)
 			}
 		})
 	}
@@ -96,6 +96,99 @@ func TestMirrorFetch(t *testing.T) {
 			t.Fatalf("fetch with a bad token: %v", err)
 		}
 	})
+}
+
+// TestMirrorAncestry: on a real repository, Ancestry returns the commits
+// after the applied one up to the tip, oldest first, merged ones included;
+// after a force-push to an older commit, or a rewritten branch, the tip does
+// not descend from the applied commit (ErrNotDescendant); a mirror left
+// shallow by an older version is fetched again in full.
+func TestMirrorAncestry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := testenv.NewRepo(t)
+	r.Write("a", "1")
+	c1 := r.Commit("c1")
+	bare := r.Bare()
+	dir := filepath.Join(t.TempDir(), "mirror")
+	m, err := gitrepo.OpenMirror(dir, "file://"+bare, "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() string {
+		t.Helper()
+		c, err := m.Fetch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Hash
+	}
+	hashes := func(cs []*gitrepo.Commit) string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.Hash[:7])
+		}
+		return strings.Join(s, " ")
+	}
+	fetch()
+	r.Write("a", "2")
+	c2 := r.Commit("c2")
+	r.Git("checkout", "-q", "-b", "side", c1)
+	r.Write("b", "1")
+	side := r.Commit("side")
+	r.Git("checkout", "-q", "main")
+	r.Git("merge", "-q", "--no-edit", "side")
+	merge := r.Git("rev-parse", "HEAD")
+	r.Push()
+	if tip := fetch(); tip != merge {
+		t.Fatalf("tip %s, want the merge %s", tip, merge)
+	}
+	got, err := m.Ancestry(ctx, c1, merge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[2].Hash != merge || !strings.Contains(hashes(got), c2[:7]) || !strings.Contains(hashes(got), side[:7]) {
+		t.Fatalf("Ancestry(c1, merge) = %s, want c2, side and the merge", hashes(got))
+	}
+	if got, err := m.Ancestry(ctx, merge, merge); err != nil || len(got) != 0 {
+		t.Fatalf("Ancestry(tip, tip) = %s, %v", hashes(got), err)
+	}
+
+	// A force-push back to c2 (a replayed older commit).
+	r.Git("reset", "-q", "--hard", c2)
+	r.Push()
+	if tip := fetch(); tip != c2 {
+		t.Fatalf("tip after the force-push %s, want %s", tip, c2)
+	}
+	if got, err := m.Ancestry(ctx, merge, c2); !errors.Is(err, gitrepo.ErrNotDescendant) {
+		t.Fatalf("Ancestry(merge, older c2) = %s, %v; want ErrNotDescendant", hashes(got), err)
+	}
+	// A rewritten branch: a new commit on c1 that does not contain c2.
+	r.Git("reset", "-q", "--hard", c1)
+	r.Write("a", "rewritten")
+	rewritten := r.Commit("rewritten")
+	r.Push()
+	fetch()
+	if _, err := m.Ancestry(ctx, c2, rewritten); !errors.Is(err, gitrepo.ErrNotDescendant) {
+		t.Fatalf("Ancestry(c2, rewritten) = %v; want ErrNotDescendant", err)
+	}
+	// An applied commit the mirror never saw cannot be an ancestor.
+	if _, err := m.Ancestry(ctx, strings.Repeat("ab", 20), rewritten); !errors.Is(err, gitrepo.ErrNotDescendant) {
+		t.Fatalf("Ancestry(unknown, tip) = %v; want ErrNotDescendant", err)
+	}
+
+	// A shallow mirror (as the depth-1 fetches of older versions left it)
+	// is fetched again in full, so the walk reaches the applied commit.
+	old := filepath.Join(t.TempDir(), "old.git")
+	r.Git("clone", "-q", "--bare", "--depth", "1", "file://"+bare, old)
+	m, err = gitrepo.OpenMirror(old, "file://"+bare, "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch()
+	if got, err := m.Ancestry(ctx, c1, rewritten); err != nil || hashes(got) != rewritten[:7] {
+		t.Fatalf("Ancestry(c1, rewritten) on a formerly shallow mirror = %s, %v", hashes(got), err)
+	}
 }
 
 // TestVerify: a commit signed by a trusted key passes; an unsigned one and
