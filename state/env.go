@@ -128,12 +128,17 @@ const (
 	// routes to another color than its marker names, or answers 5xx
 	// while its live container is healthy, and could not repair it.
 	EventSiteUnhealthy EventName = "site.unhealthy"
+	// EventDeployRefused: the agent refused a commit and changed nothing:
+	// its signature (or that of a commit under it), its required checks,
+	// or a tip that does not descend from the applied commit (a
+	// force-push or a replayed older commit).
+	EventDeployRefused EventName = "deploy.refused"
 )
 
 // Events are all the events notify receivers can listen to, in the order
 // error messages list them.
 var Events = []EventName{EventDeployStarted, EventDeploySucceeded, EventDeployFailed, EventDeployRolledBack, EventDriftRepaired,
-	EventMigrationFailed, EventContainerCrashLooping, EventSiteUnhealthy}
+	EventMigrationFailed, EventContainerCrashLooping, EventSiteUnhealthy, EventDeployRefused}
 
 // Nginx says where reconciler writes its nginx files and how nginx is tested
 // and reloaded. Test and Reload run through "sh -c".

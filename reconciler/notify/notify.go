@@ -200,6 +200,7 @@ var slackIcons = map[state.EventName]string{
 	state.EventMigrationFailed:       ":x:",
 	state.EventContainerCrashLooping: ":rotating_light:",
 	state.EventSiteUnhealthy:         ":no_entry:",
+	state.EventDeployRefused:         ":lock:",
 }
 
 func payload(format string, e reconciler.Event) ([]byte, error) {
