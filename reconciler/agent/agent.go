@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,9 +97,26 @@ type Config struct {
 
 	// Fetch returns the branch tip. Its errors are transient.
 	Fetch func(ctx context.Context) (Revision, error)
+	// Ancestry, when set, returns the commits after applied up to and
+	// including tip, oldest first, or an error wrapping ErrNotDescendant
+	// when tip does not descend from applied (a force-push, a replayed
+	// older commit); its other errors are transient. Such a tip is
+	// refused, unless AllowRewrite. A first deploy (nothing applied) is
+	// not checked.
+	Ancestry func(ctx context.Context, applied, tip string) ([]Revision, error)
+	// AllowRewrite deploys a tip that does not descend from the applied
+	// commit (Verify then sees the tip only): what an operator sets after
+	// rewriting the branch on purpose.
+	AllowRewrite bool
 	// Verify, when set, refuses a revision (unsigned, untrusted) with an
-	// error that says why; a refused revision is never synced.
+	// error that says why; a refused revision is never synced. With
+	// Ancestry it is asked about every commit between the applied one
+	// and the tip, and one refusal refuses the tip.
 	Verify func(ctx context.Context, rev Revision) error
+	// Refused, when set, announces a refused revision (deploy.refused)
+	// with the reason; applied is the applied commit (zero before a first
+	// deploy). It is called once per refusal.
+	Refused func(ctx context.Context, applied, rev Revision, reason error)
 	// RequireCI, when set, runs after Verify: an error wrapped with
 	// Transient (checks still running) makes the agent wait and ask again
 	// with backoff, recording nothing; another error (a required check
@@ -136,6 +154,10 @@ const (
 	Heal
 )
 
+// ErrNotDescendant is wrapped by Config.Ancestry's error when the tip does
+// not descend from the applied commit.
+var ErrNotDescendant = errors.New("not a descendant of the applied commit")
+
 // ErrTransient matches (errors.Is) errors marked by Transient.
 var ErrTransient = errors.New("transient")
 
@@ -165,6 +187,10 @@ type Agent struct {
 	st Status
 	// failed holds commits that failed or were refused: never retried.
 	failed map[string]string
+	// rewritten holds tips refused because they do not descend from the
+	// applied commit, with that applied commit: refused once, then waiting
+	// for the operator (AllowRewrite) or a tip that descends again.
+	rewritten map[string]string
 	// fetchErr, deployErr and healErr make up readiness.
 	fetchErr, deployErr, healErr error
 }
@@ -199,7 +225,8 @@ func New(cfg Config) *Agent {
 		cfg.MaxBackoff = cfg.Interval
 	}
 	a := &Agent{cfg: cfg, log: cfg.Log, trigger: make(chan string, 1), failed: map[string]string{},
-		st: Status{Env: cfg.Env, Services: []Service{}}}
+		rewritten: map[string]string{},
+		st:        Status{Env: cfg.Env, Services: []Service{}}}
 	cfg.Metrics.init(cfg.Env)
 	a.seed(cfg.Past)
 	a.fetchErr = errors.New("no sync yet")
@@ -218,6 +245,14 @@ func (a *Agent) seed(past []history.Record) {
 			a.st.applied = Revision{Hash: r.Commit, Author: r.Author, Message: r.Message}
 			delete(a.failed, r.Commit)
 		case resultFailed, resultRefused:
+			if r.Result == resultRefused && strings.Contains(r.Error, ErrNotDescendant.Error()) {
+				// Refused for where it sits, not for what it is: with
+				// AllowRewrite it deploys, else it stays refused.
+				if !a.cfg.AllowRewrite {
+					a.rewritten[r.Commit] = a.st.applied.Hash
+				}
+				continue
+			}
 			// A heal that failed does not make its commit a failed deploy.
 			if r.Trigger != TriggerHeal {
 				a.failed[r.Commit] = r.Error
@@ -311,6 +346,7 @@ func (a *Agent) sync(ctx context.Context, trigger string) error {
 	a.st.DesiredCommit, a.st.LastSync = rev.Hash, time.Now()
 	applied := a.st.applied.Hash
 	reason, failed := a.failed[rev.Hash]
+	refusedOver, rewritten := a.rewritten[rev.Hash]
 	a.mu.Unlock()
 
 	switch {
@@ -326,23 +362,80 @@ func (a *Agent) sync(ctx context.Context, trigger string) error {
 		a.log.Debug("commit failed before; waiting for a newer one", zap.String("commit", state.ShortHash(rev.Hash)))
 		a.setErr(&a.deployErr, fmt.Errorf("commit %s failed: %s", state.ShortHash(rev.Hash), reason))
 		return nil
+	case rewritten && refusedOver == applied && !a.cfg.AllowRewrite:
+		a.log.Debug("tip does not descend from the applied commit; waiting for the operator", zap.String("commit", state.ShortHash(rev.Hash)))
+		a.mu.Lock()
+		a.st.FailedCommit = rev.Hash
+		a.mu.Unlock()
+		a.setErr(&a.deployErr, fmt.Errorf("commit %s refused: %w %s; %s", state.ShortHash(rev.Hash), ErrNotDescendant, state.ShortHash(applied), rewriteHint))
+		return nil
 	}
-	return a.deploy(ctx, rev, trigger)
+	return a.deploy(ctx, rev, applied, trigger)
 }
 
-// deploy verifies, plans and applies rev, and records the attempt.
-func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error {
+// rewriteHint tells the operator how to deploy a tip that does not descend
+// from the applied commit.
+const rewriteHint = "deploying it needs an operator: restart the agent with --allow-rewrite, or push a commit that descends from the applied one"
+
+// deploy checks where rev sits (Ancestry), verifies, plans and applies it,
+// and records the attempt. applied is the applied commit's hash.
+func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger string) error {
 	m, env := a.cfg.Metrics, a.cfg.Env
 	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: trigger, Start: time.Now().UTC()}
 	log := a.log.With(zap.String("commit", state.ShortHash(rev.Hash)), zap.String("trigger", trigger))
+	refuse := func(err error, msg string) {
+		rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
+		a.record(rec)
+		m.Deployments.WithLabelValues(env, resultRefused).Inc()
+		log.Error(msg, zap.Error(err))
+		a.mu.Lock()
+		appliedRev := a.st.applied
+		a.mu.Unlock()
+		if a.cfg.Refused != nil {
+			a.cfg.Refused(context.WithoutCancel(ctx), appliedRev, rev, err)
+		}
+	}
+
+	// The commits to verify: those between the applied one and the tip.
+	between := []Revision{rev}
+	if applied != "" && a.cfg.Ancestry != nil {
+		revs, err := a.cfg.Ancestry(ctx, applied, rev.Hash)
+		switch {
+		case errors.Is(err, ErrNotDescendant) && a.cfg.AllowRewrite:
+			log.Warn("the tip does not descend from the applied commit; deploying it (--allow-rewrite)", zap.String("applied", state.ShortHash(applied)), zap.Error(err))
+		case errors.Is(err, ErrNotDescendant):
+			err = fmt.Errorf("commit %s refused: %w; %s", state.ShortHash(rev.Hash), err, rewriteHint)
+			refuse(err, "commit refused: the branch was rewritten or an older commit pushed again; nothing changed")
+			a.mu.Lock()
+			a.rewritten[rev.Hash] = applied
+			a.st.FailedCommit = rev.Hash
+			a.mu.Unlock()
+			a.setErr(&a.deployErr, err)
+			return nil
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			err = Transient(fmt.Errorf("history between %s and %s: %w", state.ShortHash(applied), state.ShortHash(rev.Hash), err))
+			a.setErr(&a.deployErr, err)
+			log.Warn("could not read the history under the tip; retrying", zap.Error(err))
+			return err
+		default:
+			between = revs
+		}
+	}
 
 	if a.cfg.Verify != nil {
-		if err := a.cfg.Verify(ctx, rev); err != nil {
-			rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
-			a.record(rec)
-			m.Deployments.WithLabelValues(env, resultRefused).Inc()
+		for _, c := range between {
+			err := a.cfg.Verify(ctx, c)
+			if err == nil {
+				continue
+			}
+			if c.Hash != rev.Hash {
+				err = fmt.Errorf("commit %s under the tip: %w", state.ShortHash(c.Hash), err)
+			}
 			m.SignatureRefusals.WithLabelValues(env).Inc()
-			log.Error("commit refused: signature verification failed; nothing changed", zap.Error(err))
+			refuse(err, "commit refused: signature verification failed; nothing changed")
 			a.markFailed(rev.Hash, err)
 			return nil
 		}
@@ -355,10 +448,7 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, trigger string) error 
 				log.Info("waiting for the commit's required checks", zap.Error(err))
 				return err
 			}
-			rec.End, rec.Result, rec.Error = time.Now().UTC(), resultRefused, err.Error()
-			a.record(rec)
-			m.Deployments.WithLabelValues(env, resultRefused).Inc()
-			log.Error("commit refused: its required checks did not pass; nothing changed", zap.Error(err))
+			refuse(err, "commit refused: its required checks did not pass; nothing changed")
 			a.markFailed(rev.Hash, err)
 			return nil
 		}
