@@ -36,6 +36,7 @@ type runFlags struct {
 	webhookSecretFile      string
 	git                    gitAuthFlags
 	verifySignatures       bool
+	allowRewrite           bool
 	requireChecks          []string
 	githubRepo, githubAPI  string
 	trustedKeysFile        string
@@ -54,9 +55,13 @@ func runCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --env NAME --repo URL [--ref BRANCH] [--interval 1m] [--listen 127.0.0.1:9100]",
 		Short: "Run the GitOps agent: deploy each new commit of the branch, repair drift, serve health and metrics",
-		Long: `run keeps a shallow mirror of one branch under --state-dir/git/NAME, fetches it every
+		Long: `run keeps a mirror of one branch under --state-dir/git/NAME, fetches it every
 --interval (±10% jitter) or at once on a signed GitHub webhook, and deploys each new
 commit once: a commit that fails is recorded and not retried, a newer commit always is.
+Only a tip that descends from the applied commit deploys: a force-push or an older
+commit pushed again is refused (history, /status, deploy.refused) until the branch
+descends from the applied commit again or the agent runs with --allow-rewrite.
+With --verify-signatures every commit after the applied one up to the tip is verified.
 Every --heal-interval it converges the host to the applied commit again (--no-heal
 only reports drift). Every attempt goes to the history (reconciler history).
 
@@ -78,6 +83,7 @@ did not load means the feature is not used. Neither secret is ever logged.`,
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the GitHub webhook secret (or $"+envWebhookSecret+", or the systemd credential "+credWebhookSecret+"); none disables /hooks/github")
 	f.git.register(cmd)
 	fl.BoolVar(&f.verifySignatures, "verify-signatures", false, "deploy only commits signed by a key in --trusted-keys")
+	fl.BoolVar(&f.allowRewrite, "allow-rewrite", false, "deploy a tip that does not descend from the applied commit (a force-push, an older commit); with --verify-signatures only that tip is verified")
 	fl.StringVar(&f.trustedKeysFile, "trusted-keys", "", "armored OpenPGP public keys trusted to sign commits")
 	fl.StringSliceVar(&f.requireChecks, "require-checks", nil, "deploy only commits whose GitHub check runs or statuses of these names passed (e.g. test,lint); waits while they run, refuses when one failed; the API token is the git token")
 	fl.StringVar(&f.githubRepo, "github-repo", "", "owner/name whose checks --require-checks reads (default: from a github.com --repo)")
@@ -195,6 +201,21 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	cfg := agent.Config{
 		Env: f.env, Interval: f.interval, HealInterval: f.healInterval, Repair: !f.noHeal,
 		Fetch: s.Fetch, Sync: s.Sync, History: hist, Past: past, Log: log,
+		AllowRewrite: f.allowRewrite, Refused: s.Refused,
+		Ancestry: func(ctx context.Context, applied, tip string) ([]agent.Revision, error) {
+			cs, err := m.Ancestry(ctx, applied, tip)
+			if errors.Is(err, gitrepo.ErrNotDescendant) {
+				return nil, fmt.Errorf("%w: %w", agent.ErrNotDescendant, err)
+			}
+			if err != nil {
+				return nil, err
+			}
+			revs := make([]agent.Revision, len(cs))
+			for i, c := range cs {
+				revs[i] = agent.Revision{Hash: c.Hash, Author: c.Author, Message: c.Message}
+			}
+			return revs, nil
+		},
 	}
 	if f.verifySignatures {
 		cfg.Verify = func(_ context.Context, rev agent.Revision) error {
@@ -245,7 +266,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	log.Info("agent started", zap.String("repo", gitrepo.Redact(repoURL)), zap.String("branch", f.branch),
 		zap.Duration("interval", f.interval), zap.Duration("healInterval", f.healInterval), zap.Bool("heal", !f.noHeal),
-		zap.Bool("verifySignatures", f.verifySignatures), zap.Strings("requireChecks", f.requireChecks))
+		zap.Bool("verifySignatures", f.verifySignatures), zap.Bool("allowRewrite", f.allowRewrite), zap.Strings("requireChecks", f.requireChecks))
 
 	runErr := a.Run(ctx)
 	if srv != nil {

@@ -58,6 +58,11 @@ type Syncer struct {
 	// unhealthy are the unhealthy sites already reported, by service and
 	// reason.
 	unhealthy map[string]bool
+	// planned is the commit last planned and its resolved notify targets.
+	planned struct {
+		commit  string
+		targets []state.Notify
+	}
 }
 
 // Fetch implements agent.Config.Fetch.
@@ -100,6 +105,7 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 		return out, err
 	}
 	p := pl.Plan
+	s.planned.commit, s.planned.targets = rev.Hash, pl.Desired.Notify
 	out.Services = AgentServices(pl.Observed)
 	out.CrashLooping = s.crashLoops(ctx, pl.Desired, pl.Observed)
 	out.Changes = p.Lines()
@@ -156,6 +162,27 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 		}
 	}
 	return out, err
+}
+
+// Refused implements agent.Config.Refused: it announces deploy.refused to
+// the notify receivers of the applied commit (those of the refused commit
+// are not trusted: it was refused). Before a first deploy there are none,
+// and nothing is sent. A delivery that fails is logged by the notifier.
+func (s *Syncer) Refused(ctx context.Context, applied, rev agent.Revision, reason error) {
+	if applied.Hash == "" {
+		return
+	}
+	if s.planned.commit != applied.Hash {
+		// Plan the applied commit (it changes nothing) for its receivers.
+		if _, err := s.Sync(ctx, applied, agent.Check); err != nil || s.planned.commit != applied.Hash {
+			s.Log.Warn("deploy.refused not sent: the applied commit's receivers are unknown", zap.Error(err))
+			return
+		}
+	}
+	n := s.Notifier(s.planned.targets)
+	n.Notify(context.WithoutCancel(ctx), reconciler.Event{Name: state.EventDeployRefused, Env: s.Env, Commit: rev.Hash,
+		Author: rev.Author, Message: rev.Message, Error: reason.Error()})
+	n.Close(15 * time.Second)
 }
 
 // logSiteChecks logs what SyncSiteChecks did.

@@ -151,3 +151,53 @@ services:
 		t.Fatalf("after the heal: %v, changes %v", err, out.Changes)
 	}
 }
+
+// TestSyncRefusedNotifiesApplied: deploy.refused goes to the receivers of
+// the applied commit, planned for them when the syncer has not seen it
+// (an agent restart); before a first deploy nothing is sent.
+func TestSyncRefusedNotifiesApplied(t *testing.T) {
+	t.Parallel()
+	mh := memhost.New()
+	dir, err := statedir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"envs/t2.yaml": {Data: []byte(`environment: t2
+nginx: {confDir: /conf, test: "true", reload: "true", logDir: /logs}
+notify: [{url: "http://127.0.0.1:1/applied-hook"}]
+services:
+  web:
+    image: web:v1
+    containerPort: 8080
+    listen: "127.0.0.1:18081"
+`)}}
+	ev := &events{}
+	var targets []string
+	s := &Syncer{
+		Env: "t2", Mirror: oneCommit{Source{FS: fsys, Hash: "c0ffee0000000000000000000000000000000002"}}, Dir: dir,
+		LockTimeout: time.Second,
+		Open: func(context.Context, *state.Env) (*Host, error) {
+			return &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
+				Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+				Clock: memhost.NewClock(time.Unix(0, 0))}, nil
+		},
+		Down: func(context.Context) bool { return false },
+		Notifier: func(ts []state.Notify) Notifier {
+			for _, n := range ts {
+				targets = append(targets, n.URL)
+			}
+			return ev
+		},
+		Log: zaptest.NewLogger(t),
+	}
+	ctx := context.Background()
+	bad := agent.Revision{Hash: "bad0000000000000000000000000000000000000"}
+	s.Refused(ctx, agent.Revision{}, bad, agent.ErrNotDescendant)
+	if got := ev.take(); got != "" {
+		t.Fatalf("refusal before a first deploy announced %q", got)
+	}
+	s.Refused(ctx, agent.Revision{Hash: "c0ffee0000000000000000000000000000000002"}, bad, agent.ErrNotDescendant)
+	if got := ev.take(); got != "deploy.refused" || strings.Join(targets, " ") != "http://127.0.0.1:1/applied-hook" {
+		t.Fatalf("refusal announced %q to %q, want deploy.refused to the applied commit's receiver", got, targets)
+	}
+}
