@@ -393,7 +393,9 @@ func TestAgentFailedCommitThenFix(t *testing.T) {
 
 // TestAgentSignedCommits: with --verify-signatures only commits signed by
 // a trusted key deploy; an unsigned or untrusted one is refused with the
-// reason, logged, counted, and nothing changes.
+// reason, logged, counted, and nothing changes. A signed tip over an
+// unsigned commit is refused too: every commit between the applied one
+// and the tip is verified.
 func TestAgentSignedCommits(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -402,14 +404,32 @@ func TestAgentSignedCommits(t *testing.T) {
 	os.WriteFile(keys, []byte(trusted.Public), 0o644)
 
 	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{version: "v1", config: "a: 1\n"}))
-	w.repo.CommitSigned("v1 signed", trusted)
+	v1 := w.repo.CommitSigned("v1 signed", trusted)
 	bare := w.repo.Bare()
 	a := w.startAgent("file://"+bare, "--interval", "200ms", "--heal-interval", "0", "--verify-signatures", "--trusted-keys", keys)
 	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
 	ids := w.containers()
 	env := fmt.Sprintf("env=%q", w.env)
 
+	refused := func(n int, name, reason string) {
+		t.Helper()
+		waitFor(t, name+" refused", 20*time.Second, func() bool {
+			return metric(t, a.addr, `reconciler_signature_refusals_total{`+env+`}`) == float64(n)
+		})
+		recs := w.history()
+		last := recs[len(recs)-1]
+		if last.Result != history.Refused || !strings.Contains(last.Error, reason) {
+			t.Fatalf("%s: last history record %+v", name, last)
+		}
+		if !strings.Contains(a.stderr.String(), "commit refused") {
+			t.Fatalf("refusal not logged")
+		}
+		if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || !w.serving("v1") {
+			t.Fatalf("%s commit changed the host: %v → %v", name, ids, got)
+		}
+	}
 	for i, c := range []struct{ name, reason string }{{"unsigned", "not signed"}, {"untrusted", "not from a trusted key"}} {
+		w.repo.Git("reset", "-q", "--hard", v1) // each on the applied commit
 		w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2-" + c.name, config: "a: 1\n"}))
 		if c.name == "unsigned" {
 			w.repo.Commit("v2 unsigned")
@@ -417,25 +437,75 @@ func TestAgentSignedCommits(t *testing.T) {
 			w.repo.CommitSigned("v2 untrusted", other)
 		}
 		w.repo.Push()
-		waitFor(t, c.name+" refused", 20*time.Second, func() bool {
-			return metric(t, a.addr, `reconciler_signature_refusals_total{`+env+`}`) == float64(i+1)
-		})
-		recs := w.history()
-		last := recs[len(recs)-1]
-		if last.Result != history.Refused || !strings.Contains(last.Error, c.reason) {
-			t.Fatalf("%s: last history record %+v", c.name, last)
-		}
-		if !strings.Contains(a.stderr.String(), "commit refused") {
-			t.Fatalf("refusal not logged")
-		}
-		if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || !w.serving("v1") {
-			t.Fatalf("%s commit changed the host: %v → %v", c.name, ids, got)
-		}
+		refused(i+1, c.name, c.reason)
 	}
+	// A signed tip over an unsigned commit.
+	w.repo.Git("reset", "-q", "--hard", v1)
+	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2-under", config: "a: 1\n"}))
+	under := w.repo.Commit("v2 unsigned, under a signed tip")
+	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2-over", config: "a: 1\n"}))
+	w.repo.CommitSigned("v2 signed over an unsigned commit", trusted)
+	w.repo.Push()
+	refused(3, "signed over unsigned", "commit "+state.ShortHash(under)+" under the tip")
+
+	w.repo.Git("reset", "-q", "--hard", v1)
 	w.repo.Write("envs/"+w.env+".yaml", w.envYAML(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}))
 	w.repo.CommitSigned("v2 signed", trusted)
 	w.repo.Push()
 	waitFor(t, "signed v2 served", 20*time.Second, func() bool { return w.serving("v2") })
+}
+
+// TestAgentRefusesRewrite: a force-push back to an older commit is refused
+// (history, /status, the log), never deployed however often the agent
+// polls, and the host keeps serving the applied version; restarted with
+// --allow-rewrite the agent deploys that tip.
+func TestAgentRefusesRewrite(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	v1 := w.commit(spec{version: "v1", config: "a: 1\n"}, "v1")
+	bare := w.repo.Bare()
+	a := w.startAgent("file://"+bare, "--interval", "200ms", "--heal-interval", "0")
+	waitFor(t, "v1 served", 20*time.Second, func() bool { return w.serving("v1") })
+	v2 := w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n"}, "v2")
+	w.repo.Push()
+	waitFor(t, "v2 served", 30*time.Second, func() bool { return w.serving("v2") && agentStatus(t, a.addr).AppliedCommit == v2 })
+	ids := w.containers()
+
+	w.repo.Git("reset", "-q", "--hard", v1)
+	w.repo.Push() // force: the replayed older commit
+	waitFor(t, "v1 refused", 20*time.Second, func() bool { return agentStatus(t, a.addr).FailedCommit == v1 })
+	env := fmt.Sprintf("env=%q", w.env)
+	fetches := metric(t, a.addr, `reconciler_git_fetch_duration_seconds_count{`+env+`}`)
+	waitFor(t, "more polls", 20*time.Second, func() bool {
+		return metric(t, a.addr, `reconciler_git_fetch_duration_seconds_count{`+env+`}`) >= fetches+5
+	})
+	st := agentStatus(t, a.addr)
+	if st.Ready || st.AppliedCommit != v2 || st.DesiredCommit != v1 || !strings.Contains(st.LastError, "not a descendant of the applied commit") ||
+		!strings.Contains(st.LastError, "--allow-rewrite") {
+		t.Fatalf("status after the force-push: %+v", st)
+	}
+	var refusals []history.Record
+	for _, r := range w.history() {
+		if r.Commit == v1 && r.Result == history.Refused {
+			refusals = append(refusals, r)
+		}
+	}
+	if len(refusals) != 1 || !strings.Contains(refusals[0].Error, state.ShortHash(v2)) {
+		t.Fatalf("refusals of the replayed commit = %+v, want one naming the applied %s; history %s", refusals, state.ShortHash(v2), results(w.history()))
+	}
+	if !strings.Contains(a.stderr.String(), "commit refused: the branch was rewritten") {
+		t.Fatalf("refusal not logged")
+	}
+	if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) || !w.serving("v2") {
+		t.Fatalf("the replayed commit changed the host: %v → %v", ids, got)
+	}
+
+	// The operator allows it: the agent deploys the tip.
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	w.startAgent("file://"+bare, "--interval", "200ms", "--heal-interval", "0", "--allow-rewrite")
+	waitFor(t, "v1 served with --allow-rewrite", 30*time.Second, func() bool { return w.serving("v1") })
 }
 
 // TestAgentSIGTERMAndKill9: the agent binary gets SIGTERM while a new
