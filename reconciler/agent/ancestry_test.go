@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -127,7 +128,8 @@ func TestRewriteRefused(t *testing.T) {
 // TestAllowRewrite: with AllowRewrite a tip that does not descend from the
 // applied commit deploys; restarted with it, the agent deploys the tip it
 // refused before, and restarted without it, keeps refusing that tip
-// without recording or announcing it again.
+// without recording or announcing it again, unless an operator applied
+// that tip by hand (the history names it applied).
 func TestAllowRewrite(t *testing.T) {
 	t.Parallel()
 	g := line()
@@ -142,6 +144,20 @@ func TestAllowRewrite(t *testing.T) {
 	polls(t, f, 10)
 	if n, r := f.count("apply x"), g.refusals(); n != 0 || len(r) != 0 || f.results() != "" {
 		t.Fatalf("restart without --allow-rewrite: x synced %d times, announced %q, recorded %q", n, r, f.results())
+	}
+
+	// An operator applied x by hand (reconciler apply records it), then
+	// restarted the agent: x is the applied commit, nothing is refused.
+	f = &fake{tip: "x"}
+	manual := append(append([]history.Record(nil), past...), history.Record{Env: "test", Commit: "x", Result: history.Succeeded, Trigger: history.TriggerApply})
+	a = start(t, f, func(c *Config) { c.Ancestry, c.Refused, c.Past = g.ancestry, g.notify, manual })
+	eventually(t, "x adopted", func() bool { s := a.Status(); return s.AppliedCommit == "x" && s.Ready && s.FailedCommit == "" })
+	f.mu.Lock()
+	modes := fmt.Sprint(f.modes)
+	deployed := slices.Contains(f.modes, Deploy)
+	f.mu.Unlock()
+	if r := g.refusals(); deployed || len(r) != 0 || f.results() != "" {
+		t.Fatalf("after a manual apply of x: sync modes %s (only the start's heal wanted), announced %q, recorded %q", modes, r, f.results())
 	}
 
 	f = &fake{tip: "x"}
