@@ -420,7 +420,7 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 			a.setErr(&a.deployErr, err)
 			log.Warn("could not read the history under the tip; retrying", zap.Error(err))
 			return err
-		default:
+		case len(revs) > 0:
 			between = revs
 		}
 	}
