@@ -42,19 +42,7 @@ func checkCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			report := c.Host(ctx)
-			if report.Err() == nil {
-				pl, err := h.Plan(ctx, src, e)
-				if err != nil {
-					report = append(report, preflight.Result{Name: "secrets and plan", Err: err})
-				} else {
-					report = append(report, preflight.Result{Name: "secrets and plan", Detail: fmt.Sprintf("%d secret(s) resolved; %d change(s) to apply", len(e.SecretRefs()), len(pl.Plan.Changes))})
-					report = append(report, c.Plan(ctx, pl.Plan)...)
-					if m := pl.Desired.Migrations; m != nil && len(m.DryRunCommand) > 0 {
-						report = append(report, h.MigrationsDryRun(ctx, pl))
-					}
-				}
-			}
+			report := h.Check(ctx, src, e, c)
 			fmt.Fprint(g.stdout, report.String())
 			if report.Err() != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("pre-deploy checks failed for %s", f.env)}
