@@ -142,17 +142,8 @@ type link struct {
 // are list continuations far more often than code blocks.
 func extract(text string) []link {
 	var out []link
-	fence := ""
-	for i, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimLeft(line, " ")
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
+	for i, line := range proseLines(text) {
+		if line == "" {
 			continue
 		}
 		line = stripCode(line)
@@ -167,6 +158,28 @@ func extract(text string) []link {
 		}
 	}
 	return out
+}
+
+// proseLines returns the lines of a markdown text by index, with the
+// lines of fenced code blocks (their fences included) blanked: links and
+// headings in them are text.
+func proseLines(text string) []string {
+	lines := strings.Split(text, "\n")
+	fence := ""
+	for i, line := range lines {
+		trimmed := strings.TrimLeft(line, " ")
+		switch {
+		case fence != "":
+			if strings.HasPrefix(trimmed, fence) {
+				fence = ""
+			}
+			lines[i] = ""
+		case strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~"):
+			fence = trimmed[:3]
+			lines[i] = ""
+		}
+	}
+	return lines
 }
 
 // stripCode removes the inline code spans of a line: in them, brackets
@@ -282,19 +295,7 @@ var (
 func anchors(text string) []string {
 	var out []string
 	seen := map[string]int{}
-	fence := ""
-	for _, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimLeft(line, " ")
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
+	for _, line := range proseLines(text) {
 		m := heading.FindStringSubmatch(line)
 		if m == nil {
 			continue
