@@ -84,7 +84,7 @@ func TestUnhealthySites(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("case %d (%s, %d): unhealthy %q, want %q", i, tc.routed, tc.status, got, tc.want)
 		}
-		if n := strings.Count(strings.Join(ev.got, " "), string(state.EventSiteUnhealthy)); n != tc.events {
+		if n := strings.Count(ev.names(), string(state.EventSiteUnhealthy)); n != tc.events {
 			t.Errorf("case %d: %d site.unhealthy events, want %d", i, n, tc.events)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/memhost"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
@@ -31,20 +29,6 @@ func (f fixedSecrets) Resolve(_ context.Context, refs []state.SecretRef) (map[st
 	}
 	return out, nil
 }
-
-// payloads records every event's text.
-type payloads struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (p *payloads) Notify(_ context.Context, e reconciler.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.got = append(p.got, fmt.Sprintf("%+v", e))
-}
-
-func (p *payloads) Close(time.Duration) {}
 
 // TestDeployScrubsSecrets: the engine refuses a container and quotes its
 // secret value back (as Docker does); the value reaches none of the
@@ -76,7 +60,7 @@ services:
 `)}}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
-	ev := &payloads{}
+	ev := &events{}
 	s := &Syncer{
 		Env: "t14", Mirror: oneCommit{Source{FS: fsys, Hash: "c0ffee0000000000000000000000000000000014"}}, Dir: dir,
 		LockTimeout: time.Second,
@@ -104,10 +88,9 @@ services:
 			all = append(all, fmt.Sprintf("%s=%v", k, v))
 		}
 	}
-	ev.mu.Lock()
-	all = append(all, ev.got...)
-	ev.mu.Unlock()
-	if len(ev.got) == 0 {
+	texts := ev.texts()
+	all = append(all, texts...)
+	if len(texts) == 0 {
 		t.Fatal("no event was sent")
 	}
 	for _, text := range all {

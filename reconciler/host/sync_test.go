@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -49,22 +50,45 @@ func (m memMarkers) Colors(dir string) (map[string]state.Color, error) {
 // events records what a notifier was told.
 type events struct {
 	mu  sync.Mutex
-	got []string
+	got []reconciler.Event
 }
 
 func (e *events) Notify(_ context.Context, ev reconciler.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.got = append(e.got, string(ev.Name))
+	e.got = append(e.got, ev)
 }
 
 func (e *events) Close(time.Duration) {}
 
-func (e *events) take() string {
+// names is the events' names so far, space-separated.
+func (e *events) names() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := strings.Join(e.got, " ")
+	var n []string
+	for _, ev := range e.got {
+		n = append(n, string(ev.Name))
+	}
+	return strings.Join(n, " ")
+}
+
+// texts is every event so far as text, every field included.
+func (e *events) texts() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.got {
+		out = append(out, fmt.Sprintf("%+v", ev))
+	}
+	return out
+}
+
+// take returns names and forgets the events.
+func (e *events) take() string {
+	s := e.names()
+	e.mu.Lock()
 	e.got = nil
+	e.mu.Unlock()
 	return s
 }
 
