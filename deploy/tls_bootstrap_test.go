@@ -75,7 +75,7 @@ exit 1
 func TestTLSBootstrap(t *testing.T) {
 	n := testenv.StartNginx(t)
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skipf("curl not installed: %v", err)
+		testenv.SkipOrFail(t, "curl not installed (scripts/deps.sh installs it): %v", err)
 	}
 	// nginx's workers (www-data when nginx runs as root) read the
 	// webroot: a world-readable dir, not t.TempDir's 0700.

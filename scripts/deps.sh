@@ -9,6 +9,7 @@ need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v curl >/dev/null 2>&1 || need+=(curl)                        # the TLS bootstrap test's stand-in certbot
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry) # registry fault tests
 command -v gcc >/dev/null 2>&1 || need+=(gcc)                         # go test -race
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)            # actionlint checks the workflows' run: scripts with it

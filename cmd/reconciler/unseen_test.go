@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -23,7 +24,7 @@ import (
 func (w *world) hideConfDir() func() {
 	w.t.Helper()
 	if os.Geteuid() != 0 {
-		w.t.Skip("needs root: nginx's workers must run as another user than the conf dir's owner")
+		testenv.SkipOrFail(w.t, "needs root: nginx's workers must run as another user than the conf dir's owner")
 	}
 	if err := os.Chmod(w.ngx.ConfDir, 0o700); err != nil {
 		w.t.Fatal(err)
