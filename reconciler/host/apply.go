@@ -2,10 +2,13 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -39,7 +42,9 @@ type Applied struct {
 
 // Apply is reconciler apply on a locked host: plan e at src, refuse a
 // backward commit with ForwardOnly, then either keep the sites' health
-// checks in step (in sync: no check, no backup) or Deploy. Every attempt
+// checks in step (in sync: no check, no backup) or Deploy, and after a
+// deploy observe the host again and confirm nothing is left to do (a
+// deploy that leaves a difference is an error). Every attempt
 // that got as far as planning is recorded in the history and the metrics
 // file, as the agent's are. A failed plan on a host whose own checks fail
 // is reported with the checks' error, which explains it better.
@@ -90,9 +95,29 @@ func (h *Host) Apply(ctx context.Context, src Source, e *state.Env, opts ApplyOp
 	}
 	res, err := h.Deploy(ctx, pl, opts.DeployOptions)
 	out.Result = res
+	if err == nil {
+		err = h.confirm(ctx, pl)
+	}
 	record(res, err)
 	if err != nil {
 		return out, err
 	}
 	return out, nil
+}
+
+// confirm observes the host again and plans the same desired state
+// against it: "converged" is said only when nothing is left to do.
+func (h *Host) confirm(ctx context.Context, pl *Planned) error {
+	o, err := h.Observe(ctx, ScopeOf(pl.Desired))
+	if err != nil {
+		return fmt.Errorf("deployed, but the host could not be observed again to confirm it: %w", err)
+	}
+	p, err := reconciler.Diff(pl.Desired, o, h.Key)
+	if err != nil {
+		return fmt.Errorf("deployed, but the host could not be planned again to confirm it: %w", err)
+	}
+	if !p.Empty() {
+		return fmt.Errorf("deployed, but the host still differs from %s: %s", state.ShortHash(pl.Plan.Commit), strings.Join(p.Lines(), "; "))
+	}
+	return nil
 }
