@@ -96,7 +96,7 @@ func (h *Host) Apply(ctx context.Context, src Source, e *state.Env, opts ApplyOp
 	res, err := h.Deploy(ctx, pl, opts.DeployOptions)
 	out.Result = res
 	if err == nil {
-		err = h.confirm(ctx, pl)
+		_, err = h.confirm(ctx, pl)
 	}
 	record(res, err)
 	if err != nil {
@@ -107,17 +107,18 @@ func (h *Host) Apply(ctx context.Context, src Source, e *state.Env, opts ApplyOp
 
 // confirm observes the host again and plans the same desired state
 // against it: "converged" is said only when nothing is left to do.
-func (h *Host) confirm(ctx context.Context, pl *Planned) error {
+// It returns what it observed.
+func (h *Host) confirm(ctx context.Context, pl *Planned) (*state.Observed, error) {
 	o, err := h.Observe(ctx, ScopeOf(pl.Desired))
 	if err != nil {
-		return fmt.Errorf("deployed, but the host could not be observed again to confirm it: %w", err)
+		return nil, fmt.Errorf("deployed, but the host could not be observed again to confirm it: %w", err)
 	}
 	p, err := reconciler.Diff(pl.Desired, o, h.Key)
 	if err != nil {
-		return fmt.Errorf("deployed, but the host could not be planned again to confirm it: %w", err)
+		return o, fmt.Errorf("deployed, but the host could not be planned again to confirm it: %w", err)
 	}
 	if !p.Empty() {
-		return fmt.Errorf("deployed, but the host still differs from %s: %s", state.ShortHash(pl.Plan.Commit), strings.Join(p.Lines(), "; "))
+		return o, fmt.Errorf("deployed, but the host still differs from %s: %s", state.ShortHash(pl.Plan.Commit), strings.Join(p.Lines(), "; "))
 	}
-	return nil
+	return o, nil
 }

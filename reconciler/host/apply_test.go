@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -28,7 +29,7 @@ func TestApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
-		Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+		Names: mh, Markers: mh, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
 		Clock: memhost.NewClock(time.Unix(0, 0))}
 	file := func(image string) fstest.MapFS {
 		return fstest.MapFS{"envs/t2.yaml": {Data: []byte(`environment: t2
@@ -104,5 +105,52 @@ services:
 	}
 	if got := ev.take(); got != "" {
 		t.Fatalf("a refused apply announced %q", got)
+	}
+}
+
+// stopsAfterDeploy is the in-memory engine, whose containers show as
+// exited from the second observation on: a deploy that "worked" but left
+// nothing running.
+type stopsAfterDeploy struct {
+	memRuntime
+	observed *int
+}
+
+func (r stopsAfterDeploy) Observe(ctx context.Context, env string, images []string) (state.Snapshot, error) {
+	snap, err := r.memRuntime.Observe(ctx, env, images)
+	*r.observed++
+	if *r.observed > 1 {
+		for i := range snap.Containers {
+			snap.Containers[i].State = "exited"
+		}
+	}
+	return snap, err
+}
+
+// TestApplyConfirms: apply observes the host again after a deploy and
+// fails, recording the failure, when the plan is not empty then.
+func TestApplyConfirms(t *testing.T) {
+	t.Parallel()
+	mh := memhost.New()
+	dir, err := statedir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed int
+	h := &Host{Runtime: stopsAfterDeploy{memRuntime{mh.Runtime()}, &observed}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
+		Names: mh, Markers: mh, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+		Clock: memhost.NewClock(time.Unix(0, 0))}
+	fsys := fstest.MapFS{"envs/t4.yaml": {Data: []byte("environment: t4\nnginx: {confDir: /conf, test: \"true\", reload: \"true\"}\nservices:\n  worker:\n    image: w:v1\n")}}
+	e, err := state.Load(fsys, "t4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Apply(context.Background(), Source{FS: fsys, Hash: "c0ffee0000000000000000000000000000000004"}, e, ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "deployed, but the host still differs") {
+		t.Fatalf("apply: %v; want the difference left named", err)
+	}
+	recs, _, err := history.Read(dir.HistoryPath("t4"))
+	if err != nil || len(recs) != 1 || recs[0].Result != history.Failed {
+		t.Fatalf("history: %+v, %v; want one failed record", recs, err)
 	}
 }

@@ -39,7 +39,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
-		Names: mh, Markers: memMarkers{mh}, Prober: mh, Secrets: fixedSecrets("v"), Log: zaptest.NewLogger(t), Out: io.Discard,
+		Names: mh, Markers: mh, Prober: mh, Secrets: fixedSecrets("v"), Log: zaptest.NewLogger(t), Out: io.Discard,
 		Clock: memhost.NewClock(time.Unix(0, 0))}
 	fsys := fstest.MapFS{"envs/t3.yaml": {Data: []byte(`environment: t3
 nginx: {confDir: /conf, test: "true", reload: "true"}

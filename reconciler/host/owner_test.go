@@ -30,7 +30,7 @@ func memSync(t *testing.T, mh *memhost.Host, env, yaml string) error {
 		LockTimeout: time.Second,
 		Open: func(context.Context, *state.Env) (*Host, error) {
 			return &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
-				Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+				Names: mh, Markers: mh, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
 				Clock: memhost.NewClock(time.Unix(0, 0))}, nil
 		},
 		Down:     func(context.Context) bool { return false },

@@ -66,7 +66,7 @@ services:
 		LockTimeout: time.Second,
 		Open: func(context.Context, *state.Env) (*Host, error) {
 			return &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"), Secrets: fixedSecrets(secret),
-				Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: log, Out: io.Discard,
+				Names: mh, Markers: mh, Prober: mh, Log: log, Out: io.Discard,
 				Clock: memhost.NewClock(time.Unix(0, 0))}, nil
 		},
 		Down:     func(context.Context) bool { return false },

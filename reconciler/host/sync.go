@@ -152,14 +152,22 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 			s.Log.Info("pruned images", zap.Int("removed", len(res.Pruned.Removed)), zap.Int64("freedBytes", res.Pruned.Freed))
 		}
 	}
+	var after *state.Observed
+	if ctx.Err() == nil {
+		// The host as the deploy left it; after a deploy that worked, also
+		// its confirmation: the same desired state plans to nothing.
+		var cerr error
+		after, cerr = h.confirm(ctx, pl)
+		if err == nil {
+			err = cerr
+		}
+	}
 	if err != nil && ctx.Err() == nil && s.Down(ctx) {
 		err = agent.Transient(err)
 	}
-	if ctx.Err() == nil {
-		if o2, oerr := h.Observe(ctx, ScopeOf(pl.Desired)); oerr == nil {
-			out.Services = AgentServices(o2)
-			out.UnhealthySites = s.unhealthySites(ctx, h, e, pl.Desired, o2)
-		}
+	if after != nil {
+		out.Services = AgentServices(after)
+		out.UnhealthySites = s.unhealthySites(ctx, h, e, pl.Desired, after)
 	}
 	return out, err
 }

@@ -36,17 +36,6 @@ func (memRuntime) UnusedProxyImages(context.Context, map[string]bool) ([]state.I
 	return nil, nil
 }
 
-// memMarkers reads web's name marker from the in-memory host.
-type memMarkers struct{ h *memhost.Host }
-
-func (m memMarkers) Colors(dir string) (map[string]state.Color, error) {
-	out := map[string]state.Color{}
-	if c := m.h.Name(dir, "web"); c != "" {
-		out["web"] = c
-	}
-	return out, nil
-}
-
 // events records what a notifier was told.
 type events struct {
 	mu  sync.Mutex
@@ -125,7 +114,7 @@ services:
 		LockTimeout: time.Second,
 		Open: func(context.Context, *state.Env) (*Host, error) {
 			return &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
-				Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+				Names: mh, Markers: mh, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
 				Clock: memhost.NewClock(time.Unix(0, 0))}, nil
 		},
 		Down:     func(context.Context) bool { return false },
@@ -202,7 +191,7 @@ services:
 		LockTimeout: time.Second,
 		Open: func(context.Context, *state.Env) (*Host, error) {
 			return &Host{Runtime: memRuntime{mh.Runtime()}, Edge: mh.Edge(), Dir: dir, Key: []byte("k"),
-				Names: mh, Markers: memMarkers{mh}, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
+				Names: mh, Markers: mh, Prober: mh, Log: zaptest.NewLogger(t), Out: io.Discard,
 				Clock: memhost.NewClock(time.Unix(0, 0))}, nil
 		},
 		Down: func(context.Context) bool { return false },

@@ -300,6 +300,19 @@ func (h *Host) Live(confDir, env, service string) (color state.Color, percent in
 	return state.Blue, 100
 }
 
+// Colors returns the color of every name marker in dir (host.Markers).
+func (h *Host) Colors(dir string) (map[string]state.Color, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]state.Color{}
+	for svc, c := range h.names[dir] {
+		if c != "" {
+			out[svc] = c
+		}
+	}
+	return out, nil
+}
+
 // Name returns the color the name marker of service in dir holds; "" when
 // there is none.
 func (h *Host) Name(dir, service string) state.Color {
