@@ -12,6 +12,7 @@ import (
 //	<env>.agent.lock       the lock of env's agent: one agent per env and host
 //	<env>.migrations       the spec hash of env's last successful migrations run
 //	<env>.images           the images each of env's services ran, JSON (retention)
+//	<env>.settings         the env file's settings the last apply recorded (hashed where secret)
 //	names/<env>/<service>  the color a service's name proxy forwards to
 //	history/<env>.jsonl    every deploy attempt of env (append-only)
 //	backups/<env>/<time>-<commit>/   nginx files and running specs before a deploy
