@@ -406,7 +406,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return a.nameForwards(ctx, s)
 	case ActNameProxy:
-		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
+		if err := a.Runtime.EnsureNameProxy(ctx, *s.NameProxy); err != nil {
+			return err
+		}
+		// A proxy just started may not listen yet: its check waits for it.
+		return a.nameForwards(ctx, s)
 	case ActSnapshot:
 		if a.Snapshots == nil {
 			return errors.New("no snapshot API configured")
