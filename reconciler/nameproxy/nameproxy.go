@@ -146,8 +146,8 @@ const RetryAfter = time.Second
 // LookupTimeout bounds the lookup of an upstream's name. Docker's embedded
 // DNS answers the name of a container on the network at once; a name it
 // does not know (the container is gone, or stopped and so off the
-// network) it forwards to the host's resolvers, which on an internal
-// network cannot answer: Go's resolver would wait 10 s for nothing.
+// network) it forwards to the host's resolvers, which may not answer
+// (measured on Docker 20.10, internal network: once a 10 s timeout).
 const LookupTimeout = 250 * time.Millisecond
 
 // errNotLive marks an error of reaching the marked color before any byte
