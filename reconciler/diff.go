@@ -428,7 +428,7 @@ func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target s
 	spec := pl.proxySpec(s)
 	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec, Smoke: pl.nameCheck(s, color)}}
 	if pl.proxyReason(s) != "" {
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec, Smoke: proxyCheck(s, color)})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, color)})
 	}
 	return steps
 }
@@ -468,7 +468,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 	}
 	if why := pl.proxyReason(s); why != "" {
 		reasons = append(reasons, why)
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec, Smoke: proxyCheck(s, live.Color)})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, live.Color)})
 	}
 	n := pl.d.Network
 	if want := []string{s.Name + "-" + string(live.Color)}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {

@@ -48,19 +48,39 @@ func dependsCases() []diffCase {
 	}
 }
 
+// dependsInputs are the case's desired state and observed host; unlike
+// diffCase.inputs, mutate also runs on a fresh host.
+func dependsInputs(t *testing.T, tc diffCase) (*state.Desired, *state.Observed) {
+	t.Helper()
+	d := desired("c0ffee0000000000000000000000000000000001")
+	if tc.network {
+		d.Network, d.NamesDir = "prod", "/var/lib/reconciler/names/prod"
+	}
+	o := &state.Observed{}
+	if !tc.fresh {
+		o = applied(t, d, state.Blue)
+		d.Commit = "c0ffee0000000000000000000000000000000002"
+	}
+	tc.mutate(d, o)
+	return d, o
+}
+
+// DependsCases returns the dependsOn golden cases with their inputs, for
+// the external tests (as GoldenCases does).
+func DependsCases(t *testing.T) []GoldenCase {
+	t.Helper()
+	var out []GoldenCase
+	for _, tc := range dependsCases() {
+		d, o := dependsInputs(t, tc)
+		out = append(out, GoldenCase{Name: tc.name, Desired: d, Observed: o})
+	}
+	return out
+}
+
 func TestDiffDependsOn(t *testing.T) {
 	for _, tc := range dependsCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			d := desired("c0ffee0000000000000000000000000000000001")
-			if tc.network {
-				d.Network, d.NamesDir = "prod", "/var/lib/reconciler/names/prod"
-			}
-			o := &state.Observed{}
-			if !tc.fresh {
-				o = applied(t, d, state.Blue)
-				d.Commit = "c0ffee0000000000000000000000000000000002"
-			}
-			tc.mutate(d, o)
+			d, o := dependsInputs(t, tc)
 			p, err := Diff(d, o, testKey)
 			if err != nil {
 				t.Fatal(err)
