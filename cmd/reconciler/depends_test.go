@@ -73,7 +73,7 @@ func TestDependsOnFirstDeploy(t *testing.T) {
 				if failed == 0 {
 					t.Fatalf("without dependsOn the caller lost no call: the control does not show what dependsOn prevents\n%s", out)
 				}
-				t.Logf("without dependsOn: %d failed calls (as the issue saw), the first: %s", failed, firstLine(out[strings.Index(out, "fetch error"):]))
+				t.Logf("without dependsOn: %d failed calls, the first: %s", failed, firstLine(out[strings.Index(out, "fetch error"):]))
 				return
 			}
 			if failed > 0 {
