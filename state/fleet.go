@@ -129,8 +129,10 @@ func (c *checker) checkStoreURL(s string) {
 }
 
 // Keyspace is the prefix of every key the fleet of env keeps in its store:
-// one env never reads or writes another's keys.
-func Keyspace(env string) string { return fmt.Sprintf("reconciler:fleet:%s:", env) }
+// one env never reads or writes another's keys. The braces are a Redis
+// Cluster hash tag: every key of an env sits in one slot, so that one
+// script may touch several.
+func Keyspace(env string) string { return fmt.Sprintf("reconciler:fleet:{%s}:", env) }
 
 // fleetUser is the shape of a store ACL user name.
 var fleetUser = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
