@@ -21,6 +21,16 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
+func init() {
+	// go-redis logs dial failures on its own through a global logger; the
+	// errors it returns say the same, and the callers report them.
+	redis.SetLogger(quiet{})
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 // Options connect to a store.
 type Options struct {
 	// URL is fleet.store: redis://HOST:PORT[/DB] or rediss://... (TLS).
