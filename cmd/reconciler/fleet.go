@@ -62,11 +62,11 @@ func fleetCmd(g *globals) *cobra.Command {
 
 // fleetView is fleet status -o json.
 type fleetView struct {
-	Env    string         `json:"env"`
-	Hosts  []fleetHost    `json:"hosts"`
-	Leases []fleet.Lease  `json:"leases"`
-	Halt   *fleet.Halt    `json:"halt,omitempty"`
-	Store  string         `json:"store"`
+	Env    string        `json:"env"`
+	Hosts  []fleetHost   `json:"hosts"`
+	Leases []fleet.Lease `json:"leases"`
+	Halt   *fleet.Halt   `json:"halt,omitempty"`
+	Store  string        `json:"store"`
 }
 
 type fleetHost struct {
@@ -192,4 +192,3 @@ func fleetGate(g *globals, env, hostName string, interval time.Duration, load fu
 			return st, nil
 		}}
 }
-
