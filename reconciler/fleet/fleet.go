@@ -89,6 +89,15 @@ type HostState struct {
 	Health *Health `json:"health,omitempty"`
 }
 
+// Runs reports whether the host succeeded with commit: its recorded
+// result, or its heartbeat saying it runs commit healthy. The heartbeat
+// counts so that a store that lost its data (a failover without
+// persistence) does not stall a rollout on hosts that deployed before the
+// loss and have nothing left to record.
+func (h HostState) Runs(commit string) bool {
+	return h.Applied.Commit == commit || (h.Health != nil && h.Health.Commit == commit && h.Health.Healthy)
+}
+
 // Snapshot is the fleet as the store holds it at one moment.
 type Snapshot struct {
 	Hosts  map[string]HostState `json:"hosts"`
@@ -130,7 +139,7 @@ func Turn(f *state.Fleet, host, commit string, s Snapshot, now time.Time) string
 	i := f.Index(host)
 	var waiting []string
 	for j := 0; j <= i-f.Parallel; j++ {
-		if hs := s.Hosts[f.Hosts[j]]; hs.Applied.Commit != commit {
+		if !s.Hosts[f.Hosts[j]].Runs(commit) {
 			waiting = append(waiting, f.Hosts[j])
 		}
 	}
@@ -142,14 +151,19 @@ func Turn(f *state.Fleet, host, commit string, s Snapshot, now time.Time) string
 	}
 	c := s.Hosts[f.Canary]
 	switch {
-	case c.Applied.Commit != commit:
+	case !c.Runs(commit):
 		return fmt.Sprintf("waiting for the canary %s to deploy %s first", f.Canary, short)
 	case c.Health == nil || c.Health.Commit != commit:
 		return fmt.Sprintf("waiting for the canary %s to report its health on %s", f.Canary, short)
 	case !c.Health.Healthy:
 		return fmt.Sprintf("the canary %s is unhealthy on %s (%s); waiting", f.Canary, short, c.Health.Problem)
 	}
-	if until := c.Applied.At.Add(f.CanaryBake.D()); now.Before(until) {
+	since := c.Applied.At
+	if c.Applied.Commit != commit {
+		// Known from its heartbeat only: the bake starts again from it.
+		since = c.Health.At
+	}
+	if until := since.Add(f.CanaryBake.D()); now.Before(until) {
 		return fmt.Sprintf("the canary %s bakes %s until %s", f.Canary, short, until.UTC().Format(time.RFC3339))
 	}
 	return ""

@@ -160,7 +160,11 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 		r.Result, r.Error = Failed, serr.Error()
 	}
 	rerr := st.Record(context.WithoutCancel(ctx), lease, r)
-	g.beat(ctx, st, f, rev, out, serr)
+	if serr == nil {
+		// After a failure the host runs its previous commit, which the
+		// next drift check reports.
+		g.beat(ctx, st, f, rev, out, nil)
+	}
 	switch {
 	case rerr != nil && serr == nil:
 		// Deployed, but the fleet does not know: the next attempt plans

@@ -23,6 +23,9 @@ func TestTurn(t *testing.T) {
 	}
 	halted := applied(now, "a")
 	halted.Halt = &Halt{Commit: "c1", Host: "b", Error: "health check failed"}
+	beatOnly := func(healthy bool) Snapshot {
+		return Snapshot{Hosts: map[string]HostState{"a": {Health: &Health{Host: "a", Commit: "c1", Healthy: healthy}}}}
+	}
 	unhealthy := applied(now.Add(-time.Hour), "a")
 	unhealthy.Hosts["a"].Health.Healthy = false
 	for _, tc := range []struct {
@@ -44,6 +47,8 @@ func TestTurn(t *testing.T) {
 		{"canary bakes", f(2, "a"), "b", applied(now.Add(-time.Minute), "a"), false, "the canary a bakes c1 until 2026-01-01T12:09:00Z"},
 		{"canary baked", f(2, "a"), "b", applied(now.Add(-11*time.Minute), "a"), true, ""},
 		{"canary unhealthy", f(2, "a"), "b", unhealthy, false, "the canary a is unhealthy on c1"},
+		{"a healthy heartbeat counts (the store lost the record)", f(1, ""), "b", beatOnly(true), true, ""},
+		{"an unhealthy heartbeat does not", f(1, ""), "b", beatOnly(false), false, "waiting for host a to deploy c1 first"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Turn(tc.fleet, tc.host, "c1", tc.snap, now)
