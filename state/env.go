@@ -43,6 +43,12 @@ type Env struct {
 	// secrets, backups, snapshots, email and health checks. Optional; with
 	// a region here the tool never asks the EC2 metadata service for one.
 	AWS *AWS `json:"aws,omitempty"`
+	// Fleet runs the environment on several hosts, one agent on each
+	// (reconciler run --host NAME), whose rollouts of a commit are ordered
+	// and fenced through a coordination store (see docs/agent.md). Optional:
+	// without it the environment is one host and its agent coordinates with
+	// no one.
+	Fleet *Fleet `json:"fleet,omitempty"`
 	// Defaults are settings every service inherits and may override: a
 	// mapping (env, secrets, health, deploy) merges by key with the
 	// service's own, the service's key winning; a list (smoke,
@@ -419,6 +425,7 @@ func (e *Env) Default() {
 	if e.Network == "" {
 		e.Network = e.Environment
 	}
+	e.Fleet.fillDefaults()
 	if e.KeepImages == 0 {
 		e.KeepImages = DefaultKeepImages
 	}
@@ -551,4 +558,43 @@ type SiteCheckSettings struct {
 	// FailureThreshold is the consecutive failures that mark the site
 	// unhealthy, 1 to 10 (default 3).
 	FailureThreshold int `json:"failureThreshold,omitempty"`
+}
+
+// Fleet is the hosts of an environment and how a commit rolls out across
+// them. Before it deploys a commit, a host's agent waits until every host
+// before it in hosts succeeded with that commit (and the canary baked), then
+// takes one of the env's rollout leases in the store, deploys, verifies,
+// records its result and gives the lease back. A host that fails the commit
+// records a halt: the hosts after it stay on the commit they run until a
+// newer commit is pushed. When the store does not answer, no agent deploys
+// anything new; every agent keeps serving and repairing drift.
+type Fleet struct {
+	// Store is the coordination store: redis://HOST:PORT or, with TLS,
+	// rediss://HOST:PORT, with an optional /DB number. It must hold no
+	// password: the password comes from auth.
+	Store string `json:"store"`
+	// Auth is a secret reference (ssm:/path, secretsmanager:NAME[#key],
+	// env:VAR, file:/path) to the password the agents send with AUTH;
+	// optional (a store without AUTH).
+	Auth string `json:"auth,omitempty"`
+	// Username is the ACL user sent with AUTH; optional (the default user).
+	Username string `json:"username,omitempty"`
+	// Hosts are the names of the environment's hosts in rollout order, each
+	// a DNS label, each the --host of one agent. At least one.
+	Hosts []string `json:"hosts"`
+	// Parallel is how many hosts may deploy at once: a host starts a commit
+	// once every host at least Parallel places before it succeeded with it.
+	// 1 to the number of hosts; default 1.
+	Parallel int `json:"parallel,omitempty"`
+	// Canary, when set, is the first of hosts: the other hosts start a
+	// commit only after the canary has run it, healthy, for canaryBake.
+	// Optional.
+	Canary string `json:"canary,omitempty"`
+	// CanaryBake is how long the canary runs a commit healthy before the
+	// other hosts start it. Default "5m" when canary is set.
+	CanaryBake Duration `json:"canaryBake,omitempty"`
+	// LeaseTTL is how long a rollout lease lives unless its holder renews
+	// it (every third of it, while it deploys): the time after which a
+	// holder that died is replaced. Default "30s".
+	LeaseTTL Duration `json:"leaseTTL,omitempty"`
 }

@@ -301,6 +301,7 @@ func (c *checker) check(e *Env) {
 	}
 
 	c.checkAWS(e.AWS)
+	c.checkFleet(e.Fleet)
 
 	if c.ok("services") && len(e.Services) == 0 {
 		c.errf("services", "required: want at least one service")
