@@ -674,7 +674,6 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	return steps
 }
 
-
 // logDir is where the site's access log goes: only when something reads it
 // (a bake or a canary), so a plain site needs no log directory.
 func (pl *planner) logDir(s state.DesiredService) string {
