@@ -42,7 +42,7 @@ func applyCmd(g *globals) *cobra.Command {
 			defer unlock()
 			opts := host.ApplyOptions{
 				ForwardOnly: forwardOnly, Start: start,
-				Record:  host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95},
+				Record: host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95},
 				Planned: func(pl *host.Planned) {
 					fmt.Fprint(g.stdout, pl.Plan.String())
 					if line := pl.Plan.DurationLine(); line != "" {
