@@ -11,7 +11,7 @@ import (
 const (
 	// StartAllowance is a container's create, file copy and start (also a
 	// name proxy's).
-	StartAllowance = 10 * time.Second
+	StartAllowance = 5 * time.Second
 	// NginxAllowance is one write or removal of an nginx file: its test
 	// and its reload, each bounded by the nginx adapter's 30s command
 	// timeout, then the wait for nginx to serve the new file.
