@@ -181,3 +181,30 @@ func TestAtomicRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestLatencyGate: a bake with maxLatency, through the real nginx: a new
+// version whose answers take 300ms (upstream time in nginx's access log)
+// is switched back, and no request fails; the previous version serves.
+func TestLatencyGate(t *testing.T) {
+	t.Parallel()
+	w := newReleaseWorld(t) // its env name is this branch's
+	gate := "    deploy:\n      bake: 3s\n      maxLatency: 100ms\n      latencyPercentile: 90\n      minRequests: 10\n"
+	w.commit(spec{version: "v1", config: "a: 1\n", webExtra: gate}, "v1")
+	w.mustRun(exitOK, "apply")
+	l := startLoad(t, w.port, 2)
+	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", webExtra: gate, webEnv: "      DELAY: 300ms\n"}, "v2 is slow")
+	r := w.mustRun(exitFailed, "apply")
+	for _, want := range []string{"p90 of the upstream response time of", "above maxLatency 100ms", "rolled back"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if code, body := fetch(t, w.port, templates.RoutePath); code != 200 || body != "blue" {
+		t.Errorf("nginx routes to %d %q, want blue", code, body)
+	}
+	w.wantServing("v1")
+	l.end()
+	if n := l.failed.Load(); n > 0 || l.versions["v2"] == 0 {
+		t.Errorf("%d requests failed through nginx (%v); versions served %v, want v2 during the bake", n, l.errs, l.versions)
+	}
+}
