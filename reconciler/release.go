@@ -201,3 +201,18 @@ func (a *Applier) together(ctx context.Context, p *Plan, s Step, res *Result) er
 func undoTimeout(undo []Step) time.Duration {
 	return time.Duration(max(2, len(undo)+1)) * StopTimeout
 }
+
+// Flatten is steps with the steps of each ActTogether step in its place,
+// in order: for a reader of a plan that looks for steps of one kind (the
+// watches, the starts) wherever they run.
+func Flatten(steps []Step) []Step {
+	var out []Step
+	for _, s := range steps {
+		if s.Action == ActTogether {
+			out = append(out, Flatten(s.Steps)...)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -8,21 +8,10 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-// flatten is steps with the steps of each ActTogether step in its place,
-// in order: the order Peak counts them in (steps that run together are
-// counted as if one ran after the other, which starts nothing earlier
-// than they do and removes nothing later).
-func flatten(steps []reconciler.Step) []reconciler.Step {
-	var out []reconciler.Step
-	for _, s := range steps {
-		if s.Action == reconciler.ActTogether {
-			out = append(out, flatten(s.Steps)...)
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
+// flatten is reconciler.Flatten: Peak counts the steps that run
+// together as if one ran after the other, which starts nothing earlier
+// than they do and removes nothing later.
+func flatten(steps []reconciler.Step) []reconciler.Step { return reconciler.Flatten(steps) }
 
 // released is how many services the plan's atomic releases replace
 // together; 0 when it has none.
