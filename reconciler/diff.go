@@ -68,7 +68,7 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 	}
 	if d.Release == state.ReleaseAtomic {
 		var err error
-		if p.Changes, err = atomic(p.Changes); err != nil {
+		if p.Changes, err = pl.atomic(p.Changes); err != nil {
 			return nil, err
 		}
 	}

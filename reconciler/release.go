@@ -37,7 +37,7 @@ const releaseSubject = "release"
 // then every new container and new nginx file removed. The other changes
 // keep their place; the release takes the place of the first service it
 // replaces.
-func atomic(changes []Change) ([]Change, error) {
+func (pl *planner) atomic(changes []Change) ([]Change, error) {
 	var members []Change
 	first := -1
 	for i, c := range changes {
@@ -91,6 +91,9 @@ func atomic(changes []Change) ([]Change, error) {
 			}
 		}
 		undo = append(undo, c.Undo...)
+		if w := pl.restoreUpstream(c); w != nil {
+			undo = append(undo, *w)
+		}
 	}
 	rel.Summary = "switch together: " + strings.Join(what, ", ")
 	rel.Steps = append(rel.Steps, starts...)
@@ -120,6 +123,22 @@ func atomic(changes []Change) ([]Change, error) {
 	return out, nil
 }
 
+// restoreUpstream is the step that puts back the nginx file of an
+// upstream-only service (a port, no listen) that c replaces: its switch is
+// the rewrite of that file, which the per-service undo does not reverse.
+// In an atomic release another service's failure can undo c after its
+// rewrite, so the file the host has now is written again before the new
+// color goes. Nil for any other change.
+func (pl *planner) restoreUpstream(c Change) *Step {
+	site := pl.site(c.Subject)
+	if site == nil || slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActSwitch }) ||
+		!slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActWriteNginx }) {
+		return nil
+	}
+	return &Step{Action: ActWriteNginx, Target: "nginx " + state.SiteFile(pl.d.Env, c.Subject),
+		Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Path: site.Path, Content: site.Content}}
+}
+
 // together is steps as one ActTogether step; a single step stays itself.
 func together(steps []Step) []Step {
 	if len(steps) < 2 {
@@ -136,7 +155,7 @@ func together(steps []Step) []Step {
 // back, then what is new removed.
 func undoRank(s Step) int {
 	switch s.Action {
-	case ActSwitch:
+	case ActSwitch, ActWriteNginx:
 		return 0
 	case ActName, ActAlias:
 		return 1

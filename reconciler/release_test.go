@@ -170,3 +170,43 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p95 of nothing = %s, want 0", got)
 	}
 }
+
+// TestAtomicReleaseRestoresUpstreamOnly: when a release is switched back
+// after an upstream-only service's file was rewritten to its new color,
+// the file comes back as it was, before the new color is removed.
+func TestAtomicReleaseRestoresUpstreamOnly(t *testing.T) {
+	d, o := reconciler.AtomicUpstreamOnly(t)
+	p, err := reconciler.Diff(d, o, reconciler.TestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := o.Sites[1]
+	if site.Service != "rest-api" {
+		t.Fatalf("site %s, want rest-api's", site.Service)
+	}
+	h := memhost.New()
+	h.Seed(d, o)
+	var mu sync.Mutex
+	switched := false
+	h.Fault = func(c memhost.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Op == "switch" && c.Arg == string(state.Green) {
+			switched = true
+		}
+		if c.Op == "check" && c.Target == "21001" && switched { // mcp-server/green fails its bake
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	if !errors.Is(err, reconciler.ErrRolledBack) {
+		t.Fatalf("apply = %v, want a rolled-back error", err)
+	}
+	if got, _ := h.File(site.Path); string(got) != string(site.Content) {
+		t.Errorf("rest-api's upstream file after the switch-back:\n%s\nwant the one it had:\n%s", got, site.Content)
+	}
+	if _, ok := h.Container(state.ContainerName(d.Env, "rest-api", state.Green)); ok {
+		t.Error("rest-api/green left behind")
+	}
+}
