@@ -14,6 +14,9 @@ import (
 	"github.com/developer-mesh/reconciler/templates"
 )
 
+// appRef is the demo app's repository in this file's tests.
+const appRef = "i15a-test/app"
+
 // releaseWorld is a world with two public services (web, api) and a
 // worker, deployed with release: atomic; its env is named i15a... so
 // that it never collides with another branch's tests.
@@ -25,8 +28,10 @@ type releaseWorld struct {
 func newReleaseWorld(t *testing.T) *releaseWorld {
 	t.Helper()
 	cli := testenv.Docker(t)
-	testenv.AppImageVariant(t, "reconciler-test/app:v1", "v1")
-	testenv.AppImageVariant(t, "reconciler-test/app:v2", "v2")
+	// Tags of this branch's own: tests elsewhere on the machine tag the
+	// shared reconciler-test/app with their build of the demo app.
+	testenv.AppImageVariant(t, appRef+":v1", "v1")
+	testenv.AppImageVariant(t, appRef+":v2", "v2")
 	w := &world{t: t, env: "i15a" + testenv.UniqueEnv(t)[1:], cli: cli, ngx: testenv.StartNginx(t), repo: testenv.NewRepo(t),
 		stateDir: t.TempDir(), port: testenv.FreePort(t)}
 	w.reloads = filepath.Join(w.ngx.Dir, "reloads")
@@ -45,7 +50,7 @@ type release struct {
 func (w *releaseWorld) yaml(r release) string {
 	svc := func(name string, port int, env, deploy string) string {
 		return fmt.Sprintf(`  %s:
-    image: reconciler-test/app:%s
+    image: %s:%s
     containerPort: 8080
     listen: "127.0.0.1:%d"
     env:
@@ -59,7 +64,7 @@ func (w *releaseWorld) yaml(r release) string {
     drain: 500ms
     deploy:
       bake: %s
-%s`, name, r.version, port, r.version, env, r.bake, deploy)
+%s`, name, appRef, r.version, port, r.version, env, r.bake, deploy)
 	}
 	return fmt.Sprintf(`environment: %s
 release: atomic
@@ -70,7 +75,7 @@ nginx:
   logDir: %s
 services:
 %s%s  worker:
-    image: reconciler-test/app:%s
+    image: %s:%s
     command: ["worker"]
     env:
       VERSION: %s
@@ -78,7 +83,7 @@ services:
       interval: 100ms
       startTimeout: 3s
 `, w.env, w.ngx.ConfDir, w.ngx.Test, w.reloads, w.ngx.Reload, w.ngx.Dir,
-		svc("web", w.port, "", r.webExtra), svc("api", w.apiPort, r.apiEnv, ""), r.version, r.version)
+		svc("web", w.port, "", r.webExtra), svc("api", w.apiPort, r.apiEnv, ""), appRef, r.version, r.version)
 }
 
 func (w *releaseWorld) commitRelease(r release, msg string) {
@@ -189,10 +194,10 @@ func TestLatencyGate(t *testing.T) {
 	t.Parallel()
 	w := newReleaseWorld(t) // its env name is this branch's
 	gate := "    deploy:\n      bake: 3s\n      maxLatency: 100ms\n      latencyPercentile: 90\n      minRequests: 10\n"
-	w.commit(spec{version: "v1", config: "a: 1\n", webExtra: gate}, "v1")
+	w.commit(spec{image: appRef + ":v1", version: "v1", config: "a: 1\n", webExtra: gate}, "v1")
 	w.mustRun(exitOK, "apply")
 	l := startLoad(t, w.port, 2)
-	w.commit(spec{image: "reconciler-test/app:v2", version: "v2", config: "a: 1\n", webExtra: gate, webEnv: "      DELAY: 300ms\n"}, "v2 is slow")
+	w.commit(spec{image: appRef + ":v2", version: "v2", config: "a: 1\n", webExtra: gate, webEnv: "      DELAY: 300ms\n"}, "v2 is slow")
 	r := w.mustRun(exitFailed, "apply")
 	for _, want := range []string{"p90 of the upstream response time of", "above maxLatency 100ms", "rolled back"} {
 		if !strings.Contains(r.stderr, want) {
