@@ -105,7 +105,9 @@ func fetch(t *testing.T, port int, path string) (int, string) {
 
 // TestAtomicRelease: a three-service release with release: atomic,
 // against the real engine and nginx, under keep-alive load through nginx
-// on both public services: a good release moves all three and takes no
+// on both public services: a host too small for the doubled set is
+// refused with the figures of both orders; a good release moves all
+// three and takes no
 // longer than the worst case diff printed; a release in which one service
 // fails its health checks during the joint bake switches all three back,
 // as nginx answers, and no request fails.
@@ -126,6 +128,21 @@ func TestAtomicRelease(t *testing.T) {
 			t.Fatalf("diff lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// A host too small for the doubled set: refused before any change,
+	// with the figures of both orders (other tests' containers run on
+	// this engine too: a host of 1m fits neither).
+	ids := w.containers()
+	r = w.mustRun(exitFailed, "apply", "--host-memory", "1m", "--memory-reserve", "0")
+	for _, want := range []string{"pre-deploy check memory failed: the deploy needs up to", "release: atomic runs the old and the new color of all 3 changed services at once",
+		"release: per-service (one service after the other) would need up to", "nothing was changed"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Fatalf("apply over the memory lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if got := w.containers(); fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("a refused release changed the containers: %v → %v", ids, got)
+	}
+
 	var pj planJSON
 	if err := json.Unmarshal([]byte(w.mustRun(exitChanges, "diff", "-o", "json").stdout), &pj); err != nil {
 		t.Fatal(err)
