@@ -1,40 +1,45 @@
 package nginx
 
 import (
-	"context"
+	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/developer-mesh/reconciler/state"
 )
 
-// TestTrafficUpstreamTimes: Traffic reads each request's upstream time
-// from the ut= field (summed over the upstreams tried), skips requests
-// nginx answered itself and lines written before the field existed.
-func TestTrafficUpstreamTimes(t *testing.T) {
-	log := filepath.Join(t.TempDir(), "site.log")
-	lines := "" +
-		"1700000000.001 green 200 0.013 200 ut=0.012\n" +
-		"1700000000.002 green 502 0.020 502, 200 ut=0.010, 0.005\n" +
-		"1700000000.003 green 200 0.001 - ut=-\n" +
-		"1700000000.004 blue 200 0.300 200 ut=0.300\n" +
-		"1700000000.005 green 200 0.050 200\n" +
-		"1700000000.006 green 200 0.040 200 ut=0.030 : 0.002\n"
-	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+// TestResponseTimes: the p95 (nearest rank) of $request_time over the
+// lines of a window, both colors, skipping lines of the older four-field
+// format, torn lines and lines outside the window.
+func TestResponseTimes(t *testing.T) {
+	t.Parallel()
+	base := time.Unix(1_800_000_000, 0)
+	msec := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(base.Add(d).UnixMilli())/1000) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s blue 200 -\n", msec(time.Second))             // old format: no request_time
+	fmt.Fprintf(&b, "%s blue 200 9.999 200\n", msec(-time.Second))    // before the window
+	fmt.Fprintf(&b, "%s green 200 8.888 200\n", msec(20*time.Second)) // after it
+	for i := 1; i <= 100; i++ {
+		color := []string{"blue", "green"}[i%2]
+		fmt.Fprintf(&b, "%s %s 200 %.3f 502, 200\n", msec(time.Duration(i)*100*time.Millisecond), color, float64(i)/1000)
+	}
+	b.WriteString(msec(5*time.Second) + " green 20") // torn last line
+	path := filepath.Join(t.TempDir(), "site.log")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tr, next, err := New("", "", nil).Traffic(context.Background(), log, 0, state.Green)
+	l, err := ResponseTimes(path, base, base.Add(15*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Requests != 5 || tr.Errors != 1 || next != int64(len(lines)) {
-		t.Errorf("traffic %+v next %d, want 5 requests, 1 error, next %d", tr, next, len(lines))
+	if l.Requests != 100 || l.P95 != 95*time.Millisecond {
+		t.Fatalf("latency %+v, want 100 requests, p95 95ms", l)
 	}
-	ms := time.Millisecond
-	if want := []time.Duration{12 * ms, 15 * ms, 32 * ms}; !slices.Equal(tr.Times, want) {
-		t.Errorf("times %v, want %v", tr.Times, want)
+	if l, err := ResponseTimes(path, base.Add(time.Hour), base.Add(2*time.Hour)); err != nil || l != (Latency{}) {
+		t.Fatalf("empty window: %+v, %v", l, err)
+	}
+	if l, err := ResponseTimes(filepath.Join(t.TempDir(), "none.log"), base, base.Add(time.Hour)); err != nil || l != (Latency{}) {
+		t.Fatalf("missing log: %+v, %v", l, err)
 	}
 }
