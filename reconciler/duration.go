@@ -89,8 +89,11 @@ func (s Step) Budget() time.Duration {
 		if s.Container != nil {
 			return s.Container.Timeout
 		}
-	case ActStart, ActNameProxy:
+	case ActStart:
 		return StartAllowance
+	case ActNameProxy:
+		// Started, then asked until it forwards.
+		return StartAllowance + ProxyStartTimeout
 	case ActWaitHealthy:
 		if h := s.Health; h != nil {
 			// The last check may start just before the deadline and

@@ -220,7 +220,8 @@ func serviceParams(s Service) DesiredService {
 			LatencyPercentile: s.Deploy.LatencyPercentile,
 			MinRequests:       s.Deploy.MinRequests,
 		},
-		Smoke: slices.Clone(s.Smoke),
+		Smoke:     slices.Clone(s.Smoke),
+		DependsOn: resolveDependsOn(s.DependsOn),
 	}
 	for i := range d.Smoke {
 		d.Smoke[i].Exec = slices.Clone(d.Smoke[i].Exec)
