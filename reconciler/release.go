@@ -20,9 +20,9 @@ const ActTogether Action = "together"
 // releaseSubject is the Subject of an atomic release's change.
 const releaseSubject = "release"
 
-// atomic merges the service replacements among changes (the Create and
-// Replace changes the per-service planner made) into one Release change
-// when there are two or more, in the order of release: atomic:
+// atomic merges the service replacements among changes (the Replace
+// changes the per-service planner made) into one Release change when
+// there are two or more, in the order of release: atomic:
 //
 //  1. every service's leftover removal and start, then all health waits
 //     together, then the nginx files that change;
@@ -37,11 +37,16 @@ const releaseSubject = "release"
 // then every new container and new nginx file removed. The other changes
 // keep their place; the release takes the place of the first service it
 // replaces.
+//
+// A service the deploy creates (new, or whose containers are gone) has no
+// version to switch back to and keeps its own change, in its place:
+// started, healthy and named before the services that depend on it
+// (dependsOn), as on a per-service first deploy.
 func (pl *planner) atomic(changes []Change) ([]Change, error) {
 	var members []Change
 	first := -1
 	for i, c := range changes {
-		if c.Kind == Create || c.Kind == Replace {
+		if c.Kind == Replace {
 			if first < 0 {
 				first = i
 			}
@@ -115,7 +120,7 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 		switch {
 		case i == first:
 			out = append(out, rel)
-		case c.Kind == Create || c.Kind == Replace:
+		case c.Kind == Replace:
 		default:
 			out = append(out, c)
 		}

@@ -210,3 +210,27 @@ func TestAtomicReleaseRestoresUpstreamOnly(t *testing.T) {
 		t.Error("rest-api/green left behind")
 	}
 }
+
+// TestAtomicFirstDeployIsPerService: services a deploy creates keep their
+// own changes, in dependsOn and name order: there is no old version to
+// switch back to.
+func TestAtomicFirstDeployIsPerService(t *testing.T) {
+	gc := goldenCase(t, "network-first-deploy")
+	gc.Desired.Release = state.ReleaseAtomic
+	p, err := reconciler.Diff(gc.Desired, gc.Observed, reconciler.TestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creates := 0
+	for _, c := range p.Changes {
+		if c.Kind == reconciler.Release {
+			t.Errorf("first deploy planned a release: %s", c.Summary)
+		}
+		if c.Kind == reconciler.Create {
+			creates++
+		}
+	}
+	if creates != 3 {
+		t.Errorf("%d creates, want 3:\n%s", creates, p)
+	}
+}

@@ -58,13 +58,15 @@ type Env struct {
 	// are replaced. "per-service" (the default): one service after the
 	// other, each started, health-checked, switched, baked and drained
 	// before the next starts; a failure rolls back that service only.
-	// "atomic": every changed service starts its new color and passes its
-	// health check, then traffic of all of them moves together (one
+	// "atomic": every service the deploy replaces starts its new color and
+	// passes its health check, then traffic of all of them moves together (one
 	// switch after the other, each verified through nginx, with no wait
 	// between them), they bake together, and a failure of any of them
 	// before the end of the bake switches all of them back; the old
-	// colors are drained together at the end. Atomic runs the old and the
-	// new color of every changed service at once: the pre-deploy memory
+	// colors are drained together at the end (a service the deploy
+	// creates, with no version to go back to, is deployed on its own, in
+	// its dependsOn place). Atomic runs the old and the new color of every
+	// replaced service at once: the pre-deploy memory
 	// check says, with figures, when that does not fit, and per-service
 	// is then the order that needs the least memory. Canary services
 	// cannot be part of an atomic release.
