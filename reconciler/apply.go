@@ -312,7 +312,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 		// Send traffic back to the old color (when it moved) and take the new
 		// container away, even when ctx was cancelled (a SIGTERM must not
 		// leave it behind).
-		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*StopTimeout)
+		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout(c.Undo))
 		defer cancel()
 		var undone []string
 		for _, u := range c.Undo {
@@ -401,6 +401,8 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return a.routed(ctx, s)
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s, res))
+	case ActTogether:
+		return a.together(ctx, p, s, res)
 	case ActAlias:
 		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
 	case ActName:
@@ -424,7 +426,16 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		if a.Snapshots == nil {
 			return errors.New("no snapshot API configured")
 		}
-		if err := a.Snapshots.Snapshot(ctx, s.Name, s.Snapshot); err != nil {
+		sctx := ctx
+		if s.Timeout > 0 {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(ctx, s.Timeout)
+			defer cancel()
+		}
+		if err := a.Snapshots.Snapshot(sctx, s.Name, s.Snapshot); err != nil {
+			if errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+				return fmt.Errorf("snapshot %s of %s not available within %s (migrations.snapshot.timeout): %w; the migrations did not run", s.Snapshot, s.Name, s.Timeout, err)
+			}
 			return fmt.Errorf("%w; the migrations did not run", err)
 		}
 		a.Log.Info("snapshot available", zap.String("instance", s.Name), zap.String("snapshot", s.Snapshot))
@@ -589,6 +600,7 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 	deadline := a.now().Add(w.For)
 	fails := 0
 	var seen Traffic
+	var times []time.Duration // upstream response times of the color's requests
 	defer func() { res.watched(s.Service, seen) }()
 	t := a.track(ActWatch, s.Target, w.For)
 	defer t.done()
@@ -612,9 +624,13 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 			from = next
 			seen.Requests += t.Requests
 			seen.Errors += t.Errors
+			times = append(times, t.Times...)
 			if seen.Requests >= w.MinRequests && float64(seen.Errors) > w.MaxErrorRate*float64(seen.Requests) {
 				return fmt.Errorf("%w: %d of %d requests (%.1f%%) answered 5xx, above maxErrorRate %.1f%%", ErrUnhealthy,
 					seen.Errors, seen.Requests, 100*float64(seen.Errors)/float64(seen.Requests), 100*w.MaxErrorRate)
+			}
+			if err := latencyBreach(w, times); err != nil {
+				return err
 			}
 		}
 		t.update(func(sp *StepProgress) { sp.Traffic, sp.Counted = seen, w.LogPath != "" })

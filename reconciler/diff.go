@@ -70,6 +70,12 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, withDependsReasons(s, cs)...)
 	}
+	if d.Release == state.ReleaseAtomic {
+		var err error
+		if p.Changes, err = pl.atomic(p.Changes); err != nil {
+			return nil, err
+		}
+	}
 	p.Changes = append(p.Changes, pl.removals(desired)...)
 	if c := pl.settings(); c != nil {
 		p.Changes = append(p.Changes, *c)
@@ -202,7 +208,7 @@ func (pl *planner) migrations() *Change {
 	name := pl.d.Env + "-migrations"
 	var snap []Step
 	if m.SnapshotRDS != "" {
-		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit)}}
+		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit), Timeout: m.SnapshotTimeout}}
 	}
 	c := &Change{
 		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
@@ -649,7 +655,7 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	dep := sv.Deploy
 	health := &sv.Health
 	watch := func(d time.Duration) *Watch {
-		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name), MaxErrorRate: dep.MaxErrorRate, MinRequests: minRequests}
+		return pl.watch(sv.DesiredService, d)
 	}
 	var steps []Step
 	if dep.Strategy == state.Canary && sv.liveC != nil {
@@ -679,10 +685,6 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	}
 	return steps
 }
-
-// minRequests is how many requests a watch must see before it judges the
-// error rate: one failure in three requests is not a trend.
-const minRequests = 20
 
 // logDir is where the site's access log goes: only when something reads it
 // (a bake or a canary), so a plain site needs no log directory.

@@ -60,7 +60,30 @@ type Env struct {
 	// Errors in an inherited value name the line of the defaults block.
 	// Optional.
 	Defaults *ServiceDefaults `json:"defaults,omitempty"`
+	// Release is the order in which the changed services of one deploy
+	// are replaced. "per-service" (the default): one service after the
+	// other, each started, health-checked, switched, baked and drained
+	// before the next starts; a failure rolls back that service only.
+	// "atomic": every service the deploy replaces starts its new color and
+	// passes its health check, then traffic of all of them moves together (one
+	// switch after the other, each verified through nginx, with no wait
+	// between them), they bake together, and a failure of any of them
+	// before the end of the bake switches all of them back; the old
+	// colors are drained together at the end (a service the deploy
+	// creates, with no version to go back to, is deployed on its own, in
+	// its dependsOn place). Atomic runs the old and the new color of every
+	// replaced service at once: the pre-deploy memory
+	// check says, with figures, when that does not fit, and per-service
+	// is then the order that needs the least memory. Canary services
+	// cannot be part of an atomic release.
+	Release string `json:"release,omitempty"`
 }
+
+// Release orders.
+const (
+	ReleasePerService = "per-service"
+	ReleaseAtomic     = "atomic"
+)
 
 // AWS configures the AWS SDK for the environment. Credentials still come
 // from the SDK's chain (environment variables, the profile's shared files,
@@ -262,6 +285,20 @@ type Deploy struct {
 	Steps []int `json:"steps,omitempty"`
 	// StepPause is how long each canary step is watched.
 	StepPause *Duration `json:"stepPause,omitempty"`
+	// MaxLatency is the response time of the new color's upstream
+	// ($upstream_response_time in nginx's access log), at
+	// LatencyPercentile, above which a bake or canary step switches
+	// traffic back, as a breach of MaxErrorRate does ("200ms"). Judged
+	// once MinRequests requests of the new color were seen; absent or 0s
+	// means no latency gate.
+	MaxLatency *Duration `json:"maxLatency,omitempty"`
+	// LatencyPercentile is the percentile of the upstream response times
+	// that MaxLatency bounds, 1 to 100; default 95.
+	LatencyPercentile int `json:"latencyPercentile,omitempty"`
+	// MinRequests is how many requests of the new color a watch must see
+	// before it judges MaxErrorRate and MaxLatency; default 20 (one slow
+	// or failed request in three is not a trend).
+	MinRequests int `json:"minRequests,omitempty"`
 }
 
 // Smoke is one check run after the switch: a request sent through nginx
@@ -362,6 +399,11 @@ type MigrationsSnapshot struct {
 	// snapshot). The AWS configuration is read as for secrets (AWS_REGION,
 	// AWS_ENDPOINT_URL_RDS, ...).
 	RDSInstance string `json:"rdsInstance"`
+	// Timeout bounds the wait for the snapshot to be available; a
+	// snapshot not available by then fails the deploy before the
+	// migrations run. Default 1h. It is the snapshot's share of the
+	// worst-case duration diff shows.
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // MigrationsRollback is the command that undoes a migrations run.
@@ -400,6 +442,9 @@ const (
 	DefaultLogDir             = "/var/log/nginx"
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
+	DefaultLatencyPercentile  = 95
+	DefaultMinRequests        = 20
+	DefaultSnapshotTimeout    = time.Hour
 	DefaultBackupKeep         = 10
 	DefaultKeepImages         = 3
 )
@@ -429,12 +474,18 @@ func (e *Env) Default() {
 	if e.KeepImages == 0 {
 		e.KeepImages = DefaultKeepImages
 	}
+	if e.Release == "" {
+		e.Release = ReleasePerService
+	}
 	if m := e.Migrations; m != nil {
 		if m.Network == "" {
 			m.Network = DefaultMigrationsNetwork
 		}
 		if m.Timeout == nil {
 			m.Timeout = &Duration{DefaultMigrationsTimeout}
+		}
+		if m.Snapshot != nil && m.Snapshot.Timeout == nil {
+			m.Snapshot.Timeout = &Duration{DefaultSnapshotTimeout}
 		}
 	}
 	for i := range e.Notify {
@@ -480,6 +531,12 @@ func (e *Env) Default() {
 		}
 		if d.StepPause == nil {
 			d.StepPause = &Duration{DefaultStepPause}
+		}
+		if d.LatencyPercentile == 0 {
+			d.LatencyPercentile = DefaultLatencyPercentile
+		}
+		if d.MinRequests == 0 {
+			d.MinRequests = DefaultMinRequests
 		}
 		defaultDependsOn(s.DependsOn)
 		for i := range s.Smoke {
