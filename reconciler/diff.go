@@ -572,7 +572,8 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// Before the old color goes, nginx is asked again: a bake can
 			// last long enough for nginx to stop seeing the marker.
 			// drain: 0s removes it at once, after the same question.
-			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain}
+			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Service: sv.Name,
+				Drain: sv.Drain, DrainIdle: sv.DrainIdle, ContainerPort: sv.Spec.ContainerPort, Unpin: pins(sv)}
 			if sv.Drain <= 0 {
 				old = Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
 			}
@@ -604,6 +605,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 				!slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActWriteNginx })
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color,
 				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(liveC.Color), hasRoute)})
+			if pins(sv) {
+				// After the switch back: sessions the new color issued
+				// meanwhile reach it until it goes.
+				c.Undo = append(c.Undo, Step{Action: ActUnpin, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name,
+					Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, sv.Name)}})
+			}
 		}
 		switch {
 		case pl.proxied(sv.DesiredService):
@@ -651,6 +658,12 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 				Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(dep.StepPause)})
 		}
 	}
+	if pins(sv) {
+		// Before the switch: from the switch on, the old color's sessions
+		// must find it.
+		steps = append(steps, Step{Action: ActPin, Target: sv.Name + "/" + string(sv.liveC.Color), Service: sv.Name, Color: sv.liveC.Color,
+			Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, sv.Name)}})
+	}
 	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color,
 		Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)})
 	steps = append(steps, aliases...)
@@ -666,6 +679,13 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 		steps = append(steps, Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(b)})
 	}
 	return steps
+}
+
+// pins reports whether a replace of sv keeps the old color's sessions on
+// it while it drains: the service has a session header, a server block and
+// a drain, and an old color.
+func pins(sv *onHost) bool {
+	return sv.SessionHeader != "" && sv.Listen != nil && sv.Drain > 0 && sv.liveC != nil
 }
 
 // minRequests is how many requests a watch must see before it judges the
@@ -919,7 +939,8 @@ func (pl *planner) render(sv *onHost, live state.Color) ([]byte, error) {
 		Env: pl.d.Env, Service: sv.Name, ConfDir: pl.d.Nginx.ConfDir,
 		BluePort: sv.blue, GreenPort: sv.green,
 		Listen: sv.Listen, ServerName: sv.ServerName, TLS: sv.TLS,
-		LogDir: pl.logDir(sv.DesiredService),
+		LogDir:        pl.logDir(sv.DesiredService),
+		SessionHeader: sv.SessionHeader,
 	}
 	if sv.Deploy.Strategy == state.Canary {
 		for _, pct := range sv.Deploy.Steps {

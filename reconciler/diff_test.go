@@ -227,6 +227,15 @@ func diffCases() []diffCase {
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
 			s.Drain = 0 // drain: 0s removes the old color right after the switch
 		}},
+		{name: "mcp-sessions-drain", mutate: func(d *state.Desired, o *state.Observed) {
+			// The old color keeps its sessions from before the switch to
+			// the end of the drain, which ends when it is idle.
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.SessionHeader = "Mcp-Session-Id"
+			s.DrainIdle = 2 * time.Second
+		}},
 		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
