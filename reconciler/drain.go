@@ -20,8 +20,9 @@ type Drained struct {
 	// Idle is true when the drain ended because the old color was idle,
 	// false when it ended at its deadline.
 	Idle bool `json:"idle"`
-	// Cut is how many busy connections (streams, requests in flight) the
-	// old color still had at the deadline: they are cut when it stops.
+	// Cut is how many open connections (streams, requests in flight) the
+	// old color still had at the deadline (Activity.Open): they are cut
+	// when it stops.
 	Cut int `json:"cut"`
 }
 
@@ -76,7 +77,7 @@ func (a *Applier) drainWait(ctx context.Context, s Step) (Drained, error) {
 	}
 	d.Waited = a.now().Sub(start)
 	if act, ok := probe(); ok {
-		d.Cut = act.Busy
+		d.Cut = act.Open
 	}
 	return d, nil
 }

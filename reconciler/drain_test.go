@@ -86,7 +86,7 @@ func TestDrainEndsWhenIdle(t *testing.T) {
 // succeeded event.
 func TestDrainDeadlineCutsStreams(t *testing.T) {
 	r := newRig(t)
-	r.h.Busy = func(string, int) reconciler.Activity { return reconciler.Activity{Conns: 2, Busy: 2} }
+	r.h.Busy = func(string, int) reconciler.Activity { return reconciler.Activity{Conns: 3, Busy: 3, Open: 2} }
 	res, err := r.ap.Apply(context.Background(), pinnedPlan())
 	if err != nil {
 		t.Fatal(err)

@@ -114,7 +114,16 @@ type Activity struct {
 	// data within the idle window: streams, requests in flight, and
 	// sessions used lately.
 	Busy int
+	// Open is how many of them a stop would cut: a request not yet
+	// answered, or a response (a stream) still being sent at least
+	// StreamAge after its request.
+	Open int
 }
+
+// StreamAge is how long after its request a response that is still being
+// sent counts as a stream (Activity.Open): longer than any answer to a
+// plain call, shorter than a drain.
+const StreamAge = time.Second
 
 // DrainProber measures how busy a draining container is from the host,
 // without the app's help. reconciler/docker implements it on the
@@ -124,7 +133,7 @@ type DrainProber interface {
 	// Activity returns the established TCP connections to port inside the
 	// running container named name; a connection is busy when it received
 	// data after it last sent some (a request in flight), or when it sent
-	// or received data less than idle ago.
+	// or received data less than idle ago, and open as Activity says.
 	Activity(ctx context.Context, name string, port int, idle time.Duration) (Activity, error)
 }
 
