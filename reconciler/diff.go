@@ -515,6 +515,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		c.Summary = "replace " + string(liveC.Color) + " → " + string(nc.color)
 	}
 	if idle := sv.byColor[nc.color]; idle != nil {
+		c.Steps = append(c.Steps, pl.unpinLeftover(sv.DesiredService, target)...)
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
 	}
@@ -688,6 +689,18 @@ func pins(sv *onHost) bool {
 	return sv.SessionHeader != "" && sv.Listen != nil && sv.Drain > 0 && sv.liveC != nil
 }
 
+// unpinLeftover is the step that removes a service's drain marker before
+// its leftover color (target) goes: a drain that was interrupted left it,
+// and nginx would keep sending sessions the live color does not know to
+// the leftover, then to nothing. None for a service without sessions.
+func (pl *planner) unpinLeftover(s state.DesiredService, target string) []Step {
+	if s.SessionHeader == "" || s.Listen == nil {
+		return nil
+	}
+	return []Step{{Action: ActUnpin, Target: target, Service: s.Name,
+		Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, s.Name)}}}
+}
+
 // minRequests is how many requests a watch must see before it judges the
 // error rate: one failure in three requests is not a trend.
 const minRequests = 20
@@ -838,6 +851,7 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 			// workers do not see): ask it first.
 			rm.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)
 		}
+		c.Steps = append(c.Steps, pl.unpinLeftover(sv.DesiredService, rm.Target)...)
 		c.Steps = append(c.Steps, rm)
 		what = append(what, "remove "+string(idle.Color))
 	}

@@ -161,6 +161,15 @@ func diffCases() []diffCase {
 			c.StartedAt = time.Unix(100, 0)
 			o.Containers = append(o.Containers, c)
 		}},
+		{name: "mcp-leftover-unpinned", mutate: func(d *state.Desired, o *state.Observed) {
+			// An interrupted drain left the old color and its drain
+			// marker: the marker goes before the leftover does.
+			d.Services[1].SessionHeader = "Mcp-Session-Id"
+			c := o.Containers[1]
+			c.Color, c.Name, c.HostPort, c.State = state.Green, "prod-rest-api-green", 21003, "running"
+			c.StartedAt = time.Unix(100, 0)
+			o.Containers = append(o.Containers, c)
+		}},
 		{name: "crash-unloaded-nginx", mutate: func(d *state.Desired, o *state.Observed) {
 			// An apply was killed after writing rest-api's file and before
 			// the reload: the bytes are right, nginx may run the old ones.
