@@ -81,10 +81,19 @@ func (a *Applier) routed(ctx context.Context, s Step) error {
 // proxy's container until it prints s.Smoke.WantBody, for up to
 // RouteTimeout. A step without one passes.
 func (a *Applier) nameForwards(ctx context.Context, s Step) error {
+	return a.nameForwardsWithin(ctx, s, RouteTimeout)
+}
+
+// ProxyStartTimeout bounds the wait for a name proxy that a step created
+// or started to answer its check: its process starts listening.
+const ProxyStartTimeout = 10 * time.Second
+
+// nameForwardsWithin is nameForwards with a budget of d.
+func (a *Applier) nameForwardsWithin(ctx context.Context, s Step, d time.Duration) error {
 	if s.Smoke == nil || len(s.Smoke.Exec) == 0 {
 		return nil
 	}
-	deadline := a.now().Add(RouteTimeout)
+	deadline := a.now().Add(d)
 	for {
 		code, out, err := a.Runtime.Exec(ctx, s.NameProxy.Name, s.Smoke.Exec)
 		got := strings.TrimSpace(out)
@@ -95,7 +104,7 @@ func (a *Applier) nameForwards(ctx context.Context, s Step) error {
 			if err == nil {
 				err = fmt.Errorf("exit code %d, answer %q", code, state.LastLines(got, 3))
 			}
-			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after its marker moved (%s): %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, RouteTimeout, err)
+			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after %s: %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, d, err)
 		}
 		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
@@ -440,7 +449,11 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return a.nameForwards(ctx, s)
 	case ActNameProxy:
-		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
+		if err := a.Runtime.EnsureNameProxy(ctx, *s.NameProxy); err != nil {
+			return err
+		}
+		// A proxy just started may not listen yet: its check waits for it.
+		return a.nameForwardsWithin(ctx, s, ProxyStartTimeout)
 	case ActSnapshot:
 		if a.Snapshots == nil {
 			return errors.New("no snapshot API configured")

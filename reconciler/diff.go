@@ -58,13 +58,17 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
 	}
 	desired := map[string]bool{}
-	for _, s := range d.Services {
+	ordered, err := serviceOrder(d.Services)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ordered {
 		desired[s.Name] = true
 		cs, err := pl.service(s)
 		if err != nil {
 			return nil, err
 		}
-		p.Changes = append(p.Changes, cs...)
+		p.Changes = append(p.Changes, withDependsReasons(s, cs)...)
 	}
 	p.Changes = append(p.Changes, pl.removals(desired)...)
 	if c := pl.settings(); c != nil {
@@ -424,7 +428,7 @@ func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target s
 	spec := pl.proxySpec(s)
 	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec, Smoke: pl.nameCheck(s, color)}}
 	if pl.proxyReason(s) != "" {
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, color)})
 	}
 	return steps
 }
@@ -436,6 +440,14 @@ func (pl *planner) nameCheck(s state.DesiredService, color state.Color) *SmokeRe
 	if color == "" || pl.proxyReason(s) != "" {
 		return nil
 	}
+	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
+}
+
+// proxyCheck is the request that confirms a name proxy that a step
+// (re)starts answers, forwarding to color: until it does, a caller that
+// starts next (a service that depends on s) could find the name but
+// nothing listening behind it.
+func proxyCheck(s state.DesiredService, color state.Color) *SmokeRequest {
 	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
 }
 
@@ -456,7 +468,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 	}
 	if why := pl.proxyReason(s); why != "" {
 		reasons = append(reasons, why)
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, live.Color)})
 	}
 	n := pl.d.Network
 	if want := []string{s.Name + "-" + string(live.Color)}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
@@ -889,8 +901,9 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 		}
 	}
 	var out []Change
-	for _, svc := range state.SortedKeys(bySvc) {
-		c := Change{Kind: Remove, Subject: svc, Reasons: []string{"not in the env file"}}
+	order, after := removalOrder(state.SortedKeys(bySvc), pl.o.Settings)
+	for _, svc := range order {
+		c := Change{Kind: Remove, Subject: svc, Reasons: append([]string{"not in the env file"}, after[svc]...)}
 		var what []string
 		if site, ok := sites[svc]; ok {
 			// Traffic leaves before the containers go.

@@ -35,7 +35,7 @@ const (
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
-	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
+	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network; with Smoke.Exec, then ask it (NameCheckCommand) until it answers Smoke.WantBody
 	ActSettings    Action = "settings"     // Settings: remember the env file's settings this apply carried out
 )
 

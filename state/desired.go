@@ -65,6 +65,9 @@ type DesiredService struct {
 	Smoke []Smoke
 	// Route53 names the health check updated after a switch; nil for none.
 	Route53 *Route53
+	// DependsOn are the services that start before this one, sorted by
+	// name; nil for none.
+	DependsOn []ServiceDependency
 }
 
 // HasPort reports whether the service is served through nginx (not a worker).

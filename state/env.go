@@ -218,7 +218,35 @@ type Service struct {
 	// listen port) are updated when they changed. A failed update is
 	// reported and does not roll back.
 	Route53 *Route53 `json:"route53,omitempty"`
+	// DependsOn names the services of this file that must be up before
+	// this one starts, as in Compose: a list of names (dependsOn: [web],
+	// each with condition healthy) or a mapping of names to a Dependency
+	// (dependsOn: {web: {condition: started}}). A deploy starts a
+	// dependency's new color, and waits for its condition, before a
+	// service that depends on it starts; services are removed in the
+	// reverse order. Unknown names and cycles are refused; diff shows the
+	// order ("after web (dependsOn: healthy)"). Optional.
+	DependsOn map[string]Dependency `json:"dependsOn,omitempty"`
 }
+
+// Dependency is one entry of a service's dependsOn.
+type Dependency struct {
+	// Condition is what the dependency's new color must reach before the
+	// dependent starts: "healthy" (the default; Compose's service_healthy,
+	// also accepted): it passed its health check (a worker: settled) and
+	// its name on the environment's network answers; "started"
+	// (service_started): its change ran before the dependent's, which is
+	// only an order. Changes run one after another and each waits for
+	// its own health, so today both conditions wait for the dependency to
+	// be healthy; "started" says that the dependent can start without it.
+	Condition string `json:"condition,omitempty"`
+}
+
+// Conditions of a Dependency.
+const (
+	ConditionHealthy = "healthy"
+	ConditionStarted = "started"
+)
 
 // Route53 names a Route 53 health check.
 type Route53 struct {
@@ -468,6 +496,7 @@ func (e *Env) Default() {
 		if d.StepPause == nil {
 			d.StepPause = &Duration{DefaultStepPause}
 		}
+		defaultDependsOn(s.DependsOn)
 		for i := range s.Smoke {
 			if s.Smoke[i].Status == 0 && len(s.Smoke[i].Exec) == 0 {
 				s.Smoke[i].Status = 200

@@ -217,7 +217,8 @@ func serviceParams(s Service) DesiredService {
 			Steps:     slices.Clone(s.Deploy.Steps),
 			StepPause: s.Deploy.StepPause.D(),
 		},
-		Smoke: slices.Clone(s.Smoke),
+		Smoke:     slices.Clone(s.Smoke),
+		DependsOn: resolveDependsOn(s.DependsOn),
 	}
 	for i := range d.Smoke {
 		d.Smoke[i].Exec = slices.Clone(d.Smoke[i].Exec)

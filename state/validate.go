@@ -308,6 +308,7 @@ func (c *checker) check(e *Env) {
 	for _, name := range SortedKeys(e.Services) {
 		c.checkService(name, e.Services[name])
 	}
+	c.checkDependsOn(e.Services)
 	c.checkSites(e)
 	c.checkNotify(e.Notify)
 	c.checkRoute53Sites(e.Route53)
