@@ -188,6 +188,21 @@ type Result struct {
 	// log (summed over the service's watches: canary steps and bake),
 	// whether they passed or not; a service without a watch is absent.
 	Watched map[string]Traffic
+	// Drained is how each drain of an old color ended, in order.
+	Drained []Drained
+}
+
+// drained records how a drain ended.
+func (r *Result) drained(d Drained) { r.Drained = append(r.Drained, d) }
+
+// Cut is the number of busy connections (streams, requests in flight) the
+// drains cut at their deadline.
+func (r Result) Cut() int {
+	n := 0
+	for _, d := range r.Drained {
+		n += d.Cut
+	}
+	return n
 }
 
 // watched adds what a watch of service counted.
@@ -232,7 +247,7 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	var res Result
 	start := a.now()
-	a.notify(ctx, p, state.EventDeployStarted, start, nil)
+	a.notify(ctx, p, state.EventDeployStarted, start, nil, 0)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c, &res); err != nil {
@@ -245,16 +260,16 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 				err = fmt.Errorf("%w\n%v", err, cerr)
 			}
 			if c.Kind == Migrate {
-				a.notify(ctx, p, state.EventMigrationFailed, start, err)
+				a.notify(ctx, p, state.EventMigrationFailed, start, err, res.Cut())
 			}
 			if errors.Is(err, ErrRolledBack) {
-				a.notify(ctx, p, state.EventDeployRolledBack, start, err)
+				a.notify(ctx, p, state.EventDeployRolledBack, start, err, res.Cut())
 			}
-			a.notify(ctx, p, state.EventDeployFailed, start, err)
+			a.notify(ctx, p, state.EventDeployFailed, start, err, res.Cut())
 			return res, err
 		}
 	}
-	a.notify(ctx, p, state.EventDeploySucceeded, start, nil)
+	a.notify(ctx, p, state.EventDeploySucceeded, start, nil, res.Cut())
 	return res, nil
 }
 
@@ -278,11 +293,12 @@ func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change, res *R
 	return errors.Join(errs...)
 }
 
-func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, start time.Time, err error) {
+func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, start time.Time, err error, cut int) {
 	if a.Notifier == nil {
 		return
 	}
 	e := p.Event(name)
+	e.StreamsCut = cut
 	if name != state.EventDeployStarted {
 		e.Duration = a.now().Sub(start).Seconds()
 	}
@@ -387,11 +403,29 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 				return fmt.Errorf("%w; %s keeps running and is not drained", err, s.Name)
 			}
 		}
-		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
-		if err := a.drain(ctx, s.Target, s.Drain); err != nil {
+		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain), zap.Duration("idle", s.DrainIdle))
+		d, err := a.drainWait(ctx, s)
+		if err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
 		}
+		res.drained(d)
+		if d.Idle {
+			a.Log.Info("drained "+s.Target+": idle", zap.Duration("after", d.Waited))
+		} else {
+			a.Log.Info("drained "+s.Target+": deadline", zap.Duration("after", d.Waited), zap.Int("cut", d.Cut))
+		}
+		if s.Unpin {
+			// Sessions of the old color get the live color's 404 from
+			// now on: the client starts a new one.
+			if err := a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, ""); err != nil {
+				return fmt.Errorf("%w; %s keeps running without traffic and is removed by the next apply", err, s.Name)
+			}
+		}
 		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
+	case ActPin:
+		return a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
+	case ActUnpin:
+		return a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, "")
 	case ActRemoveNginx:
 		return a.Edge.Remove(ctx, s.Site.ConfDir, p.Env, s.Service)
 	case ActShift:
