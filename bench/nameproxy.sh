@@ -18,6 +18,7 @@ DUR=${DUR:-10}
 CONNS=${CONNS:-16}
 REPEATS=${REPEATS:-3}
 LIB_NAME=bproxy
+IMAGE_REPO=${IMAGE_REPO:-reconciler-bench-proxy$$/app}
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 proxy_bin="$root/bin/reconciler-nameproxy"
@@ -27,7 +28,7 @@ cleanup() {
   set +e
   docker rm -f "$env-api-blue" "$env-proxy-small" "$env-proxy-full" >/dev/null 2>&1
   docker network rm "$net" >/dev/null 2>&1
-  docker rmi "reconciler-bench-proxy:small-$env" "reconciler-bench-proxy:full-$env" >/dev/null 2>&1
+  docker rmi "reconciler-bench-proxy:small-$env" "reconciler-bench-proxy:full-$env" "$IMAGE_REPO:v1" "$IMAGE_REPO:v2" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT

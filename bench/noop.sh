@@ -18,6 +18,9 @@
 # NO_COMPOSE=1 skips compose. BASELINE_BIN=path/to/an/older/reconciler
 # also measures that binary's no-op diff and apply on the same containers,
 # in the same run (the before of a before/after). Prints markdown on stdout.
+# Images of this run only: another run's import must not move the tag
+# under the measured containers (that is drift, and apply repairs it).
+IMAGE_REPO=${IMAGE_REPO:-reconciler-bench-noop$$/app}
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-10}
@@ -33,6 +36,7 @@ cleanup() {
     remove_env_containers "$env-$n"
     [ -f "$work/compose-$n/compose.yaml" ] && (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
   done
+  docker rmi "$IMAGE_REPO:v1" "$IMAGE_REPO:v2" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +69,7 @@ for n in $COUNTS; do
     for i in $(seq -f '%03g' 1 "$n"); do
       cat <<YAML
   s$i:
-    image: reconciler-bench/app:v1
+    image: $IMAGE_REPO:v1
     containerPort: 8080
     env: {VERSION: v1}
     memory: 16m
@@ -92,7 +96,7 @@ YAML
     for i in $(seq -f '%03g' 1 "$n"); do
       cat <<YAML
   s$i:
-    image: reconciler-bench/app:v1
+    image: $IMAGE_REPO:v1
     ports: ["127.0.0.1::8080"]
     environment: {VERSION: v1}
     mem_limit: 16m
