@@ -111,7 +111,7 @@ YAML
   else
     cmp_ms=- cmp="(first up -d failed or took > 900 s)" cmp_rss=-
   fi
-  (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
+  [ -n "${NO_COMPOSE:-}" ] || (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
 
   echo "$n services done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   rows+=("| $n | $diff_ms ms ($diff_min–$diff_max), $diff_rss MiB | $apply_ms ms ($apply_min–$apply_max), $apply_rss MiB | $cmp | $(ratio "$diff_ms" "$cmp_ms") / $(ratio "$apply_ms" "$cmp_ms") | $(ratio "$apply_rss" "$cmp_rss") | $dep_ms ms, $dep_rss MiB |")
