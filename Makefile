@@ -40,7 +40,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/gitrepo/
 	$(GO) test -run='^$$' -fuzz='^FuzzPayload$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./reconciler/notify/
 
-bench: deps build ## benchmarks; prints the figures for docs/BENCHMARKS.md (also bench/results.md)
+bench: deps build ## benchmarks, with the ratios to docker compose v2 (built once into GOPATH/bin); prints the figures for docs/BENCHMARKS.md (also bench/results.md)
+	./bench/compose-v2.sh
 	./bench/run.sh
 
 demo: deps build ## the demo: deploy, upgrade under load, revert (cleans up after itself)

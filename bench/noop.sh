@@ -7,14 +7,8 @@
 # the process floor: `reconciler version` against `docker compose version`.
 #
 # Compose v2 is a Go module, built outside the repository (never
-# committed); COMPOSE names the binary:
-#
-#   go mod download github.com/docker/compose/v2@v2.40.3
-#   (cd "$(go env GOMODCACHE)/github.com/docker/compose/v2@v2.40.3" && \
-#    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=v2.40.3" \
-#      -o "$(go env GOPATH)/bin/docker-compose" ./cmd)
-#
-# (`go install ...@v2.40.3` refuses: its go.mod has exclude directives.)
+# committed) by bench/compose-v2.sh (make bench runs it) into
+# $(go env GOPATH)/bin/docker-compose; COMPOSE names another binary.
 # NO_COMPOSE=1 skips compose. BASELINE_BIN=path/to/an/older/reconciler
 # also measures that binary's no-op diff and apply on the same containers,
 # in the same run (the before of a before/after). Prints markdown on stdout.
@@ -27,7 +21,7 @@ RUNS=${RUNS:-10}
 COUNTS=${COUNTS:-"3 30 100 300"}
 COMPOSE=${COMPOSE:-$(go env GOPATH)/bin/docker-compose}
 if [ -z "${NO_COMPOSE:-}" ] && ! "$COMPOSE" version >/dev/null 2>&1; then
-  echo "bench: no compose v2 at $COMPOSE (see the head of $0 to build it, or NO_COMPOSE=1)" >&2
+  echo "bench: no compose v2 at $COMPOSE (bench/compose-v2.sh builds it; or NO_COMPOSE=1)" >&2
   exit 1
 fi
 cleanup() {
