@@ -12,6 +12,7 @@ rm -rf "$work"
   echo
   "$dir/zerodowntime.sh"
   "$dir/noop.sh"
+  "$dir/nameproxy.sh"
   "$dir/deploy.sh"
   "$dir/drain.sh"
   "$dir/discovery.sh"
