@@ -3,10 +3,11 @@ package state
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/developer-mesh/reconciler/internal/lazyre"
 )
 
 // Fleet defaults.
@@ -135,4 +136,4 @@ func (c *checker) checkStoreURL(s string) {
 func Keyspace(env string) string { return fmt.Sprintf("reconciler:fleet:{%s}:", env) }
 
 // fleetUser is the shape of a store ACL user name.
-var fleetUser = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var fleetUser = lazyre.New(`^[A-Za-z0-9_-]{1,64}$`)

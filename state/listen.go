@@ -2,10 +2,11 @@ package state
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/developer-mesh/reconciler/internal/lazyre"
 )
 
 // Listen is a parsed nginx listen value, the argument of the listen
@@ -24,8 +25,8 @@ type Listen struct {
 }
 
 var (
-	listenAddrRE  = regexp.MustCompile(`^(?:(\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?([0-9]+)$`)
-	listenParamRE = regexp.MustCompile(`^[a-z_0-9]+(?:=[A-Za-z0-9_.:/-]+)?$`)
+	listenAddrRE  = lazyre.New(`^(?:(\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?([0-9]+)$`)
+	listenParamRE = lazyre.New(`^[a-z_0-9]+(?:=[A-Za-z0-9_.:/-]+)?$`)
 )
 
 // ParseListen parses an nginx listen value: [host:]port, then parameters

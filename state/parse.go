@@ -7,13 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 	k8syaml "sigs.k8s.io/yaml"
+
+	"github.com/developer-mesh/reconciler/internal/lazyre"
 )
 
 // FieldError is one problem of an env file or of a file it references. Every
@@ -241,7 +242,7 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // decode parses data with yaml.v3 (for lines), checks it against the schema
 // of Env, and decodes the checked values strictly with sigs.k8s.io/yaml. It

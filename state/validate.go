@@ -6,12 +6,13 @@ import (
 	"io/fs"
 	"maps"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/developer-mesh/reconciler/internal/lazyre"
 )
 
 // MinMemory is the smallest memory limit Docker accepts: 6 MiB.
@@ -24,8 +25,8 @@ const maxNameLen = 40
 const dnsLabelRule = "a lowercase DNS label (a-z, 0-9 and '-', starting with a letter, not ending with '-', at most 40 characters)"
 
 var (
-	dnsLabelRE = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
-	envVarRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dnsLabelRE = lazyre.New(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
+	envVarRE   = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // CheckEnvName returns an error when name cannot name an environment (the
@@ -88,7 +89,7 @@ func ParseMemory(s string) (int64, error) {
 	return n * mult, nil
 }
 
-var memoryRE = regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`)
+var memoryRE = lazyre.New(`^([0-9]+) ?([A-Za-z]*)$`)
 
 // ImageRef is a parsed image reference:
 // [domain[:port]/]path[:tag][@sha256:<64 hex>].
@@ -100,10 +101,10 @@ type ImageRef struct {
 }
 
 var (
-	domainRE        = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
-	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	tagRE           = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRE        = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	domainRE        = lazyre.New(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
+	pathComponentRE = lazyre.New(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	tagRE           = lazyre.New(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE        = lazyre.New(`^sha256:[a-f0-9]{64}$`)
 )
 
 // ParseImageRef parses an image reference following the grammar of
@@ -188,8 +189,8 @@ func (r SecretRef) String() string {
 const secretForms = "ssm:/path, secretsmanager:NAME, secretsmanager:NAME#jsonKey, env:VAR or file:/absolute/path"
 
 var (
-	ssmNameRE = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$`)
-	smNameRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
+	ssmNameRE = lazyre.New(`^(/[A-Za-z0-9_.-]+)+$`)
+	smNameRE  = lazyre.New(`^[A-Za-z0-9/_+=.@:-]+$`)
 )
 
 // ParseSecretRef parses a secret reference: "ssm:/path",
@@ -271,13 +272,13 @@ func (c *checker) ok(paths ...string) bool {
 }
 
 // healthCheckID is a Route 53 health check id.
-var healthCheckID = regexp.MustCompile(`^[a-zA-Z0-9-]{1,64}$`)
+var healthCheckID = lazyre.New(`^[a-zA-Z0-9-]{1,64}$`)
 
 // rdsInstanceID is an RDS DB instance identifier.
-var rdsInstanceID = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
+var rdsInstanceID = lazyre.New(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
 
 // networkName is what Docker accepts as a network name.
-var networkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+var networkName = lazyre.New(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 func (c *checker) check(e *Env) {
 	switch {
@@ -353,7 +354,7 @@ func (c *checker) check(e *Env) {
 	}
 }
 
-var s3URLRE = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?$`)
+var s3URLRE = lazyre.New(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?$`)
 
 func (c *checker) checkBackup(b Backup) {
 	if v, ok := c.doc.rawInt("backup.keep"); ok && v < 1 {
@@ -569,7 +570,7 @@ func (c *checker) checkNotify(ns []Notify) {
 
 // emailAddress is what notify accepts as an email address: no display
 // name, one @, no spaces.
-var emailAddress = regexp.MustCompile(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
+var emailAddress = lazyre.New(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
 
 // checkEmail checks a notify receiver of format email.
 func (c *checker) checkEmail(p string, n Notify) {
@@ -621,7 +622,7 @@ func (c *checker) checkCommand(p string, cmd []string) {
 	}
 }
 
-var serverNameRE = regexp.MustCompile(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
+var serverNameRE = lazyre.New(`^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*(?:\.\*)?$`)
 
 func (c *checker) checkListen(sp string, s Service) {
 	lp, np, tp := sp+".listen", sp+".serverName", sp+".tls"
@@ -970,10 +971,10 @@ func (e *Env) SecretRefs() []SecretRef {
 
 // awsRegion is the shape of an AWS region name: us-east-1, us-gov-west-1,
 // ap-southeast-2.
-var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+var awsRegion = lazyre.New(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 
 // awsProfile is the shape of a profile name of the shared config files.
-var awsProfile = regexp.MustCompile(`^[A-Za-z0-9_.+=@-]{1,64}$`)
+var awsProfile = lazyre.New(`^[A-Za-z0-9_.+=@-]{1,64}$`)
 
 func (c *checker) checkAWS(a *AWS) {
 	if a == nil {
@@ -988,7 +989,7 @@ func (c *checker) checkAWS(a *AWS) {
 }
 
 // sessionHeader is an HTTP header name nginx can match as $http_<name>.
-var sessionHeader = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+var sessionHeader = lazyre.New(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
 
 // checkSessions checks drainIdle and the session pinning of s.
 func (c *checker) checkSessions(sp string, s Service) {

@@ -10,20 +10,26 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
+	"github.com/developer-mesh/reconciler/internal/lazyre"
 	"github.com/developer-mesh/reconciler/state"
 )
 
 //go:embed nginx-site.conf.tmpl
 var files embed.FS
 
-var siteTmpl = template.Must(template.New("nginx-site.conf.tmpl").
-	Funcs(template.FuncMap{"quote": func(s string) string { return `"` + s + `"` }}).
-	ParseFS(files, "nginx-site.conf.tmpl"))
+// siteTmpl parses the site template on first use, not at package
+// initialisation: every process that links this package (`reconciler
+// version` too) would otherwise parse it before main.
+var siteTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("nginx-site.conf.tmpl").
+		Funcs(template.FuncMap{"quote": func(s string) string { return `"` + s + `"` }}).
+		ParseFS(files, "nginx-site.conf.tmpl"))
+})
 
 // SiteParams describes one service's nginx file, <ConfDir>/<Env>-<Service>.conf.
 type SiteParams struct {
@@ -120,7 +126,7 @@ func Site(p SiteParams) ([]byte, error) {
 		data.LivePort = p.GreenPort
 	}
 	var b bytes.Buffer
-	if err := siteTmpl.Execute(&b, data); err != nil {
+	if err := siteTmpl().Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 	}
 	if p.Listen != nil {
@@ -129,7 +135,7 @@ func Site(p SiteParams) ([]byte, error) {
 		sum := sha256.Sum256(b.Bytes())
 		data.CheckPath = checkPrefix + hex.EncodeToString(sum[:8])
 		b.Reset()
-		if err := siteTmpl.Execute(&b, data); err != nil {
+		if err := siteTmpl().Execute(&b, data); err != nil {
 			return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 		}
 	}
@@ -192,8 +198,8 @@ func redirectListen(p SiteParams) (listen, httpsPort string) {
 }
 
 var (
-	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	sessionHeader = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	namePattern   = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	sessionHeader = lazyre.New(`^[A-Za-z][A-Za-z0-9-]*$`)
 	// unsafe are the characters that would end or extend an nginx directive,
 	// start a comment or a variable, or break a quoted string.
 	unsafe = "\"'\\;{}#$`\n\r\t"
@@ -254,8 +260,8 @@ func (p SiteParams) validate() error {
 }
 
 var (
-	headerLine1 = regexp.MustCompile(`^# Managed by reconciler: env=(\S+) service=(\S+)\. Do not edit: changes are overwritten\.$`)
-	headerLine2 = regexp.MustCompile(`^# reconciler-ports: blue=(\d+) green=(\d+)(?: live=(blue|green))?$`)
+	headerLine1 = lazyre.New(`^# Managed by reconciler: env=(\S+) service=(\S+)\. Do not edit: changes are overwritten\.$`)
+	headerLine2 = lazyre.New(`^# reconciler-ports: blue=(\d+) green=(\d+)(?: live=(blue|green))?$`)
 )
 
 // ParseHeader reads the header Site writes. ok is false when the first line
