@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/template"
 
 	"github.com/developer-mesh/reconciler/internal/lazyre"
 	"github.com/developer-mesh/reconciler/state"
@@ -24,12 +23,12 @@ var files embed.FS
 
 // siteTmpl parses the site template on first use, not at package
 // initialisation: every process that links this package (`reconciler
-// version` too) would otherwise parse it before main.
-var siteTmpl = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("nginx-site.conf.tmpl").
-		Funcs(template.FuncMap{"quote": func(s string) string { return `"` + s + `"` }}).
-		ParseFS(files, "nginx-site.conf.tmpl"))
-})
+// version` too) would otherwise parse it before main. render.go executes it.
+var siteTmpl = sync.OnceValue(parseSite)
+
+// executeSite renders the site template with data; a variable so that a
+// test can render the same data with text/template's own executor.
+var executeSite = func(b *bytes.Buffer, data any) error { return execSite(b, siteTmpl(), data) }
 
 // SiteParams describes one service's nginx file, <ConfDir>/<Env>-<Service>.conf.
 type SiteParams struct {
@@ -126,7 +125,7 @@ func Site(p SiteParams) ([]byte, error) {
 		data.LivePort = p.GreenPort
 	}
 	var b bytes.Buffer
-	if err := siteTmpl().Execute(&b, data); err != nil {
+	if err := executeSite(&b, data); err != nil {
 		return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 	}
 	if p.Listen != nil {
@@ -135,7 +134,7 @@ func Site(p SiteParams) ([]byte, error) {
 		sum := sha256.Sum256(b.Bytes())
 		data.CheckPath = checkPrefix + hex.EncodeToString(sum[:8])
 		b.Reset()
-		if err := siteTmpl().Execute(&b, data); err != nil {
+		if err := executeSite(&b, data); err != nil {
 			return nil, fmt.Errorf("render nginx site %s-%s: %w", p.Env, p.Service, err)
 		}
 	}
