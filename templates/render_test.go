@@ -2,6 +2,9 @@ package templates
 
 import (
 	"bytes"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"text/template"
 )
@@ -45,5 +48,44 @@ func TestSiteRendersAsTextTemplate(t *testing.T) {
 				t.Errorf("render.go and text/template differ\n--- render.go\n%s\n--- text/template\n%s", got, want)
 			}
 		})
+	}
+}
+
+// templateImporters returns the packages in lines (`go list -deps -f
+// '{{.ImportPath}} {{join .Imports " "}}'`) that import text/template or
+// html/template, except cobra, which executes a template only when a
+// program sets its own usage or help template (reconciler does not).
+func templateImporters(lines []string) []string {
+	var bad []string
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] == "github.com/spf13/cobra" {
+			continue
+		}
+		if slices.Contains(f[1:], "text/template") || slices.Contains(f[1:], "html/template") {
+			bad = append(bad, f[0])
+		}
+	}
+	return bad
+}
+
+// TestBinaryLinksNoTemplateExecutor: text/template's executor, once linked,
+// keeps every exported method of the AWS clients in the binary (render.go).
+// No package of cmd/reconciler but cobra may import text/template or
+// html/template; tests may.
+func TestBinaryLinksNoTemplateExecutor(t *testing.T) {
+	if got := templateImporters([]string{"github.com/spf13/cobra text/template", "example.com/x fmt html/template", "fmt io"}); !slices.Equal(got, []string{"example.com/x"}) {
+		t.Fatalf("templateImporters finds %q, want [example.com/x]", got)
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command to list the imports: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../cmd/reconciler").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ../cmd/reconciler: %v", err)
+	}
+	if bad := templateImporters(strings.Split(string(out), "\n")); len(bad) > 0 {
+		t.Errorf("these packages of cmd/reconciler import text/template or html/template: %v; use templates/render.go's evaluator or plain Go (render.go says why)", bad)
 	}
 }
