@@ -10,6 +10,7 @@
 #
 # Usage: bench/agent-idle.sh              # the documented 5-minute run
 #        DURATION=60 bench/agent-idle.sh  # shorter
+#        AGENT_BIN=/path/to/reconciler bench/agent-idle.sh  # that binary, not a build of the tree
 # Everything it made is removed at the end, also on failure or Ctrl-C.
 DURATION=${DURATION:-300}
 ROUNDS=${ROUNDS:-5}
@@ -36,7 +37,11 @@ port=$(freeport)
 listen=127.0.0.1:$(freeport)
 
 echo "== build the agent and the demo app image (offline)"
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/reconciler" ./cmd/reconciler)
+if [ -n "${AGENT_BIN:-}" ]; then
+  cp "$AGENT_BIN" "$work/reconciler" # an older build, for a before/after
+else
+  (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/reconciler" ./cmd/reconciler)
+fi
 mkdir -p "$work/img/app"
 (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/img/app/server" ./demo/app)
 tar -C "$work/img" -cf "$work/img.tar" app
