@@ -382,7 +382,18 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		if err := a.drain(ctx, s.Target, s.Drain); err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
 		}
-		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
+		// Stopped, not removed: the previous release stays ready for a
+		// rollback (ActResume) until the next release replaces it.
+		return a.Runtime.Stop(ctx, s.Name, StopTimeout)
+	case ActStop:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running", err, s.Name)
+			}
+		}
+		return a.Runtime.Stop(ctx, s.Name, StopTimeout)
+	case ActResume:
+		return a.Runtime.Resume(ctx, s.Name)
 	case ActRemoveNginx:
 		return a.Edge.Remove(ctx, s.Site.ConfDir, p.Env, s.Service)
 	case ActShift:

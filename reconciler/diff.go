@@ -516,7 +516,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	}
 	if idle := sv.byColor[nc.color]; idle != nil {
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
-		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
+		c.Reasons = append(c.Reasons, idleReason(idle))
 	}
 	health := &sv.Health
 	spec := &ContainerSpec{
@@ -574,7 +574,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// drain: 0s removes it at once, after the same question.
 			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain}
 			if sv.Drain <= 0 {
-				old = Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
+				old = Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
 			}
 			if sv.Listen != nil {
 				old.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)
@@ -586,7 +586,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
+			c.Steps = append(c.Steps, Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
 		}
 	}
 	if liveC != nil {
@@ -810,7 +810,7 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 			what = append(what, "move name "+sv.Name+" to "+string(live))
 		}
 	}
-	if idle := byColor[live.Other()]; idle != nil {
+	if idle := byColor[live.Other()]; idle != nil && !Kept(idle) {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
 		rm := Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name}
 		if sv.Listen != nil && sv.HasPort() {

@@ -161,6 +161,26 @@ func diffCases() []diffCase {
 			c.StartedAt = time.Unix(100, 0)
 			o.Containers = append(o.Containers, c)
 		}},
+		// The previous release, stopped after its drain and kept for a
+		// rollback, is neither drift nor live.
+		{name: "kept-previous", mutate: func(d *state.Desired, o *state.Observed) {
+			for _, i := range []int{1, 2} {
+				c := o.Containers[i]
+				c.Color, c.Name, c.State = state.Green, state.ContainerName("prod", c.Service, state.Green), "exited"
+				if c.HostPort > 0 {
+					c.HostPort = 21003
+				}
+				o.Containers = append(o.Containers, c)
+			}
+		}},
+		// The next release replaces it.
+		{name: "kept-previous-next-release", mutate: func(d *state.Desired, o *state.Observed) {
+			c := o.Containers[1]
+			c.Color, c.Name, c.HostPort, c.State = state.Green, "prod-rest-api-green", 21003, "exited"
+			o.Containers = append(o.Containers, c)
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
+			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
+		}},
 		{name: "crash-unloaded-nginx", mutate: func(d *state.Desired, o *state.Observed) {
 			// An apply was killed after writing rest-api's file and before
 			// the reload: the bytes are right, nginx may run the old ones.

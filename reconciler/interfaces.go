@@ -28,6 +28,15 @@ type Runtime interface {
 	// Remove stops the container (SIGTERM, then SIGKILL after stopTimeout)
 	// and removes it. A container that does not exist is not an error.
 	Remove(ctx context.Context, name string, stopTimeout time.Duration) error
+	// Stop stops the container (SIGTERM, then SIGKILL after stopTimeout)
+	// and keeps it, with its files, to be started again by Resume: the
+	// previous release, kept ready. A container that does not exist or
+	// is stopped already is not an error; one without our labels is.
+	Stop(ctx context.Context, name string, stopTimeout time.Duration) error
+	// Resume starts the stopped container named name again, as it was
+	// created (no pull, no create). A running one is not an error; a
+	// missing one wraps ErrNotFound.
+	Resume(ctx context.Context, name string) error
 	// Logs returns the last tail lines of the container's output.
 	Logs(ctx context.Context, name string, tail int) (string, error)
 	// RunJob runs a one-off container to completion, streaming its output to

@@ -23,7 +23,9 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain: nginx still routes to the new color (Site.Route), wait, then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain: nginx still routes to the new color (Site.Route), wait, then stop and keep (the previous release)
+	ActStop        Action = "stop"         // Name: stop and keep, to be resumed by a rollback; with Site.Route, only once nginx routes elsewhere
+	ActResume      Action = "resume"       // Name: start a stopped container again as it was created (a rollback)
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload

@@ -489,6 +489,43 @@ func (h Runtime) Remove(ctx context.Context, name string, _ time.Duration) error
 	return nil
 }
 
+// Stop implements reconciler.Runtime: the container stays, exited.
+func (h Runtime) Stop(ctx context.Context, name string, _ time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(ctx, "stop", name, ""); err != nil {
+		return err
+	}
+	e, ok := h.containers[name]
+	if !ok {
+		return nil
+	}
+	if e.env == "" {
+		return fmt.Errorf("stop container %s: not ours", name)
+	}
+	e.c.State = "exited"
+	return nil
+}
+
+// Resume implements reconciler.Runtime: a stopped container runs again,
+// started later than every other.
+func (h Runtime) Resume(ctx context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(ctx, "resume", name, ""); err != nil {
+		return err
+	}
+	e, ok := h.containers[name]
+	if !ok {
+		return fmt.Errorf("resume container %s: %w", name, reconciler.ErrNotFound)
+	}
+	if e.c.State != "running" {
+		h.seq++
+		e.c.State, e.c.StartedAt, e.c.RestartCount = "running", time.Unix(h.seq, 0).UTC(), 0
+	}
+	return nil
+}
+
 // Logs implements reconciler.Runtime: what SetLogs set, for a container
 // that exists.
 func (h Runtime) Logs(ctx context.Context, name string, _ int) (string, error) {
