@@ -29,7 +29,7 @@ var ErrNothingToRollBack = errors.New("nothing to roll back")
 // release goes and which comes back. A failure before a service's traffic
 // moved stops its resumed container again: the current release keeps
 // serving.
-func Rollback(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
+func Rollback(d *state.Desired, o *state.Observed, key []byte) (*RollbackPlan, error) {
 	pl := planner{d: d, o: o, key: key, used: usedPorts(o)}
 	type cand struct {
 		sv       *onHost
@@ -88,7 +88,14 @@ func Rollback(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		}
 	}
 	p.Notes = append([]string{fmt.Sprintf("rollback: release %s goes, the previous release %s comes back", state.ShortHash(release.Commit), state.ShortHash(p.Commit))}, p.Notes...)
-	return p, nil
+	return &RollbackPlan{Plan: p, Release: release.Commit}, nil
+}
+
+// RollbackPlan is a rollback's plan (whose Commit is the previous
+// release's) and the commit of the release it rolls back.
+type RollbackPlan struct {
+	*Plan
+	Release string
 }
 
 // rollbackService is the change that brings sv back to its kept container

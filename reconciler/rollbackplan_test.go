@@ -74,7 +74,7 @@ func TestRollback(t *testing.T) {
 			t.Errorf("rollback plan lacks %q:\n%s", want, text)
 		}
 	}
-	if _, err := ap.Apply(ctx, rb); err != nil {
+	if _, err := ap.Apply(ctx, rb.Plan); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
 	after := plan(d1)
@@ -113,7 +113,7 @@ func TestRollbackFailureKeepsRelease(t *testing.T) {
 		}
 		return nil
 	}
-	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(ctx, rb)
+	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(ctx, rb.Plan)
 	if !errors.Is(err, reconciler.ErrRolledBack) {
 		t.Fatalf("rollback with an unhealthy kept color: %v, want it undone", err)
 	}
