@@ -18,6 +18,9 @@ import (
 type Journal interface {
 	// RecordMigration remembers hash as env's last successful migrations run.
 	RecordMigration(env, hash string) error
+	// RecordMigrationRuns replaces env's record of the migrations runs
+	// applied (state.MigrationRun), oldest first.
+	RecordMigrationRuns(env string, runs []state.MigrationRun) error
 	// RecordSettings remembers settings (display forms by path, no secret)
 	// as the env file's settings env's host runs with.
 	RecordSettings(env string, settings map[string]string) error
@@ -345,7 +348,13 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return nil
 	case ActRecord:
-		return a.Journal.RecordMigration(p.Env, s.Hash)
+		if err := a.Journal.RecordMigration(p.Env, s.Hash); err != nil {
+			return err
+		}
+		if s.MigrationRuns != nil {
+			return a.Journal.RecordMigrationRuns(p.Env, s.MigrationRuns)
+		}
+		return nil
 	case ActSettings:
 		return a.Journal.RecordSettings(p.Env, s.Settings)
 	case ActRemove:

@@ -52,7 +52,11 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		p.Changes = append(p.Changes, pulls)
 	}
 
-	if c := pl.migrations(); c != nil {
+	if c, err := pl.migrationsRevert(); err != nil {
+		return nil, err
+	} else if c != nil {
+		p.Changes = append(p.Changes, *c)
+	} else if c := pl.migrations(); c != nil {
 		p.Changes = append(p.Changes, *c)
 	} else if d.Migrations != nil {
 		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
@@ -208,7 +212,7 @@ func (pl *planner) migrations() *Change {
 				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
 				Network: m.Network, Timeout: m.Timeout,
 			}},
-			{Action: ActRecord, Target: "migrations", Hash: hash},
+			{Action: ActRecord, Target: "migrations", Hash: hash, MigrationRuns: pl.runsWith(hash)},
 		}...),
 	}
 	if len(m.RollbackCommand) > 0 {
@@ -220,7 +224,7 @@ func (pl *planner) migrations() *Change {
 				Network: m.Network, Timeout: m.Timeout,
 			}},
 			// The migrations are undone: the next apply runs them again.
-			{Action: ActRecord, Target: "migrations", Hash: pl.o.LastMigration},
+			{Action: ActRecord, Target: "migrations", Hash: pl.o.LastMigration, MigrationRuns: pl.runsNow()},
 		}
 	}
 	return c

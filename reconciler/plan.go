@@ -136,6 +136,9 @@ type Step struct {
 	Snapshot    string             `json:"snapshot,omitempty"`
 	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
 	NameProxy   *NameProxySpec     `json:"nameProxy,omitempty"`
+	// MigrationRuns, on an ActRecord step, replace the record of the
+	// migrations runs applied (nil: left as it is).
+	MigrationRuns []state.MigrationRun `json:"migrationRuns,omitempty"`
 	// Settings are the env file's settings in display form (no secret).
 	Settings map[string]string `json:"settings,omitempty"`
 	// BestEffort steps report their failure and do not fail the change:

@@ -156,9 +156,3 @@ func (pl *planner) rollbackService(sv *onHost, cur, old *state.Container) (*Chan
 	c.Steps = append(c.Steps, drain)
 	return c, nil
 }
-
-// migrationsRollback is the change that undoes the migrations release ran
-// (none yet: see the migrations record).
-func (pl *planner) migrationsRollback(release string) (*Change, error) {
-	return nil, nil
-}

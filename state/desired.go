@@ -97,6 +97,9 @@ type DesiredJob struct {
 	DryRunCommand []string
 	// SnapshotRDS is the RDS DB instance to snapshot before the job; "" for none.
 	SnapshotRDS string
+	// Irreversible is migrations.irreversible: these migrations have no
+	// way back, whatever RollbackCommand says.
+	Irreversible bool
 }
 
 // Spec is everything that goes into a container: what the spec hash covers.

@@ -312,6 +312,11 @@ type Migrations struct {
 	// Snapshot, when set, is a backup point taken and waited for before the
 	// job runs; a failed snapshot stops the deploy before any change.
 	Snapshot *MigrationsSnapshot `json:"snapshot,omitempty"`
+	// Irreversible marks migrations that cannot be undone (a dropped
+	// column's data): a git revert of the commit that ran them, or a
+	// reconciler rollback of its release, stops before any change and
+	// says what to do, instead of running rollback.command. Default false.
+	Irreversible bool `json:"irreversible,omitempty"`
 }
 
 // MigrationsDryRun is the command that checks the migrations without

@@ -87,6 +87,9 @@ type Observed struct {
 	// LastMigration is the spec hash of the last successful migrations run,
 	// "" when none ran.
 	LastMigration string
+	// MigrationRuns are the migrations runs applied on the host, oldest
+	// first, the last one LastMigration's; nil when none is recorded.
+	MigrationRuns []MigrationRun
 	// NameProxies are the services' name proxies, sorted by Service.
 	NameProxies []NameProxy
 	// Names maps a service to the color its name marker holds (absent: no

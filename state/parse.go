@@ -480,6 +480,15 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 			return w.typeError(n, t, line, path, name, secret)
 		}
 		return v, true
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			return w.typeError(n, t, line, path, name, secret)
+		}
+		var v bool
+		if err := n.Decode(&v); err != nil {
+			return w.typeError(n, t, line, path, name, secret)
+		}
+		return v, true
 	}
 	// Env has no other kinds; a new field of another kind needs a case above.
 	w.errf(line, path, "internal: field of unsupported type %s", t)
@@ -631,6 +640,8 @@ func describe(t reflect.Type, name string) string {
 		return "a string"
 	case t.Kind() == reflect.Int:
 		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
 	case t.Kind() == reflect.Slice:
 		return "a list"
 	case t.Kind() == reflect.Map:

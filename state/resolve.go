@@ -75,6 +75,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 		if m.Snapshot != nil {
 			d.Migrations.SnapshotRDS = m.Snapshot.RDSInstance
 		}
+		d.Migrations.Irreversible = m.Irreversible
 	}
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {

@@ -95,9 +95,11 @@ type Host struct {
 	logs       map[string][]logLine              // access log path → lines
 	output     map[string]string                 // container name → its output
 	migrations map[string]string                 // env → spec hash of the last run
-	settings   map[string]map[string]string      // env → recorded settings
-	calls      []Call
-	jobs       []reconciler.ContainerSpec
+	// migrationRuns are the migrations runs applied, by env.
+	migrationRuns map[string][]state.MigrationRun
+	settings      map[string]map[string]string // env → recorded settings
+	calls         []Call
+	jobs          []reconciler.ContainerSpec
 }
 
 // entry is one container: ours (env set), a name proxy (proxy set) or a
@@ -177,6 +179,12 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	}
 	if o.LastMigration != "" {
 		h.migrations[d.Env] = o.LastMigration
+		if o.MigrationRuns != nil {
+			if h.migrationRuns == nil {
+				h.migrationRuns = map[string][]state.MigrationRun{}
+			}
+			h.migrationRuns[d.Env] = slices.Clone(o.MigrationRuns)
+		}
 	}
 	if o.Settings != nil {
 		h.settings[d.Env] = maps.Clone(o.Settings)
@@ -207,7 +215,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
+		LastMigration: h.migrations[d.Env], MigrationRuns: slices.Clone(h.migrationRuns[d.Env]), NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
 	if d.NamesDir != "" {
 		o.Names = map[string]state.Color{}
 		for svc, c := range h.names[d.NamesDir] {
@@ -645,6 +653,20 @@ func (h *Host) RecordSettings(env string, settings map[string]string) error {
 		settings = map[string]string{}
 	}
 	h.settings[env] = maps.Clone(settings)
+	return nil
+}
+
+// RecordMigrationRuns implements reconciler.Journal.
+func (h *Host) RecordMigrationRuns(env string, runs []state.MigrationRun) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-migration-runs", env, strconv.Itoa(len(runs))); err != nil {
+		return err
+	}
+	if h.migrationRuns == nil {
+		h.migrationRuns = map[string][]state.MigrationRun{}
+	}
+	h.migrationRuns[env] = slices.Clone(runs)
 	return nil
 }
 
