@@ -16,8 +16,9 @@ import (
 // under keep-alive load with no failed request, verified through nginx;
 // the release is kept stopped in turn, the rollback is in the history,
 // the env is paused for the rolled-back commit, the matching git revert
-// is printed, and resume lifts the pause. With nothing kept, rollback
-// refuses and changes nothing.
+// is printed, and resume lifts the pause; prune lists the kept release
+// and --previous removes it. With nothing kept, rollback refuses and
+// changes nothing.
 func TestRollbackCommand(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -79,4 +80,19 @@ func TestRollbackCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.stateDir, w.env+".paused")); !os.IsNotExist(err) {
 		t.Fatalf("pause file after resume: %v", err)
 	}
+
+	// prune lists the kept release; --previous removes it, and then there
+	// is nothing to roll back.
+	green := w.env + "-web-green"
+	if r := w.mustRun(exitOK, "prune", "--dry-run"); !strings.Contains(r.stdout, "kept previous release "+green) {
+		t.Fatalf("prune does not list the kept release:\n%s", r.stdout)
+	}
+	if r := w.mustRun(exitOK, "prune", "--previous"); !strings.Contains(r.stdout, "removed previous release "+green) {
+		t.Fatalf("prune --previous:\n%s", r.stdout)
+	}
+	if st := w.state(green); st != "" {
+		t.Fatalf("%s after prune --previous is %q, want it gone", green, st)
+	}
+	w.wantServing("v1")
+	w.mustRun(exitFailed, "rollback")
 }
