@@ -11,7 +11,7 @@ help: ## list the targets
 build: ## build bin/reconciler
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/reconciler
 
-deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry) when missing
+deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry, postgresql, redis-server, ...) when missing
 	@./scripts/deps.sh
 
 test: deps ## run every test, with the race detector, against the real Docker engine, nginx and git

@@ -84,10 +84,19 @@ func (a *Applier) routed(ctx context.Context, s Step) error {
 // proxy's container until it prints s.Smoke.WantBody, for up to
 // RouteTimeout. A step without one passes.
 func (a *Applier) nameForwards(ctx context.Context, s Step) error {
+	return a.nameForwardsWithin(ctx, s, RouteTimeout)
+}
+
+// ProxyStartTimeout bounds the wait for a name proxy that a step created
+// or started to answer its check: its process starts listening.
+const ProxyStartTimeout = 10 * time.Second
+
+// nameForwardsWithin is nameForwards with a budget of d.
+func (a *Applier) nameForwardsWithin(ctx context.Context, s Step, d time.Duration) error {
 	if s.Smoke == nil || len(s.Smoke.Exec) == 0 {
 		return nil
 	}
-	deadline := a.now().Add(RouteTimeout)
+	deadline := a.now().Add(d)
 	for {
 		code, out, err := a.Runtime.Exec(ctx, s.NameProxy.Name, s.Smoke.Exec)
 		got := strings.TrimSpace(out)
@@ -98,7 +107,7 @@ func (a *Applier) nameForwards(ctx context.Context, s Step) error {
 			if err == nil {
 				err = fmt.Errorf("exit code %d, answer %q", code, state.LastLines(got, 3))
 			}
-			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after its marker moved (%s): %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, RouteTimeout, err)
+			return fmt.Errorf("%w: name proxy %s does not forward %s to %s after %s: %v", ErrNotRouted, s.NameProxy.Name, s.Service, s.Smoke.WantBody, d, err)
 		}
 		if err := a.sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
@@ -306,7 +315,7 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 		// Send traffic back to the old color (when it moved) and take the new
 		// container away, even when ctx was cancelled (a SIGTERM must not
 		// leave it behind).
-		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*StopTimeout)
+		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout(c.Undo))
 		defer cancel()
 		var undone []string
 		for _, u := range c.Undo {
@@ -412,6 +421,8 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return a.routed(ctx, s)
 	case ActWatch:
 		return a.withLogs(ctx, s.Name, a.watch(ctx, s, res))
+	case ActTogether:
+		return a.together(ctx, p, s, res)
 	case ActAlias:
 		return a.Runtime.Alias(ctx, s.Name, s.Network, s.Aliases)
 	case ActName:
@@ -426,12 +437,25 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return a.nameForwards(ctx, s)
 	case ActNameProxy:
-		return a.Runtime.EnsureNameProxy(ctx, *s.NameProxy)
+		if err := a.Runtime.EnsureNameProxy(ctx, *s.NameProxy); err != nil {
+			return err
+		}
+		// A proxy just started may not listen yet: its check waits for it.
+		return a.nameForwardsWithin(ctx, s, ProxyStartTimeout)
 	case ActSnapshot:
 		if a.Snapshots == nil {
 			return errors.New("no snapshot API configured")
 		}
-		if err := a.Snapshots.Snapshot(ctx, s.Name, s.Snapshot); err != nil {
+		sctx := ctx
+		if s.Timeout > 0 {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(ctx, s.Timeout)
+			defer cancel()
+		}
+		if err := a.Snapshots.Snapshot(sctx, s.Name, s.Snapshot); err != nil {
+			if errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+				return fmt.Errorf("snapshot %s of %s not available within %s (migrations.snapshot.timeout): %w; the migrations did not run", s.Snapshot, s.Name, s.Timeout, err)
+			}
 			return fmt.Errorf("%w; the migrations did not run", err)
 		}
 		a.Log.Info("snapshot available", zap.String("instance", s.Name), zap.String("snapshot", s.Snapshot))
@@ -596,6 +620,7 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 	deadline := a.now().Add(w.For)
 	fails := 0
 	var seen Traffic
+	var times []time.Duration // upstream response times of the color's requests
 	defer func() { res.watched(s.Service, seen) }()
 	t := a.track(ActWatch, s.Target, w.For)
 	defer t.done()
@@ -619,9 +644,13 @@ func (a *Applier) watch(ctx context.Context, s Step, res *Result) error {
 			from = next
 			seen.Requests += t.Requests
 			seen.Errors += t.Errors
+			times = append(times, t.Times...)
 			if seen.Requests >= w.MinRequests && float64(seen.Errors) > w.MaxErrorRate*float64(seen.Requests) {
 				return fmt.Errorf("%w: %d of %d requests (%.1f%%) answered 5xx, above maxErrorRate %.1f%%", ErrUnhealthy,
 					seen.Errors, seen.Requests, 100*float64(seen.Errors)/float64(seen.Requests), 100*w.MaxErrorRate)
+			}
+			if err := latencyBreach(w, times); err != nil {
+				return err
 			}
 		}
 		t.update(func(sp *StepProgress) { sp.Traffic, sp.Counted = seen, w.LogPath != "" })

@@ -62,13 +62,23 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
 	}
 	desired := map[string]bool{}
-	for _, s := range d.Services {
+	ordered, err := serviceOrder(d.Services)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ordered {
 		desired[s.Name] = true
 		cs, err := pl.service(s)
 		if err != nil {
 			return nil, err
 		}
-		p.Changes = append(p.Changes, cs...)
+		p.Changes = append(p.Changes, withDependsReasons(s, cs)...)
+	}
+	if d.Release == state.ReleaseAtomic {
+		var err error
+		if p.Changes, err = pl.atomic(p.Changes); err != nil {
+			return nil, err
+		}
 	}
 	p.Changes = append(p.Changes, pl.removals(desired)...)
 	if c := pl.settings(); c != nil {
@@ -202,7 +212,7 @@ func (pl *planner) migrations() *Change {
 	name := pl.d.Env + "-migrations"
 	var snap []Step
 	if m.SnapshotRDS != "" {
-		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit)}}
+		snap = []Step{{Action: ActSnapshot, Target: "rds " + m.SnapshotRDS, Name: m.SnapshotRDS, Snapshot: SnapshotID(pl.d.Env, pl.d.Commit), Timeout: m.SnapshotTimeout}}
 	}
 	c := &Change{
 		Kind: Migrate, Subject: "migrations", Summary: "run " + m.Spec.Image,
@@ -428,7 +438,7 @@ func (pl *planner) nameSteps(s state.DesiredService, color state.Color, target s
 	spec := pl.proxySpec(s)
 	steps := []Step{{Action: ActName, Target: target, Service: s.Name, Color: color, NameProxy: spec, Smoke: pl.nameCheck(s, color)}}
 	if pl.proxyReason(s) != "" {
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, color)})
 	}
 	return steps
 }
@@ -440,6 +450,14 @@ func (pl *planner) nameCheck(s state.DesiredService, color state.Color) *SmokeRe
 	if color == "" || pl.proxyReason(s) != "" {
 		return nil
 	}
+	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
+}
+
+// proxyCheck is the request that confirms a name proxy that a step
+// (re)starts answers, forwarding to color: until it does, a caller that
+// starts next (a service that depends on s) could find the name but
+// nothing listening behind it.
+func proxyCheck(s state.DesiredService, color state.Color) *SmokeRequest {
 	return &SmokeRequest{Exec: NameCheckCommand(s.Spec.ContainerPort), WantBody: string(color)}
 }
 
@@ -460,7 +478,7 @@ func (pl *planner) nameRepair(s state.DesiredService, live *state.Container) ([]
 	}
 	if why := pl.proxyReason(s); why != "" {
 		reasons = append(reasons, why)
-		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, NameProxy: spec})
+		steps = append(steps, Step{Action: ActNameProxy, Target: s.Name, Service: s.Name, NameProxy: spec, Smoke: proxyCheck(s, live.Color)})
 	}
 	n := pl.d.Network
 	if want := []string{s.Name + "-" + string(live.Color)}; live.Networks[n] != nil && !slices.Equal(live.Networks[n], want) {
@@ -641,7 +659,7 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	dep := sv.Deploy
 	health := &sv.Health
 	watch := func(d time.Duration) *Watch {
-		return &Watch{For: d, LogPath: templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name), MaxErrorRate: dep.MaxErrorRate, MinRequests: minRequests}
+		return pl.watch(sv.DesiredService, d)
 	}
 	var steps []Step
 	if dep.Strategy == state.Canary && sv.liveC != nil {
@@ -671,10 +689,6 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 	}
 	return steps
 }
-
-// minRequests is how many requests a watch must see before it judges the
-// error rate: one failure in three requests is not a trend.
-const minRequests = 20
 
 // logDir is where the site's access log goes: only when something reads it
 // (a bake or a canary), so a plain site needs no log directory.
@@ -859,8 +873,9 @@ func (pl *planner) removals(desired map[string]bool) []Change {
 		}
 	}
 	var out []Change
-	for _, svc := range state.SortedKeys(bySvc) {
-		c := Change{Kind: Remove, Subject: svc, Reasons: []string{"not in the env file"}}
+	order, after := removalOrder(state.SortedKeys(bySvc), pl.o.Settings)
+	for _, svc := range order {
+		c := Change{Kind: Remove, Subject: svc, Reasons: append([]string{"not in the env file"}, after[svc]...)}
 		var what []string
 		if site, ok := sites[svc]; ok {
 			// Traffic leaves before the containers go.

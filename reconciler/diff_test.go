@@ -281,6 +281,23 @@ func diffCases() []diffCase {
 			// A host upgraded from a reconciler that recorded no settings.
 			d.Settings = state.Settings(settingsEnv())
 		}},
+		{name: "atomic-upgrade", network: true, mutate: func(d *state.Desired, o *state.Observed) {
+			// release: atomic, every service changes, two bake.
+			d.Release = state.ReleaseAtomic
+			for i := range d.Services {
+				d.Services[i].Spec.Image += "-2"
+				o.ImageIDs[d.Services[i].Spec.Image] = "sha256:new" + d.Services[i].Name
+			}
+			d.Services[0].Deploy.Bake = 5 * time.Minute
+			d.Services[1].Deploy.Bake = 4 * time.Minute
+			d.Services[1].Smoke = []state.Smoke{{Path: "/health", Status: 200}}
+		}},
+		{name: "atomic-one-service", mutate: func(d *state.Desired, o *state.Observed) {
+			// release: atomic with one changed service plans as per-service.
+			d.Release = state.ReleaseAtomic
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
+			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
+		}},
 		{name: "migrations-done", mutate: func(d *state.Desired, o *state.Observed) {
 			d.Migrations = &state.DesiredJob{Spec: state.Spec{Image: "ghcr.io/developer-mesh/devops-rest-api:v1", Command: []string{"/app/migrate", "up"}}}
 			o.LastMigration = d.Migrations.Spec.Summarize(testKey).Hash()

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"testing"
+	"time"
 
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -29,4 +30,21 @@ func GoldenCases(t *testing.T) []GoldenCase {
 		out = append(out, GoldenCase{Name: tc.name, Desired: d, Observed: o})
 	}
 	return out
+}
+
+// AtomicUpstreamOnly is an atomic release of every service of the golden
+// env on a host where they run blue, rest-api being upstream only (a
+// port, no listen).
+func AtomicUpstreamOnly(t *testing.T) (*state.Desired, *state.Observed) {
+	d := desired("c0ffee0000000000000000000000000000000001")
+	d.Services[1].Listen = nil
+	o := applied(t, d, state.Blue)
+	d.Commit = "c0ffee0000000000000000000000000000000002"
+	d.Release = state.ReleaseAtomic
+	for i := range d.Services {
+		d.Services[i].Spec.Image += "-2"
+		o.ImageIDs[d.Services[i].Spec.Image] = "sha256:new" + d.Services[i].Name
+	}
+	d.Services[0].Deploy.Bake = time.Minute
+	return d, o
 }

@@ -150,6 +150,10 @@ type Notifier interface {
 type Traffic struct {
 	Requests int
 	Errors   int // answered with a 5xx status
+	// Times are the upstream response times of the requests that logged
+	// one (nginx's $upstream_response_time; a request nginx answered
+	// itself has none), in log order.
+	Times []time.Duration
 }
 
 // Clock tells the time and waits. The Applier reads deadlines and waits

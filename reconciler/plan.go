@@ -35,7 +35,7 @@ const (
 	ActAlias       Action = "alias"        // Name, Network, Aliases: reconnect with exactly these aliases (no-op when it has them)
 	ActSmoke       Action = "smoke"        // Smoke: one request through the public address, or Name, Smoke.Exec: a command in the container
 	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
-	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network
+	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network; with Smoke.Exec, then ask it (NameCheckCommand) until it answers Smoke.WantBody
 	ActSettings    Action = "settings"     // Settings: remember the env file's settings this apply carried out
 )
 
@@ -52,6 +52,8 @@ const (
 	// Pull fetches missing images; it always comes first, so a failed pull
 	// changes nothing on the host.
 	Pull ChangeKind = "pull"
+	// Release replaces several services together (release: atomic).
+	Release ChangeKind = "release"
 )
 
 // Symbol is the prefix diff prints for the kind.
@@ -109,6 +111,9 @@ type Change struct {
 	// Compensate runs when a later change of the same apply fails after
 	// this one succeeded (the migrations' rollback command).
 	Compensate []Step `json:"compensate,omitempty"`
+	// Services are the services a Release change creates or replaces,
+	// with their images, for notifications.
+	Services []EventService `json:"services,omitempty"`
 }
 
 // Step is one operation with its target and the facts it needs.
@@ -144,6 +149,10 @@ type Step struct {
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`
+	// Steps are the steps an ActTogether step runs at once.
+	Steps []Step `json:"steps,omitempty"`
+	// Timeout bounds an ActSnapshot step's wait for its snapshot.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // HealthCheckUpdate is the path and port a Route 53 health check should
@@ -164,6 +173,11 @@ type Watch struct {
 	LogPath      string        `json:"logPath,omitempty"`
 	MaxErrorRate float64       `json:"maxErrorRate"`
 	MinRequests  int           `json:"minRequests"`
+	// MaxLatency bounds the Percentile-th percentile of the upstream
+	// response times of the color's requests in the access log (judged
+	// once MinRequests were seen); 0 means no latency gate.
+	MaxLatency time.Duration `json:"maxLatency,omitempty"`
+	Percentile int           `json:"percentile,omitempty"`
 }
 
 // SmokeRequest is a GET sent through nginx's public address of a service,
@@ -240,6 +254,7 @@ func (p *Plan) Event(name state.EventName) Event {
 		if c.Kind == Create || c.Kind == Replace || c.Kind == Remove {
 			e.Services = append(e.Services, EventService{Name: c.Subject, OldImage: c.OldImage, NewImage: c.NewImage})
 		}
+		e.Services = append(e.Services, c.Services...)
 	}
 	return e
 }
@@ -260,7 +275,7 @@ func (p *Plan) String() string {
 	}
 	counts := map[ChangeKind]int{}
 	for _, c := range p.Changes {
-		counts[c.Kind]++
+		counts[c.Kind] += max(1, len(c.Services))
 		fmt.Fprintf(&b, "\n%s\n", c.head())
 		for _, r := range c.Reasons {
 			fmt.Fprintf(&b, "    %s\n", r)
@@ -268,7 +283,7 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "    steps: %s\n", c.steps())
 	}
 	var parts []string
-	for _, k := range []ChangeKind{Pull, Migrate, Create, Replace, Update, Remove} {
+	for _, k := range []ChangeKind{Pull, Migrate, Release, Create, Replace, Update, Remove} {
 		if n := counts[k]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d to %s", n, k))
 		}
@@ -314,6 +329,12 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s %d%% → %s", s.Action, s.Service, s.Percent, s.Color)
 	case ActWatch:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Watch.For)
+	case ActTogether:
+		parts := make([]string, len(s.Steps))
+		for i, sub := range s.Steps {
+			parts[i] = sub.String()
+		}
+		return fmt.Sprintf("%s (%s)", s.Action, strings.Join(parts, "; "))
 	case ActAlias:
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, strings.Join(s.Aliases, ","))
 	case ActName:

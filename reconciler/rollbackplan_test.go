@@ -12,18 +12,6 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-// goldenCase returns the inputs of the planner's golden case name.
-func goldenCase(t *testing.T, name string) reconciler.GoldenCase {
-	t.Helper()
-	for _, gc := range reconciler.GoldenCases(t) {
-		if gc.Name == name {
-			return gc
-		}
-	}
-	t.Fatalf("no golden case %s", name)
-	return reconciler.GoldenCase{}
-}
-
 // TestRollback: after a release (every service replaced, the previous
 // colors stopped and kept), Rollback resumes the kept colors, moves
 // traffic and names back and stops the release, kept in turn: the host is

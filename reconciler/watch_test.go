@@ -176,7 +176,7 @@ func TestWatchErrorRate(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := reconciler.Traffic{Requests: tc.wantRequests, Errors: tc.wantErrors}
-			if got := res.Watched["web"]; got != want {
+			if got := res.Watched["web"]; got.Requests != want.Requests || got.Errors != want.Errors {
 				t.Errorf("watched %+v, want %+v (green served %+v in all)", got, want, *served)
 			}
 		})
@@ -228,7 +228,7 @@ func TestCanary(t *testing.T) {
 		if color, pct := r.h.Live(confDir, env, "web"); color != state.Green || pct != 100 {
 			t.Errorf("traffic goes %d%% to %s, want all of it on green", pct, color)
 		}
-		if got := res.Watched["web"]; got != *served || got.Requests != 3*12*10 {
+		if got := res.Watched["web"]; got.Requests != served.Requests || got.Errors != served.Errors || got.Requests != 3*12*10 {
 			t.Errorf("watched %+v, want %+v: three 1m watches of 12 sleeps, 10 requests each", got, *served)
 		}
 	})

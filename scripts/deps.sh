@@ -3,7 +3,8 @@
 # when they are missing: nginx (a private instance per test), wrk (load),
 # git, docker-registry (a private registry per registry test), prometheus
 # (promtool checks deploy/alerts.yml and the --metrics-file output), shellcheck
-# (actionlint checks the workflows' scripts with it). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+# (actionlint checks the workflows' scripts with it), postgresql (migration
+# tests) and redis-server (fleet tests). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -15,6 +16,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)                         # go test 
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)            # actionlint checks the workflows' run: scripts with it
 command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)                # immutable confDir fault test
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)             # promtool: alert rules, metrics file
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # migration tests: a private server per test
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)        # fleet tests: a private coordination store per test
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -35,6 +38,14 @@ fi
 # promtool is used).
 if [[ " ${need[*]} " == *" prometheus "* ]]; then
   $sudo service prometheus stop >/dev/null 2>&1 || true
+fi
+# Likewise PostgreSQL's and Redis's system services: the tests start private
+# instances on free ports.
+if [[ " ${need[*]} " == *" postgresql "* ]]; then
+  $sudo service postgresql stop >/dev/null 2>&1 || true
+fi
+if [[ " ${need[*]} " == *" redis-server "* ]]; then
+  $sudo service redis-server stop >/dev/null 2>&1 || true
 fi
 # Likewise the registry's system service, where the package started one.
 if [[ " ${need[*]} " == *" docker-registry "* ]]; then

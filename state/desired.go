@@ -32,6 +32,9 @@ type Desired struct {
 	// planner compares with the ones the host recorded; nil for a Desired
 	// not made from an env file.
 	Settings []Setting
+	// Release is ReleasePerService or ReleaseAtomic: the order in which
+	// the changed services are replaced.
+	Release string
 }
 
 // DesiredService is one service: its container spec, and how it is served,
@@ -59,6 +62,9 @@ type DesiredService struct {
 	Smoke []Smoke
 	// Route53 names the health check updated after a switch; nil for none.
 	Route53 *Route53
+	// DependsOn are the services that start before this one, sorted by
+	// name; nil for none.
+	DependsOn []ServiceDependency
 }
 
 // HasPort reports whether the service is served through nginx (not a worker).
@@ -79,6 +85,14 @@ type DeployParams struct {
 	Steps []int
 	// StepPause is how long each canary step is watched.
 	StepPause time.Duration
+	// MaxLatency is the upstream response time at LatencyPercentile
+	// above which a watch fails; 0 means no latency gate.
+	MaxLatency time.Duration
+	// LatencyPercentile is the percentile (1-100) MaxLatency bounds.
+	LatencyPercentile int
+	// MinRequests is how many requests a watch sees before it judges
+	// MaxErrorRate and MaxLatency.
+	MinRequests int
 }
 
 // Watched reports whether the new color's requests are read from nginx's
@@ -97,6 +111,8 @@ type DesiredJob struct {
 	DryRunCommand []string
 	// SnapshotRDS is the RDS DB instance to snapshot before the job; "" for none.
 	SnapshotRDS string
+	// SnapshotTimeout bounds the wait for that snapshot.
+	SnapshotTimeout time.Duration
 	// Irreversible is migrations.irreversible: these migrations have no
 	// way back, whatever RollbackCommand says.
 	Irreversible bool

@@ -43,6 +43,12 @@ type Env struct {
 	// secrets, backups, snapshots, email and health checks. Optional; with
 	// a region here the tool never asks the EC2 metadata service for one.
 	AWS *AWS `json:"aws,omitempty"`
+	// Fleet runs the environment on several hosts, one agent on each
+	// (reconciler run --host NAME), whose rollouts of a commit are ordered
+	// and fenced through a coordination store (see docs/agent.md). Optional:
+	// without it the environment is one host and its agent coordinates with
+	// no one.
+	Fleet *Fleet `json:"fleet,omitempty"`
 	// Defaults are settings every service inherits and may override: a
 	// mapping (env, secrets, health, deploy) merges by key with the
 	// service's own, the service's key winning; a list (smoke,
@@ -54,7 +60,30 @@ type Env struct {
 	// Errors in an inherited value name the line of the defaults block.
 	// Optional.
 	Defaults *ServiceDefaults `json:"defaults,omitempty"`
+	// Release is the order in which the changed services of one deploy
+	// are replaced. "per-service" (the default): one service after the
+	// other, each started, health-checked, switched, baked and drained
+	// before the next starts; a failure rolls back that service only.
+	// "atomic": every service the deploy replaces starts its new color and
+	// passes its health check, then traffic of all of them moves together (one
+	// switch after the other, each verified through nginx, with no wait
+	// between them), they bake together, and a failure of any of them
+	// before the end of the bake switches all of them back; the old
+	// colors are drained together at the end (a service the deploy
+	// creates, with no version to go back to, is deployed on its own, in
+	// its dependsOn place). Atomic runs the old and the new color of every
+	// replaced service at once: the pre-deploy memory
+	// check says, with figures, when that does not fit, and per-service
+	// is then the order that needs the least memory. Canary services
+	// cannot be part of an atomic release.
+	Release string `json:"release,omitempty"`
 }
+
+// Release orders.
+const (
+	ReleasePerService = "per-service"
+	ReleaseAtomic     = "atomic"
+)
 
 // AWS configures the AWS SDK for the environment. Credentials still come
 // from the SDK's chain (environment variables, the profile's shared files,
@@ -204,7 +233,35 @@ type Service struct {
 	// listen port) are updated when they changed. A failed update is
 	// reported and does not roll back.
 	Route53 *Route53 `json:"route53,omitempty"`
+	// DependsOn names the services of this file that must be up before
+	// this one starts, as in Compose: a list of names (dependsOn: [web],
+	// each with condition healthy) or a mapping of names to a Dependency
+	// (dependsOn: {web: {condition: started}}). A deploy starts a
+	// dependency's new color, and waits for its condition, before a
+	// service that depends on it starts; services are removed in the
+	// reverse order. Unknown names and cycles are refused; diff shows the
+	// order ("after web (dependsOn: healthy)"). Optional.
+	DependsOn map[string]Dependency `json:"dependsOn,omitempty"`
 }
+
+// Dependency is one entry of a service's dependsOn.
+type Dependency struct {
+	// Condition is what the dependency's new color must reach before the
+	// dependent starts: "healthy" (the default; Compose's service_healthy,
+	// also accepted): it passed its health check (a worker: settled) and
+	// its name on the environment's network answers; "started"
+	// (service_started): its change ran before the dependent's, which is
+	// only an order. Changes run one after another and each waits for
+	// its own health, so today both conditions wait for the dependency to
+	// be healthy; "started" says that the dependent can start without it.
+	Condition string `json:"condition,omitempty"`
+}
+
+// Conditions of a Dependency.
+const (
+	ConditionHealthy = "healthy"
+	ConditionStarted = "started"
+)
 
 // Route53 names a Route 53 health check.
 type Route53 struct {
@@ -228,6 +285,20 @@ type Deploy struct {
 	Steps []int `json:"steps,omitempty"`
 	// StepPause is how long each canary step is watched.
 	StepPause *Duration `json:"stepPause,omitempty"`
+	// MaxLatency is the response time of the new color's upstream
+	// ($upstream_response_time in nginx's access log), at
+	// LatencyPercentile, above which a bake or canary step switches
+	// traffic back, as a breach of MaxErrorRate does ("200ms"). Judged
+	// once MinRequests requests of the new color were seen; absent or 0s
+	// means no latency gate.
+	MaxLatency *Duration `json:"maxLatency,omitempty"`
+	// LatencyPercentile is the percentile of the upstream response times
+	// that MaxLatency bounds, 1 to 100; default 95.
+	LatencyPercentile int `json:"latencyPercentile,omitempty"`
+	// MinRequests is how many requests of the new color a watch must see
+	// before it judges MaxErrorRate and MaxLatency; default 20 (one slow
+	// or failed request in three is not a trend).
+	MinRequests int `json:"minRequests,omitempty"`
 }
 
 // Smoke is one check run after the switch: a request sent through nginx
@@ -333,6 +404,11 @@ type MigrationsSnapshot struct {
 	// snapshot). The AWS configuration is read as for secrets (AWS_REGION,
 	// AWS_ENDPOINT_URL_RDS, ...).
 	RDSInstance string `json:"rdsInstance"`
+	// Timeout bounds the wait for the snapshot to be available; a
+	// snapshot not available by then fails the deploy before the
+	// migrations run. Default 1h. It is the snapshot's share of the
+	// worst-case duration diff shows.
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // MigrationsRollback is the command that undoes a migrations run.
@@ -371,6 +447,9 @@ const (
 	DefaultLogDir             = "/var/log/nginx"
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
+	DefaultLatencyPercentile  = 95
+	DefaultMinRequests        = 20
+	DefaultSnapshotTimeout    = time.Hour
 	DefaultBackupKeep         = 10
 	DefaultKeepImages         = 3
 )
@@ -396,8 +475,12 @@ func (e *Env) Default() {
 	if e.Network == "" {
 		e.Network = e.Environment
 	}
+	e.Fleet.fillDefaults()
 	if e.KeepImages == 0 {
 		e.KeepImages = DefaultKeepImages
+	}
+	if e.Release == "" {
+		e.Release = ReleasePerService
 	}
 	if m := e.Migrations; m != nil {
 		if m.Network == "" {
@@ -405,6 +488,9 @@ func (e *Env) Default() {
 		}
 		if m.Timeout == nil {
 			m.Timeout = &Duration{DefaultMigrationsTimeout}
+		}
+		if m.Snapshot != nil && m.Snapshot.Timeout == nil {
+			m.Snapshot.Timeout = &Duration{DefaultSnapshotTimeout}
 		}
 	}
 	for i := range e.Notify {
@@ -451,6 +537,13 @@ func (e *Env) Default() {
 		if d.StepPause == nil {
 			d.StepPause = &Duration{DefaultStepPause}
 		}
+		if d.LatencyPercentile == 0 {
+			d.LatencyPercentile = DefaultLatencyPercentile
+		}
+		if d.MinRequests == 0 {
+			d.MinRequests = DefaultMinRequests
+		}
+		defaultDependsOn(s.DependsOn)
 		for i := range s.Smoke {
 			if s.Smoke[i].Status == 0 && len(s.Smoke[i].Exec) == 0 {
 				s.Smoke[i].Status = 200
@@ -527,4 +620,43 @@ type SiteCheckSettings struct {
 	// FailureThreshold is the consecutive failures that mark the site
 	// unhealthy, 1 to 10 (default 3).
 	FailureThreshold int `json:"failureThreshold,omitempty"`
+}
+
+// Fleet is the hosts of an environment and how a commit rolls out across
+// them. Before it deploys a commit, a host's agent waits until every host
+// before it in hosts succeeded with that commit (and the canary baked), then
+// takes one of the env's rollout leases in the store, deploys, verifies,
+// records its result and gives the lease back. A host that fails the commit
+// records a halt: the hosts after it stay on the commit they run until a
+// newer commit is pushed. When the store does not answer, no agent deploys
+// anything new; every agent keeps serving and repairing drift.
+type Fleet struct {
+	// Store is the coordination store: redis://HOST:PORT or, with TLS,
+	// rediss://HOST:PORT, with an optional /DB number. It must hold no
+	// password: the password comes from auth.
+	Store string `json:"store"`
+	// Auth is a secret reference (ssm:/path, secretsmanager:NAME[#key],
+	// env:VAR, file:/path) to the password the agents send with AUTH;
+	// optional (a store without AUTH).
+	Auth string `json:"auth,omitempty"`
+	// Username is the ACL user sent with AUTH; optional (the default user).
+	Username string `json:"username,omitempty"`
+	// Hosts are the names of the environment's hosts in rollout order, each
+	// a DNS label, each the --host of one agent. At least one.
+	Hosts []string `json:"hosts"`
+	// Parallel is how many hosts may deploy at once: a host starts a commit
+	// once every host at least Parallel places before it succeeded with it.
+	// 1 to the number of hosts; default 1.
+	Parallel int `json:"parallel,omitempty"`
+	// Canary, when set, is the first of hosts: the other hosts start a
+	// commit only after the canary has run it, healthy, for canaryBake.
+	// Optional.
+	Canary string `json:"canary,omitempty"`
+	// CanaryBake is how long the canary runs a commit healthy before the
+	// other hosts start it. Default "5m" when canary is set.
+	CanaryBake Duration `json:"canaryBake,omitempty"`
+	// LeaseTTL is how long a rollout lease lives unless its holder renews
+	// it (every third of it, while it deploys): the time after which a
+	// holder that died is replaced. Default "30s".
+	LeaseTTL Duration `json:"leaseTTL,omitempty"`
 }

@@ -66,9 +66,9 @@ func TestLoadValid(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	d := func(v time.Duration) *Duration { return &Duration{v} }
-	deploy := Deploy{Strategy: BlueGreen, Bake: d(0), MaxErrorRate: DefaultMaxErrorRate, StepPause: d(DefaultStepPause)}
+	deploy := Deploy{Strategy: BlueGreen, Bake: d(0), MaxErrorRate: DefaultMaxErrorRate, StepPause: d(DefaultStepPause), LatencyPercentile: DefaultLatencyPercentile, MinRequests: DefaultMinRequests}
 	want := &Env{
-		Environment: "test", Network: "test", KeepImages: DefaultKeepImages,
+		Environment: "test", Network: "test", KeepImages: DefaultKeepImages, Release: ReleasePerService,
 		Nginx: Nginx{ConfDir: "/etc/nginx/sites", Test: DefaultTest, Reload: DefaultReload, LogDir: DefaultLogDir},
 		Services: map[string]Service{
 			"api": {

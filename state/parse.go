@@ -326,6 +326,7 @@ var hints = map[string]string{
 	"services":           "a mapping of service names to services",
 	"memory":             `a size such as "384m"`,
 	"listen":             `a string such as "443 ssl" or "80"`,
+	"dependsOn":          `a list of service names such as [web], or a mapping such as {web: {condition: healthy}}`,
 }
 
 // walker checks a YAML node tree against the Go types of Env, following their
@@ -384,6 +385,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 			return nil, false
 		}
 		return n.Value, true
+	}
+	if t == dependsOnType && n.Kind == yaml.SequenceNode {
+		// Compose's short form: a list of names.
+		return w.dependsOnList(n, path)
 	}
 	switch t.Kind() {
 	case reflect.Struct:

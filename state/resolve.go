@@ -23,7 +23,7 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e)}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e), Release: e.Release}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -74,6 +74,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 		}
 		if m.Snapshot != nil {
 			d.Migrations.SnapshotRDS = m.Snapshot.RDSInstance
+			d.Migrations.SnapshotTimeout = m.Snapshot.Timeout.D()
 		}
 		d.Migrations.Irreversible = m.Irreversible
 	}
@@ -215,8 +216,13 @@ func serviceParams(s Service) DesiredService {
 			Bake:      s.Deploy.Bake.D(),
 			Steps:     slices.Clone(s.Deploy.Steps),
 			StepPause: s.Deploy.StepPause.D(),
+
+			MaxLatency:        s.Deploy.MaxLatency.D(),
+			LatencyPercentile: s.Deploy.LatencyPercentile,
+			MinRequests:       s.Deploy.MinRequests,
 		},
-		Smoke: slices.Clone(s.Smoke),
+		Smoke:     slices.Clone(s.Smoke),
+		DependsOn: resolveDependsOn(s.DependsOn),
 	}
 	for i := range d.Smoke {
 		d.Smoke[i].Exec = slices.Clone(d.Smoke[i].Exec)

@@ -93,7 +93,7 @@ func TestResolve(t *testing.T) {
 		Health: HealthParams{Path: DefaultHealthPath, Interval: 5 * time.Second, Timeout: DefaultTimeout,
 			HealthyThreshold: 3, UnhealthyThreshold: DefaultUnhealthyThreshold, StartTimeout: DefaultStartTimeout},
 		Drain:  10 * time.Second,
-		Deploy: DeployParams{Strategy: BlueGreen, MaxErrorRate: 0.1, StepPause: DefaultStepPause},
+		Deploy: DeployParams{Strategy: BlueGreen, MaxErrorRate: 0.1, StepPause: DefaultStepPause, LatencyPercentile: DefaultLatencyPercentile, MinRequests: DefaultMinRequests},
 	}
 	if !reflect.DeepEqual(api, wantAPI) {
 		t.Errorf("api:\n got %+v\nwant %+v", api, wantAPI)
@@ -158,7 +158,7 @@ services:
 	if want := (Listen{Host: "127.0.0.1", Port: 8443, Params: []string{"ssl", "http2"}}); api.Listen == nil || !reflect.DeepEqual(*api.Listen, want) {
 		t.Errorf("listen = %+v, want %+v", api.Listen, want)
 	}
-	wantDeploy := DeployParams{Strategy: Canary, Bake: 3 * time.Minute, MaxErrorRate: 0.025, Steps: DefaultSteps, StepPause: 2 * time.Minute}
+	wantDeploy := DeployParams{Strategy: Canary, Bake: 3 * time.Minute, MaxErrorRate: 0.025, Steps: DefaultSteps, StepPause: 2 * time.Minute, LatencyPercentile: DefaultLatencyPercentile, MinRequests: DefaultMinRequests}
 	if !reflect.DeepEqual(api.Deploy, wantDeploy) || !api.Deploy.Watched() {
 		t.Errorf("deploy = %+v, want %+v", api.Deploy, wantDeploy)
 	}

@@ -301,6 +301,8 @@ func (c *checker) check(e *Env) {
 	}
 
 	c.checkAWS(e.AWS)
+	c.checkFleet(e.Fleet)
+	c.checkRelease(e)
 
 	if c.ok("services") && len(e.Services) == 0 {
 		c.errf("services", "required: want at least one service")
@@ -308,6 +310,7 @@ func (c *checker) check(e *Env) {
 	for _, name := range SortedKeys(e.Services) {
 		c.checkService(name, e.Services[name])
 	}
+	c.checkDependsOn(e.Services)
 	c.checkSites(e)
 	c.checkNotify(e.Notify)
 	c.checkRoute53Sites(e.Route53)
@@ -337,6 +340,9 @@ func (c *checker) check(e *Env) {
 			} else {
 				c.checkCommand("migrations.dryRun.command", m.DryRun.Command)
 			}
+		}
+		if m.Snapshot != nil && c.ok("migrations.snapshot.timeout") && m.Snapshot.Timeout.D() <= 0 {
+			c.errf("migrations.snapshot.timeout", "want a duration greater than 0 such as \"10m\", got %s", m.Snapshot.Timeout.D())
 		}
 		if m.Snapshot != nil && c.ok("migrations.snapshot.rdsInstance") && !rdsInstanceID.MatchString(m.Snapshot.RDSInstance) {
 			c.errf("migrations.snapshot.rdsInstance", "want an RDS DB instance identifier (a letter, then letters, digits and hyphens, at most 63), got %s", quote(m.Snapshot.RDSInstance))
@@ -455,7 +461,7 @@ func (c *checker) checkService(name string, s Service) {
 func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
 	dp := sp + ".deploy"
 	if !hasPort {
-		for _, f := range []string{"strategy", "bake", "maxErrorRate", "steps", "stepPause"} {
+		for _, f := range []string{"strategy", "bake", "maxErrorRate", "steps", "stepPause", "maxLatency", "latencyPercentile", "minRequests"} {
 			if c.doc.has(dp + "." + f) {
 				c.errf(dp+"."+f, "needs containerPort: a worker gets no traffic to move or watch")
 			}
@@ -472,6 +478,7 @@ func (c *checker) checkDeploy(sp string, s Service, hasPort bool) {
 	if c.ok(dp+".stepPause") && d.StepPause.D() <= 0 {
 		c.errf(dp+".stepPause", "want a duration greater than 0 such as \"1m\", got %s", d.StepPause.D())
 	}
+	c.checkGates(dp, d)
 	if c.ok(dp + ".maxErrorRate") {
 		if _, err := ParseRate(d.MaxErrorRate); err != nil {
 			c.errf(dp+".maxErrorRate", "%v", err)

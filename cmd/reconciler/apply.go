@@ -42,8 +42,13 @@ func applyCmd(g *globals) *cobra.Command {
 			defer unlock()
 			opts := host.ApplyOptions{
 				ForwardOnly: forwardOnly, Start: start,
-				Record:  host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95},
-				Planned: func(pl *host.Planned) { fmt.Fprint(g.stdout, pl.Plan.String()) },
+				Record: host.RecordOptions{MetricsFile: metricsFile, ResponseTimes: nginxP95},
+				Planned: func(pl *host.Planned) {
+					fmt.Fprint(g.stdout, pl.Plan.String())
+					if line := pl.Plan.DurationLine(); line != "" {
+						fmt.Fprintln(g.stdout, line)
+					}
+				},
 				Notify: func(targets []state.Notify) host.Notifier {
 					return notify.New(targets, g.log.Named("notify")).WithMailer(awscloud.Mailer{Loader: g.aws})
 				},

@@ -57,6 +57,10 @@ type planJSON struct {
 	Commit  string              `json:"commit"`
 	InSync  bool                `json:"inSync"`
 	Changes []reconciler.Change `json:"changes"`
+	// WorstCase is the plan's worst-case duration (Plan.Duration), as
+	// text ("9m30s") and in seconds; pulls are not counted.
+	WorstCase        string  `json:"worstCase"`
+	WorstCaseSeconds float64 `json:"worstCaseSeconds"`
 }
 
 func printPlan(g *globals, p *reconciler.Plan, output string) error {
@@ -65,7 +69,9 @@ func printPlan(g *globals, p *reconciler.Plan, output string) error {
 		if changes == nil {
 			changes = []reconciler.Change{}
 		}
-		b, err := json.MarshalIndent(planJSON{Env: p.Env, Commit: p.Commit, InSync: p.Empty(), Changes: changes}, "", "  ")
+		d := p.Duration()
+		b, err := json.MarshalIndent(planJSON{Env: p.Env, Commit: p.Commit, InSync: p.Empty(), Changes: changes,
+			WorstCase: reconciler.FormatDuration(d), WorstCaseSeconds: d.Seconds()}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -73,5 +79,8 @@ func printPlan(g *globals, p *reconciler.Plan, output string) error {
 		return nil
 	}
 	fmt.Fprint(g.stdout, p.String())
+	if line := p.DurationLine(); line != "" {
+		fmt.Fprintln(g.stdout, line)
+	}
 	return nil
 }

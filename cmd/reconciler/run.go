@@ -16,6 +16,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
+	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/github"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/host"
@@ -42,6 +43,7 @@ type runFlags struct {
 	trustedKeysFile        string
 	lockTimeout            time.Duration
 	checks                 checkFlags
+	host                   string
 }
 
 // Environment variables that may carry secrets instead of files.
@@ -88,6 +90,7 @@ did not load means the feature is not used. Neither secret is ever logged.`,
 	fl.StringSliceVar(&f.requireChecks, "require-checks", nil, "deploy only commits whose GitHub check runs or statuses of these names passed (e.g. test,lint); waits while they run, refuses when one failed; the API token is the git token")
 	fl.StringVar(&f.githubRepo, "github-repo", "", "owner/name whose checks --require-checks reads (default: from a github.com --repo)")
 	fl.StringVar(&f.githubAPI, "github-api", github.DefaultAPI, "GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)")
+	fl.StringVar(&f.host, "host", "", "this host's name in the env file's fleet.hosts (an env with a fleet section needs it)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 10*time.Minute, "how long a sync waits for a manual apply of the same env")
 	f.checks.register(cmd, true)
 	_ = cmd.MarkFlagRequired("env")
@@ -198,9 +201,24 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 			return f.checks.checker(ctx, g, cur, e)
 		}
 	}
+	// An env with a fleet section deploys in its fleet's order (a
+	// pass-through for one without).
+	gate := fleetGate(g, f.env, f.host, max(f.interval, f.healInterval), func(rev agent.Revision) (*state.Env, error) {
+		c, err := m.Commit(rev.Hash)
+		if err != nil {
+			return nil, err
+		}
+		return state.Load(c.FS, f.env)
+	}, s.Sync)
 	cfg := agent.Config{
 		Env: f.env, Interval: f.interval, HealInterval: f.healInterval, Repair: !f.noHeal,
-		Fetch: s.Fetch, Sync: s.Sync, History: hist, Past: past, Log: log,
+		Fetch: s.Fetch, Sync: gate.Sync, History: hist, Past: past, Log: log,
+		Fleet: func() any {
+			if st := gate.Status(); st.Fleet != nil || st.StoreError != "" || st.Waiting != "" {
+				return st
+			}
+			return nil
+		},
 		AllowRewrite: f.allowRewrite, Refused: s.Refused,
 		Ancestry: func(ctx context.Context, applied, tip string) ([]agent.Revision, error) {
 			cs, err := m.Ancestry(ctx, applied, tip)
@@ -250,6 +268,7 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 		}
 		return docker.New(cli, nil).Resources(ctx, env)
 	}, f.interval, log.Named("resources")))
+	cfg.Metrics.Registry.MustRegister(fleet.NewCollector(f.env, gate))
 	a := agent.New(cfg)
 
 	var srv *http.Server

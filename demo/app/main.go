@@ -25,6 +25,7 @@
 //	UNHEALTHY_AFTER  GET /health answers 503 once this duration has elapsed
 //	UNHEALTHY_FILE   GET /health answers 503 while this file exists
 //	ERROR_FILE       GET / answers 500 while this file exists
+//	DELAY            GET / answers after this long
 //	STARTUP_DELAY    sleep this long before listening
 //	CRASH_AFTER      exit 1 after this duration (serve and worker)
 //	CRASH_FILE       the worker exits 1 while this file exists
@@ -146,12 +147,18 @@ func serve() int {
 	host, _ := os.Hostname()
 	start := time.Now()
 	unhealthyAfter := envDuration("UNHEALTHY_AFTER")
+	// DELAY holds every answer of / that long: a slow version, for the
+	// latency gate of a bake.
+	delay := envDuration("DELAY")
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
+		}
+		if delay > 0 {
+			time.Sleep(delay)
 		}
 		if exists(os.Getenv("ERROR_FILE")) {
 			http.Error(w, "version="+version+" failing", http.StatusInternalServerError)

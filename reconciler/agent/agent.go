@@ -138,6 +138,9 @@ type Config struct {
 	Past    []history.Record
 	Metrics *Metrics
 	Log     *zap.Logger
+	// Fleet, when set, returns the host's view of its env's fleet, shown
+	// in /status as "fleet".
+	Fleet func() any
 }
 
 // Mode is what a Sync does with its plan; the agent decides it, so the
@@ -176,6 +179,27 @@ func Transient(err error) error {
 	return transient{err}
 }
 
+// ErrWait matches (errors.Is) errors marked by Wait.
+var ErrWait = errors.New("waiting")
+
+type waiting struct{ error }
+
+func (e waiting) Unwrap() error { return e.error }
+func (waiting) Is(target error) bool {
+	return target == ErrWait || target == ErrTransient
+}
+
+// Wait marks err as a wait for something outside this host (its turn in a
+// fleet's rollout, a halt, the coordination store): the agent asks again
+// with backoff, as after a transient error, but records no attempt, since
+// nothing was tried. The text of err is unchanged. Wait(nil) is nil.
+func Wait(err error) error {
+	if err == nil {
+		return nil
+	}
+	return waiting{err}
+}
+
 // Agent is the loop. Make one with New, run it with Run; its HTTP handler
 // (Handler) may serve while it runs.
 type Agent struct {
@@ -209,6 +233,11 @@ type Status struct {
 	// unless the agent runs with --no-heal).
 	Drift    []string  `json:"drift,omitempty"`
 	Services []Service `json:"services"`
+	// Waiting is why the desired commit is not deployed yet, when it
+	// waits for something outside the host (its turn in the fleet).
+	Waiting string `json:"waiting,omitempty"`
+	// Fleet is the host's view of its fleet (Config.Fleet).
+	Fleet any `json:"fleet,omitempty"`
 
 	applied Revision
 }
@@ -456,6 +485,17 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 
 	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
 	out, err := a.cfg.Sync(ctx, rev, Deploy)
+	if errors.Is(err, ErrWait) {
+		// Nothing was tried: no record, the readiness stays.
+		a.mu.Lock()
+		a.st.Waiting = err.Error()
+		a.mu.Unlock()
+		log.Info("not deploying yet", zap.Error(err))
+		return err
+	}
+	a.mu.Lock()
+	a.st.Waiting = ""
+	a.mu.Unlock()
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
 	rec.Requests, rec.Errors = out.Requests, out.Errors
 	a.observed(out)
@@ -627,5 +667,8 @@ func (a *Agent) Status() Status {
 	s := a.st
 	s.Services = append([]Service{}, a.st.Services...)
 	s.Drift = append([]string(nil), a.st.Drift...)
+	if a.cfg.Fleet != nil {
+		s.Fleet = a.cfg.Fleet()
+	}
 	return s
 }

@@ -90,7 +90,7 @@ func p95(p *reconciler.Plan, start, end time.Time, o RecordOptions) (before, aft
 	}
 	seen := map[string]bool{}
 	for _, c := range p.Changes {
-		for _, s := range c.Steps {
+		for _, s := range reconciler.Flatten(c.Steps) {
 			if s.Watch == nil || s.Watch.LogPath == "" || seen[s.Watch.LogPath] {
 				continue
 			}

@@ -145,6 +145,10 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 			ev := p.Event(state.EventDriftRepaired)
 			ev.Services = nil // every repaired subject, not only replaced services
 			for _, c := range p.Changes {
+				if len(c.Services) > 0 { // an atomic release: its services
+					ev.Services = append(ev.Services, c.Services...)
+					continue
+				}
 				ev.Services = append(ev.Services, reconciler.EventService{Name: c.Subject})
 			}
 			n.Notify(context.WithoutCancel(ctx), ev)

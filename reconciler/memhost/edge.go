@@ -195,6 +195,9 @@ func (h Edge) Traffic(ctx context.Context, p string, from int64, color state.Col
 		if l.status >= 500 {
 			t.Errors++
 		}
+		if l.upstream > 0 {
+			t.Times = append(t.Times, l.upstream)
+		}
 	}
 	return t, int64(len(lines)), nil
 }

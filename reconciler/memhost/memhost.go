@@ -114,6 +114,8 @@ type entry struct {
 type logLine struct {
 	color  state.Color
 	status int
+	// upstream is the logged upstream response time; 0 for none.
+	upstream time.Duration
 }
 
 // New returns an empty host: no containers, no images, no files.
@@ -279,6 +281,16 @@ func (h *Host) Serve(logPath string, color state.Color, status, n int) {
 	defer h.mu.Unlock()
 	for range n {
 		h.logs[logPath] = append(h.logs[logPath], logLine{color: color, status: status})
+	}
+}
+
+// ServeTimed is Serve with an upstream response time logged for each
+// request.
+func (h *Host) ServeTimed(logPath string, color state.Color, status, n int, upstream time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for range n {
+		h.logs[logPath] = append(h.logs[logPath], logLine{color: color, status: status, upstream: upstream})
 	}
 }
 

@@ -1,6 +1,7 @@
 package nameproxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -259,5 +260,98 @@ func TestProxyStreamsAndUpgrades(t *testing.T) {
 	n, _ := io.ReadAtLeast(rwc, b, len("echo hello\n"))
 	if string(b[:n]) != "echo hello\n" {
 		t.Fatalf("through the upgraded connection: %q", b[:n])
+	}
+}
+
+// TestProxyNotLiveAnswersAtOnce: when no color of the service is live (no
+// marker; the marked color's name does not resolve; its port refuses),
+// the proxy answers 503 with Retry-After instead of holding the call or
+// answering 502, and a name that did not resolve is not looked up again
+// for RetryAfter, so the calls behind the first are answered at once.
+func TestProxyNotLiveAnswersAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	good := backend(t, "green")
+	_, goodPort, _ := strings.Cut(strings.TrimPrefix(good.URL, "http://"), ":")
+	closed := httptest.NewServer(http.NotFoundHandler())
+	refused := strings.TrimPrefix(closed.URL, "http://")
+	closed.Close() // nothing listens there any more: connections are refused
+
+	var lookups atomic.Int64
+	p := &Proxy{Service: "web", Port: 8080, Marker: MarkerPath(dir, "web"),
+		Upstream: func(c string) string {
+			switch c {
+			case "blue":
+				return "web-blue:" + goodPort // gone: its name does not resolve
+			case "green":
+				return "web-green:" + goodPort
+			}
+			return ""
+		},
+		Lookup: func(ctx context.Context, host string) ([]string, error) {
+			lookups.Add(1)
+			if host == "web-green" {
+				return []string{"127.0.0.1"}, nil
+			}
+			// What Docker's embedded DNS does with a name it does not
+			// know on an internal network: no answer until the deadline.
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}
+	front := httptest.NewServer(p.Handler())
+	defer front.Close()
+	get := func() (int, string, string) {
+		t.Helper()
+		resp, err := http.Get(front.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+	}
+	want503 := func(what, inBody string) {
+		t.Helper()
+		code, retry, body := get()
+		if code != http.StatusServiceUnavailable || retry != "1" || !strings.Contains(body, inBody) {
+			t.Fatalf("%s: %d Retry-After=%q %q, want 503, Retry-After: 1 and %q", what, code, retry, body, inBody)
+		}
+	}
+
+	want503("no marker", "no live color yet")
+
+	if err := WriteColor(dir, "web", state.Blue); err != nil {
+		t.Fatal(err)
+	}
+	want503("marked color does not resolve", "web-blue does not resolve")
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d lookups, want 1", n)
+	}
+	for i := 0; i < 5; i++ {
+		want503("marked color did not resolve a moment ago", "did not resolve less than 1s ago")
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d lookups after 6 calls, want still 1: the calls behind the first must not wait for a lookup", n)
+	}
+
+	// The switch to a live color applies to the next call.
+	if err := WriteColor(dir, "web", state.Green); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get(); code != 200 || !strings.HasPrefix(body, "green") {
+		t.Fatalf("after the switch to green: %d %q", code, body)
+	}
+
+	// A color whose port refuses connections is not live either.
+	p2 := &Proxy{Service: "web", Port: 8080, Marker: MarkerPath(dir, "web"), Upstream: func(string) string { return refused }}
+	front2 := httptest.NewServer(p2.Handler())
+	defer front2.Close()
+	resp, err := http.Get(front2.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), "refused") {
+		t.Fatalf("refused: %d Retry-After=%q %q, want 503 with Retry-After: 1", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -525,8 +526,9 @@ func (e *Edge) Traffic(ctx context.Context, path string, from int64, color state
 	}
 	end := bytes.LastIndexByte(data, '\n') + 1
 	for _, line := range strings.Split(string(data[:end]), "\n") {
-		// "$msec $color $status $request_time $upstream_status" (request_time
-		// was added later: older lines have four fields)
+		// "$msec $color $status $request_time $upstream_status
+		// ut=$upstream_response_time" (request_time and ut= were added
+		// later: older lines have fewer fields)
 		fields := strings.Fields(line)
 		if len(fields) < 3 || fields[1] != string(color) {
 			continue
@@ -535,8 +537,36 @@ func (e *Edge) Traffic(ctx context.Context, path string, from int64, color state
 		if code, err := strconv.Atoi(fields[2]); err == nil && code >= 500 {
 			t.Errors++
 		}
+		if d, ok := upstreamTime(fields); ok {
+			t.Times = append(t.Times, d)
+		}
 	}
 	return t, from + int64(end), nil
+}
+
+// upstreamTime is the upstream response time of a log line's fields: the
+// value after "ut=", summed over the upstreams nginx tried ("0.010, 0.004"
+// and "0.010 : 0.004" list one per try); false when nginx answered
+// without an upstream ("-") or the line has no ut= field.
+func upstreamTime(fields []string) (time.Duration, bool) {
+	at := slices.IndexFunc(fields, func(f string) bool { return strings.HasPrefix(f, "ut=") })
+	if at < 0 {
+		return 0, false
+	}
+	var sum float64
+	seen := false
+	for i, f := range fields[at:] {
+		if i == 0 {
+			f = strings.TrimPrefix(f, "ut=")
+		}
+		for _, v := range strings.FieldsFunc(f, func(r rune) bool { return r == ',' || r == ':' }) {
+			if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+				sum += secs
+				seen = true
+			}
+		}
+	}
+	return time.Duration(sum * float64(time.Second)), seen
 }
 
 // Latency is the response times nginx logged for a site in a window.

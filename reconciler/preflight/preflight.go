@@ -210,6 +210,9 @@ func (c *Checker) memory(ctx context.Context, p *reconciler.Plan, memTotal int64
 	if peak > avail {
 		res.Err = fmt.Errorf("the deploy needs up to %s of memory limits at once (%s running now, new colors started beside the old), but the host has %s less a reserve of %s = %s; lower services' memory or free memory",
 			Size(peak), Size(now), Size(memTotal), Size(c.MemoryReserve), Size(avail))
+		if n := released(p); n > 0 {
+			res.Err = fmt.Errorf("%w%s", res.Err, atomicAdvice(p, running, n, avail))
+		}
 		return res
 	}
 	res.Detail = fmt.Sprintf("peak %s of %s (host %s less reserve %s)", Size(peak), Size(avail), Size(memTotal), Size(c.MemoryReserve))
@@ -284,7 +287,7 @@ func Peak(p *reconciler.Plan, running map[string]int64) (peak, now int64, unlimi
 	cur := now
 	peak = now
 	for _, ch := range p.Changes {
-		for _, s := range ch.Steps {
+		for _, s := range flatten(ch.Steps) {
 			switch s.Action {
 			case reconciler.ActStart, reconciler.ActMigrate:
 				m := s.Container.Spec.Memory

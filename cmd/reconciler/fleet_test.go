@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/fleet"
+	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
+)
+
+// TestFleetStatus reads a fleet from a real redis-server, with the
+// password from an env: secret reference: each host's applied commit, last
+// result, health, the lease holder and the halt.
+func TestFleetStatus(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	env := "i18" + testenv.UniqueEnv(t)
+	t.Setenv("I18_FLEET_PASSWORD", r.Password)
+	repo := testenv.NewRepo(t)
+	repo.Write("envs/"+env+".yaml", `environment: `+env+`
+services:
+  web:
+    image: example.com/web:v1
+    containerPort: 8080
+fleet:
+  store: `+r.URL()+`
+  auth: env:I18_FLEET_PASSWORD
+  hosts: [web-1, web-2, web-3]
+  canary: web-1
+`)
+	repo.Commit("fleet")
+
+	ctx := context.Background()
+	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	l, err := st.Acquire(ctx, "web-1/100", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.Record(ctx, l, fleet.Result{Host: "web-1", Commit: "aaaaaaaaaaaa1", Result: fleet.Succeeded, At: now}))
+	must(st.Record(ctx, l, fleet.Result{Host: "web-2", Commit: "aaaaaaaaaaaa1", Result: fleet.Failed, Error: "health check failed", At: now}))
+	must(st.Beat(ctx, fleet.Health{Host: "web-1", Commit: "aaaaaaaaaaaa1", Healthy: true, At: now}, time.Minute))
+
+	code, out, errOut := runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"web-1 (canary)", "succeeded aaaaaaaaaaaa ", "healthy", "held by web-1/100 (token 1)",
+		"web-2", "failed aaaaaaaaaaaa ", "web-3", "unknown", "halted: the rollout of aaaaaaaaaaaa stopped at web-2 (health check failed)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, r.Password) {
+		t.Errorf("the store's password is shown")
+	}
+
+	code, out, errOut = runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	var v fleetView
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(v.Hosts) != 3 || v.Hosts[0].Applied != "aaaaaaaaaaaa1" || v.Hosts[0].LeaseSlot == nil || v.Hosts[1].LastResult.Result != fleet.Failed || v.Hosts[2].Health != "unknown" || v.Halt == nil {
+		t.Errorf("json: %+v", v)
+	}
+
+	r.Stop()
+	code, out, errOut = runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir)
+	if code == 0 || !strings.Contains(errOut, "coordination store "+r.URL()) {
+		t.Errorf("store down: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -1,0 +1,163 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/fleet"
+)
+
+func open(t *testing.T, r *testenv.Redis, env, password string) *Store {
+	t.Helper()
+	s, err := Open(env, Options{URL: r.URL(), Password: password, TLS: r.TLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestLeaseAndFencing: one holder per slot; a lease that expired is taken
+// again with a higher token, and the old token's writes are refused.
+func TestLeaseAndFencing(t *testing.T) {
+	for _, withTLS := range []bool{false, true} {
+		name := "plain"
+		if withTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := testenv.StartRedis(t, withTLS)
+			ctx := context.Background()
+			s := open(t, r, "i18-fence", r.Password)
+			a, err := s.Acquire(ctx, "h1/1", 1, 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Acquire(ctx, "h2/2", 1, time.Second); !errors.Is(err, fleet.ErrHeld) {
+				t.Fatalf("second acquire: %v, want ErrHeld", err)
+			}
+			if err := s.Renew(ctx, a, 300*time.Millisecond); err != nil {
+				t.Fatalf("renew: %v", err)
+			}
+			// Let a expire (the holder died), polling with a deadline.
+			var b fleet.Lease
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				b, err = s.Acquire(ctx, "h2/2", 1, time.Second)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, fleet.ErrHeld) || time.Now().After(deadline) {
+					t.Fatalf("acquire after the TTL: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond) // polling the store
+			}
+			if b.Token <= a.Token {
+				t.Fatalf("token %d after %d: want it to grow", b.Token, a.Token)
+			}
+			stale := fleet.Result{Host: "h1", Commit: "c1", Result: fleet.Failed, Error: "boom", At: time.Now()}
+			if err := s.Record(ctx, a, stale); !errors.Is(err, fleet.ErrLost) {
+				t.Fatalf("record with the old token: %v, want ErrLost", err)
+			}
+			if err := s.Renew(ctx, a, time.Second); !errors.Is(err, fleet.ErrLost) {
+				t.Fatalf("renew with the old token: %v, want ErrLost", err)
+			}
+			if err := s.Release(ctx, a); err != nil { // not ours: a no-op
+				t.Fatal(err)
+			}
+			snap, err := s.Snapshot(ctx, []string{"h1", "h2"}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.Halt != nil || snap.Hosts["h1"].Last.Commit != "" {
+				t.Fatalf("the stale write landed: %+v", snap)
+			}
+			if len(snap.Leases) != 1 || snap.Leases[0].Token != b.Token || snap.Leases[0].Holder != "h2/2" {
+				t.Fatalf("leases %+v, want h2's", snap.Leases)
+			}
+			if err := s.Release(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if snap, _ = s.Snapshot(ctx, nil, 1); len(snap.Leases) != 0 {
+				t.Fatalf("leases after release: %+v", snap.Leases)
+			}
+		})
+	}
+}
+
+// TestRecordHaltAndClear: a failure halts its commit; a success of a newer
+// commit clears the halt; two slots let two holders in.
+func TestRecordHaltAndClear(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	ctx := context.Background()
+	s := open(t, r, "i18-halt", r.Password)
+	other := open(t, r, "i18-other", r.Password)
+	l1, err := s.Acquire(ctx, "h1/1", 2, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := s.Acquire(ctx, "h2/1", 2, time.Minute)
+	if err != nil || l2.Slot != 1 {
+		t.Fatalf("second slot: %+v, %v", l2, err)
+	}
+	if err := s.Record(ctx, l1, fleet.Result{Host: "h1", Commit: "c1", Result: fleet.Succeeded, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(ctx, l2, fleet.Result{Host: "h2", Commit: "c1", Result: fleet.Failed, Error: "health check failed", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(ctx, []string{"h1", "h2"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Halt == nil || snap.Halt.Commit != "c1" || snap.Halt.Host != "h2" {
+		t.Fatalf("halt %+v, want c1 by h2", snap.Halt)
+	}
+	if h2 := snap.Hosts["h2"]; h2.Applied.Commit != "" || h2.Last.Result != fleet.Failed {
+		t.Fatalf("h2 %+v", h2)
+	}
+	if h1 := snap.Hosts["h1"]; h1.Applied.Commit != "c1" || h1.Applied.Token != l1.Token {
+		t.Fatalf("h1 %+v", h1)
+	}
+	if o, _ := other.Snapshot(ctx, []string{"h1", "h2"}, 2); o.Halt != nil || len(o.Leases) != 0 || o.Hosts["h1"].Applied.Commit != "" {
+		t.Fatalf("another env sees this env's keys: %+v", o)
+	}
+	if err := s.Record(ctx, l1, fleet.Result{Host: "h1", Commit: "c2", Result: fleet.Succeeded, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ = s.Snapshot(ctx, []string{"h1"}, 2); snap.Halt != nil {
+		t.Fatalf("halt after a newer commit succeeded: %+v", snap.Halt)
+	}
+	if err := s.Beat(ctx, fleet.Health{Host: "h1", Commit: "c2", Healthy: true, At: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ = s.Snapshot(ctx, []string{"h1"}, 2); snap.Hosts["h1"].Health == nil || !snap.Hosts["h1"].Health.Healthy {
+		t.Fatalf("heartbeat not read: %+v", snap.Hosts["h1"])
+	}
+}
+
+// TestAuthAndDown: a wrong password and a stopped server are errors that
+// name the store, never the password.
+func TestAuthAndDown(t *testing.T) {
+	r := testenv.StartRedis(t, true)
+	ctx := context.Background()
+	bad := open(t, r, "i18-auth", "wrong-password")
+	if err := bad.Ping(ctx); err == nil || strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	s := open(t, r, "i18-auth", r.Password)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	if _, err := s.Snapshot(ctx, []string{"h1"}, 1); err == nil {
+		t.Fatal("snapshot of a stopped store: no error")
+	}
+	if _, err := s.Acquire(ctx, "h1/1", 1, time.Second); err == nil || errors.Is(err, fleet.ErrHeld) {
+		t.Fatalf("acquire on a stopped store: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package fleet
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/developer-mesh/reconciler/state"
+)
+
+func TestTurn(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f := func(parallel int, canary string) *state.Fleet {
+		return &state.Fleet{Hosts: []string{"a", "b", "c", "d"}, Parallel: parallel, Canary: canary, CanaryBake: state.Duration{Duration: 10 * time.Minute}}
+	}
+	applied := func(at time.Time, hs ...string) Snapshot {
+		s := Snapshot{Hosts: map[string]HostState{}}
+		for _, h := range hs {
+			s.Hosts[h] = HostState{Applied: Result{Host: h, Commit: "c1", Result: Succeeded, At: at},
+				Health: &Health{Host: h, Commit: "c1", Healthy: true}}
+		}
+		return s
+	}
+	halted := applied(now, "a")
+	halted.Halt = &Halt{Commit: "c1", Host: "b", Error: "health check failed"}
+	beatOnly := func(healthy bool) Snapshot {
+		return Snapshot{Hosts: map[string]HostState{"a": {Health: &Health{Host: "a", Commit: "c1", Healthy: healthy}}}}
+	}
+	unhealthy := applied(now.Add(-time.Hour), "a")
+	unhealthy.Hosts["a"].Health.Healthy = false
+	for _, tc := range []struct {
+		name   string
+		fleet  *state.Fleet
+		host   string
+		snap   Snapshot
+		wantOK bool
+		want   string
+	}{
+		{"first host goes", f(1, ""), "a", applied(now), true, ""},
+		{"second waits for the first", f(1, ""), "b", applied(now), false, "waiting for host a to deploy c1 first"},
+		{"second after the first", f(1, ""), "b", applied(now, "a"), true, ""},
+		{"third waits for both", f(1, ""), "c", applied(now, "b"), false, "waiting for host a to deploy c1 first"},
+		{"parallel 2: second goes with the first", f(2, ""), "b", applied(now), true, ""},
+		{"parallel 2: third waits for the first", f(2, ""), "c", applied(now), false, "waiting for host a"},
+		{"halted", f(1, ""), "c", halted, false, "the rollout of c1 is halted: host b failed it (health check failed)"},
+		{"the failed host itself is not halted", f(1, ""), "b", halted, true, ""},
+		{"canary bakes", f(2, "a"), "b", applied(now.Add(-time.Minute), "a"), false, "the canary a bakes c1 until 2026-01-01T12:09:00Z"},
+		{"canary baked", f(2, "a"), "b", applied(now.Add(-11*time.Minute), "a"), true, ""},
+		{"canary unhealthy", f(2, "a"), "b", unhealthy, false, "the canary a is unhealthy on c1"},
+		{"a healthy heartbeat counts (the store lost the record)", f(1, ""), "b", beatOnly(true), true, ""},
+		{"an unhealthy heartbeat does not", f(1, ""), "b", beatOnly(false), false, "waiting for host a to deploy c1 first"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Turn(tc.fleet, tc.host, "c1", tc.snap, now)
+			if tc.wantOK != (got == "") || !strings.Contains(got, tc.want) {
+				t.Fatalf("Turn = %q, want %q (ok %v)", got, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
