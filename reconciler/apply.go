@@ -331,15 +331,28 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout(c.Undo))
 		defer cancel()
 		var undone []string
+		var failed []error
+		kept := map[string]bool{} // undo groups whose undo failed
 		for _, u := range c.Undo {
+			if u.UndoGroup != "" && kept[u.UndoGroup] {
+				continue
+			}
 			if uerr := a.step(undoCtx, p, u, res); uerr != nil {
 				where := "traffic is on the version that served before"
 				if u.Action == ActSwitch {
 					where = "traffic may still be on the new version"
 				}
-				return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				if u.UndoGroup == "" {
+					return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				}
+				kept[u.UndoGroup] = true
+				failed = append(failed, fmt.Errorf("undo %s failed: %v; %s: %s", u, uerr, u.UndoGroup, where))
+				continue
 			}
 			undone = append(undone, u.String())
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%s: %w\n%v\nthe other services were put back (%s); run apply again once the cause is fixed: it removes what this one left behind", s, err, errors.Join(failed...), strings.Join(undone, ", "))
 		}
 		a.Log.Warn("rolled back "+c.Subject, zap.Strings("undone", undone))
 		return &RolledBackError{Step: s.String(), Err: err, Undone: undone}

@@ -157,6 +157,12 @@ type Step struct {
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`
+	// UndoGroup, on an undo step, names the service it puts back. When an
+	// undo step of a group fails, the group's later undo steps are skipped
+	// (its traffic may still be on the new color, which must stay) and the
+	// other groups' steps still run. An undo step without a group stops
+	// the whole undo where it fails.
+	UndoGroup string `json:"undoGroup,omitempty"`
 	// Steps are the steps an ActTogether step runs at once.
 	Steps []Step `json:"steps,omitempty"`
 	// Timeout bounds an ActSnapshot step's wait for its snapshot.
