@@ -1,6 +1,7 @@
 # The documented interface of this repository. `make help` lists the targets.
 GO      ?= go
 BIN     := bin/reconciler
+PROXY   := bin/reconciler-nameproxy
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help build test test-short lint fmt vet fuzz bench demo deps clean
@@ -8,8 +9,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
-build: ## build bin/reconciler
+build: ## build bin/reconciler and, beside it, the name proxy (bin/reconciler-nameproxy)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/reconciler
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(PROXY) ./cmd/nameproxy
 
 deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry, postgresql, redis-server, ...) when missing
 	@./scripts/deps.sh
@@ -38,7 +40,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./state/gitrepo/
 	$(GO) test -run='^$$' -fuzz='^FuzzPayload$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10s ./reconciler/notify/
 
-bench: deps build ## benchmarks; prints the figures for docs/BENCHMARKS.md (also bench/results.md)
+bench: deps build ## benchmarks, with the ratios to docker compose v2 (built once into GOPATH/bin); prints the figures for docs/BENCHMARKS.md (also bench/results.md)
+	./bench/compose-v2.sh
 	./bench/run.sh
 
 demo: deps build ## the demo: deploy, upgrade under load, revert (cleans up after itself)

@@ -110,6 +110,9 @@ fetches=$(curl -fsS "http://$listen/metrics" | awk '/^reconciler_git_fetch_durat
 awk -v c=$((c1 - c0)) -v hz="$hz" -v ns=$((t1 - t0)) -v max="$max" -v sum="$sum" -v n="$n" -v f="$fetches" 'BEGIN {
   printf "idle: RSS max %.1f MB, mean %.1f MB; CPU %.3f%% of one core (%d ticks in %.0f s); %d fetches so far\n",
     max/1024, sum/n/1024, 100*c/hz/(ns/1e9), c, ns/1e9, f }'
+# Of the RSS at the end: the heap and stacks (anonymous) and the pages of
+# the binary itself (file-backed: code and read-only data touched so far).
+awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {printf "idle RSS at the end: %.1f MB anonymous, %.1f MB file-backed (binary pages)\n", a/1024, f/1024}' "/proc/$agent_pid/status"
 
 echo "== webhook to served: $ROUNDS rounds"
 for i in $(seq 1 "$ROUNDS"); do

@@ -71,7 +71,8 @@ for line in open(sys.argv[1]):
     if msg.startswith(('wait-healthy ', 'settle ')) and 'took' in r:
         ms += dur(r['took'])
     elif msg.startswith('drain ') and 'took' in r:
-        ms += dur(msg.split()[-1])
+        # The drain ends once the old color is idle: what it waited.
+        ms += dur(r['took'])
 print(int(ms))
 PY
 )

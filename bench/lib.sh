@@ -86,6 +86,7 @@ max() { sort -n | tail -1; }
 
 machine() {
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr)"
-  echo "- Docker $(docker version --format '{{.Server.Version}}'), $($NGINX -v 2>&1 | sed 's/.*: //'), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), docker-compose $(docker-compose version --short 2>/dev/null || echo none), $(go version | cut -d' ' -f3)"
+  echo "- Docker $(docker version --format '{{.Server.Version}}'), $($NGINX -v 2>&1 | sed 's/.*: //'), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), docker-compose $(docker-compose version --short 2>/dev/null || echo none), compose v2 $("${COMPOSE:-$(go env GOPATH)/bin/docker-compose}" version --short 2>/dev/null || echo "not built (bench/compose-v2.sh)"), $(go version | cut -d' ' -f3)"
+  echo "- load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ), reconciler $(git -C "$root" describe --always --dirty)"
 }

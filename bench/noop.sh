@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
-# No-op reconcile cost and apply memory, for 3, 30 and 100 services of the
-# demo app (16m memory limit each): first apply (wall, peak RSS), then
-# no-op `diff` and `apply` as whole processes (median of RUNS runs, peak
-# RSS), and in the same run Debian's docker-compose `up -d` with nothing to
-# do on an equivalent compose file (same image, same count; NO_COMPOSE=1
-# skips it: its first up -d of 30 services hangs on a loaded machine).
-# Prints a markdown table on stdout.
+# No-op reconcile against docker compose v2, for COUNTS services of the demo
+# app (16m memory limit each), side by side in one run: first apply (wall,
+# peak RSS), then no-op `diff` and `apply` as whole processes (median of
+# RUNS runs, peak RSS), then compose v2's `up -d` with nothing to do on an
+# equivalent compose file (same image, same count), and the ratios. Also
+# the process floor: `reconciler version` against `docker compose version`.
+#
+# Compose v2 is a Go module, built outside the repository (never
+# committed) by bench/compose-v2.sh (make bench runs it) into
+# $(go env GOPATH)/bin/docker-compose; COMPOSE names another binary.
+# NO_COMPOSE=1 skips compose. BASELINE_BIN=path/to/an/older/reconciler
+# also measures that binary's no-op diff and apply on the same containers,
+# in the same run (the before of a before/after). Prints markdown on stdout.
+# Images of this run only: another run's import must not move the tag
+# under the measured containers (that is drift, and apply repairs it).
+IMAGE_REPO=${IMAGE_REPO:-reconciler-bench-noop$$/app}
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-10}
-COUNTS=${COUNTS:-"3 30 100"}
+COUNTS=${COUNTS:-"3 30 100 300"}
+COMPOSE=${COMPOSE:-$(go env GOPATH)/bin/docker-compose}
+if [ -z "${NO_COMPOSE:-}" ] && ! "$COMPOSE" version >/dev/null 2>&1; then
+  echo "bench: no compose v2 at $COMPOSE (bench/compose-v2.sh builds it; or NO_COMPOSE=1)" >&2
+  exit 1
+fi
 cleanup() {
   set +e
   for n in $COUNTS; do
     remove_env_containers "$env-$n"
-    [ -f "$work/compose-$n/docker-compose.yml" ] && (cd "$work/compose-$n" && docker-compose -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
+    [ -f "$work/compose-$n/compose.yaml" ] && (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
   done
+  docker rmi "$IMAGE_REPO:v1" "$IMAGE_REPO:v2" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -25,7 +41,19 @@ new_repo
 mkdir -p "$work/conf.d"
 chmod 755 "$work/conf.d"
 
-rows=()
+# ratio A B: A/B to two places, or - when either is not a number.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f×", a/b; else print "-" }'; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+read -r ver_ms ver_min ver_max ver_rss < <("$measure" -n "$RUNS" -- "$bin" version)
+if [ -z "${NO_COMPOSE:-}" ]; then
+  read -r cver_ms cver_min cver_max cver_rss < <("$measure" -n "$RUNS" -- "$COMPOSE" version)
+  cver="$cver_ms ms ($cver_min–$cver_max) | $cver_rss MiB"
+else
+  cver_ms=- cver_rss=- cver="(skipped) | -"
+fi
+
+rows=() brows=()
 for n in $COUNTS; do
   e="$env-$n"
   {
@@ -35,11 +63,11 @@ for n in $COUNTS; do
     for i in $(seq -f '%03g' 1 "$n"); do
       cat <<YAML
   s$i:
-    image: reconciler-bench/app:v1
+    image: $IMAGE_REPO:v1
     containerPort: 8080
     env: {VERSION: v1}
     memory: 16m
-    health: {path: /health, interval: 100ms, healthyThreshold: 1, startTimeout: 60s}
+    health: {path: /health, interval: 100ms, healthyThreshold: 1, startTimeout: 120s}
     drain: 100ms
 YAML
     done
@@ -49,40 +77,63 @@ YAML
   R diff --env "$e" --repo "$repo" >/dev/null || { echo "bench: $n services not in sync after apply" >&2; exit 1; }
   read -r diff_ms diff_min diff_max diff_rss < <("$measure" -n "$RUNS" -- "$bin" --state-dir "$work/state" diff --env "$e" --repo "$repo")
   read -r apply_ms apply_min apply_max apply_rss < <("$measure" -n "$RUNS" -- "$bin" --state-dir "$work/state" apply --env "$e" --repo "$repo")
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    read -r bdiff_ms bdiff_min bdiff_max bdiff_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --state-dir "$work/state" diff --env "$e" --repo "$repo")
+    read -r bapply_ms bapply_min bapply_max bapply_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --state-dir "$work/state" apply --env "$e" --repo "$repo")
+    brows+=("| $n | $bdiff_ms ms ($bdiff_min–$bdiff_max), $bdiff_rss MiB | $diff_ms ms, $diff_rss MiB | $(ratio "$diff_ms" "$bdiff_ms") | $bapply_ms ms ($bapply_min–$bapply_max), $bapply_rss MiB | $apply_ms ms, $apply_rss MiB | $(ratio "$apply_ms" "$bapply_ms") |")
+  fi
   remove_env_containers "$e"
 
   mkdir -p "$work/compose-$n"
   {
-    echo 'version: "2.4"'
     echo "services:"
     for i in $(seq -f '%03g' 1 "$n"); do
       cat <<YAML
   s$i:
-    image: reconciler-bench/app:v1
+    image: $IMAGE_REPO:v1
     ports: ["127.0.0.1::8080"]
     environment: {VERSION: v1}
     mem_limit: 16m
 YAML
     done
-  } > "$work/compose-$n/docker-compose.yml"
-  # docker-compose 1.29 was seen to hang creating 100 containers at its
-  # default parallelism: bound it and say so instead of waiting for ever.
+  } > "$work/compose-$n/compose.yaml"
   if [ -n "${NO_COMPOSE:-}" ]; then
-    cmp_ms="(skipped)" cmp_min=- cmp_max=- cmp_rss=-
-  elif (cd "$work/compose-$n" && COMPOSE_PARALLEL_LIMIT=8 timeout 600 docker-compose -p "noop$$-$n" up -d </dev/null >/dev/null 2>&1); then
-    read -r cmp_ms cmp_min cmp_max cmp_rss < <(cd "$work/compose-$n" && "$measure" -n "$((RUNS < 5 ? RUNS : 5))" -- docker-compose -p "noop$$-$n" up -d </dev/null)
+    cmp_ms=- cmp="(skipped)" cmp_rss=-
+  elif (cd "$work/compose-$n" && timeout 900 "$COMPOSE" -p "noop$$-$n" up -d </dev/null >/dev/null 2>&1); then
+    read -r cmp_ms cmp_min cmp_max cmp_rss < <(cd "$work/compose-$n" && "$measure" -n "$RUNS" -- "$COMPOSE" -p "noop$$-$n" up -d </dev/null)
+    cmp="$cmp_ms ms ($cmp_min–$cmp_max), $cmp_rss MiB"
   else
-    cmp_ms="(first up -d failed or took > 600 s)" cmp_min=- cmp_max=- cmp_rss=-
+    cmp_ms=- cmp="(first up -d failed or took > 900 s)" cmp_rss=-
   fi
-  (cd "$work/compose-$n" && docker-compose -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
+  [ -n "${NO_COMPOSE:-}" ] || (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
 
-  echo "$n services done" >&2
-  rows+=("| $n | $diff_ms ms ($diff_min–$diff_max), $diff_rss MiB | $apply_ms ms ($apply_min–$apply_max), $apply_rss MiB | $cmp_ms ms ($cmp_min–$cmp_max), $cmp_rss MiB | $dep_ms ms, $dep_rss MiB |")
+  echo "$n services done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  rows+=("| $n | $diff_ms ms ($diff_min–$diff_max), $diff_rss MiB | $apply_ms ms ($apply_min–$apply_max), $apply_rss MiB | $cmp | $(ratio "$diff_ms" "$cmp_ms") / $(ratio "$apply_ms" "$cmp_ms") | $(ratio "$apply_rss" "$cmp_rss") | $dep_ms ms, $dep_rss MiB |")
 done
 
-echo "### No-op reconcile (median of $RUNS runs, range, peak RSS) and first apply"
+cv=$("$COMPOSE" version --short 2>/dev/null || echo "v2")
+echo "### No-op reconcile against docker compose $cv (median of $RUNS runs, range, peak RSS), and first apply"
 echo
-echo "| services | reconciler diff (no-op) | reconciler apply (no-op) | docker-compose $(docker-compose version --short) up -d (no-op) | reconciler first apply (all containers started and healthy) |"
-echo "|---|---|---|---|---|"
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)."
+echo
+echo "| services | reconciler diff (no-op) | reconciler apply (no-op) | compose $cv up -d (no-op) | wall ratio diff / apply ÷ compose | peak RSS ratio apply ÷ compose | reconciler first apply (all started and healthy) |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+if [ -n "${BASELINE_BIN:-}" ]; then
+  echo "Before / after, same containers, same run (before: $BASELINE_BIN):"
+  echo
+  echo "| services | diff before | diff after | ratio | apply before | apply after | ratio |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${brows[@]}"
+  echo
+  read -r bver_ms bver_min bver_max bver_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --version)
+  echo "Process floor before (\`--version\`; the \`version\` command is new): $bver_ms ms ($bver_min–$bver_max), $bver_rss MiB."
+  echo
+fi
+echo "| process floor | wall | peak RSS |"
+echo "|---|---|---|"
+echo "| reconciler version | $ver_ms ms ($ver_min–$ver_max) | $ver_rss MiB |"
+echo "| compose $cv version | $cver |"
+echo "| ratio | $(ratio "$ver_ms" "$cver_ms") | $(ratio "$ver_rss" "$cver_rss") |"
 echo

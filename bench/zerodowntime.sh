@@ -9,6 +9,9 @@
 #                 to green, nginx -s reload
 # Each deploy run follows a steady-state run with the same settings.
 # Prints a markdown table on stdout.
+# Images of this run only (another run's import must not move the tag).
+IMAGE_REPO=${IMAGE_REPO:-reconciler-bench-zd$$/app}
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 DUR=${DUR:-10}
 HALF=$((DUR / 2))
@@ -18,6 +21,7 @@ cleanup() {
   remove_env_containers "$env"
   [ -f "$work/compose/docker-compose.yml" ] && (cd "$work/compose" && docker-compose -p "zd$$" down -t 1 >/dev/null 2>&1)
   docker rm -f "zd$$-blue" "zd$$-green" >/dev/null 2>&1
+  docker rmi "$IMAGE_REPO:v1" "$IMAGE_REPO:v2" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,7 +64,7 @@ nginx:
   reload: $reload_cmd
 services:
   web:
-    image: reconciler-bench/app:$1
+    image: $IMAGE_REPO:$1
     containerPort: 8080
     listen: "127.0.0.1:$p1"
     env: {VERSION: "$1"}
@@ -88,7 +92,7 @@ cat > "$work/compose/docker-compose.yml" <<YAML
 version: "2.4"
 services:
   web:
-    image: reconciler-bench/app:\${TAG}
+    image: $IMAGE_REPO:\${TAG}
     ports: ["127.0.0.1:$p2:8080"]
     environment: {VERSION: "\${TAG}"}
     mem_limit: 64m
@@ -119,8 +123,8 @@ curl -s "http://127.0.0.1:$p3/" | grep -q version=v2 || { echo "bench: compose d
 
 # --- plain nginx reload switch -----------------------------------------------
 pb=$(freeport); pg=$(freeport); p4=$(freeport)
-docker run -d --name "zd$$-blue" -m 64m -e VERSION=v1 -p "127.0.0.1:$pb:8080" reconciler-bench/app:v1 >/dev/null
-docker run -d --name "zd$$-green" -m 64m -e VERSION=v2 -p "127.0.0.1:$pg:8080" reconciler-bench/app:v2 >/dev/null
+docker run -d --name "zd$$-blue" -m 64m -e VERSION=v1 -p "127.0.0.1:$pb:8080" "$IMAGE_REPO:v1" >/dev/null
+docker run -d --name "zd$$-green" -m 64m -e VERSION=v2 -p "127.0.0.1:$pg:8080" "$IMAGE_REPO:v2" >/dev/null
 wait_ok "http://127.0.0.1:$pg/health"
 site "$p4" "$pb" reload
 $reload_cmd

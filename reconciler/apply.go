@@ -191,6 +191,21 @@ type Result struct {
 	// log (summed over the service's watches: canary steps and bake),
 	// whether they passed or not; a service without a watch is absent.
 	Watched map[string]Traffic
+	// Drained is how each drain of an old color ended, in order.
+	Drained []Drained
+}
+
+// drained records how a drain ended.
+func (r *Result) drained(d Drained) { r.Drained = append(r.Drained, d) }
+
+// Cut is the number of busy connections (streams, requests in flight) the
+// drains cut at their deadline.
+func (r Result) Cut() int {
+	n := 0
+	for _, d := range r.Drained {
+		n += d.Cut
+	}
+	return n
 }
 
 // watched adds what a watch of service counted.
@@ -235,7 +250,7 @@ func (e *RolledBackError) Is(target error) bool { return target == ErrRolledBack
 func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 	var res Result
 	start := a.now()
-	a.notify(ctx, p, state.EventDeployStarted, start, nil)
+	a.notify(ctx, p, state.EventDeployStarted, start, nil, 0)
 	for i, c := range p.Changes {
 		a.Log.Info(fmt.Sprintf("%s %s: %s", c.Kind.Symbol(), c.Subject, c.Summary), zap.Strings("reasons", c.Reasons))
 		if err := a.change(ctx, p, c, &res); err != nil {
@@ -248,16 +263,16 @@ func (a *Applier) Apply(ctx context.Context, p *Plan) (Result, error) {
 				err = fmt.Errorf("%w\n%v", err, cerr)
 			}
 			if c.Kind == Migrate {
-				a.notify(ctx, p, state.EventMigrationFailed, start, err)
+				a.notify(ctx, p, state.EventMigrationFailed, start, err, res.Cut())
 			}
 			if errors.Is(err, ErrRolledBack) {
-				a.notify(ctx, p, state.EventDeployRolledBack, start, err)
+				a.notify(ctx, p, state.EventDeployRolledBack, start, err, res.Cut())
 			}
-			a.notify(ctx, p, state.EventDeployFailed, start, err)
+			a.notify(ctx, p, state.EventDeployFailed, start, err, res.Cut())
 			return res, err
 		}
 	}
-	a.notify(ctx, p, state.EventDeploySucceeded, start, nil)
+	a.notify(ctx, p, state.EventDeploySucceeded, start, nil, res.Cut())
 	return res, nil
 }
 
@@ -281,11 +296,12 @@ func (a *Applier) compensate(ctx context.Context, p *Plan, done []Change, res *R
 	return errors.Join(errs...)
 }
 
-func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, start time.Time, err error) {
+func (a *Applier) notify(ctx context.Context, p *Plan, name state.EventName, start time.Time, err error, cut int) {
 	if a.Notifier == nil {
 		return
 	}
 	e := p.Event(name)
+	e.StreamsCut = cut
 	if name != state.EventDeployStarted {
 		e.Duration = a.now().Sub(start).Seconds()
 	}
@@ -318,15 +334,28 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout(c.Undo))
 		defer cancel()
 		var undone []string
+		var failed []error
+		kept := map[string]bool{} // undo groups whose undo failed
 		for _, u := range c.Undo {
+			if u.UndoGroup != "" && kept[u.UndoGroup] {
+				continue
+			}
 			if uerr := a.step(undoCtx, p, u, res); uerr != nil {
 				where := "traffic is on the version that served before"
 				if u.Action == ActSwitch {
 					where = "traffic may still be on the new version"
 				}
-				return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				if u.UndoGroup == "" {
+					return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				}
+				kept[u.UndoGroup] = true
+				failed = append(failed, fmt.Errorf("undo %s failed: %v; %s: %s", u, uerr, u.UndoGroup, where))
+				continue
 			}
 			undone = append(undone, u.String())
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%s: %w\n%v\nthe other services were put back (%s); run apply again once the cause is fixed: it removes what this one left behind", s, err, errors.Join(failed...), strings.Join(undone, ", "))
 		}
 		a.Log.Warn("rolled back "+c.Subject, zap.Strings("undone", undone))
 		return &RolledBackError{Step: s.String(), Err: err, Undone: undone}
@@ -396,9 +425,23 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 				return fmt.Errorf("%w; %s keeps running and is not drained", err, s.Name)
 			}
 		}
-		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain))
-		if err := a.drain(ctx, s.Target, s.Drain); err != nil {
+		a.Log.Info("draining "+s.Target, zap.Duration("for", s.Drain), zap.Duration("idle", s.DrainIdle))
+		d, err := a.drainWait(ctx, s)
+		if err != nil {
 			return fmt.Errorf("drain interrupted; %s keeps running without traffic and is removed by the next apply: %w", s.Name, err)
+		}
+		res.drained(d)
+		if d.Idle {
+			a.Log.Info("drained "+s.Target+": idle", zap.Duration("after", d.Waited))
+		} else {
+			a.Log.Info("drained "+s.Target+": deadline", zap.Duration("after", d.Waited), zap.Int("cut", d.Cut))
+		}
+		if s.Unpin {
+			// Sessions of the old color get the live color's 404 from
+			// now on: the client starts a new one.
+			if err := a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, ""); err != nil {
+				return fmt.Errorf("%w; %s keeps running without traffic and is removed by the next apply", err, s.Name)
+			}
 		}
 		// Stopped, not removed: the previous release stays ready for a
 		// rollback (ActResume) until the next release replaces it.
@@ -412,6 +455,10 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return a.Runtime.Stop(ctx, s.Name, StopTimeout)
 	case ActResume:
 		return a.Runtime.Resume(ctx, s.Name)
+	case ActPin:
+		return a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
+	case ActUnpin:
+		return a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, "")
 	case ActRemoveNginx:
 		return a.Edge.Remove(ctx, s.Site.ConfDir, p.Env, s.Service)
 	case ActShift:

@@ -537,6 +537,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		c.Summary = "replace " + string(liveC.Color) + " → " + string(nc.color)
 	}
 	if idle := sv.byColor[nc.color]; idle != nil {
+		c.Steps = append(c.Steps, pl.unpinLeftover(sv.DesiredService, target)...)
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
 		c.Reasons = append(c.Reasons, idleReason(idle))
 	}
@@ -594,7 +595,8 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// Before the old color goes, nginx is asked again: a bake can
 			// last long enough for nginx to stop seeing the marker.
 			// drain: 0s removes it at once, after the same question.
-			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Drain: sv.Drain}
+			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Service: sv.Name,
+				Drain: sv.Drain, DrainIdle: sv.DrainIdle, ContainerPort: sv.Spec.ContainerPort, Unpin: pins(sv)}
 			if sv.Drain <= 0 {
 				old = Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
 			}
@@ -626,6 +628,12 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 				!slices.ContainsFunc(c.Steps, func(s Step) bool { return s.Action == ActWriteNginx })
 			c.Undo = append(c.Undo, Step{Action: ActSwitch, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name, Color: liveC.Color,
 				Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(liveC.Color), hasRoute)})
+			if pins(sv) {
+				// After the switch back: sessions the new color issued
+				// meanwhile reach it until it goes.
+				c.Undo = append(c.Undo, Step{Action: ActUnpin, Target: sv.Name + "/" + string(liveC.Color), Service: sv.Name,
+					Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, sv.Name)}})
+			}
 		}
 		switch {
 		case pl.proxied(sv.DesiredService):
@@ -673,6 +681,12 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 				Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(dep.StepPause)})
 		}
 	}
+	if pins(sv) {
+		// Before the switch: from the switch on, the old color's sessions
+		// must find it.
+		steps = append(steps, Step{Action: ActPin, Target: sv.Name + "/" + string(sv.liveC.Color), Service: sv.Name, Color: sv.liveC.Color,
+			Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, sv.Name)}})
+	}
 	steps = append(steps, Step{Action: ActSwitch, Target: nc.target, Service: sv.Name, Color: nc.color,
 		Site: pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)})
 	steps = append(steps, aliases...)
@@ -688,6 +702,25 @@ func (pl *planner) moveTraffic(sv *onHost, nc newColor, aliases []Step) []Step {
 		steps = append(steps, Step{Action: ActWatch, Target: nc.target, Name: nc.name, Service: sv.Name, Color: nc.color, HostPort: nc.hostPort, Health: health, Watch: watch(b)})
 	}
 	return steps
+}
+
+// pins reports whether a replace of sv keeps the old color's sessions on
+// it while it drains: the service has a session header, a server block and
+// a drain, and an old color.
+func pins(sv *onHost) bool {
+	return sv.SessionHeader != "" && sv.Listen != nil && sv.Drain > 0 && sv.liveC != nil
+}
+
+// unpinLeftover is the step that removes a service's drain marker before
+// its leftover color (target) goes: a drain that was interrupted left it,
+// and nginx would keep sending sessions the live color does not know to
+// the leftover, then to nothing. None for a service without sessions.
+func (pl *planner) unpinLeftover(s state.DesiredService, target string) []Step {
+	if s.SessionHeader == "" || s.Listen == nil {
+		return nil
+	}
+	return []Step{{Action: ActUnpin, Target: target, Service: s.Name,
+		Site: &SiteChange{ConfDir: pl.d.Nginx.ConfDir, Marker: state.DrainMarkerFile(pl.d.Env, s.Name)}}}
 }
 
 // logDir is where the site's access log goes: only when something reads it
@@ -836,6 +869,7 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 			// workers do not see): ask it first.
 			rm.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(live), true)
 		}
+		c.Steps = append(c.Steps, pl.unpinLeftover(sv.DesiredService, rm.Target)...)
 		c.Steps = append(c.Steps, rm)
 		what = append(what, "remove "+string(idle.Color))
 	}
@@ -938,7 +972,8 @@ func (pl *planner) render(sv *onHost, live state.Color) ([]byte, error) {
 		Env: pl.d.Env, Service: sv.Name, ConfDir: pl.d.Nginx.ConfDir,
 		BluePort: sv.blue, GreenPort: sv.green,
 		Listen: sv.Listen, ServerName: sv.ServerName, TLS: sv.TLS,
-		LogDir: pl.logDir(sv.DesiredService),
+		LogDir:        pl.logDir(sv.DesiredService),
+		SessionHeader: sv.SessionHeader,
 	}
 	if sv.Deploy.Strategy == state.Canary {
 		for _, pct := range sv.Deploy.Steps {

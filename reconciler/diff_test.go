@@ -181,6 +181,15 @@ func diffCases() []diffCase {
 			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
 			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
 		}},
+		{name: "mcp-leftover-unpinned", mutate: func(d *state.Desired, o *state.Observed) {
+			// An interrupted drain left the old color and its drain
+			// marker: the marker goes before the leftover does.
+			d.Services[1].SessionHeader = "Mcp-Session-Id"
+			c := o.Containers[1]
+			c.Color, c.Name, c.HostPort, c.State = state.Green, "prod-rest-api-green", 21003, "running"
+			c.StartedAt = time.Unix(100, 0)
+			o.Containers = append(o.Containers, c)
+		}},
 		{name: "crash-unloaded-nginx", mutate: func(d *state.Desired, o *state.Observed) {
 			// An apply was killed after writing rest-api's file and before
 			// the reload: the bytes are right, nginx may run the old ones.
@@ -246,6 +255,15 @@ func diffCases() []diffCase {
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
 			s.Drain = 0 // drain: 0s removes the old color right after the switch
+		}},
+		{name: "mcp-sessions-drain", mutate: func(d *state.Desired, o *state.Observed) {
+			// The old color keeps its sessions from before the switch to
+			// the end of the drain, which ends when it is idle.
+			s := &d.Services[0]
+			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+			o.ImageIDs[s.Spec.Image] = "sha256:v2"
+			s.SessionHeader = "Mcp-Session-Id"
+			s.DrainIdle = 2 * time.Second
 		}},
 		{name: "exec-smoke", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]

@@ -100,6 +100,11 @@ type Edge interface {
 	// Shift sends percent (1-99) of a site's requests to color and the rest
 	// to the color its main marker names; no reload.
 	Shift(ctx context.Context, confDir, env, service string, color state.Color, percent int) error
+	// Pin keeps the sessions of a site with a session header on color, the
+	// draining color, by writing the site's drain marker in confDir; color
+	// "" removes it (a missing one is not an error). No reload: nginx
+	// tests the marker on every request.
+	Pin(ctx context.Context, confDir, env, service string, color state.Color) error
 	// Remove deletes path and the service's markers, tests and reloads.
 	Remove(ctx context.Context, confDir, env, service string) error
 	// LogOffset is the current end of a site's access log.
@@ -107,6 +112,38 @@ type Edge interface {
 	// Traffic counts color's requests and errors in the access log at path
 	// since offset from, and returns the offset to read from next.
 	Traffic(ctx context.Context, path string, from int64, color state.Color) (Traffic, int64, error)
+}
+
+// Activity is what a DrainProber saw of a draining container at one moment.
+type Activity struct {
+	// Conns is the number of established TCP connections to the
+	// container's port (idle keep-alive connections of nginx included).
+	Conns int
+	// Busy is how many of them hold a request not yet answered, or moved
+	// data within the idle window: streams, requests in flight, and
+	// sessions used lately.
+	Busy int
+	// Open is how many of them a stop would cut: a request not yet
+	// answered, or a response (a stream) still being sent at least
+	// StreamAge after its request.
+	Open int
+}
+
+// StreamAge is how long after its request a response that is still being
+// sent counts as a stream (Activity.Open): longer than any answer to a
+// plain call, shorter than a drain.
+const StreamAge = time.Second
+
+// DrainProber measures how busy a draining container is from the host,
+// without the app's help. reconciler/docker implements it on the
+// container's network namespace; a Runtime that implements it lets ActDrain
+// steps end before their deadline.
+type DrainProber interface {
+	// Activity returns the established TCP connections to port inside the
+	// running container named name; a connection is busy when it received
+	// data after it last sent some (a request in flight), or when it sent
+	// or received data less than idle ago, and open as Activity says.
+	Activity(ctx context.Context, name string, port int, idle time.Duration) (Activity, error)
 }
 
 // Prober runs one health check or smoke request.
@@ -131,6 +168,9 @@ type Event struct {
 	// migrations of this deploy, if any.
 	Snapshot string `json:"snapshot,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// StreamsCut is how many busy connections of old colors (streams,
+	// requests in flight) this deploy's drains cut at their deadline.
+	StreamsCut int `json:"streamsCut,omitempty"`
 }
 
 // EventService is a service a deploy changes.

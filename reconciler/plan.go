@@ -23,7 +23,9 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain: nginx still routes to the new color (Site.Route), wait, then stop and keep (the previous release)
+	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and keep (the previous release)
+	ActPin         Action = "pin"          // Site.ConfDir, Service, Color: sessions stay on Color, the draining color (drain marker), no reload
+	ActUnpin       Action = "unpin"        // Site.ConfDir, Service: remove the drain marker, no reload
 	ActStop        Action = "stop"         // Name: stop and keep, to be resumed by a rollback; with Site.Route, only once nginx routes elsewhere
 	ActResume      Action = "resume"       // Name: start a stopped container again as it was created (a rollback)
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
@@ -130,13 +132,24 @@ type Step struct {
 	Site      *SiteChange         `json:"-"`
 	Service   string              `json:"service,omitempty"`
 	Color     state.Color         `json:"color,omitempty"`
-	Drain     time.Duration       `json:"drain,omitempty"`
-	Hash      string              `json:"hash,omitempty"`
-	Percent   int                 `json:"percent,omitempty"`
-	Watch     *Watch              `json:"watch,omitempty"`
-	Smoke     *SmokeRequest       `json:"smoke,omitempty"`
-	Network   string              `json:"network,omitempty"`
-	Aliases   []string            `json:"aliases,omitempty"`
+	// Drain, on an ActDrain step, is the drain's deadline: the old color
+	// goes at the latest this long after the step starts.
+	Drain time.Duration `json:"drain,omitempty"`
+	// DrainIdle, on an ActDrain step, ends the drain before its deadline
+	// once the old container's port ContainerPort carries no request in
+	// flight, no stream and no data for this long (DrainProber); 0 waits
+	// until the deadline.
+	DrainIdle     time.Duration `json:"drainIdle,omitempty"`
+	ContainerPort int           `json:"containerPort,omitempty"`
+	// Unpin, on an ActDrain step, removes the service's drain marker
+	// (ActPin) once the wait is over, before the old color goes.
+	Unpin   bool          `json:"unpin,omitempty"`
+	Hash    string        `json:"hash,omitempty"`
+	Percent int           `json:"percent,omitempty"`
+	Watch   *Watch        `json:"watch,omitempty"`
+	Smoke   *SmokeRequest `json:"smoke,omitempty"`
+	Network string        `json:"network,omitempty"`
+	Aliases []string      `json:"aliases,omitempty"`
 	// Snapshot is the id of the RDS snapshot of the instance Name.
 	Snapshot    string             `json:"snapshot,omitempty"`
 	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
@@ -149,6 +162,12 @@ type Step struct {
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`
+	// UndoGroup, on an undo step, names the service it puts back. When an
+	// undo step of a group fails, the group's later undo steps are skipped
+	// (its traffic may still be on the new color, which must stay) and the
+	// other groups' steps still run. An undo step without a group stops
+	// the whole undo where it fails.
+	UndoGroup string `json:"undoGroup,omitempty"`
 	// Steps are the steps an ActTogether step runs at once.
 	Steps []Step `json:"steps,omitempty"`
 	// Timeout bounds an ActSnapshot step's wait for its snapshot.
@@ -322,7 +341,14 @@ func (c Change) steps() string {
 func (s Step) String() string {
 	switch s.Action {
 	case ActDrain:
+		if s.DrainIdle > 0 {
+			return fmt.Sprintf("%s %s 0s-%s (until idle %s)", s.Action, s.Target, s.Drain, s.DrainIdle)
+		}
 		return fmt.Sprintf("%s %s %s", s.Action, s.Target, s.Drain)
+	case ActPin:
+		return fmt.Sprintf("%s %s sessions → %s", s.Action, s.Service, s.Color)
+	case ActUnpin:
+		return fmt.Sprintf("%s %s sessions", s.Action, s.Service)
 	case ActSwitch:
 		return fmt.Sprintf("%s %s → %s", s.Action, s.Service, s.Color)
 	case ActShift:

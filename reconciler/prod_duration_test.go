@@ -47,7 +47,7 @@ func prodRelease(t *testing.T, order string) *Plan {
 			}
 			content, err := templates.Site(templates.SiteParams{Env: cur.Env, Service: s.Name, ConfDir: cur.Nginx.ConfDir,
 				BluePort: site.BluePort, GreenPort: site.GreenPort, Listen: s.Listen, ServerName: s.ServerName, TLS: s.TLS,
-				LogDir: cur.Nginx.LogDir})
+				LogDir: cur.Nginx.LogDir, SessionHeader: s.SessionHeader})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 		return changes, nil
 	}
 	rel := Change{Kind: Release, Subject: releaseSubject}
-	var starts, waits, writes, switches, names, smokes, bakes, after, drains []Step
+	var starts, waits, writes, pins, switches, names, smokes, bakes, after, drains []Step
 	var undo []Step
 	var what []string
 	for _, c := range members {
@@ -83,6 +83,10 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 				waits = append(waits, s)
 			case s.Action == ActWriteNginx:
 				writes = append(writes, s)
+			case s.Action == ActPin:
+				// Sessions stay on the old color from its switch to the end
+				// of its drain (a session header, issue 19).
+				pins = append(pins, s)
 			case s.Action == ActSwitch:
 				switches = append(switches, s)
 			case s.Action == ActName || s.Action == ActNameProxy || s.Action == ActAlias:
@@ -95,15 +99,22 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 				return nil, fmt.Errorf("service %s: step %s cannot be part of release %q (internal error)", c.Subject, s, state.ReleaseAtomic)
 			}
 		}
+		first := len(undo)
 		undo = append(undo, c.Undo...)
 		if w := pl.restoreUpstream(c); w != nil {
 			undo = append(undo, *w)
+		}
+		// A service whose switch back fails keeps its new color; the
+		// others still go back.
+		for i := first; i < len(undo); i++ {
+			undo[i].UndoGroup = c.Subject
 		}
 	}
 	rel.Summary = "switch together: " + strings.Join(what, ", ")
 	rel.Steps = append(rel.Steps, starts...)
 	rel.Steps = append(rel.Steps, together(waits)...)
 	rel.Steps = append(rel.Steps, writes...)
+	rel.Steps = append(rel.Steps, pins...)
 	rel.Steps = append(rel.Steps, switches...)
 	rel.Steps = append(rel.Steps, names...)
 	rel.Steps = append(rel.Steps, smokes...)
@@ -157,12 +168,12 @@ func together(steps []Step) []Step {
 }
 
 // undoRank orders an atomic release's undo: traffic back, then names
-// back, then what is new removed.
+// back and the sessions unpinned, then what is new removed.
 func undoRank(s Step) int {
 	switch s.Action {
 	case ActSwitch, ActWriteNginx:
 		return 0
-	case ActName, ActAlias:
+	case ActName, ActAlias, ActUnpin:
 		return 1
 	case ActRemoveNginx:
 		return 2

@@ -55,6 +55,12 @@ type DesiredService struct {
 	Health HealthParams
 	// Drain is how long the old color keeps running after the switch.
 	Drain time.Duration
+	// DrainIdle ends the drain early once the old color has been idle
+	// this long; 0 waits the whole Drain.
+	DrainIdle time.Duration
+	// SessionHeader names the session header whose requests are pinned
+	// to the old color while it drains; "" for none.
+	SessionHeader string
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched.
 	Deploy DeployParams

@@ -221,6 +221,20 @@ type Service struct {
 	// drain: the old color is stopped and removed right after the switch
 	// (a worker's old color is always removed once the new one settled).
 	Drain *Duration `json:"drain,omitempty"`
+	// DrainIdle ends the drain before drain has passed, as soon as the old
+	// color has been idle this long: no request in flight, no open stream
+	// and no data on any of its connections (so no session used) for this
+	// long, as seen from the host; default 5s. 0s waits the whole drain.
+	DrainIdle *Duration `json:"drainIdle,omitempty"`
+	// MCP marks the service as an MCP server (Streamable HTTP): its
+	// sessions are pinned to the color that issued them while the old
+	// color drains, by the header sessionHeader names.
+	MCP bool `json:"mcp,omitempty"`
+	// SessionHeader is the request header that names a session, such as
+	// "Mcp-Session-Id" (the default for an MCP service). While the old
+	// color drains, a request carrying it that the new color answers 404
+	// is sent again to the old color. Needs listen.
+	SessionHeader string `json:"sessionHeader,omitempty"`
 	// Deploy says how traffic moves to a new version and how long it is
 	// watched after.
 	Deploy Deploy `json:"deploy,omitempty"`
@@ -444,6 +458,8 @@ const (
 	DefaultUnhealthyThreshold = 3
 	DefaultStartTimeout       = 60 * time.Second
 	DefaultDrain              = 30 * time.Second
+	DefaultDrainIdle          = 5 * time.Second
+	DefaultSessionHeader      = "Mcp-Session-Id"
 	DefaultLogDir             = "/var/log/nginx"
 	DefaultMaxErrorRate       = "10%"
 	DefaultStepPause          = time.Minute
@@ -520,6 +536,12 @@ func (e *Env) Default() {
 		}
 		if s.Drain == nil {
 			s.Drain = &Duration{DefaultDrain}
+		}
+		if s.DrainIdle == nil {
+			s.DrainIdle = &Duration{DefaultDrainIdle}
+		}
+		if s.MCP && s.SessionHeader == "" && s.Listen != "" {
+			s.SessionHeader = DefaultSessionHeader
 		}
 		d := &s.Deploy
 		if d.Strategy == "" {

@@ -189,6 +189,10 @@ func CanaryMarkerFile(env, service string, percent int, color Color) string {
 // know that nginx's workers see the conf dir.
 func ProbeFile(env, service string) string { return env + "-" + service + ".probe" }
 
+// DrainMarkerFile is the name of the file whose presence in confDir pins
+// a service's sessions to its draining color (templates.SiteParams.SessionHeader).
+func DrainMarkerFile(env, service string) string { return env + "-" + service + ".draining" }
+
 // CanaryMarkerGlob matches every canary marker of a service.
 func CanaryMarkerGlob(env, service string) string { return env + "-" + service + ".canary-*" }
 

@@ -486,11 +486,8 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 		}
 		return v, true
 	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			return w.typeError(n, t, line, path, name, secret)
-		}
 		var v bool
-		if err := n.Decode(&v); err != nil {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
 			return w.typeError(n, t, line, path, name, secret)
 		}
 		return v, true

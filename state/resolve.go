@@ -208,9 +208,11 @@ func (rs *resolver) vars(sp, who, envFileName string, env, secrets map[string]st
 // DesiredService but its name, spec, listen and error rate.
 func serviceParams(s Service) DesiredService {
 	d := DesiredService{
-		ServerName: s.ServerName,
-		Health:     s.healthParams(),
-		Drain:      s.Drain.D(),
+		ServerName:    s.ServerName,
+		Health:        s.healthParams(),
+		Drain:         s.Drain.D(),
+		DrainIdle:     s.DrainIdle.D(),
+		SessionHeader: s.SessionHeader,
 		Deploy: DeployParams{
 			Strategy:  s.Deploy.Strategy,
 			Bake:      s.Deploy.Bake.D(),

@@ -92,8 +92,9 @@ func TestResolve(t *testing.T) {
 		TLS: &TLS{Certificate: "/etc/ssl/api.pem", Key: "/etc/ssl/api.key"},
 		Health: HealthParams{Path: DefaultHealthPath, Interval: 5 * time.Second, Timeout: DefaultTimeout,
 			HealthyThreshold: 3, UnhealthyThreshold: DefaultUnhealthyThreshold, StartTimeout: DefaultStartTimeout},
-		Drain:  10 * time.Second,
-		Deploy: DeployParams{Strategy: BlueGreen, MaxErrorRate: 0.1, StepPause: DefaultStepPause, LatencyPercentile: DefaultLatencyPercentile, MinRequests: DefaultMinRequests},
+		Drain:     10 * time.Second,
+		DrainIdle: DefaultDrainIdle,
+		Deploy:    DeployParams{Strategy: BlueGreen, MaxErrorRate: 0.1, StepPause: DefaultStepPause, LatencyPercentile: DefaultLatencyPercentile, MinRequests: DefaultMinRequests},
 	}
 	if !reflect.DeepEqual(api, wantAPI) {
 		t.Errorf("api:\n got %+v\nwant %+v", api, wantAPI)

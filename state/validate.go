@@ -446,6 +446,7 @@ func (c *checker) checkService(name string, s Service) {
 	if c.ok(sp+".drain") && s.Drain.D() < 0 {
 		c.errf(sp+".drain", "want a duration of 0s (no drain) or more such as \"30s\", got %s", s.Drain.D())
 	}
+	c.checkSessions(sp, s)
 	c.checkDeploy(sp, s, hasPort)
 	c.checkSmoke(sp, s)
 	if s.Route53 != nil && c.ok(sp+".route53.healthCheckId") {
@@ -983,5 +984,24 @@ func (c *checker) checkAWS(a *AWS) {
 	}
 	if c.ok("aws.profile") && a.Profile != "" && !awsProfile.MatchString(a.Profile) {
 		c.errf("aws.profile", "want a profile name of ~/.aws/config (letters, digits, '-', '_', '.'), got %s", quote(a.Profile))
+	}
+}
+
+// sessionHeader is an HTTP header name nginx can match as $http_<name>.
+var sessionHeader = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+
+// checkSessions checks drainIdle and the session pinning of s.
+func (c *checker) checkSessions(sp string, s Service) {
+	if c.ok(sp+".drainIdle") && s.DrainIdle.D() < 0 {
+		c.errf(sp+".drainIdle", "want a duration of 0s (wait the whole drain) or more such as \"5s\", got %s", s.DrainIdle.D())
+	}
+	if !c.ok(sp+".sessionHeader") || s.SessionHeader == "" {
+		return
+	}
+	switch {
+	case s.Listen == "" && c.doc.has(sp+".sessionHeader"):
+		c.errf(sp+".sessionHeader", "needs listen: sessions are pinned by the service's nginx server block")
+	case !sessionHeader.MatchString(s.SessionHeader):
+		c.errf(sp+".sessionHeader", "want an HTTP header name of letters, digits and '-' such as %q, got %s", DefaultSessionHeader, quote(s.SessionHeader))
 	}
 }

@@ -52,6 +52,11 @@ type SiteParams struct {
 	// <ConfDir>/<Env>-<Service>.canary-<percent>-<color> that sends percent
 	// of the requests to color; moving between steps needs no reload.
 	Canary []int
+	// SessionHeader, when set on a site with Listen, pins the requests
+	// carrying this header to the draining color while the drain marker
+	// <ConfDir>/<Env>-<Service>.draining exists (state.DrainMarkerFile):
+	// the live color first, the other one when the live color answers 404.
+	SessionHeader string
 }
 
 // LogPath is the access log of the site in dir, "" when dir is "".
@@ -85,6 +90,8 @@ func Site(p SiteParams) ([]byte, error) {
 		LogPath, CheckPath             string
 		RouteVar, RoutePath            string
 		ProbePath, ProbeFile           string
+		DrainMarker, PinVar            string
+		SessionVar                     string
 		LivePort                       int
 	}{
 		SiteParams: p,
@@ -101,6 +108,13 @@ func Site(p SiteParams) ([]byte, error) {
 		RoutePath:  RoutePath,
 		ProbePath:  ProbePath,
 		ProbeFile:  filepath.Join(p.ConfDir, state.ProbeFile(p.Env, p.Service)),
+	}
+	if p.SessionHeader != "" && p.Listen != nil {
+		data.DrainMarker = filepath.Join(p.ConfDir, state.DrainMarkerFile(p.Env, p.Service))
+		data.PinVar = "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_pin"
+		data.SessionVar = strings.ToLower(strings.ReplaceAll(p.SessionHeader, "-", "_"))
+	} else {
+		data.SessionHeader = ""
 	}
 	if p.Live == state.Green {
 		data.LivePort = p.GreenPort
@@ -178,7 +192,8 @@ func redirectListen(p SiteParams) (listen, httpsPort string) {
 }
 
 var (
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	sessionHeader = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	// unsafe are the characters that would end or extend an nginx directive,
 	// start a comment or a variable, or break a quoted string.
 	unsafe = "\"'\\;{}#$`\n\r\t"
@@ -228,6 +243,9 @@ func (p SiteParams) validate() error {
 		if c < 1 || c > 99 {
 			return fmt.Errorf("canary: want percentages 1-99, got %d", c)
 		}
+	}
+	if p.SessionHeader != "" && !sessionHeader.MatchString(p.SessionHeader) {
+		return fmt.Errorf("sessionHeader: want an HTTP header name of letters, digits and '-', got %q", p.SessionHeader)
 	}
 	if p.Listen == nil && p.Live != state.Blue && p.Live != state.Green {
 		return fmt.Errorf("live: want blue or green for an upstream-only site, got %q", p.Live)

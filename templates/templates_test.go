@@ -55,6 +55,11 @@ func siteCases(confDir, certDir string) []struct {
 			BluePort: 21240, GreenPort: 21241, Listen: listen("127.0.0.1:8080"),
 			LogDir: confDir, Canary: []int{10, 50},
 		}},
+		{"mcp", SiteParams{
+			Env: "prod", Service: "mcp-server", ConfDir: confDir,
+			BluePort: 21242, GreenPort: 21243, Listen: listen("127.0.0.1:8080"),
+			SessionHeader: "Mcp-Session-Id",
+		}},
 		{"upstream-only", SiteParams{
 			Env: "staging", Service: "api", ConfDir: confDir,
 			BluePort: 21238, GreenPort: 21239, Live: state.Green,

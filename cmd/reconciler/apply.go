@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/nginx"
@@ -72,6 +73,7 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			printLines(g, out.SiteChecks)
+			printDrains(g, out.Drained)
 			for _, w := range out.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
 			}
@@ -91,6 +93,20 @@ func applyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
+}
+
+// printDrains says how each drain ended: idle, or at its deadline with the
+// streams it cut.
+func printDrains(g *globals, drains []reconciler.Drained) {
+	var lines []string
+	for _, d := range drains {
+		if d.Idle {
+			lines = append(lines, fmt.Sprintf("drained %s: idle after %s", d.Target, d.Waited.Round(time.Millisecond)))
+		} else {
+			lines = append(lines, fmt.Sprintf("drained %s: deadline after %s, %d stream(s) cut", d.Target, d.Waited.Round(time.Millisecond), d.Cut))
+		}
+	}
+	printLines(g, lines)
 }
 
 // printLines prints lines under a blank line; nothing for none.

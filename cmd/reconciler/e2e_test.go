@@ -60,11 +60,15 @@ type spec struct {
 	webExtra               string // YAML lines under services.web, indented 4
 	workerEnv              string // YAML lines under services.worker.env, indented 6
 	top                    string // top-level YAML appended to the file
+	drain                  string // web's drain; default 500ms
 }
 
 func (w *world) envYAML(s spec) string {
 	if s.image == "" {
 		s.image = "reconciler-test/app:v1"
+	}
+	if s.drain == "" {
+		s.drain = "500ms"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `environment: %s
@@ -91,8 +95,8 @@ services:
       healthyThreshold: 2
       unhealthyThreshold: 3
       startTimeout: 8s
-    drain: 500ms
-%s`, w.env, w.ngx.ConfDir, w.ngx.Test, w.reloads, w.ngx.Reload, w.ngx.Dir, s.image, w.port, s.listenExtra, s.tls, s.version, s.webEnv, s.webExtra)
+    drain: %s
+%s`, w.env, w.ngx.ConfDir, w.ngx.Test, w.reloads, w.ngx.Reload, w.ngx.Dir, s.image, w.port, s.listenExtra, s.tls, s.version, s.webEnv, s.drain, s.webExtra)
 	if s.worker {
 		fmt.Fprintf(&b, `  worker:
     image: reconciler-test/app:v1

@@ -19,7 +19,10 @@ import (
 func init() { commands = append(commands, nameProxyCmd) }
 
 // nameProxyCmd is what runs inside a service's name proxy container
-// (reconciler-proxy-<env>-<service>); apply creates it, nobody runs it by hand.
+// (reconciler-proxy-<env>-<service>) when cmd/nameproxy is not installed
+// beside reconciler (see docker.ProxyBinaryName), and in proxies created
+// before it was; apply creates it, nobody runs it by hand. It takes the
+// same flags as cmd/nameproxy.
 func nameProxyCmd(g *globals) *cobra.Command {
 	var p nameproxy.Proxy
 	var check bool

@@ -76,9 +76,24 @@ func AppImage(t testing.TB, ref string) string {
 // variant) within the process; it is safe for concurrent use.
 func AppImageVariant(t testing.TB, ref, variant string) string {
 	t.Helper()
-	bin, err := appBinary()
+	return binaryImage(t, "./demo/app", ref, variant)
+}
+
+// MCPImage makes the MCP test server (internal/mcptest/mcpd) an image
+// tagged ref, laid out as AppImageVariant's: the static binary at
+// /app/server, CMD ["serve"], EXPOSE 8080, and /variant.
+func MCPImage(t testing.TB, ref, variant string) string {
+	t.Helper()
+	return binaryImage(t, "./internal/mcptest/mcpd", ref, variant)
+}
+
+// binaryImage imports the static binary of the package pkg of this
+// module as ref, cached per (ref, variant) within the process.
+func binaryImage(t testing.TB, pkg, ref, variant string) string {
+	t.Helper()
+	bin, err := buildBinary(pkg)
 	if err != nil {
-		t.Fatalf("build demo app: %v", err)
+		t.Fatalf("build %s: %v", pkg, err)
 	}
 	cli := Docker(t)
 
@@ -90,7 +105,7 @@ func AppImageVariant(t testing.TB, ref, variant string) string {
 	}
 	id, err := importApp(cli, bin, ref, variant)
 	if err != nil {
-		t.Fatalf("import demo app as %s: %v", ref, err)
+		t.Fatalf("import %s as %s: %v", pkg, ref, err)
 	}
 	images.ids[key] = id
 	return id
@@ -187,15 +202,28 @@ func drain(r io.Reader) error {
 	}
 }
 
-var app struct {
+// built is one package's static binary, built once per process.
+type built struct {
 	once sync.Once
 	bin  []byte
 	err  error
 }
 
-// appBinary builds demo/app once per process as a static binary and returns
-// its bytes.
-func appBinary() ([]byte, error) {
+var binaries = struct {
+	mu   sync.Mutex
+	pkgs map[string]*built
+}{pkgs: map[string]*built{}}
+
+// buildBinary builds the package pkg ("./demo/app") of this module once
+// per process as a static binary and returns its bytes.
+func buildBinary(pkg string) ([]byte, error) {
+	binaries.mu.Lock()
+	app, ok := binaries.pkgs[pkg]
+	if !ok {
+		app = &built{}
+		binaries.pkgs[pkg] = app
+	}
+	binaries.mu.Unlock()
 	app.once.Do(func() {
 		root, err := moduleRoot()
 		if err != nil {
@@ -209,11 +237,11 @@ func appBinary() ([]byte, error) {
 		}
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, "app")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", out, "./demo/app")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			app.err = fmt.Errorf("go build ./demo/app: %w\n%s", err, b)
+			app.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 			return
 		}
 		app.bin, app.err = os.ReadFile(out)

@@ -58,6 +58,9 @@ type Outcome struct {
 	// Requests and Errors are what the watches of this sync (bake, canary
 	// steps) counted through nginx: availability during deploys.
 	Requests, Errors int
+	// StreamsCut is how many busy connections of old colors the drains
+	// of this sync cut at their deadline.
+	StreamsCut int
 	// CrashLooping are the containers that restarted at least
 	// CrashLoopRestarts times, as last observed.
 	CrashLooping []string
@@ -497,7 +500,7 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 	a.st.Waiting = ""
 	a.mu.Unlock()
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
-	rec.Requests, rec.Errors = out.Requests, out.Errors
+	rec.Requests, rec.Errors, rec.StreamsCut = out.Requests, out.Errors, out.StreamsCut
 	a.observed(out)
 	if len(out.Changes) > 0 {
 		m.DeploymentDuration.WithLabelValues(env).Observe(rec.End.Sub(rec.Start).Seconds())
@@ -583,7 +586,7 @@ func (a *Agent) heal(ctx context.Context) {
 		return
 	}
 	rec := history.Record{Env: env, Commit: rev.Hash, Author: rev.Author, Message: rev.Message, Trigger: TriggerHeal,
-		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes, Requests: out.Requests, Errors: out.Errors}
+		Start: start, End: time.Now().UTC(), Result: resultSucceeded, Steps: out.Changes, Requests: out.Requests, Errors: out.Errors, StreamsCut: out.StreamsCut}
 	if errors.Is(err, reconciler.ErrRolledBack) {
 		rec.RolledBack = true
 		m.Rollbacks.WithLabelValues(env).Inc()
@@ -613,6 +616,7 @@ func (a *Agent) observed(out Outcome) {
 	if m, env := a.cfg.Metrics, a.cfg.Env; m != nil {
 		m.DeployRequests.WithLabelValues(env).Add(float64(out.Requests))
 		m.DeployErrors.WithLabelValues(env).Add(float64(out.Errors))
+		m.StreamsCut.WithLabelValues(env).Add(float64(out.StreamsCut))
 		if out.Services != nil {
 			m.CrashLooping.WithLabelValues(env).Set(float64(len(out.CrashLooping)))
 			m.UnhealthySites.WithLabelValues(env).Set(float64(len(out.UnhealthySites)))

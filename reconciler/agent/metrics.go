@@ -23,6 +23,7 @@ type Metrics struct {
 	WebhookRequests     *prometheus.CounterVec   // result
 	LastSuccessfulFetch *prometheus.GaugeVec     // env
 	DeployRequests      *prometheus.CounterVec   // env
+	StreamsCut          *prometheus.CounterVec   // env
 	DeployErrors        *prometheus.CounterVec   // env
 	CrashLooping        *prometheus.GaugeVec     // env
 	UnhealthySites      *prometheus.GaugeVec     // env
@@ -63,6 +64,8 @@ func NewMetrics() *Metrics {
 			Help: "Requests nginx sent to a new color while a bake or canary step watched it."}, env),
 		DeployErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_request_errors_total",
 			Help: "Of reconciler_deploy_requests_total, those answered with a 5xx status."}, env),
+		StreamsCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_streams_cut_total",
+			Help: "Busy connections of old colors (streams, requests in flight) cut at the drain deadline."}, env),
 		CrashLooping: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_crash_looping_containers",
 			Help: "Containers of the env that restarted at least 3 times, as last observed."}, env),
 		UnhealthySites: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_unhealthy_sites",
@@ -70,7 +73,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Deployments, m.DeploymentDuration, m.Rollbacks, m.DriftRepairs, m.DriftDetected,
 		m.GitFetchDuration, m.GitFetchErrors, m.SignatureRefusals, m.AppliedCommit, m.Ready, m.WebhookRequests,
-		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.CrashLooping, m.UnhealthySites,
+		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.StreamsCut, m.CrashLooping, m.UnhealthySites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -87,6 +90,7 @@ func (m *Metrics) init(env string) {
 	m.GitFetchErrors.WithLabelValues(env)
 	m.DeployRequests.WithLabelValues(env)
 	m.DeployErrors.WithLabelValues(env)
+	m.StreamsCut.WithLabelValues(env)
 	m.CrashLooping.WithLabelValues(env)
 	m.UnhealthySites.WithLabelValues(env)
 	m.SignatureRefusals.WithLabelValues(env)

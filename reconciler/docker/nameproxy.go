@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,9 +29,16 @@ import (
 )
 
 // ProxyImageRepo is the repository of the name proxies' image, built on
-// the host from the reconciler binary itself (nothing is pulled): tag
-// <first 12 hex digits of the binary's sha256>.
+// the host from the name proxy's executable (nothing is pulled): tag
+// <first 12 hex digits of the executable's sha256>.
 const ProxyImageRepo = "reconciler-name-proxy"
+
+// ProxyBinaryName is the name proxy's own executable (cmd/nameproxy),
+// looked for beside the running reconciler: a few MB that link only the
+// HTTP forwarding, where the reconciler binary carries the Docker client,
+// the AWS SDK and git. Without it the image is built from the reconciler
+// binary itself, whose hidden `name-proxy` command does the same.
+const ProxyBinaryName = "reconciler-nameproxy"
 
 // proxyImages remembers the image built for each executable in this
 // process.
@@ -39,12 +48,11 @@ var proxyImages = struct {
 	built map[string]bool   // executable → the engine has its image
 }{ref: map[string]string{}, built: map[string]bool{}}
 
-// ProxyImage returns the name proxies' image for the running executable,
-// importing it first when the engine lacks it. A dynamically linked
-// executable (a build with cgo) gets its ELF interpreter and libraries
-// from the host along with it.
-func (r *Runtime) ProxyImage(ctx context.Context) (string, error) {
-	exe, err := os.Executable()
+// proxyExecutable is the executable that goes into the name proxy image:
+// ProxyBinaryName beside the running executable, else the running
+// executable (symlinks resolved in both).
+func proxyExecutable() (string, error) {
+	exe, err := osExecutable()
 	if err != nil {
 		return "", fmt.Errorf("name proxy image: find own executable: %w", err)
 	}
@@ -52,6 +60,49 @@ func (r *Runtime) ProxyImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("name proxy image: %w", err)
 	}
+	return proxyExecutableBeside(exe)
+}
+
+// osExecutable is os.Executable; the tests stand the reconciler binary
+// beside a name proxy binary they build.
+var osExecutable = os.Executable
+
+// proxyExecutableBeside is ProxyBinaryName in exe's directory when it is
+// a regular file there, else exe.
+func proxyExecutableBeside(exe string) (string, error) {
+	p, err := filepath.EvalSymlinks(filepath.Join(filepath.Dir(exe), ProxyBinaryName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return exe, nil
+		}
+		return "", fmt.Errorf("name proxy image: %w", err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", fmt.Errorf("name proxy image: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("name proxy image: %s is not a regular file", p)
+	}
+	return p, nil
+}
+
+// ProxyImage returns the name proxies' image, importing it first when the
+// engine lacks it. The executable (see proxyExecutable) goes in as
+// /reconciler with the entrypoint `/reconciler name-proxy`, which both
+// binaries accept, so reconciler.NameCheckCommand works in proxies of
+// either. A dynamically linked executable (a build with cgo) gets its ELF
+// interpreter and libraries from the host along with it.
+func (r *Runtime) ProxyImage(ctx context.Context) (string, error) {
+	exe, err := proxyExecutable()
+	if err != nil {
+		return "", err
+	}
+	return r.proxyImageOf(ctx, exe)
+}
+
+// proxyImageOf is ProxyImage for the executable exe.
+func (r *Runtime) proxyImageOf(ctx context.Context, exe string) (string, error) {
 	proxyImages.mu.Lock()
 	defer proxyImages.mu.Unlock()
 	if proxyImages.built[exe] {
@@ -114,15 +165,12 @@ func proxyRefLocked(exe string) (string, error) {
 	return ref, nil
 }
 
-// ProxyImageRef is the name proxy image reference of the running
-// executable, whether or not the engine has it.
+// ProxyImageRef is the reference of the name proxy image that ProxyImage
+// would use now, whether or not the engine has it.
 func ProxyImageRef() (string, error) {
-	exe, err := os.Executable()
+	exe, err := proxyExecutable()
 	if err != nil {
-		return "", fmt.Errorf("name proxy image: find own executable: %w", err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		return "", fmt.Errorf("name proxy image: %w", err)
+		return "", err
 	}
 	proxyImages.mu.Lock()
 	defer proxyImages.mu.Unlock()
@@ -175,7 +223,7 @@ func fileSHA256(path string) (string, error) {
 type imageFile struct{ Path, From string }
 
 // executableFiles lists what the executable needs in an empty image: itself
-// as /reconciler and, when it is dynamically linked, its interpreter and
+// as /reconciler (whichever binary it is: see ProxyImage) and, when it is dynamically linked, its interpreter and
 // the libraries it (and they) need, at the paths the loader looks for them.
 func executableFiles(exe string) ([]imageFile, error) {
 	files := []imageFile{{Path: "/reconciler", From: exe}}

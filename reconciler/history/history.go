@@ -49,6 +49,9 @@ type Record struct {
 	// answered 5xx.
 	Requests int `json:"requests,omitempty"`
 	Errors   int `json:"errors,omitempty"`
+	// StreamsCut is how many busy connections of old colors (streams,
+	// requests in flight) the deploy's drains cut at their deadline.
+	StreamsCut int `json:"streamsCut,omitempty"`
 	// P95Before and P95After are the 95th percentile response times in the
 	// access logs of the deploy's watched sites: over the window before the
 	// deploy began, and from its start to its end. Zero when no request

@@ -62,6 +62,10 @@ type Result struct {
 	// Traffic is what the watches (bake, canary steps) counted through
 	// nginx, summed over services.
 	Traffic reconciler.Traffic
+	// Drained is how the drains of old colors ended; StreamsCut sums
+	// the busy connections they cut at their deadline.
+	Drained    []reconciler.Drained
+	StreamsCut int
 	// Pruned is what image retention removed after the deploy.
 	Pruned PruneReport
 	// SiteChecks are the lines of SyncSiteChecks after the deploy.
@@ -120,6 +124,7 @@ func (h *Host) deploy(ctx context.Context, pl *Planned, opts DeployOptions, sc *
 	}
 	ar, err := ap.Apply(ctx, p)
 	res.Warnings = ar.Warnings
+	res.Drained, res.StreamsCut = ar.Drained, ar.Cut()
 	for _, t := range ar.Watched {
 		res.Traffic.Requests += t.Requests
 		res.Traffic.Errors += t.Errors

@@ -41,7 +41,7 @@ type RecordOptions struct {
 func (h *Host) RecordApply(env string, src Source, pl *Planned, start time.Time, res Result, deployErr error, o RecordOptions) (history.Record, error) {
 	rec := history.Record{Env: env, Commit: src.Hash, Author: src.Author, Message: src.Message, Trigger: history.TriggerApply,
 		Start: start.UTC(), End: time.Now().UTC(), Result: history.Succeeded,
-		Requests: res.Traffic.Requests, Errors: res.Traffic.Errors}
+		Requests: res.Traffic.Requests, Errors: res.Traffic.Errors, StreamsCut: res.StreamsCut}
 	if deployErr != nil {
 		rec.Result, rec.Error = history.Failed, deployErr.Error()
 		rec.RolledBack = errors.Is(deployErr, reconciler.ErrRolledBack)

@@ -137,6 +137,7 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 	}
 	res, err := h.Deploy(ctx, pl, opts)
 	out.Requests, out.Errors = res.Traffic.Requests, res.Traffic.Errors
+	out.StreamsCut = res.StreamsCut
 	if res.BackedUp != "" {
 		s.Log.Info("backed up before the deploy", zap.String("to", res.BackedUp))
 	}

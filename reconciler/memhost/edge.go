@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
@@ -130,6 +131,56 @@ func (h Edge) Switch(ctx context.Context, confDir, env, service string, color st
 	return nil
 }
 
+// Pin implements reconciler.Edge: the site's drain marker names color, or
+// is gone for "".
+func (h Edge) Pin(ctx context.Context, confDir, env, service string, color state.Color) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	op := "pin"
+	if color == "" {
+		op = "unpin"
+	}
+	if err := h.call(ctx, op, env+"-"+service, string(color)); err != nil {
+		return err
+	}
+	k := siteKey(confDir, env, service)
+	switch color {
+	case "":
+		delete(h.pins, k)
+	case state.Blue, state.Green:
+		h.pins[k] = color
+	default:
+		return fmt.Errorf("pin %s-%s sessions: want color blue or green, got %q", env, service, color)
+	}
+	return nil
+}
+
+// Pinned returns the draining color whose sessions the site's drain
+// marker keeps, "" when there is none.
+func (h *Host) Pinned(confDir, env, service string) state.Color {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pins[siteKey(confDir, env, service)]
+}
+
+// Activity implements reconciler.DrainProber with h.Busy; a container
+// that does not run is an error.
+func (r Runtime) Activity(ctx context.Context, name string, port int, idle time.Duration) (reconciler.Activity, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.call(ctx, "activity", name, strconv.Itoa(port)); err != nil {
+		return reconciler.Activity{}, err
+	}
+	e, ok := r.containers[name]
+	if !ok || !e.c.Running() {
+		return reconciler.Activity{}, fmt.Errorf("activity of %s: not running", name)
+	}
+	if r.Busy == nil {
+		return reconciler.Activity{}, nil
+	}
+	return r.Busy(name, port), nil
+}
+
 // Shift implements reconciler.Edge.
 func (h Edge) Shift(ctx context.Context, confDir, env, service string, color state.Color, percent int) error {
 	h.mu.Lock()
@@ -161,6 +212,7 @@ func (h Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	}
 	k := siteKey(confDir, env, service)
 	delete(h.markers, k)
+	delete(h.pins, k)
 	delete(h.canary, k)
 	return nil
 }

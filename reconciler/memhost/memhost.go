@@ -34,6 +34,7 @@ var (
 	_ reconciler.Runtime        = Runtime{}
 	_ reconciler.ProgressPuller = Runtime{}
 	_ reconciler.Edge           = Edge{}
+	_ reconciler.DrainProber    = Runtime{}
 	_ reconciler.Names          = (*Host)(nil)
 	_ reconciler.Journal        = (*Host)(nil)
 )
@@ -83,6 +84,9 @@ type Host struct {
 	// dir, as workers running as a user that cannot search it are: route
 	// checks answer "blue" whatever the markers say. Set it before use.
 	MarkersUnseen bool
+	// Busy, when set, is the Activity of the draining container name with
+	// port (else none: idle). It runs under the host's lock.
+	Busy func(name string, port int) reconciler.Activity
 
 	mu         sync.Mutex
 	seq        int64
@@ -91,6 +95,7 @@ type Host struct {
 	files      map[string][]byte                 // nginx files by path
 	markers    map[string]state.Color            // "<confDir>/<env>-<service>" → main marker color ("" none)
 	canary     map[string]string                 // "<confDir>/<env>-<service>" → "<percent> <color>" ("" none)
+	pins       map[string]state.Color            // "<confDir>/<env>-<service>" → draining color of the drain marker
 	names      map[string]map[string]state.Color // names dir → service → color
 	logs       map[string][]logLine              // access log path → lines
 	output     map[string]string                 // container name → its output
@@ -126,6 +131,7 @@ func New() *Host {
 		files:      map[string][]byte{},
 		markers:    map[string]state.Color{},
 		canary:     map[string]string{},
+		pins:       map[string]state.Color{},
 		names:      map[string]map[string]state.Color{},
 		logs:       map[string][]logLine{},
 		output:     map[string]string{},

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/developer-mesh/reconciler/internal/atomicfile"
-	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -104,8 +103,6 @@ func WriteColor(dir, service string, color state.Color) error {
 // Markers implements reconciler.Names with the marker files that each
 // Proxy reads: one file per service in the env's names directory.
 type Markers struct{}
-
-var _ reconciler.Names = Markers{}
 
 // Point is WriteColor(dir, service, color); ctx is not used: a marker
 // write does not block.

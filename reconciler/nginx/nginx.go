@@ -320,6 +320,32 @@ func (e *Edge) Shift(ctx context.Context, confDir, env, service string, color st
 	return nil
 }
 
+// Pin writes the site's drain marker <confDir>/<env>-<service>.draining,
+// which keeps the requests with a session header on the draining color
+// when the live one does not know the session (see templates.SiteParams);
+// color "" removes it. No test, no reload.
+func (e *Edge) Pin(ctx context.Context, confDir, env, service string, color state.Color) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	marker := filepath.Join(confDir, state.DrainMarkerFile(env, service))
+	if color == "" {
+		if err := atomicfile.Remove(marker); err != nil {
+			return fmt.Errorf("unpin %s-%s sessions: %w", env, service, err)
+		}
+		e.log.Info("unpinned sessions", zap.String("site", env+"-"+service))
+		return nil
+	}
+	if color != state.Blue && color != state.Green {
+		return fmt.Errorf("pin %s-%s sessions: want color blue or green, got %q", env, service, color)
+	}
+	body := fmt.Sprintf("# reconciler: sessions of %s-%s that the live color does not know go to %s, which drains, while this file exists.\n", env, service, color)
+	if err := atomicfile.Write(marker, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("pin %s-%s sessions to %s: %w (%s)", env, service, color, err, confDirHint(confDir))
+	}
+	e.log.Info("pinned sessions", zap.String("site", env+"-"+service), zap.String("color", string(color)))
+	return nil
+}
+
 // setMarker points the site's main marker at color.
 func setMarker(confDir, env, service string, color state.Color) error {
 	marker := filepath.Join(confDir, state.MarkerFile(env, service))
@@ -387,8 +413,10 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// Nothing nginx loads changes; stray markers are only files.
-		if err := atomicfile.Remove(marker); err != nil {
-			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+		for _, m := range []string{marker, filepath.Join(confDir, state.DrainMarkerFile(env, service))} {
+			if err := atomicfile.Remove(m); err != nil {
+				return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+			}
 		}
 		if err := clearCanary(confDir, env, service, ""); err != nil {
 			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
@@ -416,8 +444,10 @@ func (e *Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	if err := atomicfile.Remove(pendingPath(path)); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
 	}
-	if err := atomicfile.Remove(marker); err != nil {
-		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+	for _, m := range []string{marker, filepath.Join(confDir, state.DrainMarkerFile(env, service))} {
+		if err := atomicfile.Remove(m); err != nil {
+			return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)
+		}
 	}
 	if err := clearCanary(confDir, env, service, ""); err != nil {
 		return fmt.Errorf("remove nginx site %s-%s: %w", env, service, err)

@@ -221,6 +221,9 @@ func payload(format string, e reconciler.Event) ([]byte, error) {
 	if e.Duration > 0 {
 		fmt.Fprintf(&b, "\n(%.1fs)", e.Duration)
 	}
+	if e.StreamsCut > 0 {
+		fmt.Fprintf(&b, "\n%d stream(s) cut at the drain deadline", e.StreamsCut)
+	}
 	if e.Error != "" {
 		fmt.Fprintf(&b, "\n```%s```", e.Error)
 	}
@@ -246,6 +249,9 @@ func emailMessage(e reconciler.Event) (subject, body string) {
 	}
 	if e.Duration > 0 {
 		fmt.Fprintf(&b, "\nDuration: %.1fs\n", e.Duration)
+	}
+	if e.StreamsCut > 0 {
+		fmt.Fprintf(&b, "Streams cut at the drain deadline: %d\n", e.StreamsCut)
 	}
 	if e.Error != "" {
 		fmt.Fprintf(&b, "\nError:\n%s\n", e.Error)

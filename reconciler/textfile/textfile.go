@@ -29,6 +29,7 @@ const (
 	LastSuccess       = "reconciler_apply_last_deploy_success"
 	LastRolledBack    = "reconciler_apply_last_deploy_rolled_back"
 	LastRequests      = "reconciler_apply_last_deploy_requests"
+	LastStreamsCut    = "reconciler_apply_last_deploy_streams_cut"
 	LastRequestErrors = "reconciler_apply_last_deploy_request_errors"
 	LastP95           = "reconciler_apply_last_deploy_p95_response_seconds"
 )
@@ -73,6 +74,7 @@ func Render(env string, last history.Record, all []history.Record) ([]byte, erro
 	gauge(LastRolledBack, "1 when the last deploy of reconciler apply was rolled back, else 0.", b2f(last.RolledBack))
 	gauge(LastRequests, "Requests nginx sent to the new colors while the last deploy watched them (bake, canary steps).", float64(last.Requests))
 	gauge(LastRequestErrors, "Of "+LastRequests+", those answered with a 5xx status.", float64(last.Errors))
+	gauge(LastStreamsCut, "Busy connections of old colors (streams, requests in flight) the last deploy's drains cut at their deadline.", float64(last.StreamsCut))
 	p95 := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: LastP95,
 		Help: "95th percentile response time in the access logs of the last deploy's watched sites, before the deploy and during it; absent when no request was logged."},
 		[]string{envLabel, p95WindowLabel})
