@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
+	"github.com/developer-mesh/reconciler/state/gitrepo"
 )
 
 // TestRollbackCommand: after a completed release, the previous one is
@@ -37,10 +40,17 @@ func TestRollbackCommand(t *testing.T) {
 		t.Fatalf("v1 after the release is %q, want exited (kept)", st)
 	}
 
+	// A bad --branch is refused before anything changes.
+	if r := w.run("rollback", "--branch", "no..good"); r.code == exitOK || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Fatalf("rollback --branch no..good: exit %d\n%s", r.code, r.stderr)
+	}
+	w.wantServing("v2")
+
 	l := startLoad(t, w.port, 8)
 	waitFor(t, "load to start", 5*time.Second, func() bool { return l.ok.Load() > 50 })
 	start := time.Now()
-	r = w.mustRun(exitOK, "rollback")
+	branch := "revert/" + w.env
+	r = w.mustRun(exitOK, "rollback", "--branch", branch, "--author", "Ops <ops@example.com>")
 	took := time.Since(start)
 	n := l.ok.Load()
 	waitFor(t, "load after the rollback", 5*time.Second, func() bool { return l.ok.Load() > n+50 })
@@ -48,13 +58,30 @@ func TestRollbackCommand(t *testing.T) {
 	t.Logf("rollback took %s:\n%s", took, r.stdout)
 	w.wantServing("v1")
 	for _, want := range []string{"web: roll back green → blue", "resume web/blue, wait-healthy web/blue, switch web → blue",
-		"rolled back " + w.env, "git revert --no-edit " + bad, "reconciler resume --env " + w.env} {
+		"rolled back " + w.env, "committed the revert of " + bad[:12] + " on branch " + branch, "reconciler resume --env " + w.env} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("rollback output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	if st := w.state(w.env + "-web-green"); st != "exited" {
 		t.Errorf("the rolled-back release is %q, want exited (kept)", st)
+	}
+	// The branch holds the revert: the env file as it was before the release.
+	rev, err := gitrepo.Open(context.Background(), w.repo.Dir, branch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := gitrepo.Open(context.Background(), w.repo.Dir, bad+"~1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := fs.ReadFile(rev.FS, "envs/"+w.env+".yaml")
+	want, _ := fs.ReadFile(prev.FS, "envs/"+w.env+".yaml")
+	if len(want) == 0 || string(got) != string(want) {
+		t.Errorf("env file on %s:\n%s\nwant the one before the release:\n%s", branch, got, want)
+	}
+	if !strings.HasPrefix(rev.Message, "Revert ") {
+		t.Errorf("revert commit message %q", rev.Message)
 	}
 
 	dir, err := statedir.Open(w.stateDir)
