@@ -689,4 +689,16 @@ type Fleet struct {
 	// it (every third of it, while it deploys): the time after which a
 	// holder that died is replaced. Default "30s".
 	LeaseTTL Duration `json:"leaseTTL,omitempty"`
+	// After names the env of the region before this one
+	// ("prod-us-east-1"): a host of this env starts a commit only after
+	// every host of that env has run it, healthy, for afterBake, as that
+	// env's own coordination store reports (its fleet.store at the same
+	// commit). Regions then roll out in a chain: us-east-1, then
+	// eu-west-1 (after: prod-us-east-1), then the next. The env named must
+	// have a fleet, and must not be this env or come after it. Optional.
+	After string `json:"after,omitempty"`
+	// AfterBake is how long every host of the env named by after runs a
+	// commit healthy before this env starts it. Default "5m" when after is
+	// set.
+	AfterBake Duration `json:"afterBake,omitempty"`
 }
