@@ -34,7 +34,7 @@ func extendsProblem(ref string) string {
 		return fmt.Sprintf("want a clean path relative to envs/ such as \"prod-base.yaml\", got %s", quote(ref))
 	}
 	if !strings.HasSuffix(ref, ".yaml") && !strings.HasSuffix(ref, ".yml") {
-		return fmt.Sprintf("want a YAML file ending in .yaml, got %s", quote(ref))
+		return fmt.Sprintf("want a YAML file ending in .yaml or .yml, got %s", quote(ref))
 	}
 	return ""
 }

@@ -64,7 +64,8 @@ const maxFileSize = 1 << 20
 const maxNodes = 100000
 
 // Load reads envs/<envName>.yaml from fsys (the tree of one commit, rooted at
-// the repository root), decodes it strictly, fills defaults with
+// the repository root), merges it over the base files its extends names
+// (see Env.Extends), decodes it strictly, fills defaults with
 // (*Env).Default and validates it together with every file it references.
 // Unknown fields are errors, except top-level keys starting with "x-", which
 // are ignored so that they can hold YAML anchors for merge keys (<<).
