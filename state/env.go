@@ -13,6 +13,19 @@ import (
 type Env struct {
 	// Environment must equal the file's NAME.
 	Environment string `json:"environment"`
+	// Extends names a base file whose fields this file inherits, relative
+	// to envs/ and inside it ("prod-base.yaml"; no "..", no absolute
+	// path): the common part of the envs of several regions. The two
+	// merge before anything is checked: a mapping merges key by key
+	// (services by name, then each service's fields, env, secrets, health
+	// ...), and on the same key this file's value wins; a list (command,
+	// smoke, notify, fleet.hosts ...) or a single value of this file
+	// replaces the base's whole. A key cannot be removed: a base holds
+	// only what every file that extends it shares. environment is never
+	// inherited. A base may extend another base; a chain that loops is
+	// refused. Errors name the file and line that hold the value, the
+	// base's for an inherited one. Optional.
+	Extends string `json:"extends,omitempty"`
 	// Nginx says where reconciler writes its nginx files; every field has a default.
 	Nginx Nginx `json:"nginx"`
 	// Services by name (a DNS label, not "migrations", not ending in -blue or -green).
@@ -681,4 +694,16 @@ type Fleet struct {
 	// it (every third of it, while it deploys): the time after which a
 	// holder that died is replaced. Default "30s".
 	LeaseTTL Duration `json:"leaseTTL,omitempty"`
+	// After names the env of the region before this one
+	// ("prod-us-east-1"): a host of this env starts a commit only after
+	// every host of that env has run it, healthy, for afterBake, as that
+	// env's own coordination store reports (its fleet.store at the same
+	// commit). Regions then roll out in a chain: us-east-1, then
+	// eu-west-1 (after: prod-us-east-1), then the next. The env named must
+	// have a fleet, and must not be this env or come after it. Optional.
+	After string `json:"after,omitempty"`
+	// AfterBake is how long every host of the env named by after runs a
+	// commit healthy before this env starts it. Default "5m" when after is
+	// set.
+	AfterBake Duration `json:"afterBake,omitempty"`
 }
