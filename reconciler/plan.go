@@ -23,7 +23,7 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort, LogPath, HostPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and remove
 	ActPin         Action = "pin"          // Site.ConfDir, Service, Color: sessions stay on Color, the draining color (drain marker), no reload
 	ActUnpin       Action = "unpin"        // Site.ConfDir, Service: remove the drain marker, no reload
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
@@ -139,6 +139,11 @@ type Step struct {
 	// until the deadline.
 	DrainIdle     time.Duration `json:"drainIdle,omitempty"`
 	ContainerPort int           `json:"containerPort,omitempty"`
+	// LogPath, on an ActDrain step with DrainIdle, is the site's nginx
+	// access log, and HostPort the old color's port on 127.0.0.1: the old
+	// color is also busy while nginx logged a request it sent to that port
+	// less than DrainIdle ago (DrainLog), a session used lately.
+	LogPath string `json:"logPath,omitempty"`
 	// Unpin, on an ActDrain step, removes the service's drain marker
 	// (ActPin) once the wait is over, before the old color goes.
 	Unpin   bool          `json:"unpin,omitempty"`
