@@ -23,7 +23,7 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort, LogPath, HostPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and remove
 	ActPin         Action = "pin"          // Site.ConfDir, Service, Color: sessions stay on Color, the draining color (drain marker), no reload
 	ActUnpin       Action = "unpin"        // Site.ConfDir, Service: remove the drain marker, no reload
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
