@@ -597,6 +597,11 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// drain: 0s removes it at once, after the same question.
 			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Service: sv.Name,
 				Drain: sv.Drain, DrainIdle: sv.DrainIdle, ContainerPort: sv.Spec.ContainerPort, Unpin: pins(sv)}
+			if p := templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name); p != "" && sv.DrainIdle > 0 && sv.Listen != nil && liveC.HostPort > 0 {
+				// nginx's view of the old color: its requests in the
+				// site's access log, by the port that answered them.
+				old.LogPath, old.HostPort = p, liveC.HostPort
+			}
 			if sv.Drain <= 0 {
 				old = Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
 			}
@@ -724,9 +729,10 @@ func (pl *planner) unpinLeftover(s state.DesiredService, target string) []Step {
 }
 
 // logDir is where the site's access log goes: only when something reads it
-// (a bake or a canary), so a plain site needs no log directory.
+// (a bake or a canary, or a drain that waits for sessions to go idle), so a
+// plain site needs no log directory.
 func (pl *planner) logDir(s state.DesiredService) string {
-	if s.Deploy.Watched() {
+	if s.Deploy.Watched() || (s.SessionHeader != "" && s.Listen != nil && s.Drain > 0 && s.DrainIdle > 0) {
 		return pl.d.Nginx.LogDir
 	}
 	return ""

@@ -410,3 +410,53 @@ func TestDiffNameCollisionNamesOwner(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDiffDrainReadsNginxLog: a service with a session header and a
+// drainIdle gets an access log, and its drain step names the log and the
+// old color's port (nginx's view of the old color); without drainIdle it
+// gets neither.
+func TestDiffDrainReadsNginxLog(t *testing.T) {
+	for _, idle := range []time.Duration{2 * time.Second, 0} {
+		d := desired("c0ffee0000000000000000000000000000000001")
+		d.Nginx.LogDir = "/var/log/nginx"
+		o := applied(t, d, state.Blue)
+		d.Commit = "c0ffee0000000000000000000000000000000002"
+		s := &d.Services[0]
+		s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+		o.ImageIDs[s.Spec.Image] = "sha256:v2"
+		s.SessionHeader = "Mcp-Session-Id"
+		s.DrainIdle = idle
+		p, err := Diff(d, o, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drain *Step
+		var site []byte
+		for _, c := range p.Changes {
+			for i, st := range c.Steps {
+				if st.Action == ActDrain && st.Service == s.Name {
+					drain = &c.Steps[i]
+				}
+				if st.Site != nil && st.Site.Content != nil && strings.HasSuffix(st.Site.Path, state.SiteFile(d.Env, s.Name)) {
+					site = st.Site.Content
+				}
+			}
+		}
+		if drain == nil {
+			t.Fatalf("idle %s: no drain step for %s:\n%s", idle, s.Name, p)
+		}
+		log := templates.LogPath("/var/log/nginx", d.Env, s.Name)
+		if idle == 0 {
+			if logs := strings.Contains(string(site), "access_log \""); drain.LogPath != "" || logs {
+				t.Errorf("drainIdle 0s: drain %+v, site logs: %v; want no log", drain, logs)
+			}
+			continue
+		}
+		if drain.LogPath != log || drain.HostPort != 21000 {
+			t.Errorf("drain step reads %q for port %d, want %q for blue's 21000", drain.LogPath, drain.HostPort, log)
+		}
+		if !strings.Contains(string(site), "access_log \""+log+"\"") || !strings.Contains(string(site), "ua=$upstream_addr") {
+			t.Errorf("the rewritten site does not log the upstream port to %s:\n%s", log, site)
+		}
+	}
+}

@@ -146,6 +146,20 @@ type DrainProber interface {
 	Activity(ctx context.Context, name string, port int, idle time.Duration) (Activity, error)
 }
 
+// DrainLog is nginx's own view of a draining color: the requests its
+// access log says it sent to the color's port. reconciler/nginx implements
+// it on the site's access log; an Edge that implements it lets a drain
+// with a LogPath wait for sessions used lately, even those whose
+// connections the DrainProber does not see between two requests.
+type DrainLog interface {
+	// LastRequest reads the access log at path from offset from (a
+	// negative from reads only the log's last lines) and returns when a
+	// request that nginx sent to 127.0.0.1:port (alone or among retries)
+	// last ended, the zero time when none did, and the offset after the
+	// last complete line read. A missing log has no request.
+	LastRequest(ctx context.Context, path string, from int64, port int) (time.Time, int64, error)
+}
+
 // Prober runs one health check or smoke request.
 type Prober interface {
 	// Check sends GET http://127.0.0.1:port+path and returns nil for a 2xx

@@ -141,6 +141,11 @@ type Step struct {
 	// until the deadline.
 	DrainIdle     time.Duration `json:"drainIdle,omitempty"`
 	ContainerPort int           `json:"containerPort,omitempty"`
+	// LogPath, on an ActDrain step with DrainIdle, is the site's nginx
+	// access log, and HostPort the old color's port on 127.0.0.1: the old
+	// color is also busy while nginx logged a request it sent to that port
+	// less than DrainIdle ago (DrainLog), a session used lately.
+	LogPath string `json:"logPath,omitempty"`
 	// Unpin, on an ActDrain step, removes the service's drain marker
 	// (ActPin) once the wait is over, before the old color goes.
 	Unpin   bool          `json:"unpin,omitempty"`

@@ -193,7 +193,9 @@ type Nginx struct {
 	// Reload makes nginx read its files again.
 	Reload string `json:"reload,omitempty"`
 	// LogDir is where nginx writes the access log of each reconciler site,
-	// reconciler-<env>-<service>.log, when a bake or canary reads it.
+	// reconciler-<env>-<service>.log, when a bake or canary reads it, or
+	// a drain with drainIdle of a service with a session header (nginx's
+	// view of the sessions still used on the old color).
 	LogDir string `json:"logDir,omitempty"`
 }
 
@@ -237,7 +239,10 @@ type Service struct {
 	// DrainIdle ends the drain before drain has passed, as soon as the old
 	// color has been idle this long: no request in flight, no open stream
 	// and no data on any of its connections (so no session used) for this
-	// long, as seen from the host; default 5s. 0s waits the whole drain.
+	// long, as seen from the host; for a service with a session header
+	// (or a bake or canary, which log too), also no request that nginx's
+	// access log shows sent to the old color for this long (plus the
+	// log's 1s flush). Default 5s. 0s waits the whole drain.
 	DrainIdle *Duration `json:"drainIdle,omitempty"`
 	// MCP marks the service as an MCP server (Streamable HTTP): its
 	// sessions are pinned to the color that issued them while the old

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -59,6 +60,11 @@ type SiteParams struct {
 	SessionHeader string
 }
 
+// LogFlush is the longest nginx keeps a site's access log lines in its
+// buffer: a line is in the file at most this long after its request
+// ended. Readers of the log allow for it.
+const LogFlush = time.Second
+
 // LogPath is the access log of the site in dir, "" when dir is "".
 func LogPath(dir, env, service string) string {
 	if dir == "" {
@@ -91,7 +97,7 @@ func Site(p SiteParams) ([]byte, error) {
 		RouteVar, RoutePath            string
 		ProbePath, ProbeFile           string
 		DrainMarker, PinVar            string
-		SessionVar                     string
+		SessionVar, LogFlush           string
 		LivePort                       int
 	}{
 		SiteParams: p,
@@ -104,6 +110,7 @@ func Site(p SiteParams) ([]byte, error) {
 		ACMERoot:   ACMEWebroot,
 		LivePort:   p.BluePort,
 		LogPath:    LogPath(p.LogDir, p.Env, p.Service),
+		LogFlush:   LogFlush.String(),
 		RouteVar:   "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_route",
 		RoutePath:  RoutePath,
 		ProbePath:  ProbePath,

@@ -35,6 +35,7 @@ var (
 	_ reconciler.ProgressPuller = Runtime{}
 	_ reconciler.Edge           = Edge{}
 	_ reconciler.DrainProber    = Runtime{}
+	_ reconciler.DrainLog       = Edge{}
 	_ reconciler.Names          = (*Host)(nil)
 	_ reconciler.Journal        = (*Host)(nil)
 )
@@ -87,6 +88,10 @@ type Host struct {
 	// Busy, when set, is the Activity of the draining container name with
 	// port (else none: idle). It runs under the host's lock.
 	Busy func(name string, port int) reconciler.Activity
+	// Used, when set, is when nginx's access log at path last shows a
+	// request sent to 127.0.0.1:port (else never). It runs under the
+	// host's lock.
+	Used func(path string, port int) time.Time
 
 	mu         sync.Mutex
 	seq        int64
