@@ -14,6 +14,7 @@ cleanup() { set +e; stop_nginx; remove_env_containers "$env"; rm -rf "$work"; }
 trap cleanup EXIT
 images
 start_nginx
+mkdir -p "$work/log"
 new_repo
 port=$(freeport)
 write_env() { # version drainIdle
@@ -23,6 +24,7 @@ nginx:
   confDir: $work/nginx/conf.d
   test: $NGINX -t -q $NGX_ARGS
   reload: $NGINX $NGX_ARGS -s reload
+  logDir: $work/log
 services:
   mcp-server:
     image: $IMAGE_REPO:$1

@@ -18,6 +18,9 @@ import (
 type Journal interface {
 	// RecordMigration remembers hash as env's last successful migrations run.
 	RecordMigration(env, hash string) error
+	// RecordMigrationRuns replaces env's record of the migrations runs
+	// applied (state.MigrationRun), oldest first.
+	RecordMigrationRuns(env string, runs []state.MigrationRun) error
 	// RecordSettings remembers settings (display forms by path, no secret)
 	// as the env file's settings env's host runs with.
 	RecordSettings(env string, settings map[string]string) error
@@ -331,15 +334,28 @@ func (a *Applier) change(ctx context.Context, p *Plan, c Change, res *Result) er
 		undoCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout(c.Undo))
 		defer cancel()
 		var undone []string
+		var failed []error
+		kept := map[string]bool{} // undo groups whose undo failed
 		for _, u := range c.Undo {
+			if u.UndoGroup != "" && kept[u.UndoGroup] {
+				continue
+			}
 			if uerr := a.step(undoCtx, p, u, res); uerr != nil {
 				where := "traffic is on the version that served before"
 				if u.Action == ActSwitch {
 					where = "traffic may still be on the new version"
 				}
-				return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				if u.UndoGroup == "" {
+					return fmt.Errorf("%s: %w\nundo %s also failed: %v\n%s; run apply again once the cause is fixed: it removes what this one left behind", s, err, u, uerr, where)
+				}
+				kept[u.UndoGroup] = true
+				failed = append(failed, fmt.Errorf("undo %s failed: %v; %s: %s", u, uerr, u.UndoGroup, where))
+				continue
 			}
 			undone = append(undone, u.String())
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%s: %w\n%v\nthe other services were put back (%s); run apply again once the cause is fixed: it removes what this one left behind", s, err, errors.Join(failed...), strings.Join(undone, ", "))
 		}
 		a.Log.Warn("rolled back "+c.Subject, zap.Strings("undone", undone))
 		return &RolledBackError{Step: s.String(), Err: err, Undone: undone}
@@ -370,7 +386,13 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		}
 		return nil
 	case ActRecord:
-		return a.Journal.RecordMigration(p.Env, s.Hash)
+		if err := a.Journal.RecordMigration(p.Env, s.Hash); err != nil {
+			return err
+		}
+		if s.MigrationRuns != nil {
+			return a.Journal.RecordMigrationRuns(p.Env, s.MigrationRuns)
+		}
+		return nil
 	case ActSettings:
 		return a.Journal.RecordSettings(p.Env, s.Settings)
 	case ActRemove:
@@ -421,7 +443,18 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 				return fmt.Errorf("%w; %s keeps running without traffic and is removed by the next apply", err, s.Name)
 			}
 		}
-		return a.Runtime.Remove(ctx, s.Name, StopTimeout)
+		// Stopped, not removed: the previous release stays ready for a
+		// rollback (ActResume) until the next release replaces it.
+		return a.Runtime.Stop(ctx, s.Name, StopTimeout)
+	case ActStop:
+		if s.Site != nil {
+			if err := a.routed(ctx, s); err != nil {
+				return fmt.Errorf("%w; %s keeps running", err, s.Name)
+			}
+		}
+		return a.Runtime.Stop(ctx, s.Name, StopTimeout)
+	case ActResume:
+		return a.Runtime.Resume(ctx, s.Name)
 	case ActPin:
 		return a.Edge.Pin(ctx, s.Site.ConfDir, p.Env, s.Service, s.Color)
 	case ActUnpin:

@@ -210,11 +210,11 @@ func TestApplySucceeds(t *testing.T) {
 	if n := r.h.Name(namesDir, "web"); n != state.Green {
 		t.Errorf("name web points to %q, want green", n)
 	}
-	if _, ok := r.h.Container(blueName); ok {
-		t.Error("blue still runs after the drain")
+	if c, ok := r.h.Container(blueName); !ok || c.State != "exited" {
+		t.Errorf("blue after the drain: %+v (present %v), want it stopped and kept", c, ok)
 	}
 	order := []string{"start p-web-green", "write /etc/nginx/conf.d/p-web.conf", "shift p-web 10% green", "switch p-web green",
-		"point /names/p/web green", "smoke http://127.0.0.1:80/health", "exec p-web-green /app selftest", "health-check hc /health:443", "remove p-web-blue"}
+		"point /names/p/web green", "smoke http://127.0.0.1:80/health", "exec p-web-green /app selftest", "health-check hc /health:443", "stop p-web-blue"}
 	last := -1
 	for _, want := range order {
 		i := r.indexOf(want)
@@ -318,7 +318,7 @@ func TestApplyUndoFails(t *testing.T) {
 // not undo: green keeps the traffic, and only the failure is reported.
 func TestApplyNoUndoAfterSwitch(t *testing.T) {
 	r := newRig(t)
-	r.h.Fault = failOn(func(c memhost.Call) bool { return c.String() == "remove "+blueName })
+	r.h.Fault = failOn(func(c memhost.Call) bool { return c.String() == "stop "+blueName })
 	_, err := r.ap.Apply(context.Background(), replacePlan())
 	if err == nil || errors.Is(err, reconciler.ErrRolledBack) || !strings.Contains(err.Error(), "drain web/blue 30s") {
 		t.Fatalf("apply = %v, want the drain's error, not a rollback", err)
@@ -349,7 +349,7 @@ func TestApplyBestEffort(t *testing.T) {
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "health-check route53 web") || !strings.Contains(res.Warnings[0], "boom") {
 		t.Errorf("warnings %q, want the health check's failure", res.Warnings)
 	}
-	if _, ok := r.h.Container(blueName); ok {
+	if c, _ := r.h.Container(blueName); c.State != "exited" {
 		t.Error("blue was not drained after the warning")
 	}
 	// A best-effort step cut by a cancelled context is a failure.

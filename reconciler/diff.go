@@ -52,7 +52,11 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		p.Changes = append(p.Changes, pulls)
 	}
 
-	if c := pl.migrations(); c != nil {
+	if c, err := pl.migrationsRevert(); err != nil {
+		return nil, err
+	} else if c != nil {
+		p.Changes = append(p.Changes, *c)
+	} else if c := pl.migrations(); c != nil {
 		p.Changes = append(p.Changes, *c)
 	} else if d.Migrations != nil {
 		p.Notes = append(p.Notes, "migrations: do not run at this commit: same spec (image, command, env, secrets, files) as the last successful run on this host")
@@ -218,7 +222,7 @@ func (pl *planner) migrations() *Change {
 				Name: name, Spec: m.Spec, Labels: pl.labels("migrations", "migrations", "", sum, hash, 0),
 				Network: m.Network, Timeout: m.Timeout,
 			}},
-			{Action: ActRecord, Target: "migrations", Hash: hash},
+			{Action: ActRecord, Target: "migrations", Hash: hash, MigrationRuns: pl.runsWith(hash)},
 		}...),
 	}
 	if len(m.RollbackCommand) > 0 {
@@ -230,7 +234,7 @@ func (pl *planner) migrations() *Change {
 				Network: m.Network, Timeout: m.Timeout,
 			}},
 			// The migrations are undone: the next apply runs them again.
-			{Action: ActRecord, Target: "migrations", Hash: pl.o.LastMigration},
+			{Action: ActRecord, Target: "migrations", Hash: pl.o.LastMigration, MigrationRuns: pl.runsNow()},
 		}
 	}
 	return c
@@ -535,7 +539,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 	if idle := sv.byColor[nc.color]; idle != nil {
 		c.Steps = append(c.Steps, pl.unpinLeftover(sv.DesiredService, target)...)
 		c.Steps = append(c.Steps, Step{Action: ActRemove, Target: target, Name: idle.Name})
-		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) is removed first", idle.Name, idle.State))
+		c.Reasons = append(c.Reasons, idleReason(idle))
 	}
 	health := &sv.Health
 	spec := &ContainerSpec{
@@ -593,8 +597,13 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 			// drain: 0s removes it at once, after the same question.
 			old := Step{Action: ActDrain, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name, Service: sv.Name,
 				Drain: sv.Drain, DrainIdle: sv.DrainIdle, ContainerPort: sv.Spec.ContainerPort, Unpin: pins(sv)}
+			if p := templates.LogPath(pl.logDir(sv.DesiredService), pl.d.Env, sv.Name); p != "" && sv.DrainIdle > 0 && sv.Listen != nil && liveC.HostPort > 0 {
+				// nginx's view of the old color: its requests in the
+				// site's access log, by the port that answered them.
+				old.LogPath, old.HostPort = p, liveC.HostPort
+			}
 			if sv.Drain <= 0 {
-				old = Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
+				old = Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name}
 			}
 			if sv.Listen != nil {
 				old.Site = pl.trafficSite(sv.DesiredService, state.MarkerFile(pl.d.Env, sv.Name), string(nc.color), true)
@@ -606,7 +615,7 @@ func (pl *planner) replace(sv *onHost, reasons []string) (*Change, error) {
 		c.Steps = append(c.Steps, aliases...)
 		c.UndoBefore = len(c.Steps)
 		if liveC != nil {
-			c.Steps = append(c.Steps, Step{Action: ActRemove, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
+			c.Steps = append(c.Steps, Step{Action: ActStop, Target: sv.Name + "/" + string(liveC.Color), Name: liveC.Name})
 		}
 	}
 	if liveC != nil {
@@ -720,9 +729,10 @@ func (pl *planner) unpinLeftover(s state.DesiredService, target string) []Step {
 }
 
 // logDir is where the site's access log goes: only when something reads it
-// (a bake or a canary), so a plain site needs no log directory.
+// (a bake or a canary, or a drain that waits for sessions to go idle), so a
+// plain site needs no log directory.
 func (pl *planner) logDir(s state.DesiredService) string {
-	if s.Deploy.Watched() {
+	if s.Deploy.Watched() || (s.SessionHeader != "" && s.Listen != nil && s.Drain > 0 && s.DrainIdle > 0) {
 		return pl.d.Nginx.LogDir
 	}
 	return ""
@@ -857,7 +867,7 @@ func (pl *planner) siteUpdate(sv *onHost) (*Change, error) {
 			what = append(what, "move name "+sv.Name+" to "+string(live))
 		}
 	}
-	if idle := byColor[live.Other()]; idle != nil {
+	if idle := byColor[live.Other()]; idle != nil && !Kept(idle) {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("leftover %s (%s) from an interrupted deploy", idle.Name, idle.State))
 		rm := Step{Action: ActRemove, Target: sv.Name + "/" + string(idle.Color), Name: idle.Name}
 		if sv.Listen != nil && sv.HasPort() {

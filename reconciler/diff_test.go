@@ -161,6 +161,26 @@ func diffCases() []diffCase {
 			c.StartedAt = time.Unix(100, 0)
 			o.Containers = append(o.Containers, c)
 		}},
+		// The previous release, stopped after its drain and kept for a
+		// rollback, is neither drift nor live.
+		{name: "kept-previous", mutate: func(d *state.Desired, o *state.Observed) {
+			for _, i := range []int{1, 2} {
+				c := o.Containers[i]
+				c.Color, c.Name, c.State = state.Green, state.ContainerName("prod", c.Service, state.Green), "exited"
+				if c.HostPort > 0 {
+					c.HostPort = 21003
+				}
+				o.Containers = append(o.Containers, c)
+			}
+		}},
+		// The next release replaces it.
+		{name: "kept-previous-next-release", mutate: func(d *state.Desired, o *state.Observed) {
+			c := o.Containers[1]
+			c.Color, c.Name, c.HostPort, c.State = state.Green, "prod-rest-api-green", 21003, "exited"
+			o.Containers = append(o.Containers, c)
+			d.Services[1].Spec.Image = "ghcr.io/developer-mesh/devops-rest-api:v2"
+			o.ImageIDs["ghcr.io/developer-mesh/devops-rest-api:v2"] = "sha256:new"
+		}},
 		{name: "mcp-leftover-unpinned", mutate: func(d *state.Desired, o *state.Observed) {
 			// An interrupted drain left the old color and its drain
 			// marker: the marker goes before the leftover does.
@@ -388,5 +408,55 @@ func TestDiffNameCollisionNamesOwner(t *testing.T) {
 	_, err := Diff(d, o, testKey)
 	if err == nil || !strings.Contains(err.Error(), "prod-rest-api-blue belongs to env prod-rest, service api (its labels), not to env prod") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDiffDrainReadsNginxLog: a service with a session header and a
+// drainIdle gets an access log, and its drain step names the log and the
+// old color's port (nginx's view of the old color); without drainIdle it
+// gets neither.
+func TestDiffDrainReadsNginxLog(t *testing.T) {
+	for _, idle := range []time.Duration{2 * time.Second, 0} {
+		d := desired("c0ffee0000000000000000000000000000000001")
+		d.Nginx.LogDir = "/var/log/nginx"
+		o := applied(t, d, state.Blue)
+		d.Commit = "c0ffee0000000000000000000000000000000002"
+		s := &d.Services[0]
+		s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
+		o.ImageIDs[s.Spec.Image] = "sha256:v2"
+		s.SessionHeader = "Mcp-Session-Id"
+		s.DrainIdle = idle
+		p, err := Diff(d, o, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drain *Step
+		var site []byte
+		for _, c := range p.Changes {
+			for i, st := range c.Steps {
+				if st.Action == ActDrain && st.Service == s.Name {
+					drain = &c.Steps[i]
+				}
+				if st.Site != nil && st.Site.Content != nil && strings.HasSuffix(st.Site.Path, state.SiteFile(d.Env, s.Name)) {
+					site = st.Site.Content
+				}
+			}
+		}
+		if drain == nil {
+			t.Fatalf("idle %s: no drain step for %s:\n%s", idle, s.Name, p)
+		}
+		log := templates.LogPath("/var/log/nginx", d.Env, s.Name)
+		if idle == 0 {
+			if logs := strings.Contains(string(site), "access_log \""); drain.LogPath != "" || logs {
+				t.Errorf("drainIdle 0s: drain %+v, site logs: %v; want no log", drain, logs)
+			}
+			continue
+		}
+		if drain.LogPath != log || drain.HostPort != 21000 {
+			t.Errorf("drain step reads %q for port %d, want %q for blue's 21000", drain.LogPath, drain.HostPort, log)
+		}
+		if !strings.Contains(string(site), "access_log \""+log+"\"") || !strings.Contains(string(site), "ua=$upstream_addr") {
+			t.Errorf("the rewritten site does not log the upstream port to %s:\n%s", log, site)
+		}
 	}
 }

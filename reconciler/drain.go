@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/developer-mesh/reconciler/templates"
 )
 
 // drainPoll is how often a drain asks the DrainProber whether the old
@@ -46,7 +48,7 @@ func (a *Applier) drainWait(ctx context.Context, s Step) (Drained, error) {
 	defer t.done()
 	start := a.now()
 	deadline := start.Add(s.Drain)
-	warned := false
+	warned, logWarned := false, false
 	probe := func() (Activity, bool) {
 		act, err := dp.Activity(ctx, s.Name, s.ContainerPort, s.DrainIdle)
 		if err != nil {
@@ -58,9 +60,39 @@ func (a *Applier) drainWait(ctx context.Context, s Step) (Drained, error) {
 		}
 		return act, true
 	}
+	// nginx's view: the last request nginx logged for the old color's
+	// port. A line reaches the log up to templates.LogFlush after its
+	// request ended, so the window is that much longer.
+	dl, _ := a.Edge.(DrainLog)
+	if s.LogPath == "" || s.HostPort == 0 {
+		dl = nil
+	}
+	var lastUse time.Time
+	off := int64(-1)
+	used := func() bool {
+		if dl == nil {
+			return false
+		}
+		last, next, err := dl.LastRequest(ctx, s.LogPath, off, s.HostPort)
+		if err != nil {
+			if !logWarned {
+				a.Log.Warn("cannot read nginx's access log "+s.LogPath+"; draining until the deadline", zap.Error(err))
+				logWarned = true
+			}
+			return true
+		}
+		off = next
+		if last.After(lastUse) {
+			lastUse = last
+		}
+		return !lastUse.IsZero() && a.now().Sub(lastUse) < s.DrainIdle+templates.LogFlush
+	}
 	for {
 		if s.DrainIdle > 0 {
-			if act, ok := probe(); ok && act.Busy == 0 {
+			// Both views must find the old color idle; the log is read
+			// at every poll, so each read is short.
+			inLog := used()
+			if act, ok := probe(); ok && act.Busy == 0 && !inLog {
 				d.Idle, d.Waited = true, a.now().Sub(start)
 				return d, nil
 			}

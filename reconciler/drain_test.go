@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
 )
+
+// drainLog is the site's access log in pinnedPlan's drain.
+const drainLog = "/var/log/nginx/reconciler-p-web.log"
 
 // pinnedPlan switches web to green with blue's sessions pinned, then
 // drains blue for at most 30s, until idle 5s.
@@ -25,7 +29,7 @@ func pinnedPlan() *reconciler.Plan {
 	}
 	undoBefore := len(steps)
 	steps = append(steps, reconciler.Step{Action: reconciler.ActDrain, Target: "web/blue", Name: blueName, Service: "web", Site: site,
-		Drain: 30 * time.Second, DrainIdle: 5 * time.Second, ContainerPort: 8080, Unpin: true})
+		Drain: 30 * time.Second, DrainIdle: 5 * time.Second, ContainerPort: 8080, Unpin: true, LogPath: drainLog, HostPort: bluePort})
 	return &reconciler.Plan{Env: env, Commit: "c2", Changes: []reconciler.Change{{
 		Kind: reconciler.Replace, Subject: "web", Summary: "replace blue → green", OldImage: oldImage, NewImage: newImage,
 		Steps: steps, UndoBefore: undoBefore,
@@ -67,7 +71,7 @@ func TestDrainEndsWhenIdle(t *testing.T) {
 	if !d.Idle || d.Cut != 0 || d.Waited < 2*time.Second || d.Waited > 3*time.Second {
 		t.Errorf("drain %+v, want it idle after 2s-3s, nothing cut", d)
 	}
-	order := []string{"pin p-web blue", "switch p-web green", "activity p-web-blue 8080", "unpin p-web", "remove p-web-blue"}
+	order := []string{"pin p-web blue", "switch p-web green", "activity p-web-blue 8080", "unpin p-web", "stop p-web-blue"}
 	last := -1
 	for _, want := range order {
 		i := r.indexOf(want)
@@ -78,6 +82,53 @@ func TestDrainEndsWhenIdle(t *testing.T) {
 	}
 	if c := r.h.Pinned(confDir, env, "web"); c != "" {
 		t.Errorf("sessions still pinned to %q after the drain", c)
+	}
+}
+
+// TestDrainWaitsForNginxLog: blue's connections look idle from the start
+// (none between two requests), but nginx logs requests it sent to blue's
+// port until 2s into the drain: a session in use. The drain ends once
+// nginx logged none for DrainIdle plus the log's flush delay, not before.
+func TestDrainWaitsForNginxLog(t *testing.T) {
+	r := newRig(t)
+	var drainStart time.Time
+	r.h.Used = func(path string, port int) time.Time {
+		if path != drainLog || port != bluePort {
+			t.Errorf("read %s for port %d, want %s for %d", path, port, drainLog, bluePort)
+		}
+		now := r.clock.Now()
+		if drainStart.IsZero() {
+			drainStart = now
+		}
+		if end := drainStart.Add(2 * time.Second); now.After(end) {
+			return end
+		}
+		return now
+	}
+	res, err := r.ap.Apply(context.Background(), pinnedPlan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Last use at 2s; idle 5s; nginx flushes its log within 1s.
+	if len(res.Drained) != 1 || !res.Drained[0].Idle || res.Drained[0].Waited < 8*time.Second || res.Drained[0].Waited > 8500*time.Millisecond {
+		t.Fatalf("drained %+v, want idle after 8s-8.5s", res.Drained)
+	}
+	if r.indexOf("last-request "+drainLog+" "+strconv.Itoa(bluePort)) < 0 {
+		t.Errorf("the drain never read nginx's log: %q", r.calls())
+	}
+}
+
+// TestDrainLogUnreadable: a log that cannot be read counts as busy: the
+// drain lasts until its deadline.
+func TestDrainLogUnreadable(t *testing.T) {
+	r := newRig(t)
+	r.h.Fault = failOn(op("last-request"))
+	res, err := r.ap.Apply(context.Background(), pinnedPlan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Drained) != 1 || res.Drained[0].Idle || res.Drained[0].Waited != 30*time.Second {
+		t.Fatalf("drained %+v, want the whole 30s", res.Drained)
 	}
 }
 
@@ -97,8 +148,8 @@ func TestDrainDeadlineCutsStreams(t *testing.T) {
 	if ev := r.events.got[len(r.events.got)-1]; ev.Name != state.EventDeploySucceeded || ev.StreamsCut != 2 {
 		t.Errorf("last event %+v, want deploy.succeeded with 2 streams cut", ev)
 	}
-	if _, ok := r.h.Container(blueName); ok {
-		t.Error("blue still runs after the deadline")
+	if c, _ := r.h.Container(blueName); c.State != "exited" {
+		t.Error("blue still runs after the deadline (want it stopped and kept)")
 	}
 }
 

@@ -112,7 +112,7 @@ func (s Step) Budget() time.Duration {
 		if s.Smoke != nil && len(s.Smoke.Exec) > 0 {
 			return RouteTimeout
 		}
-	case ActRemove:
+	case ActRemove, ActStop:
 		return route() + StopTimeout
 	case ActDrain:
 		return route() + s.Drain + StopTimeout

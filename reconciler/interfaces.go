@@ -28,6 +28,15 @@ type Runtime interface {
 	// Remove stops the container (SIGTERM, then SIGKILL after stopTimeout)
 	// and removes it. A container that does not exist is not an error.
 	Remove(ctx context.Context, name string, stopTimeout time.Duration) error
+	// Stop stops the container (SIGTERM, then SIGKILL after stopTimeout)
+	// and keeps it, with its files, to be started again by Resume: the
+	// previous release, kept ready. A container that does not exist or
+	// is stopped already is not an error; one without our labels is.
+	Stop(ctx context.Context, name string, stopTimeout time.Duration) error
+	// Resume starts the stopped container named name again, as it was
+	// created (no pull, no create). A running one is not an error; a
+	// missing one wraps ErrNotFound.
+	Resume(ctx context.Context, name string) error
 	// Logs returns the last tail lines of the container's output.
 	Logs(ctx context.Context, name string, tail int) (string, error)
 	// RunJob runs a one-off container to completion, streaming its output to
@@ -135,6 +144,20 @@ type DrainProber interface {
 	// data after it last sent some (a request in flight), or when it sent
 	// or received data less than idle ago, and open as Activity says.
 	Activity(ctx context.Context, name string, port int, idle time.Duration) (Activity, error)
+}
+
+// DrainLog is nginx's own view of a draining color: the requests its
+// access log says it sent to the color's port. reconciler/nginx implements
+// it on the site's access log; an Edge that implements it lets a drain
+// with a LogPath wait for sessions used lately, even those whose
+// connections the DrainProber does not see between two requests.
+type DrainLog interface {
+	// LastRequest reads the access log at path from offset from (a
+	// negative from reads only the log's last lines) and returns when a
+	// request that nginx sent to 127.0.0.1:port (alone or among retries)
+	// last ended, the zero time when none did, and the offset after the
+	// last complete line read. A missing log has no request.
+	LastRequest(ctx context.Context, path string, from int64, port int) (time.Time, int64, error)
 }
 
 // Prober runs one health check or smoke request.

@@ -23,9 +23,11 @@ const (
 	ActSettle      Action = "settle"       // Name, Health: running and not restarting (workers)
 	ActWriteNginx  Action = "write-nginx"  // Site: atomic write, test, reload
 	ActSwitch      Action = "switch"       // Site.ConfDir, Service, Color: flip the marker, no reload
-	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and remove
+	ActDrain       Action = "drain"        // Name, Drain, DrainIdle, ContainerPort: nginx still routes to the new color (Site.Route), wait until idle or the deadline, unpin (Unpin), then stop and keep (the previous release)
 	ActPin         Action = "pin"          // Site.ConfDir, Service, Color: sessions stay on Color, the draining color (drain marker), no reload
 	ActUnpin       Action = "unpin"        // Site.ConfDir, Service: remove the drain marker, no reload
+	ActStop        Action = "stop"         // Name: stop and keep, to be resumed by a rollback; with Site.Route, only once nginx routes elsewhere
+	ActResume      Action = "resume"       // Name: start a stopped container again as it was created (a rollback)
 	ActRemoveNginx Action = "remove-nginx" // Site: remove the file and marker, test, reload
 	ActRecord      Action = "record"       // Hash: remember a successful migrations run
 	ActShift       Action = "shift"        // Site.ConfDir, Service, Color, Percent: canary share, no reload
@@ -139,6 +141,11 @@ type Step struct {
 	// until the deadline.
 	DrainIdle     time.Duration `json:"drainIdle,omitempty"`
 	ContainerPort int           `json:"containerPort,omitempty"`
+	// LogPath, on an ActDrain step with DrainIdle, is the site's nginx
+	// access log, and HostPort the old color's port on 127.0.0.1: the old
+	// color is also busy while nginx logged a request it sent to that port
+	// less than DrainIdle ago (DrainLog), a session used lately.
+	LogPath string `json:"logPath,omitempty"`
 	// Unpin, on an ActDrain step, removes the service's drain marker
 	// (ActPin) once the wait is over, before the old color goes.
 	Unpin   bool          `json:"unpin,omitempty"`
@@ -152,11 +159,20 @@ type Step struct {
 	Snapshot    string             `json:"snapshot,omitempty"`
 	HealthCheck *HealthCheckUpdate `json:"healthCheck,omitempty"`
 	NameProxy   *NameProxySpec     `json:"nameProxy,omitempty"`
+	// MigrationRuns, on an ActRecord step, replace the record of the
+	// migrations runs applied (nil: left as it is).
+	MigrationRuns []state.MigrationRun `json:"migrationRuns,omitempty"`
 	// Settings are the env file's settings in display form (no secret).
 	Settings map[string]string `json:"settings,omitempty"`
 	// BestEffort steps report their failure and do not fail the change:
 	// they come after a healthy deploy and must not undo it.
 	BestEffort bool `json:"bestEffort,omitempty"`
+	// UndoGroup, on an undo step, names the service it puts back. When an
+	// undo step of a group fails, the group's later undo steps are skipped
+	// (its traffic may still be on the new color, which must stay) and the
+	// other groups' steps still run. An undo step without a group stops
+	// the whole undo where it fails.
+	UndoGroup string `json:"undoGroup,omitempty"`
 	// Steps are the steps an ActTogether step runs at once.
 	Steps []Step `json:"steps,omitempty"`
 	// Timeout bounds an ActSnapshot step's wait for its snapshot.

@@ -73,7 +73,7 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 				return nil, fmt.Errorf("service %s: a canary cannot be part of release %q", c.Subject, state.ReleaseAtomic)
 			case s.Action == ActHealthCheck:
 				after = append(after, s)
-			case moved && (s.Action == ActDrain || s.Action == ActRemove):
+			case moved && (s.Action == ActDrain || s.Action == ActRemove || s.Action == ActStop):
 				drains = append(drains, s)
 			case moved:
 				return nil, fmt.Errorf("service %s: step %s after the switch cannot be part of release %q (internal error)", c.Subject, s, state.ReleaseAtomic)
@@ -99,9 +99,15 @@ func (pl *planner) atomic(changes []Change) ([]Change, error) {
 				return nil, fmt.Errorf("service %s: step %s cannot be part of release %q (internal error)", c.Subject, s, state.ReleaseAtomic)
 			}
 		}
+		first := len(undo)
 		undo = append(undo, c.Undo...)
 		if w := pl.restoreUpstream(c); w != nil {
 			undo = append(undo, *w)
+		}
+		// A service whose switch back fails keeps its new color; the
+		// others still go back.
+		for i := first; i < len(undo); i++ {
+			undo[i].UndoGroup = c.Subject
 		}
 	}
 	rel.Summary = "switch together: " + strings.Join(what, ", ")

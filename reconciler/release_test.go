@@ -107,8 +107,8 @@ func TestAtomicReleaseSucceeds(t *testing.T) {
 			t.Errorf("%s: traffic on %s, want green", svc, color)
 		}
 	}
-	if _, ok := h.Container(state.ContainerName(d.Env, "rest-api", state.Blue)); ok {
-		t.Error("old color of rest-api kept after the drain")
+	if c, ok := h.Container(state.ContainerName(d.Env, "rest-api", state.Blue)); !ok || c.State != "exited" {
+		t.Error("old color of rest-api not stopped and kept after the drain")
 	}
 	// Both bakes ran to their end: the fake clock, which every
 	// goroutine's sleep moves ahead, passed the longest. (How long
@@ -232,5 +232,53 @@ func TestAtomicFirstDeployIsPerService(t *testing.T) {
 	}
 	if creates != 3 {
 		t.Errorf("%d creates, want 3:\n%s", creates, p)
+	}
+}
+
+// TestAtomicUndoGoesOnPastAFailure: when one service's switch back fails,
+// the others still go back, and the service that could not keeps its new
+// color running (its traffic may be on it).
+func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
+	gc := goldenCase(t, "atomic-upgrade")
+	d, o := gc.Desired, gc.Observed
+	p, err := reconciler.Diff(d, o, reconciler.TestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := memhost.New()
+	h.Seed(d, o)
+	var mu sync.Mutex
+	switched := 0
+	h.Fault = func(c memhost.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Op == "switch" && c.Arg == string(state.Green) {
+			switched++
+		}
+		if c.Op == "check" && c.Target == "21003" && switched == 2 {
+			return errors.New("connection refused")
+		}
+		if c.Op == "switch" && c.Target == d.Env+"-mcp-server" && c.Arg == string(state.Blue) {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "the other services were put back") {
+		t.Fatalf("apply = %v, want the failed undo and the others put back", err)
+	}
+	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "rest-api"); color != state.Blue {
+		t.Errorf("rest-api: traffic on %s, want blue", color)
+	}
+	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "mcp-server"); color != state.Green {
+		t.Errorf("mcp-server: traffic on %s; its switch back failed, want green", color)
+	}
+	if _, ok := h.Container(state.ContainerName(d.Env, "mcp-server", state.Green)); !ok {
+		t.Error("mcp-server: the new container was removed although its traffic may be on it")
+	}
+	for _, svc := range []string{"rest-api", "worker"} {
+		if _, ok := h.Container(state.ContainerName(d.Env, svc, state.Green)); ok {
+			t.Errorf("%s: new container left behind", svc)
+		}
 	}
 }

@@ -25,6 +25,8 @@ func (f *failStart) Remove(_ context.Context, name string, _ time.Duration) erro
 	f.removed = append(f.removed, name)
 	return nil
 }
+func (f *failStart) Stop(context.Context, string, time.Duration) error { return nil }
+func (f *failStart) Resume(context.Context, string) error              { return nil }
 func (f *failStart) Logs(context.Context, string, int) (string, error) { return "", nil }
 func (f *failStart) RunJob(context.Context, ContainerSpec, io.Writer) (int, error) {
 	return 0, nil

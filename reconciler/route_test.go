@@ -61,7 +61,7 @@ func TestApplyRouteChecked(t *testing.T) {
 	if _, err := r.ap.Apply(context.Background(), routedPlan(t)); err != nil {
 		t.Fatal(err)
 	}
-	order := []string{"shift p-web 10% green", "route " + routeURL + " 10% green", "switch p-web green", "route " + routeURL + " green", "remove p-web-blue"}
+	order := []string{"shift p-web 10% green", "route " + routeURL + " 10% green", "switch p-web green", "route " + routeURL + " green", "stop p-web-blue"}
 	last := -1
 	for _, want := range order {
 		i := r.indexOf(want)
@@ -205,7 +205,7 @@ func TestApplyNameProxyChecked(t *testing.T) {
 	if _, err := r.ap.Apply(context.Background(), namedPlan(t, r)); err != nil {
 		t.Fatal(err)
 	}
-	if i, j := r.indexOf("point /names/p/web green"), r.indexOf("exec "+proxy+" "+check); i < 0 || j < i || j > r.indexOf("remove p-web-blue") {
+	if i, j := r.indexOf("point /names/p/web green"), r.indexOf("exec "+proxy+" "+check); i < 0 || j < i || j > r.indexOf("stop p-web-blue") {
 		t.Fatalf("the name proxy was not asked between the marker and the drain: %q", r.calls())
 	}
 

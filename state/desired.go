@@ -119,6 +119,9 @@ type DesiredJob struct {
 	SnapshotRDS string
 	// SnapshotTimeout bounds the wait for that snapshot.
 	SnapshotTimeout time.Duration
+	// Irreversible is migrations.irreversible: these migrations have no
+	// way back, whatever RollbackCommand says.
+	Irreversible bool
 }
 
 // Spec is everything that goes into a container: what the spec hash covers.

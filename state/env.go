@@ -13,6 +13,19 @@ import (
 type Env struct {
 	// Environment must equal the file's NAME.
 	Environment string `json:"environment"`
+	// Extends names a base file whose fields this file inherits, relative
+	// to envs/ and inside it ("prod-base.yaml"; no "..", no absolute
+	// path): the common part of the envs of several regions. The two
+	// merge before anything is checked: a mapping merges key by key
+	// (services by name, then each service's fields, env, secrets, health
+	// ...), and on the same key this file's value wins; a list (command,
+	// smoke, notify, fleet.hosts ...) or a single value of this file
+	// replaces the base's whole. A key cannot be removed: a base holds
+	// only what every file that extends it shares. environment is never
+	// inherited. A base may extend another base; a chain that loops is
+	// refused. Errors name the file and line that hold the value, the
+	// base's for an inherited one. Optional.
+	Extends string `json:"extends,omitempty"`
 	// Nginx says where reconciler writes its nginx files; every field has a default.
 	Nginx Nginx `json:"nginx"`
 	// Services by name (a DNS label, not "migrations", not ending in -blue or -green).
@@ -180,7 +193,9 @@ type Nginx struct {
 	// Reload makes nginx read its files again.
 	Reload string `json:"reload,omitempty"`
 	// LogDir is where nginx writes the access log of each reconciler site,
-	// reconciler-<env>-<service>.log, when a bake or canary reads it.
+	// reconciler-<env>-<service>.log, when a bake or canary reads it, or
+	// a drain with drainIdle of a service with a session header (nginx's
+	// view of the sessions still used on the old color).
 	LogDir string `json:"logDir,omitempty"`
 }
 
@@ -224,7 +239,10 @@ type Service struct {
 	// DrainIdle ends the drain before drain has passed, as soon as the old
 	// color has been idle this long: no request in flight, no open stream
 	// and no data on any of its connections (so no session used) for this
-	// long, as seen from the host; default 5s. 0s waits the whole drain.
+	// long, as seen from the host; for a service with a session header
+	// (or a bake or canary, which log too), also no request that nginx's
+	// access log shows sent to the old color for this long (plus the
+	// log's 1s flush). Default 5s. 0s waits the whole drain.
 	DrainIdle *Duration `json:"drainIdle,omitempty"`
 	// MCP marks the service as an MCP server (Streamable HTTP): its
 	// sessions are pinned to the color that issued them while the old
@@ -397,6 +415,11 @@ type Migrations struct {
 	// Snapshot, when set, is a backup point taken and waited for before the
 	// job runs; a failed snapshot stops the deploy before any change.
 	Snapshot *MigrationsSnapshot `json:"snapshot,omitempty"`
+	// Irreversible marks migrations that cannot be undone (a dropped
+	// column's data): a git revert of the commit that ran them, or a
+	// reconciler rollback of its release, stops before any change and
+	// says what to do, instead of running rollback.command. Default false.
+	Irreversible bool `json:"irreversible,omitempty"`
 }
 
 // MigrationsDryRun is the command that checks the migrations without
@@ -676,4 +699,16 @@ type Fleet struct {
 	// it (every third of it, while it deploys): the time after which a
 	// holder that died is replaced. Default "30s".
 	LeaseTTL Duration `json:"leaseTTL,omitempty"`
+	// After names the env of the region before this one
+	// ("prod-us-east-1"): a host of this env starts a commit only after
+	// every host of that env has run it, healthy, for afterBake, as that
+	// env's own coordination store reports (its fleet.store at the same
+	// commit). Regions then roll out in a chain: us-east-1, then
+	// eu-west-1 (after: prod-us-east-1), then the next. The env named must
+	// have a fleet, and must not be this env or come after it. Optional.
+	After string `json:"after,omitempty"`
+	// AfterBake is how long every host of the env named by after runs a
+	// commit healthy before this env starts it. Default "5m" when after is
+	// set.
+	AfterBake Duration `json:"afterBake,omitempty"`
 }

@@ -30,6 +30,9 @@ func (f *Fleet) fillDefaults() {
 	if f.LeaseTTL.Duration == 0 {
 		f.LeaseTTL.Duration = DefaultLeaseTTL
 	}
+	if f.After != "" && f.AfterBake.Duration == 0 {
+		f.AfterBake.Duration = DefaultCanaryBake
+	}
 }
 
 // Index returns the place of host in the rollout order, or -1 when the
@@ -91,6 +94,17 @@ func (c *checker) checkFleet(f *Fleet) {
 	}
 	if c.ok("fleet.canaryBake") && f.CanaryBake.Duration < 0 {
 		c.errf("fleet.canaryBake", "want a duration of 0 or more such as \"10m\", got %s", f.CanaryBake.Duration)
+	}
+	if c.ok("fleet.after") && f.After != "" {
+		switch err := checkName(f.After); {
+		case err != nil:
+			c.errf("fleet.after", "want the name of the env of the region before this one, such as \"prod-us-east-1\": %v", err)
+		case f.After == c.envName:
+			c.errf("fleet.after", "names this env; want the env of the region before this one, such as \"prod-us-east-1\"")
+		}
+	}
+	if c.ok("fleet.afterBake") && f.AfterBake.Duration < 0 {
+		c.errf("fleet.afterBake", "want a duration of 0 or more such as \"10m\", got %s", f.AfterBake.Duration)
 	}
 	if c.ok("fleet.leaseTTL") && f.LeaseTTL.Duration < minLeaseTTL {
 		c.errf("fleet.leaseTTL", "want a duration of at least %s such as \"30s\", got %s", minLeaseTTL, f.LeaseTTL.Duration)

@@ -39,8 +39,15 @@ func TestFleetDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Fleet.CanaryBake.D() != 0 || e.Fleet.LeaseTTL.D() != 5*time.Second {
-		t.Errorf("no canary: canaryBake %s, leaseTTL %s", e.Fleet.CanaryBake.D(), e.Fleet.LeaseTTL.D())
+	if e.Fleet.CanaryBake.D() != 0 || e.Fleet.LeaseTTL.D() != 5*time.Second || e.Fleet.AfterBake.D() != 0 {
+		t.Errorf("no canary: canaryBake %s, leaseTTL %s, afterBake %s", e.Fleet.CanaryBake.D(), e.Fleet.LeaseTTL.D(), e.Fleet.AfterBake.D())
+	}
+	e, err = loadFleet(t, "fleet:\n  store: redis://127.0.0.1:6379\n  hosts: [a]\n  after: prod-us-east-1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Fleet.After != "prod-us-east-1" || e.Fleet.AfterBake.D() != DefaultCanaryBake {
+		t.Errorf("after: %q, afterBake %s", e.Fleet.After, e.Fleet.AfterBake.D())
 	}
 }
 
@@ -58,6 +65,9 @@ func TestFleetErrors(t *testing.T) {
 		{"canary", "fleet:\n  store: redis://x:1\n  hosts: [a, b]\n  canary: b\n", `envs/fl.yaml:9: fleet.canary: want the first of fleet.hosts (the canary deploys first), got "b"`},
 		{"ttl", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  leaseTTL: 1s\n", "envs/fl.yaml:9: fleet.leaseTTL: want a duration of at least 3s"},
 		{"unknown", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  paralel: 2\n", "envs/fl.yaml:9: fleet.paralel:"},
+		{"after itself", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: fl\n", "envs/fl.yaml:9: fleet.after: names this env"},
+		{"after a bad name", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: ../x\n", "envs/fl.yaml:9: fleet.after: want the name of the env of the region before this one"},
+		{"afterBake", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: us\n  afterBake: -1s\n", "envs/fl.yaml:10: fleet.afterBake: want a duration of 0 or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadFleet(t, tc.fleet)

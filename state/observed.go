@@ -87,6 +87,9 @@ type Observed struct {
 	// LastMigration is the spec hash of the last successful migrations run,
 	// "" when none ran.
 	LastMigration string
+	// MigrationRuns are the migrations runs applied on the host, oldest
+	// first, the last one LastMigration's; nil when none is recorded.
+	MigrationRuns []MigrationRun
 	// NameProxies are the services' name proxies, sorted by Service.
 	NameProxies []NameProxy
 	// Names maps a service to the color its name marker holds (absent: no
@@ -213,8 +216,9 @@ type Resources struct {
 // Live returns the service's container that serves, or nil when it has
 // none. It is the one rule for "which color is live", used by the planner,
 // status, logs and the agent: the color the service's nginx site routes to
-// when that container exists; otherwise (a worker, or a site whose color
-// is gone) the running container, the older one when both run; otherwise
+// when that container exists (and is not stopped while the other color
+// runs: that one is the previous release kept for a rollback); otherwise
+// (a worker, or a site whose color is gone) the running container, the older one when both run; otherwise
 // any container of the service.
 func (o *Observed) Live(service string) *Container {
 	var blue, green *Container
@@ -234,10 +238,13 @@ func (o *Observed) Live(service string) *Container {
 		if s.Service != service {
 			continue
 		}
-		if s.Live == Blue && blue != nil {
+		// A stopped container the site routes to while the other color
+		// runs is the previous release kept for a rollback, and the
+		// site's routing is drift: the running one serves.
+		if s.Live == Blue && blue != nil && !(blue.State == "exited" && green != nil && green.Running()) {
 			return blue
 		}
-		if s.Live == Green && green != nil {
+		if s.Live == Green && green != nil && !(green.State == "exited" && blue != nil && blue.Running()) {
 			return green
 		}
 	}

@@ -18,7 +18,8 @@ func TestObservedLive(t *testing.T) {
 	}{
 		{"none", Observed{}, ""},
 		{"the site's color", Observed{Containers: []Container{blue, green}, Sites: []Site{{Service: "web", Live: Green}}}, green.Name},
-		{"the site's color even when stopped", Observed{Containers: []Container{blue, stopped(green)}, Sites: []Site{{Service: "web", Live: Green}}}, green.Name},
+		{"the site's color even when stopped", Observed{Containers: []Container{stopped(blue), stopped(green)}, Sites: []Site{{Service: "web", Live: Green}}}, green.Name},
+		{"not a stopped previous release while the other runs", Observed{Containers: []Container{blue, stopped(green)}, Sites: []Site{{Service: "web", Live: Green}}}, blue.Name},
 		{"the site's color is gone", Observed{Containers: []Container{blue}, Sites: []Site{{Service: "web", Live: Green}}}, blue.Name},
 		{"worker: the running one", Observed{Containers: []Container{stopped(blue), green}}, green.Name},
 		{"worker: the older of two running", Observed{Containers: []Container{green, blue}}, blue.Name},

@@ -65,7 +65,8 @@ const maxFileSize = 1 << 20
 const maxNodes = 100000
 
 // Load reads envs/<envName>.yaml from fsys (the tree of one commit, rooted at
-// the repository root), decodes it strictly, fills defaults with
+// the repository root), merges it over the base files its extends names
+// (see Env.Extends), decodes it strictly, fills defaults with
 // (*Env).Default and validates it together with every file it references.
 // Unknown fields are errors, except top-level keys starting with "x-", which
 // are ignored so that they can hold YAML anchors for merge keys (<<).
@@ -80,7 +81,7 @@ func Load(fsys fs.FS, envName string) (*Env, error) {
 	if err != nil {
 		return nil, &FieldError{File: file, Msg: err.Error()}
 	}
-	env, doc, errs := decode(file, data)
+	env, doc, errs := decode(fsys, file, data)
 	if env != nil {
 		env.Default()
 		c := newChecker(file, envName, fsys, doc)
@@ -194,6 +195,16 @@ func (p pos) line() int {
 type document struct {
 	index map[string]pos
 	bad   map[string]bool
+	// file is the env file; origin names the file of each node that comes
+	// from another one (a base file of extends), and files the file of a
+	// field that is not in index (an unknown key).
+	file   string
+	origin map[*yaml.Node]string
+	files  map[string]string
+}
+
+func newDocument(file string) *document {
+	return &document{file: file, index: map[string]pos{}, bad: map[string]bool{}, origin: map[*yaml.Node]string{}, files: map[string]string{}}
 }
 
 // has reports whether the field at path is written in the file (and not null).
@@ -222,15 +233,36 @@ func (d *document) rawInt(path string) (int64, bool) {
 // line returns the line of path, or of its nearest ancestor that is written
 // in the file, or 1.
 func (d *document) line(path string) int {
-	for p := path; p != ""; p = parentPath(p) {
-		if l := d.index[p].line(); l > 0 {
-			return l
+	_, l := d.where(path)
+	return l
+}
+
+// where returns the file and line of path, or of its nearest ancestor that
+// is written down: the env file or a base file it extends.
+func (d *document) where(path string) (string, int) {
+	for p := path; ; p = parentPath(p) {
+		if f, ok := d.files[p]; ok {
+			return f, d.index[p].line()
+		}
+		if at := d.index[p]; at.line() > 0 {
+			return d.fileOf(at), at.line()
+		}
+		if p == "" {
+			return d.file, 1
 		}
 	}
-	if l := d.index[""].line(); l > 0 {
-		return l
+}
+
+// fileOf names the file that holds the field at p.
+func (d *document) fileOf(p pos) string {
+	n := p.key
+	if n == nil {
+		n = p.val
 	}
-	return 1
+	if f, ok := d.origin[n]; ok {
+		return f
+	}
+	return d.file
 }
 
 // parentPath strips the last ".name" or "[i]" from path.
@@ -247,7 +279,7 @@ var yamlLineRE = lazyre.New(`^yaml: line (\d+): (.*)$`)
 // decode parses data with yaml.v3 (for lines), checks it against the schema
 // of Env, and decodes the checked values strictly with sigs.k8s.io/yaml. It
 // returns a nil Env only when nothing could be decoded at all.
-func decode(file string, data []byte) (*Env, *document, []error) {
+func decode(fsys fs.FS, file string, data []byte) (*Env, *document, []error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
@@ -265,10 +297,13 @@ func decode(file string, data []byte) (*Env, *document, []error) {
 		return nil, nil, []error{&FieldError{File: file, Line: extra.Line, Msg: "a second YAML document (after ---); want exactly one"}}
 	}
 
-	w := &walker{file: file, doc: &document{index: map[string]pos{}, bad: map[string]bool{}}, budget: maxNodes}
+	w := &walker{file: file, doc: newDocument(file), budget: maxNodes}
 	body := &root
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		body = root.Content[0]
+	}
+	if fsys != nil {
+		body = w.extend(fsys, file, body, []string{file})
 	}
 	w.doc.index[""] = pos{val: body}
 	w.defaults = w.findDefaults(body)
@@ -344,7 +379,8 @@ type walker struct {
 }
 
 func (w *walker) errf(line int, path, format string, args ...any) {
-	w.errs = append(w.errs, &FieldError{File: w.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+	file, _ := w.doc.where(path)
+	w.errs = append(w.errs, &FieldError{File: file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
@@ -417,6 +453,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 					// The field is probably there under a wrong name: do
 					// not also report it as missing.
 					w.doc.bad[join(path, alt)] = true
+				}
+				if f, ok := w.doc.origin[k]; ok {
+					w.doc.files[child] = f
 				}
 				known := fieldList(t)
 				if t == envType {
@@ -732,7 +771,7 @@ func (w *walker) quietPairs(n *yaml.Node) [][2]*yaml.Node {
 	if w.budget <= 0 {
 		return nil
 	}
-	q := &walker{doc: &document{index: map[string]pos{}, bad: map[string]bool{}}, budget: w.budget}
+	q := &walker{doc: newDocument(w.file), budget: w.budget}
 	out := q.pairs(n, "", 0)
 	w.spend(len(n.Content)/2+w.budget-max(q.budget, 0), "defaults")
 	return out
@@ -841,19 +880,20 @@ func (w *walker) inherit(svc, def *yaml.Node, allowed map[string]reflect.StructF
 // defaults block already reports at the same line: one mistake, one error.
 func dropInherited(errs []error) []error {
 	type at struct {
+		file string
 		line int
 		msg  string
 	}
 	seen := map[at]bool{}
 	for _, err := range errs {
 		if fe := asFieldError(err); strings.HasPrefix(fe.Field, "defaults.") {
-			seen[at{fe.Line, fe.Msg}] = true
+			seen[at{fe.File, fe.Line, fe.Msg}] = true
 		}
 	}
 	out := errs[:0]
 	for _, err := range errs {
 		fe := asFieldError(err)
-		if strings.HasPrefix(fe.Field, "services.") && seen[at{fe.Line, fe.Msg}] {
+		if strings.HasPrefix(fe.Field, "services.") && seen[at{fe.File, fe.Line, fe.Msg}] {
 			continue
 		}
 		out = append(out, err)

@@ -37,10 +37,13 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 	}
 	// Both files must be valid as they stand: promoting from a broken file
 	// would hide where the problem came from.
+	loaded := map[string]*Env{}
 	for _, env := range []string{from, to} {
-		if _, err := Load(fsys, env); err != nil {
+		e, err := Load(fsys, env)
+		if err != nil {
 			return nil, err
 		}
+		loaded[env] = e
 	}
 	fromPath, toPath := EnvPath(from), EnvPath(to)
 	fromData, err := fs.ReadFile(fsys, fromPath)
@@ -59,12 +62,21 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", toPath, err)
 	}
+	// With extends, an image may be written in a base file rather than in
+	// the env's own: FROM's is taken as loaded, and TO's inherited ones
+	// are known, to be refused by name below.
+	fromAll, toAll := loadedImages(loaded[from]), loadedImages(loaded[to])
+	for n, img := range fromAll {
+		if _, ok := fromImgs[n]; !ok {
+			fromImgs[n] = ImageLine{Image: img}
+		}
+	}
 
 	pr := &Promotion{Path: toPath, Set: map[string]string{}, Old: map[string]string{}}
 	names := slices.Clone(services)
 	if len(names) == 0 {
 		for _, n := range SortedKeys(fromImgs) {
-			if _, ok := toImgs[n]; ok {
+			if _, ok := toAll[n]; ok {
 				names = append(names, n)
 			} else {
 				pr.LeftOut = append(pr.LeftOut, n)
@@ -80,6 +92,10 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 		switch {
 		case !ok1:
 			errs = append(errs, fmt.Errorf("--service %s: not in %s", n, fromPath))
+		case !ok2 && toAll[n] == src.Image:
+			// Inherited from a base, and already FROM's image.
+		case !ok2 && toAll[n] != "":
+			errs = append(errs, fmt.Errorf("--service %s: its image %s is inherited from envs/%s (extends), not written in %s; promote edits %s only: write the service's image: there, or change the base by hand", n, toAll[n], loaded[to].Extends, toPath, toPath))
 		case !ok2:
 			errs = append(errs, fmt.Errorf("--service %s: not in %s (add it there by hand first)", n, toPath))
 		case src.Image != dst.Image:
@@ -113,6 +129,19 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 	}
 	pr.Summary, pr.Diff = summary.String(), diff.String()
 	return pr, nil
+}
+
+// loadedImages returns the image of every service of e, and of its
+// migrations job under MigrationsImage.
+func loadedImages(e *Env) map[string]string {
+	out := map[string]string{}
+	for n, s := range e.Services {
+		out[n] = s.Image
+	}
+	if e.Migrations != nil && e.Migrations.Image != "" {
+		out[MigrationsImage] = e.Migrations.Image
+	}
+	return out
 }
 
 // overlayFS is fsys with one file's content replaced: it lets Load validate

@@ -37,3 +37,38 @@ func TestPromote(t *testing.T) {
 		t.Fatalf("invalid source: %v", err)
 	}
 }
+
+// TestPromoteBetweenRegions: two region envs extending one base. An image
+// written in the region's own file is promoted there; one the target
+// inherits from the base is refused, naming the base, and nothing changes.
+func TestPromoteBetweenRegions(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"envs/prod-base.yaml": {Data: []byte("services:\n  web:\n    image: web:v1\n    containerPort: 8080\n  worker:\n    image: worker:v1\n")},
+		"envs/prod-us-east-1.yaml": {Data: []byte("extends: prod-base.yaml\nenvironment: prod-us-east-1\n" +
+			"services:\n  web:\n    image: web:v3\n  worker:\n    image: worker:v2\n")},
+		"envs/prod-eu-west-1.yaml": {Data: []byte("extends: prod-base.yaml\nenvironment: prod-eu-west-1\n" +
+			"services:\n  web:\n    image: web:v2 # pinned\n")},
+	}
+	pr, err := Promote(fsys, "prod-us-east-1", "prod-eu-west-1", []string{"web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Path != "envs/prod-eu-west-1.yaml" || pr.Set["web"] != "web:v3" || pr.Old["web"] != "web:v2" ||
+		!strings.Contains(string(pr.Data), "image: web:v3 # pinned\n") {
+		t.Fatalf("path %s set %v old %v data:\n%s", pr.Path, pr.Set, pr.Old, pr.Data)
+	}
+	_, err = Promote(fsys, "prod-us-east-1", "prod-eu-west-1", nil)
+	if err == nil || !strings.Contains(err.Error(), "--service worker: its image worker:v1 is inherited from envs/prod-base.yaml (extends), not written in envs/prod-eu-west-1.yaml") {
+		t.Fatalf("inherited image: %v", err)
+	}
+	// The other way: FROM's images come from its file and its base alike.
+	fsys["envs/prod-us-east-1.yaml"] = &fstest.MapFile{Data: []byte("extends: prod-base.yaml\nenvironment: prod-us-east-1\nservices:\n  web:\n    image: web:v1\n")}
+	pr, err = Promote(fsys, "prod-eu-west-1", "prod-us-east-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Set) != 1 || pr.Set["web"] != "web:v2" {
+		t.Fatalf("set %v, want web:v2 only (worker is the base's on both sides)", pr.Set)
+	}
+}

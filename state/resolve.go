@@ -76,6 +76,7 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 			d.Migrations.SnapshotRDS = m.Snapshot.RDSInstance
 			d.Migrations.SnapshotTimeout = m.Snapshot.Timeout.D()
 		}
+		d.Migrations.Irreversible = m.Irreversible
 	}
 	errs = append(errs, rs.errs...)
 	for i, n := range e.Notify {

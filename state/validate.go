@@ -255,7 +255,8 @@ func newChecker(file, envName string, fsys fs.FS, doc *document) *checker {
 }
 
 func (c *checker) errf(path, format string, args ...any) {
-	c.errs = append(c.errs, &FieldError{File: c.file, Line: c.doc.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	file, line := c.doc.where(path)
+	c.errs = append(c.errs, &FieldError{File: file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // ok reports whether the field at path was not rejected while decoding;

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/developer-mesh/reconciler/internal/lazyre"
 	"github.com/developer-mesh/reconciler/state"
@@ -64,6 +65,11 @@ type SiteParams struct {
 	SessionHeader string
 }
 
+// LogFlush is the longest nginx keeps a site's access log lines in its
+// buffer: a line is in the file at most this long after its request
+// ended. Readers of the log allow for it.
+const LogFlush = time.Second
+
 // LogPath is the access log of the site in dir, "" when dir is "".
 func LogPath(dir, env, service string) string {
 	if dir == "" {
@@ -96,7 +102,7 @@ func Site(p SiteParams) ([]byte, error) {
 		RouteVar, RoutePath            string
 		ProbePath, ProbeFile           string
 		DrainMarker, PinVar            string
-		SessionVar                     string
+		SessionVar, LogFlush           string
 		LivePort                       int
 	}{
 		SiteParams: p,
@@ -109,6 +115,7 @@ func Site(p SiteParams) ([]byte, error) {
 		ACMERoot:   ACMEWebroot,
 		LivePort:   p.BluePort,
 		LogPath:    LogPath(p.LogDir, p.Env, p.Service),
+		LogFlush:   LogFlush.String(),
 		RouteVar:   "reconciler_" + strings.ReplaceAll(p.Env+"_"+p.Service, "-", "_") + "_route",
 		RoutePath:  RoutePath,
 		ProbePath:  ProbePath,

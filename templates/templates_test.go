@@ -58,7 +58,7 @@ func siteCases(confDir, certDir string) []struct {
 		{"mcp", SiteParams{
 			Env: "prod", Service: "mcp-server", ConfDir: confDir,
 			BluePort: 21242, GreenPort: 21243, Listen: listen("127.0.0.1:8080"),
-			SessionHeader: "Mcp-Session-Id",
+			SessionHeader: "Mcp-Session-Id", LogDir: confDir,
 		}},
 		{"upstream-only", SiteParams{
 			Env: "staging", Service: "api", ConfDir: confDir,

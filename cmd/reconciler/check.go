@@ -113,6 +113,10 @@ func (a engine) RunningMemory(ctx context.Context) (map[string]int64, error) {
 	return a.rt.RunningMemory(ctx)
 }
 
+func (a engine) KeptMemory(ctx context.Context) (map[string]int64, error) {
+	return a.rt.KeptMemory(ctx)
+}
+
 // workerProbe is the check that nginx's workers see e's conf dir, asked
 // through the probe location of e's sites with a listen address.
 func workerProbe(e *state.Env) nginx.Workers {

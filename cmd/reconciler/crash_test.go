@@ -163,7 +163,8 @@ func (w *world) commitYAML(yaml, msg string) {
 // wantConverged checks what every crash must leave after one more apply:
 // diff in sync, exactly one running container per service named and
 // labelled for its color, nginx sending traffic to that color, and a
-// configuration that passes nginx -t.
+// configuration that passes nginx -t. Beside it, a service may keep its
+// previous release: one stopped (exited) container of the other color.
 func (w *world) wantConverged(services ...string) {
 	w.t.Helper()
 	w.mustRun(exitOK, "diff")
@@ -172,18 +173,28 @@ func (w *world) wantConverged(services ...string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	per := map[string][]string{}
+	per, kept := map[string][]string{}, map[string][]string{}
 	for _, c := range list {
 		name := strings.TrimPrefix(c.Names[0], "/")
 		svc, color := c.Labels[state.LabelService], c.Labels[state.LabelColor]
-		if name != state.ContainerName(w.env, svc, state.Color(color)) || c.State != "running" {
-			w.t.Errorf("container %s: labels service=%q color=%q, state %s", name, svc, color, c.State)
+		if name != state.ContainerName(w.env, svc, state.Color(color)) {
+			w.t.Errorf("container %s: labels service=%q color=%q", name, svc, color)
 		}
-		per[svc] = append(per[svc], color)
+		switch c.State {
+		case "running":
+			per[svc] = append(per[svc], color)
+		case "exited":
+			kept[svc] = append(kept[svc], color)
+		default:
+			w.t.Errorf("container %s: state %s", name, c.State)
+		}
 	}
 	for _, svc := range services {
 		if len(per[svc]) != 1 {
-			w.t.Fatalf("service %s has containers of colors %v, want exactly one (all: %v)", svc, per[svc], per)
+			w.t.Fatalf("service %s has running containers of colors %v, want exactly one (all: %v)", svc, per[svc], per)
+		}
+		if k := kept[svc]; len(k) > 1 || len(k) == 1 && k[0] == per[svc][0] {
+			w.t.Fatalf("service %s keeps stopped containers %v beside %v, want at most the other color (the previous release)", svc, k, per[svc])
 		}
 	}
 	if len(per) != len(services) {

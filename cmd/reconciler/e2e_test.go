@@ -182,6 +182,16 @@ func (w *world) containers() map[string]string {
 	return out
 }
 
+// state is the engine's state of the container name ("" when absent).
+func (w *world) state(name string) string {
+	w.t.Helper()
+	ci, err := w.cli.ContainerInspect(context.Background(), name)
+	if err != nil || ci.State == nil {
+		return ""
+	}
+	return ci.State.Status
+}
+
 func (w *world) reloadCount() int {
 	b, _ := os.ReadFile(w.reloads)
 	return strings.Count(string(b), "reload")
@@ -332,8 +342,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	w.wantServing("v2")
 	names := w.containers()
-	if _, ok := names[w.env+"-web-blue"]; ok || len(names) != 2 {
-		t.Fatalf("after upgrade containers = %v, want web-green and worker-blue", names)
+	if _, ok := names[w.env+"-web-blue"]; !ok || len(names) != 3 {
+		t.Fatalf("after upgrade containers = %v, want web-green, worker-blue and web-blue (stopped, kept for a rollback)", names)
+	}
+	if st := w.state(w.env + "-web-blue"); st != "exited" {
+		t.Fatalf("web-blue after the upgrade is %s, want exited (kept for a rollback)", st)
 	}
 	if n := w.reloadCount(); n != reloads {
 		t.Fatalf("the upgrade reloaded nginx (%d → %d): the switch must not reload", reloads, n)
@@ -448,7 +461,7 @@ func TestDriftHealed(t *testing.T) {
 	// no container.
 	var live state.Color
 	for n := range w.containers() {
-		if strings.Contains(n, "-web-") {
+		if strings.Contains(n, "-web-") && w.state(n) == "running" { // the other is the kept previous release
 			live = state.Color(n[strings.LastIndex(n, "-")+1:])
 		}
 	}
@@ -702,7 +715,7 @@ func TestMigrations(t *testing.T) {
 	}
 	w.mustRun(exitOK, "apply")
 	w.wantServing("v2")
-	if names := w.containers(); len(names) != 1 {
-		t.Fatalf("the job container was left behind: %v", names)
+	if names := w.containers(); len(names) != 2 {
+		t.Fatalf("the job container was left behind (want web-green and the stopped web-blue): %v", names)
 	}
 }

@@ -180,8 +180,19 @@ func openFleetStore(ctx context.Context, g *globals, e *state.Env) (*redisstore.
 
 // fleetGate wraps the agent's sync in its env's fleet (a pass-through for
 // an env without one).
-func fleetGate(g *globals, env, hostName string, interval time.Duration, load func(agent.Revision) (*state.Env, error), inner fleet.SyncFunc) *fleet.Gate {
-	return &fleet.Gate{Env: env, Host: hostName, Load: load, Inner: inner,
+// load reads an env file at a revision: this env's, or (fleet.after) the
+// region's before it.
+func fleetGate(g *globals, env, hostName string, interval time.Duration, load func(rev agent.Revision, env string) (*state.Env, error), inner fleet.SyncFunc) *fleet.Gate {
+	return &fleet.Gate{Env: env, Host: hostName, Inner: inner,
+		Load:    func(rev agent.Revision) (*state.Env, error) { return load(rev, env) },
+		LoadEnv: load,
+		OpenEnv: func(ctx context.Context, other string, f *state.Fleet) (fleet.Store, error) {
+			st, err := openFleetStore(ctx, g, &state.Env{Environment: other, Fleet: f})
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		},
 		HealthTTL: 3 * max(interval, time.Minute), Log: g.log.Named("fleet").With(zap.String("env", env), zap.String("host", hostName)),
 		Open: func(ctx context.Context, f *state.Fleet) (fleet.Store, error) {
 			e := &state.Env{Environment: env, Fleet: f}

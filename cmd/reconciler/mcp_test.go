@@ -151,3 +151,78 @@ func TestMCPSessionsSurviveDeploy(t *testing.T) {
 		t.Errorf("an idle old color was not drained early:\n%s", r.stdout)
 	}
 }
+
+// TestDrainSeesNginxSessions: an MCP server that closes every connection
+// after its answer leaves the host no connection to see between two calls
+// of a session; only nginx's access log shows the session in use. A
+// client calls the old color every 300ms through its pinned session for
+// 2s into the drain, then stops. The drain (deadline 8s, idle 1s) must
+// wait while nginx still sends the session's calls to the old color (no
+// call gets a 404, every call is answered by v1) and end as idle once
+// they stop, before its deadline.
+func TestDrainSeesNginxSessions(t *testing.T) {
+	w := newWorld(t)
+	v1, v2 := "reconciler-test/i19b-mcp:v1", "reconciler-test/i19b-mcp:v2"
+	testenv.MCPImage(t, v1, "v1")
+	testenv.MCPImage(t, v2, "v2")
+	extra := "    mcp: true\n    drainIdle: 1s\n"
+	env := "      CLOSE_CONNS: \"1\"\n"
+	w.commit(spec{image: v1, version: "v1", webExtra: extra, webEnv: env, drain: "8s"}, "mcp v1")
+	w.mustRun(0, "apply")
+
+	caller := &mcptest.Client{URL: fmt.Sprintf("http://127.0.0.1:%d", w.port), CallEvery: 300 * time.Millisecond}
+	if err := caller.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Stop()
+	waitFor(t, "the stream open", 5*time.Second, caller.StreamUp)
+	// No stream: only the calls use the session.
+	caller.CloseStream()
+	waitFor(t, "the stream closed", 5*time.Second, func() bool { return !caller.StreamUp() })
+	waitFor(t, "a call answered by v1", 5*time.Second, func() bool {
+		a := caller.Answers()
+		return len(a) > 0 && a[len(a)-1].Version == "v1"
+	})
+
+	// Two seconds after nginx routes to green, the client stops.
+	stopped := make(chan mcptest.Counts, 1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if code, body := w.get("/.reconciler-check/route"); code == 200 && strings.TrimSpace(body) == "green" {
+				select {
+				case <-done:
+				case <-time.After(2 * time.Second):
+					stopped <- caller.Stop()
+				}
+				return
+			}
+		}
+	}()
+	w.commit(spec{image: v2, version: "v2", webExtra: extra, webEnv: env, drain: "8s"}, "mcp v2")
+	r := w.mustRun(0, "apply")
+	close(done)
+	var got mcptest.Counts
+	select {
+	case got = <-stopped:
+	default:
+		t.Fatalf("the drain ended less than 2s after the switch, while the session was in use:\n%s", r.stdout)
+	}
+	t.Logf("caller %+v\n%s", got, r.stdout)
+	if got.NotFound != 0 || got.Errors != 0 || got.Inits != 1 || got.OK < 5 {
+		t.Errorf("caller saw %+v: want every call answered on its one session, none 404", got)
+	}
+	for _, a := range caller.Answers() {
+		if a.Version != "v1" {
+			t.Errorf("call %+v: want every call of the old session answered by v1", a)
+		}
+	}
+	if !strings.Contains(r.stdout, "drained web/blue: idle after") {
+		t.Errorf("the drain did not end as idle once the session stopped:\n%s", r.stdout)
+	}
+}

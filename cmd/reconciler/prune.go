@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,11 +14,11 @@ func init() { commands = append(commands, pruneCmd) }
 
 func pruneCmd(g *globals) *cobra.Command {
 	var f envFlags
-	var dryRun bool
+	var dryRun, previous bool
 	var lockTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "prune --env NAME [--dry-run]",
-		Short: "Remove images the env's services ran that no container uses, beyond the last keepImages of each service (and unused name proxy images)",
+		Use:   "prune --env NAME [--dry-run] [--previous]",
+		Short: "Remove images the env's services ran that no container uses, beyond the last keepImages of each service (and unused name proxy images); with --previous, first the previous release kept stopped for a rollback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -31,6 +32,31 @@ func pruneCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
+			scope, err := h.EnvScope(e)
+			if err != nil {
+				return err
+			}
+			if previous {
+				removed, err := h.RemoveKept(ctx, scope, dryRun)
+				verb := "removed"
+				if dryRun {
+					verb = "would remove"
+				}
+				for _, c := range removed {
+					fmt.Fprintf(g.stdout, "%s previous release %s (%s, commit %s)\n", verb, c.Name, c.Spec.Image, state.ShortHash(c.Commit))
+				}
+				if err != nil {
+					return err
+				}
+			} else {
+				kept, err := h.Kept(ctx, scope)
+				if err != nil {
+					return err
+				}
+				for _, c := range kept {
+					fmt.Fprintf(g.stdout, "kept previous release %s (%s, commit %s) for reconciler rollback; --previous removes it\n", c.Name, c.Spec.Image, state.ShortHash(c.Commit))
+				}
+			}
 			rep, err := h.Retain(ctx, e.Environment, e.KeepImages, dryRun)
 			rep.Print(g.stdout, dryRun)
 			return err
@@ -38,6 +64,7 @@ func pruneCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only say what would be removed")
+	cmd.Flags().BoolVar(&previous, "previous", false, "also remove the previous release kept stopped for reconciler rollback (its images become unused)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for an apply of the same env to finish")
 	return cmd
 }

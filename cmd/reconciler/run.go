@@ -203,12 +203,12 @@ func runAgent(ctx context.Context, g *globals, f runFlags) error {
 	}
 	// An env with a fleet section deploys in its fleet's order (a
 	// pass-through for one without).
-	gate := fleetGate(g, f.env, f.host, max(f.interval, f.healInterval), func(rev agent.Revision) (*state.Env, error) {
+	gate := fleetGate(g, f.env, f.host, max(f.interval, f.healInterval), func(rev agent.Revision, env string) (*state.Env, error) {
 		c, err := m.Commit(rev.Hash)
 		if err != nil {
 			return nil, err
 		}
-		return state.Load(c.FS, f.env)
+		return state.Load(c.FS, env)
 	}, s.Sync)
 	cfg := agent.Config{
 		Env: f.env, Interval: f.interval, HealInterval: f.healInterval, Repair: !f.noHeal,

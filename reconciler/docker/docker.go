@@ -217,6 +217,53 @@ func (r *Runtime) Remove(ctx context.Context, name string, stopTimeout time.Dura
 	return nil
 }
 
+// Stop implements reconciler.Runtime: the container is stopped and kept,
+// so Resume starts it again without a pull or a create. It refuses a
+// container without the state.LabelEnv label.
+func (r *Runtime) Stop(ctx context.Context, name string, stopTimeout time.Duration) error {
+	ci, err := r.cli.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", name, err)
+	}
+	if strings.TrimPrefix(ci.Name, "/") != name {
+		return nil
+	}
+	if ci.Config == nil || ci.Config.Labels[state.LabelEnv] == "" {
+		return fmt.Errorf("stop container %s: it has no %s label, so reconciler did not create it and leaves it alone", name, state.LabelEnv)
+	}
+	secs := int((stopTimeout + time.Second - 1) / time.Second)
+	r.log.Debug("stop container", zap.String("name", name), zap.Int("timeoutSeconds", secs))
+	if err := r.cli.ContainerStop(ctx, ci.ID, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop container %s: %w", name, err)
+	}
+	return nil
+}
+
+// Resume implements reconciler.Runtime: it starts a stopped container of
+// ours as it was created.
+func (r *Runtime) Resume(ctx context.Context, name string) error {
+	ci, err := r.cli.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) || err == nil && strings.TrimPrefix(ci.Name, "/") != name {
+		return fmt.Errorf("resume container %s: %w", name, reconciler.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("resume container %s: %w", name, err)
+	}
+	if ci.Config == nil || ci.Config.Labels[state.LabelEnv] == "" {
+		return fmt.Errorf("resume container %s: it has no %s label, so reconciler did not create it and leaves it alone", name, state.LabelEnv)
+	}
+	if ci.State != nil && ci.State.Running {
+		return nil
+	}
+	if err := r.cli.ContainerStart(ctx, ci.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("resume container %s: %w", name, err)
+	}
+	return nil
+}
+
 // toContainer reads one of our containers from its inspection.
 func (r *Runtime) toContainer(ci container.InspectResponse) state.Container {
 	c := state.Container{ID: ci.ID, Name: strings.TrimPrefix(ci.Name, "/"), ImageID: ci.Image}

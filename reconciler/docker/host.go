@@ -86,6 +86,34 @@ func (r *Runtime) RunningMemory(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
+// KeptMemory returns the memory limit (0 = none) of each stopped
+// (exited) container of ours, of every environment, by name: the
+// previous releases kept for a rollback, which it starts beside the
+// running ones.
+func (r *Runtime) KeptMemory(ctx context.Context) (map[string]int64, error) {
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", state.LabelEnv), filters.Arg("status", "exited"))})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make(map[string]int64, len(list))
+	for _, c := range list {
+		ci, err := r.cli.ContainerInspect(ctx, c.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inspect container %.12s: %w", c.ID, err)
+		}
+		var mem int64
+		if ci.HostConfig != nil {
+			mem = ci.HostConfig.Memory
+		}
+		out[summaryName(c)] = mem
+	}
+	return out, nil
+}
+
 // unreachable reports whether err says the registry could not be reached
 // at all, rather than that it refused the image.
 func unreachable(err error) bool {

@@ -175,3 +175,45 @@ func hostList(hs []string) string {
 	}
 	return "hosts " + strings.Join(hs, ", ")
 }
+
+// RegionTurn says why the region after env prev may not start commit yet,
+// "" when it may: every host of prev (whose fleet is f) must have run
+// commit healthy, as its heartbeat says, for f's next region's bake, from
+// the latest of their applied results (or heartbeats, when the store lost
+// the results). bake is the fleet.afterBake of the region that waits.
+func RegionTurn(prev string, f *state.Fleet, commit string, bake time.Duration, s Snapshot, now time.Time) string {
+	short := state.ShortHash(commit)
+	if h := s.Halt; h != nil && h.Commit == commit {
+		return fmt.Sprintf("the rollout of %s is halted in %s: host %s failed it (%s); this region stays on the commit it runs", short, prev, h.Host, h.Error)
+	}
+	var since time.Time
+	var waiting, unhealthy []string
+	for _, name := range f.Hosts {
+		h := s.Hosts[name]
+		switch {
+		case !h.Runs(commit):
+			waiting = append(waiting, name)
+			continue
+		case h.Health == nil || h.Health.Commit != commit || !h.Health.Healthy:
+			unhealthy = append(unhealthy, name)
+			continue
+		}
+		at := h.Applied.At
+		if h.Applied.Commit != commit {
+			at = h.Health.At
+		}
+		if at.After(since) {
+			since = at
+		}
+	}
+	switch {
+	case len(waiting) > 0:
+		return fmt.Sprintf("waiting for region %s to deploy %s first (%s)", prev, short, hostList(waiting))
+	case len(unhealthy) > 0:
+		return fmt.Sprintf("waiting for region %s to report %s healthy (%s)", prev, short, hostList(unhealthy))
+	}
+	if until := since.Add(bake); now.Before(until) {
+		return fmt.Sprintf("region %s bakes %s until %s", prev, short, until.UTC().Format(time.RFC3339))
+	}
+	return ""
+}

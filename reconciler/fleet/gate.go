@@ -33,6 +33,13 @@ type Gate struct {
 	// Open connects to the store of f (the password from f.Auth). The Gate
 	// keeps the store while f's store, auth and username stay the same.
 	Open func(ctx context.Context, f *state.Fleet) (Store, error)
+	// LoadEnv returns the env file of another env at rev: the region
+	// before this one (fleet.after). Needed only with fleet.after.
+	LoadEnv func(rev agent.Revision, env string) (*state.Env, error)
+	// OpenEnv connects to the store of another env's fleet f, for reading
+	// its hosts (fleet.after); the Gate closes it when done, when it has a
+	// Close method. Needed only with fleet.after.
+	OpenEnv func(ctx context.Context, env string, f *state.Fleet) (Store, error)
 	// Inner is the host's own Sync.
 	Inner SyncFunc
 	// HealthTTL is how long a heartbeat lives: a few poll or drift check
@@ -123,6 +130,11 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 	if err != nil {
 		return agent.Outcome{}, g.wait(fmt.Errorf("coordination store unreachable: deploying nothing new, serving the applied commit: %w", err), false)
 	}
+	if f.After != "" {
+		if why := g.regionTurn(ctx, rev, f); why != "" {
+			return agent.Outcome{}, g.wait(errors.New(why), false)
+		}
+	}
 	if why := Turn(f, g.Host, rev.Hash, snap, g.now()); why != "" {
 		halted := snap.Halt != nil && snap.Halt.Commit == rev.Hash
 		return agent.Outcome{}, g.wait(errors.New(why), halted)
@@ -178,6 +190,39 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 		log.Info("recorded the result")
 	}
 	return out, serr
+}
+
+// regionTurn says why this env may not start rev yet because of the region
+// before it (f.After), "" when it may. Any doubt (the other env's file,
+// its store) means waiting: a region never starts a commit it cannot see
+// healthy in the region before it.
+func (g *Gate) regionTurn(ctx context.Context, rev agent.Revision, f *state.Fleet) string {
+	short := state.ShortHash(rev.Hash)
+	path := state.EnvPath(f.After)
+	if g.LoadEnv == nil || g.OpenEnv == nil {
+		return "fleet.after: this agent cannot read other envs; deploying nothing new"
+	}
+	pe, err := g.LoadEnv(rev, f.After)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("fleet.after: %s at %s: %v; deploying nothing new", path, short, err)
+	case pe.Fleet == nil:
+		return fmt.Sprintf("fleet.after: %s at %s has no fleet section: want the env of the region before this one, with its fleet; deploying nothing new", path, short)
+	case pe.Fleet.After == g.Env:
+		return fmt.Sprintf("fleet.after: %s at %s waits for this env in turn (fleet.after: %s): a loop; deploying nothing new", path, short, g.Env)
+	}
+	st, err := g.OpenEnv(ctx, f.After, pe.Fleet)
+	if err != nil {
+		return fmt.Sprintf("the coordination store of region %s is unreachable: deploying nothing new, serving the applied commit: %v", f.After, err)
+	}
+	if c, ok := st.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	snap, err := st.Snapshot(ctx, pe.Fleet.Hosts, pe.Fleet.Parallel)
+	if err != nil {
+		return fmt.Sprintf("the coordination store of region %s is unreachable: deploying nothing new, serving the applied commit: %v", f.After, err)
+	}
+	return RegionTurn(f.After, pe.Fleet, rev.Hash, f.AfterBake.D(), snap, g.now())
 }
 
 // wait records why the host waits and returns it as agent.Wait.

@@ -100,7 +100,7 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live := o.Live("web"); live == nil || live.Spec.Image != "web:v2" || len(o.Containers) != 1 {
+	if live := o.Live("web"); live == nil || live.Spec.Image != "web:v2" || len(o.Containers) != 2 { // v1 kept, stopped
 		t.Fatalf("the refused apply changed the host: live %+v, containers %d", live, len(o.Containers))
 	}
 	if got := ev.take(); got != "" {

@@ -162,8 +162,12 @@ func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
 	if err != nil {
 		return nil, err
 	}
+	runs, err := h.Dir.MigrationRuns(s.Env)
+	if err != nil {
+		return nil, err
+	}
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: last, NameProxies: snap.NameProxies, Settings: settings}
+		LastMigration: last, MigrationRuns: runs, NameProxies: snap.NameProxies, Settings: settings}
 	if s.NamesDir != "" && h.Markers != nil {
 		if o.Names, err = h.Markers.Colors(s.NamesDir); err != nil {
 			return nil, err

@@ -114,3 +114,34 @@ func TestPreviewShowsHostSettings(t *testing.T) {
 		t.Fatalf("same file, plan:\n%s", p)
 	}
 }
+
+// TestPreviewShowsBaseFileChange: a change of the base file an env extends
+// is a change of the env, with the env file itself unchanged.
+func TestPreviewShowsBaseFileChange(t *testing.T) {
+	child := "extends: pv18-base.yaml\nenvironment: pv18\n"
+	base := "services:\n  api:\n    image: example.com/api:v1\n    containerPort: 8080\n    listen: \"80\"\n    env: {MODE: a}\n"
+	old := Source{FS: fstest.MapFS{"envs/pv18.yaml": {Data: []byte(child)}, "envs/pv18-base.yaml": {Data: []byte(base)}}, Hash: "1111111111111111111111111111111111111111"}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"image", "api:v1", "api:v2", "example.com/api:v1 → example.com/api:v2"},
+		{"env", "MODE: a", "MODE: b", "env MODE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nb := strings.Replace(base, tc.from, tc.to, 1)
+			head := Source{FS: fstest.MapFS{"envs/pv18.yaml": {Data: []byte(child)}, "envs/pv18-base.yaml": {Data: []byte(nb)}}, Hash: "2222222222222222222222222222222222222222"}
+			p, err := Preview(context.Background(), head, old, "pv18")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out := p.String(); p.Empty() || !strings.Contains(out, tc.want) {
+				t.Fatalf("preview of a base file change does not show %q:\n%s", tc.want, out)
+			}
+		})
+	}
+	p, err := Preview(context.Background(), old, old, "pv18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() {
+		t.Fatalf("same files, plan:\n%s", p)
+	}
+}

@@ -97,6 +97,11 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 		return out, agent.Transient(err)
 	}
 	defer unlock()
+	if mode != agent.Check {
+		if err := s.paused(rev.Hash); err != nil {
+			return out, agent.Transient(err)
+		}
+	}
 	pl, err := h.Plan(ctx, src, e)
 	if err != nil {
 		if s.Down(ctx) {

@@ -217,6 +217,21 @@ func (h Edge) Remove(ctx context.Context, confDir, env, service string) error {
 	return nil
 }
 
+// LastRequest implements reconciler.DrainLog with h.Used; the offset is
+// the number of lines in the log.
+func (h Edge) LastRequest(ctx context.Context, p string, from int64, port int) (time.Time, int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(ctx, "last-request", p, strconv.Itoa(port)); err != nil {
+		return time.Time{}, from, err
+	}
+	var last time.Time
+	if h.Used != nil {
+		last = h.Used(p, port)
+	}
+	return last, int64(len(h.logs[p])), nil
+}
+
 // LogOffset implements reconciler.Edge: the number of lines in the log.
 func (h Edge) LogOffset(ctx context.Context, p string) (int64, error) {
 	h.mu.Lock()

@@ -35,6 +35,7 @@ var (
 	_ reconciler.ProgressPuller = Runtime{}
 	_ reconciler.Edge           = Edge{}
 	_ reconciler.DrainProber    = Runtime{}
+	_ reconciler.DrainLog       = Edge{}
 	_ reconciler.Names          = (*Host)(nil)
 	_ reconciler.Journal        = (*Host)(nil)
 )
@@ -87,6 +88,10 @@ type Host struct {
 	// Busy, when set, is the Activity of the draining container name with
 	// port (else none: idle). It runs under the host's lock.
 	Busy func(name string, port int) reconciler.Activity
+	// Used, when set, is when nginx's access log at path last shows a
+	// request sent to 127.0.0.1:port (else never). It runs under the
+	// host's lock.
+	Used func(path string, port int) time.Time
 
 	mu         sync.Mutex
 	seq        int64
@@ -100,9 +105,11 @@ type Host struct {
 	logs       map[string][]logLine              // access log path → lines
 	output     map[string]string                 // container name → its output
 	migrations map[string]string                 // env → spec hash of the last run
-	settings   map[string]map[string]string      // env → recorded settings
-	calls      []Call
-	jobs       []reconciler.ContainerSpec
+	// migrationRuns are the migrations runs applied, by env.
+	migrationRuns map[string][]state.MigrationRun
+	settings      map[string]map[string]string // env → recorded settings
+	calls         []Call
+	jobs          []reconciler.ContainerSpec
 }
 
 // entry is one container: ours (env set), a name proxy (proxy set) or a
@@ -185,6 +192,12 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	}
 	if o.LastMigration != "" {
 		h.migrations[d.Env] = o.LastMigration
+		if o.MigrationRuns != nil {
+			if h.migrationRuns == nil {
+				h.migrationRuns = map[string][]state.MigrationRun{}
+			}
+			h.migrationRuns[d.Env] = slices.Clone(o.MigrationRuns)
+		}
 	}
 	if o.Settings != nil {
 		h.settings[d.Env] = maps.Clone(o.Settings)
@@ -215,7 +228,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	o := &state.Observed{Containers: snap.Containers, Foreign: snap.Foreign, Sites: sites, ImageIDs: snap.ImageIDs,
-		LastMigration: h.migrations[d.Env], NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
+		LastMigration: h.migrations[d.Env], MigrationRuns: slices.Clone(h.migrationRuns[d.Env]), NameProxies: snap.NameProxies, Settings: maps.Clone(h.settings[d.Env])}
 	if d.NamesDir != "" {
 		o.Names = map[string]state.Color{}
 		for svc, c := range h.names[d.NamesDir] {
@@ -507,6 +520,43 @@ func (h Runtime) Remove(ctx context.Context, name string, _ time.Duration) error
 	return nil
 }
 
+// Stop implements reconciler.Runtime: the container stays, exited.
+func (h Runtime) Stop(ctx context.Context, name string, _ time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(ctx, "stop", name, ""); err != nil {
+		return err
+	}
+	e, ok := h.containers[name]
+	if !ok {
+		return nil
+	}
+	if e.env == "" {
+		return fmt.Errorf("stop container %s: not ours", name)
+	}
+	e.c.State = "exited"
+	return nil
+}
+
+// Resume implements reconciler.Runtime: a stopped container runs again,
+// started later than every other.
+func (h Runtime) Resume(ctx context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(ctx, "resume", name, ""); err != nil {
+		return err
+	}
+	e, ok := h.containers[name]
+	if !ok {
+		return fmt.Errorf("resume container %s: %w", name, reconciler.ErrNotFound)
+	}
+	if e.c.State != "running" {
+		h.seq++
+		e.c.State, e.c.StartedAt, e.c.RestartCount = "running", time.Unix(h.seq, 0).UTC(), 0
+	}
+	return nil
+}
+
 // Logs implements reconciler.Runtime: what SetLogs set, for a container
 // that exists.
 func (h Runtime) Logs(ctx context.Context, name string, _ int) (string, error) {
@@ -626,6 +676,20 @@ func (h *Host) RecordSettings(env string, settings map[string]string) error {
 		settings = map[string]string{}
 	}
 	h.settings[env] = maps.Clone(settings)
+	return nil
+}
+
+// RecordMigrationRuns implements reconciler.Journal.
+func (h *Host) RecordMigrationRuns(env string, runs []state.MigrationRun) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-migration-runs", env, strconv.Itoa(len(runs))); err != nil {
+		return err
+	}
+	if h.migrationRuns == nil {
+		h.migrationRuns = map[string][]state.MigrationRun{}
+	}
+	h.migrationRuns[env] = slices.Clone(runs)
 	return nil
 }
 

@@ -179,7 +179,18 @@ func (c *Checker) Plan(ctx context.Context, p *reconciler.Plan) Report {
 	}
 	r = append(r, c.memory(ctx, p, memTotal))
 	if c.MinDisk > 0 {
-		r = append(r, c.disk(rootDir))
+		d := c.disk(rootDir)
+		if k, ok := c.Engine.(KeptEngine); ok {
+			// The kept previous releases hold their layers and images.
+			if kept, err := k.KeptMemory(ctx); err == nil {
+				if n, _ := Kept(p, kept); n > 0 && d.Err != nil {
+					d.Err = fmt.Errorf("%w; reconciler prune --previous removes the %d stopped previous-release container(s) kept for a rollback, and then their images", d.Err, n)
+				} else if n > 0 {
+					d.Detail += fmt.Sprintf("; %d stopped previous-release container(s) kept for a rollback hold their layers and images", n)
+				}
+			}
+		}
+		r = append(r, d)
 	}
 	return r
 }
@@ -208,7 +219,50 @@ func (c *Checker) memory(ctx context.Context, p *reconciler.Plan, memTotal int64
 	if unlimited > 0 {
 		res.Detail += fmt.Sprintf("; %d container(s) without a memory limit not counted", unlimited)
 	}
+	if k, ok := c.Engine.(KeptEngine); ok {
+		kept, err := k.KeptMemory(ctx)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if n, sum := Kept(p, kept); n > 0 {
+			res.Detail += fmt.Sprintf("; %d stopped previous-release container(s) kept for reconciler rollback (%s of limits, started beside the running ones by a rollback", n, Size(sum))
+			if now+sum > avail {
+				res.Detail += fmt.Sprintf(": %s with those running now, more than %s: a rollback may not fit", Size(now+sum), Size(avail))
+			}
+			res.Detail += ")"
+		}
+	}
 	return res
+}
+
+// KeptEngine is an Engine that also reports the stopped containers kept
+// as previous releases; the memory check counts them when it is one.
+type KeptEngine interface {
+	// KeptMemory returns the memory limit of each stopped container of
+	// ours, by name.
+	KeptMemory(ctx context.Context) (map[string]int64, error)
+}
+
+// Kept counts the kept (stopped) containers that are still kept after p:
+// those p removes (a release replaces its previous one) are not. It
+// returns how many and the sum of their memory limits.
+func Kept(p *reconciler.Plan, kept map[string]int64) (n int, sum int64) {
+	gone := map[string]bool{}
+	for _, ch := range p.Changes {
+		for _, s := range ch.Steps {
+			if s.Action == reconciler.ActRemove || s.Action == reconciler.ActResume {
+				gone[s.Name] = true
+			}
+		}
+	}
+	for name, m := range kept {
+		if !gone[name] {
+			n++
+			sum += m
+		}
+	}
+	return n, sum
 }
 
 // Peak walks the plan in order, as Apply runs it, from the running
@@ -248,7 +302,7 @@ func Peak(p *reconciler.Plan, running map[string]int64) (peak, now int64, unlimi
 					cur -= m // the job ends before the next step
 					delete(mem, s.Container.Name)
 				}
-			case reconciler.ActRemove, reconciler.ActDrain:
+			case reconciler.ActRemove, reconciler.ActDrain, reconciler.ActStop:
 				cur -= mem[s.Name]
 				delete(mem, s.Name)
 			}

@@ -161,3 +161,37 @@ func TestHostWorkers(t *testing.T) {
 		t.Fatalf("after a failing nginx test the probe ran (%d) or results are %v", asked, r)
 	}
 }
+
+// keptEngine is a fakeEngine that also reports kept (stopped) containers.
+type keptEngine struct {
+	fakeEngine
+	kept map[string]int64
+}
+
+func (k keptEngine) KeptMemory(context.Context) (map[string]int64, error) { return k.kept, nil }
+
+// TestMemoryCountsKept: the previous releases kept stopped are counted in
+// the memory check's report (and said not to fit a rollback when they
+// would not), except those the plan removes.
+func TestMemoryCountsKept(t *testing.T) {
+	ctx := context.Background()
+	plan := &reconciler.Plan{Changes: []reconciler.Change{
+		{Steps: []reconciler.Step{{Action: reconciler.ActRemove, Name: "p-api-green"}, start("p-api-green", 512*mib), drain("p-api-blue")}},
+	}}
+	eng := keptEngine{fakeEngine{mem: 2048 * mib, running: map[string]int64{"p-api-blue": 512 * mib, "p-mcp-blue": 512 * mib}},
+		map[string]int64{"p-api-green": 512 * mib, "p-mcp-green": 512 * mib}}
+	c := &Checker{Engine: eng, MemoryReserve: 256 * mib, MinDisk: 1 << 30,
+		FreeDisk: func(string) (int64, error) { return 512 << 20, nil }}
+	out := c.Plan(ctx, plan).String()
+	if !strings.Contains(out, "prune --previous removes the 1 stopped previous-release container(s)") {
+		t.Fatalf("disk report:\n%s", out)
+	}
+	if !strings.Contains(out, "1 stopped previous-release container(s) kept for reconciler rollback (512m of limits") || strings.Contains(out, "may not fit") {
+		t.Fatalf("memory report:\n%s", out)
+	}
+	eng.kept["p-web-green"] = 1024 * mib
+	c.Engine = eng
+	if out := c.Plan(ctx, plan).String(); !strings.Contains(out, "a rollback may not fit") {
+		t.Fatalf("memory report with too much kept:\n%s", out)
+	}
+}

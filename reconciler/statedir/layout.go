@@ -13,6 +13,8 @@ import (
 //	<env>.migrations       the spec hash of env's last successful migrations run
 //	<env>.images           the images each of env's services ran, JSON (retention)
 //	<env>.settings         the env file's settings the last apply recorded (hashed where secret)
+//	<env>.paused           set by reconciler rollback: the agent deploys nothing of the rolled-back commits (JSON)
+//	<env>.migrations.json  the migrations runs that are applied, oldest first, for reverts and rollbacks (JSON)
 //	names/<env>/<service>  the color a service's name proxy forwards to
 //	history/<env>.jsonl    every deploy attempt of env (append-only)
 //	backups/<env>/<time>-<commit>/   nginx files and running specs before a deploy

@@ -155,6 +155,40 @@ func (d *Dir) RecordMigration(env, hash string) error {
 	return nil
 }
 
+// MigrationRuns returns env's record of the migrations runs applied
+// (<env>.migrations.json), oldest first; nil when none is recorded.
+func (d *Dir) MigrationRuns(env string) ([]state.MigrationRun, error) {
+	path := filepath.Join(d.path, env+".migrations.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read migrations runs: %w", err)
+	}
+	var runs []state.MigrationRun
+	if err := json.Unmarshal(b, &runs); err != nil {
+		return nil, fmt.Errorf("read migrations runs %s: %w", path, err)
+	}
+	return runs, nil
+}
+
+// RecordMigrationRuns replaces env's record of the migrations runs
+// applied, atomically.
+func (d *Dir) RecordMigrationRuns(env string, runs []state.MigrationRun) error {
+	if runs == nil {
+		runs = []state.MigrationRun{}
+	}
+	b, err := json.MarshalIndent(runs, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(d.path, env+".migrations.json"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("record migrations runs: %w", err)
+	}
+	return nil
+}
+
 // Settings returns the env file's settings recorded for env (path →
 // display form), or nil when none is recorded.
 func (d *Dir) Settings(env string) (map[string]string, error) {

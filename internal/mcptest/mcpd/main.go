@@ -7,7 +7,9 @@
 //
 //	mcpd [serve]            the server on $PORT (default 8080), answering
 //	                        with version $VERSION; SIGTERM closes it at once,
-//	                        cutting open streams
+//	                        cutting open streams; with $CLOSE_CONNS=1 it
+//	                        closes every connection after its answer, so
+//	                        the host sees none between two requests
 //	mcpd client URL FOR     the client against URL for the duration FOR
 //	                        (calls every 50ms, one stream), then prints its
 //	                        counts as JSON
@@ -54,7 +56,15 @@ func serve() int {
 	if port == "" {
 		port = "8080"
 	}
-	srv := &http.Server{Addr: ":" + port, Handler: mcptest.NewServer(os.Getenv("VERSION")), ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = mcptest.NewServer(os.Getenv("VERSION"))
+	if os.Getenv("CLOSE_CONNS") == "1" {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Connection", "close")
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := &http.Server{Addr: ":" + port, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
