@@ -17,7 +17,7 @@ deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry
 	@./scripts/deps.sh
 
 test: deps ## run every test, with the race detector, against the real Docker engine, nginx and git
-	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 18m ./...
 
 test-short: ## unit tests only (no engine needed)
 	$(GO) test -count=1 -short ./state/... ./reconciler/ ./templates/ ./internal/doclinks/
