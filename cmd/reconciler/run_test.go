@@ -242,8 +242,18 @@ func TestAgentPollAndHeal(t *testing.T) {
 		t.Fatalf("history text: exit %d\n%s", code, out.String())
 	}
 	s := agentStatus(t, a.addr)
-	if s.Env != w.env || s.DesiredCommit != v2 || !s.Ready || len(s.Services) != 1 || !s.Services[0].Live {
-		t.Fatalf("/status = %+v", s)
+	// One live web container; the previous release, when kept, is listed
+	// stopped and not live.
+	var live []string
+	for _, c := range s.Services {
+		if c.Live {
+			live = append(live, c.Container+" "+c.State)
+		} else if c.State == "running" {
+			t.Errorf("/status lists %s running and not live", c.Container)
+		}
+	}
+	if s.Env != w.env || s.DesiredCommit != v2 || !s.Ready || len(live) != 1 || !strings.HasSuffix(live[0], " running") {
+		t.Fatalf("/status = %+v; live %v, want one running", s, live)
 	}
 	if code := a.stop(); code != 0 {
 		t.Fatalf("agent exit %d after stop", code)
