@@ -30,30 +30,8 @@ func goldenCase(t *testing.T, name string) reconciler.GoldenCase {
 // the names of all three back to the old colors, removes the three new
 // containers and keeps the old ones; the drains never ran.
 func TestAtomicReleaseSwitchesAllBack(t *testing.T) {
-	gc := goldenCase(t, "atomic-upgrade")
-	d, o := gc.Desired, gc.Observed
-	p, err := reconciler.Diff(d, o, reconciler.TestKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := memhost.New()
-	h.Seed(d, o)
-	// rest-api's new color (green, port 21003) fails its checks once
-	// traffic moved.
-	var mu sync.Mutex
-	switched := 0
-	h.Fault = func(c memhost.Call) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if c.Op == "switch" && c.Arg == string(state.Green) {
-			switched++
-		}
-		if c.Op == "check" && c.Target == "21003" && switched == 2 {
-			return errors.New("connection refused")
-		}
-		return nil
-	}
-	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	d, p, h := bakeFails(t, nil)
+	_, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
 	if !errors.Is(err, reconciler.ErrRolledBack) {
 		t.Fatalf("apply = %v, want a rolled-back error", err)
 	}
@@ -239,6 +217,39 @@ func TestAtomicFirstDeployIsPerService(t *testing.T) {
 // the others still go back, and the service that could not keeps its new
 // color running (its traffic may be on it).
 func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
+	var d *state.Desired
+	d, p, h := bakeFails(t, func(c memhost.Call) error {
+		if c.Op == "switch" && c.Target == d.Env+"-mcp-server" && c.Arg == string(state.Blue) {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	_, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "the other services were put back") {
+		t.Fatalf("apply = %v, want the failed undo and the others put back", err)
+	}
+	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "rest-api"); color != state.Blue {
+		t.Errorf("rest-api: traffic on %s, want blue", color)
+	}
+	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "mcp-server"); color != state.Green {
+		t.Errorf("mcp-server: traffic on %s; its switch back failed, want green", color)
+	}
+	if _, ok := h.Container(state.ContainerName(d.Env, "mcp-server", state.Green)); !ok {
+		t.Error("mcp-server: the new container was removed although its traffic may be on it")
+	}
+	for _, svc := range []string{"rest-api", "worker"} {
+		if _, ok := h.Container(state.ContainerName(d.Env, svc, state.Green)); ok {
+			t.Errorf("%s: new container left behind", svc)
+		}
+	}
+}
+
+// bakeFails seeds a memory host with the atomic-upgrade case, in which
+// rest-api's new color (green, port 21003) fails its checks once both
+// switches moved traffic; extra, when set, may fail other calls. It
+// returns the case, its plan and the host.
+func bakeFails(t *testing.T, extra func(memhost.Call) error) (*state.Desired, *reconciler.Plan, *memhost.Host) {
+	t.Helper()
 	gc := goldenCase(t, "atomic-upgrade")
 	d, o := gc.Desired, gc.Observed
 	p, err := reconciler.Diff(d, o, reconciler.TestKey)
@@ -258,27 +269,10 @@ func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
 		if c.Op == "check" && c.Target == "21003" && switched == 2 {
 			return errors.New("connection refused")
 		}
-		if c.Op == "switch" && c.Target == d.Env+"-mcp-server" && c.Arg == string(state.Blue) {
-			return errors.New("disk full")
+		if extra != nil {
+			return extra(c)
 		}
 		return nil
 	}
-	_, err = h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
-	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "the other services were put back") {
-		t.Fatalf("apply = %v, want the failed undo and the others put back", err)
-	}
-	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "rest-api"); color != state.Blue {
-		t.Errorf("rest-api: traffic on %s, want blue", color)
-	}
-	if color, _ := h.Live(d.Nginx.ConfDir, d.Env, "mcp-server"); color != state.Green {
-		t.Errorf("mcp-server: traffic on %s; its switch back failed, want green", color)
-	}
-	if _, ok := h.Container(state.ContainerName(d.Env, "mcp-server", state.Green)); !ok {
-		t.Error("mcp-server: the new container was removed although its traffic may be on it")
-	}
-	for _, svc := range []string{"rest-api", "worker"} {
-		if _, ok := h.Container(state.ContainerName(d.Env, svc, state.Green)); ok {
-			t.Errorf("%s: new container left behind", svc)
-		}
-	}
+	return d, p, h
 }
