@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -73,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if p.Port <= 0 {
 			return errors.New("--check needs --port")
 		}
-		return checkColor(ctx, stdout, p.Port)
+		return nameproxy.Check(ctx, stdout, p.Port)
 	}
 	if p.Service == "" || p.Port <= 0 || p.Marker == "" {
 		return errors.New("--service, --port and --marker are required")
@@ -84,28 +83,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
-	return err
-}
-
-// checkColor asks the proxy on port for nameproxy.CheckPath and prints its
-// answer: what apply runs inside the proxy's container after moving its
-// marker (reconciler.NameCheckCommand).
-func checkColor(ctx context.Context, stdout io.Writer, port int) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+nameproxy.CheckPath, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("check: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	_, err = fmt.Fprint(stdout, string(b))
 	return err
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +30,7 @@ func nameProxyCmd(g *globals) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if check {
-				return nameProxyCheck(cmd.Context(), g, p.Port)
+				return nameproxy.Check(cmd.Context(), g.stdout, p.Port)
 			}
 			if p.Service == "" || p.Port <= 0 || p.Marker == "" {
 				return errors.New("name-proxy: --service, --port and --marker are required")
@@ -55,27 +52,4 @@ func nameProxyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&p.Marker, "marker", "", "file holding the live color")
 	cmd.Flags().BoolVar(&check, "check", false, "ask the proxy on --port which color it forwards to, print it and exit")
 	return cmd
-}
-
-// nameProxyCheck asks the proxy on port for nameproxy.CheckPath and prints
-// its answer: what apply runs inside the proxy's container after moving
-// its marker.
-func nameProxyCheck(ctx context.Context, g *globals, port int) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+nameproxy.CheckPath, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("name-proxy --check: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("name-proxy --check: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	fmt.Fprint(g.stdout, string(b))
-	return nil
 }

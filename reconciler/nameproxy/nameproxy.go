@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"net"
@@ -321,3 +322,27 @@ func (b *bufferPool) Get() []byte {
 }
 
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+// Check asks the proxy listening on port (on 127.0.0.1) which color it
+// forwards to, by CheckPath, and writes its answer to w: what apply runs
+// inside the proxy's container after moving its marker. It fails unless
+// the proxy answers 200 within 2 s.
+func Check(ctx context.Context, w io.Writer, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+CheckPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("check: status %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	_, err = fmt.Fprint(w, string(b))
+	return err
+}
