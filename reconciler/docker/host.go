@@ -63,27 +63,7 @@ func (r *Runtime) Info(ctx context.Context) (EngineInfo, error) {
 // container of ours, of every environment, by name: what this host's
 // deployments hold now.
 func (r *Runtime) RunningMemory(ctx context.Context) (map[string]int64, error) {
-	list, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", state.LabelEnv))})
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	out := make(map[string]int64, len(list))
-	for _, c := range list {
-		ci, err := r.cli.ContainerInspect(ctx, c.ID)
-		if cerrdefs.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("inspect container %.12s: %w", c.ID, err)
-		}
-		var mem int64
-		if ci.HostConfig != nil {
-			mem = ci.HostConfig.Memory
-		}
-		out[summaryName(c)] = mem
-	}
-	return out, nil
+	return r.memoryLimits(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", state.LabelEnv))})
 }
 
 // KeptMemory returns the memory limit (0 = none) of each stopped
@@ -91,11 +71,18 @@ func (r *Runtime) RunningMemory(ctx context.Context) (map[string]int64, error) {
 // previous releases kept for a rollback, which it starts beside the
 // running ones.
 func (r *Runtime) KeptMemory(ctx context.Context) (map[string]int64, error) {
-	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+	return r.memoryLimits(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
 		filters.Arg("label", state.LabelEnv), filters.Arg("status", "exited"))})
+}
+
+// memoryLimits returns the memory limit (0 = none) of each container the
+// list options select, by name; a container gone meanwhile is left out.
+func (r *Runtime) memoryLimits(ctx context.Context, opts container.ListOptions) (map[string]int64, error) {
+	list, err := r.cli.ContainerList(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	out := make(map[string]int64, len(list))
 	for _, c := range list {
 		ci, err := r.cli.ContainerInspect(ctx, c.ID)
