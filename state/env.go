@@ -637,8 +637,9 @@ func ParseRate(s string) (float64, error) {
 	return f / 100, nil
 }
 
-// Route53Sites asks for a Route 53 health check of every public site of the
-// environment: a service with a listen address that is not loopback and a
+// Route53Sites is what the environment keeps in Route 53: the record sets
+// of its public names (records), and a health check of every public site
+// (healthChecks): a service with a listen address that is not loopback and a
 // serverName, whose first name is the check's FQDN. The check probes the
 // service's health.path on its listen port, over HTTPS when the service has
 // tls. reconciler finds a site's check by FQDN and type, creates it when
@@ -649,6 +650,11 @@ type Route53Sites struct {
 	// HealthChecks, when present (healthChecks: {} for the defaults), turns
 	// the per-site health checks on.
 	HealthChecks *SiteCheckSettings `json:"healthChecks,omitempty"`
+	// Records are the Route 53 record sets of the env's public names: in a
+	// multi-region setup, this region's latency or failover share of each
+	// name. They roll out with the env's commit, after the services
+	// switched and the site checks are in step; see DNSRecord. Optional.
+	Records []DNSRecord `json:"records,omitempty"`
 }
 
 // SiteCheckSettings are the settings of every site's Route 53 health check.
