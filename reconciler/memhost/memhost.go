@@ -107,6 +107,7 @@ type Host struct {
 	migrations map[string]string                 // env → spec hash of the last run
 	// migrationRuns are the migrations runs applied, by env.
 	migrationRuns map[string][]state.MigrationRun
+	ownedRecords  map[string][]state.RecordKey
 	settings      map[string]map[string]string // env → recorded settings
 	calls         []Call
 	jobs          []reconciler.ContainerSpec
@@ -676,6 +677,21 @@ func (h *Host) RecordSettings(env string, settings map[string]string) error {
 		settings = map[string]string{}
 	}
 	h.settings[env] = maps.Clone(settings)
+	return nil
+}
+
+// RecordOwnedRecords implements reconciler.Journal. The in-memory host
+// keeps no Route 53 record sets: it counts the call and keeps the keys.
+func (h *Host) RecordOwnedRecords(env string, keys []state.RecordKey) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-owned-records", env, strconv.Itoa(len(keys))); err != nil {
+		return err
+	}
+	if h.ownedRecords == nil {
+		h.ownedRecords = map[string][]state.RecordKey{}
+	}
+	h.ownedRecords[env] = slices.Clone(keys)
 	return nil
 }
 
