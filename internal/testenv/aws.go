@@ -42,7 +42,7 @@ type AWS struct {
 	rdsFail      map[string]bool      // instances whose snapshots end "failed"
 	snapshots    map[string]*snapshot // by id
 	healthChecks map[string]*HealthCheck
-	verified     map[string]bool // SES identities that may send
+	verified     map[string]bool        // SES identities that may send
 	zones        map[string][]RecordSet // Route 53 hosted zones by id (awsdns.go)
 	emails       []Email
 }
