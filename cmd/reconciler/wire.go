@@ -127,6 +127,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Prober: httpprobe.New(), Routes: httpprobe.New(),
 		Secrets: secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
 		Log:     g.log, Out: g.stdout, Progress: g.progress(),
+		DNS: awscloud.DNS{Loader: g.aws},
 	}}, nil
 }
 
