@@ -73,6 +73,14 @@ func diffRecords(d *state.Desired, o *state.Observed, strict bool) (*Change, err
 		}
 		got, ok := observed[want.RecordKey]
 		switch {
+		case ok && pending != "":
+			// The record cannot be in step before its check exists.
+			updates++
+			diffs := recordDiffs(got, want)
+			if got.HealthCheckID == "" {
+				diffs = append(diffs, "health check (none) → the site check of "+want.HealthCheckService)
+			}
+			reasons = append(reasons, fmt.Sprintf("~ %s: %s%s", want.RecordKey, strings.Join(diffs, ", "), pending))
 		case !ok:
 			creates++
 			reasons = append(reasons, fmt.Sprintf("+ %s: %s%s", want.RecordKey, describeRecord(want), pending))

@@ -108,6 +108,10 @@ type Host struct {
 	// migrationRuns are the migrations runs applied, by env.
 	migrationRuns map[string][]state.MigrationRun
 	ownedRecords  map[string][]state.RecordKey
+	// records and siteChecks are the host's Route 53: record sets by key,
+	// site check ids by service (records.go).
+	records    map[state.RecordKey]state.RecordSet
+	siteChecks map[string]string
 	settings      map[string]map[string]string // env → recorded settings
 	calls         []Call
 	jobs          []reconciler.ContainerSpec
@@ -203,6 +207,7 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	if o.Settings != nil {
 		h.settings[d.Env] = maps.Clone(o.Settings)
 	}
+	h.seedDNS(d.Env, o.DNS)
 }
 
 // Observed is what observing d's environment on the host returns, as
@@ -236,6 +241,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 			o.Names[svc] = c
 		}
 	}
+	o.DNS = h.observeDNS(d)
 	return o, nil
 }
 
