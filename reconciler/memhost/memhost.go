@@ -112,9 +112,9 @@ type Host struct {
 	// site check ids by service (records.go).
 	records    map[state.RecordKey]state.RecordSet
 	siteChecks map[string]string
-	settings      map[string]map[string]string // env → recorded settings
-	calls         []Call
-	jobs          []reconciler.ContainerSpec
+	settings   map[string]map[string]string // env → recorded settings
+	calls      []Call
+	jobs       []reconciler.ContainerSpec
 }
 
 // entry is one container: ours (env set), a name proxy (proxy set) or a
