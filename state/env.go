@@ -668,6 +668,68 @@ type SiteCheckSettings struct {
 	FailureThreshold int `json:"failureThreshold,omitempty"`
 }
 
+// DefaultRecordTTL is the TTL of a DNSRecord that sets none, in seconds:
+// short, so that a region Route 53 stops answering with leaves the
+// resolvers' caches within a minute.
+const DefaultRecordTTL = 60
+
+// DNSRecord is one Route 53 record set of a public name of the
+// environment: in a multi-region setup, this region's share of the name.
+// reconciler reads the record set first and changes it (one
+// ChangeResourceRecordSets batch per hosted zone, UPSERT) only when it
+// differs; it deletes a record set only when the env no longer declares
+// it and reconciler wrote it on this host (same zone, name, type and
+// setIdentifier). The record sets of other regions (other
+// setIdentifier) and other names are never touched.
+type DNSRecord struct {
+	// HostedZoneID is the id of the public hosted zone that holds name
+	// ("Z0123456789ABCDEFGHIJ"; the "/hostedzone/" prefix is accepted).
+	HostedZoneID string `json:"hostedZoneId"`
+	// Name is the record's DNS name ("mcp.example.com"); a trailing dot is
+	// optional, letters are compared in lower case. No wildcard.
+	Name string `json:"name"`
+	// Type is A (IPv4 addresses), AAAA (IPv6 addresses) or CNAME (one DNS
+	// name, such as the region's load balancer).
+	Type string `json:"type"`
+	// TTL is how long resolvers cache the answer, in seconds, 1 to 86400;
+	// default 60.
+	TTL int `json:"ttl,omitempty"`
+	// Values are the answers of this region: its load balancer's or
+	// host's addresses (A, AAAA), or one DNS name (CNAME). At least one.
+	Values []string `json:"values"`
+	// Routing is how Route 53 chooses between the record sets of the
+	// regions that share the name: "latency" (the region nearest to the
+	// client among the healthy ones) or "failover" (the PRIMARY while it
+	// is healthy, else the SECONDARY). Required.
+	Routing string `json:"routing"`
+	// Region is the AWS region of a latency record; default aws.region.
+	// Only with routing: latency.
+	Region string `json:"region,omitempty"`
+	// Failover is PRIMARY or SECONDARY; required with routing: failover,
+	// refused otherwise.
+	Failover string `json:"failover,omitempty"`
+	// SetIdentifier tells this region's record set from the other
+	// regions' record sets of the same name and type; default the
+	// environment's name. 1 to 128 characters.
+	SetIdentifier string `json:"setIdentifier,omitempty"`
+	// HealthCheck is the Route 53 health check whose failure takes this
+	// record set out of the answers. Required for a failover PRIMARY
+	// (without one, Route 53 never fails over); optional otherwise.
+	HealthCheck *RecordHealthCheck `json:"healthCheck,omitempty"`
+}
+
+// RecordHealthCheck names the health check of a DNSRecord: either the
+// site check reconciler keeps for a service (route53.healthChecks) or a
+// health check by id. Exactly one of the two.
+type RecordHealthCheck struct {
+	// Service is a service whose public site has a Route 53 health check
+	// kept by route53.healthChecks; its id is looked up by the check's
+	// FQDN and type when the record is planned.
+	Service string `json:"service,omitempty"`
+	// ID is the id of a health check reconciler does not keep.
+	ID string `json:"id,omitempty"`
+}
+
 // Fleet is the hosts of an environment and how a commit rolls out across
 // them. Before it deploys a commit, a host's agent waits until every host
 // before it in hosts succeeded with that commit (and the canary baked), then
