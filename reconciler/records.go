@@ -195,7 +195,7 @@ func describeRecord(r state.RecordSet) string {
 	return strings.Join(parts, ", ")
 }
 
-// recordDiffs lists what differs from got to want, "" when nothing.
+// recordDiffs lists what differs from got to want; nil when nothing does.
 func recordDiffs(got, want state.RecordSet) []string {
 	var out []string
 	if got.TTL != want.TTL {
