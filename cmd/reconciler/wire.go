@@ -54,6 +54,8 @@ func source(c *gitrepo.Commit) host.Source {
 		}}
 }
 
+var _ host.DNS = awscloud.DNS{}
+
 // cloud is host.Cloud on AWS: awscloud's APIs, and Route 53's health
 // checks of the public sites.
 type cloud struct{ awscloud.Cloud }

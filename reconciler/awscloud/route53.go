@@ -16,8 +16,9 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-// Route53 updates health checks by id (reconciler.HealthChecks) and keeps
-// one per public site (EnsureHealthCheck). Its endpoint
+// Route53 updates health checks by id (reconciler.HealthChecks), keeps
+// one per public site (EnsureHealthCheck), and reads and changes the
+// env's record sets (RecordSets, ChangeRecords). Its endpoint
 // follows AWS_ENDPOINT_URL_ROUTE_53 or AWS_ENDPOINT_URL.
 type Route53 struct{ cli *route53.Client }
 
