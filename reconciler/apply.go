@@ -24,6 +24,9 @@ type Journal interface {
 	// RecordSettings remembers settings (display forms by path, no secret)
 	// as the env file's settings env's host runs with.
 	RecordSettings(env string, settings map[string]string) error
+	// RecordOwnedRecords remembers keys as the Route 53 record sets
+	// reconciler wrote for env (replacing the previous record).
+	RecordOwnedRecords(env string, keys []state.RecordKey) error
 }
 
 // StopTimeout is how long a container gets between SIGTERM and SIGKILL when
@@ -146,6 +149,9 @@ type Applier struct {
 	// ActHealthCheck steps; nil when the plan has none.
 	Snapshots    Snapshotter
 	HealthChecks HealthChecks
+	// Records is the DNS API of ActRecords steps; nil when the plan has
+	// none.
+	Records Records
 	// Clock is the time health waits, watches, drains and bakes read and
 	// wait on; nil is the real clock.
 	Clock Clock
@@ -395,6 +401,13 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 		return nil
 	case ActSettings:
 		return a.Journal.RecordSettings(p.Env, s.Settings)
+	case ActRecords:
+		if a.Records == nil {
+			return errors.New("no Route 53 client configured")
+		}
+		return a.Records.ChangeRecords(ctx, s.Records.Zone, s.Records.Changes)
+	case ActOwnRecords:
+		return a.Journal.RecordOwnedRecords(p.Env, s.Owned)
 	case ActRemove:
 		if s.Site != nil {
 			if err := a.routed(ctx, s); err != nil {

@@ -81,6 +81,13 @@ func Diff(d *state.Desired, o *state.Observed, key []byte) (*Plan, error) {
 		}
 	}
 	p.Changes = append(p.Changes, pl.removals(desired)...)
+	// The record sets follow the services: the host layer applies them
+	// after the switches (Plan.SplitRecords).
+	if c, err := diffRecords(d, o, false); err != nil {
+		return nil, err
+	} else if c != nil {
+		p.Changes = append(p.Changes, *c)
+	}
 	if c := pl.settings(); c != nil {
 		p.Changes = append(p.Changes, *c)
 	}

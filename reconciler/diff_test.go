@@ -250,6 +250,42 @@ func diffCases() []diffCase {
 			o.ImageIDs[s.Spec.Image] = "sha256:v2"
 			s.Route53 = &state.Route53{HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890"}
 		}},
+		{name: "records-create", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Records = testRecords()
+			o.DNS = &state.ObservedDNS{SiteChecks: map[string]string{"mcp-server": "site-check-1"},
+				Records: []state.RecordSet{otherRegion()}} // another region's share of the name: never in the plan
+		}},
+		{name: "records-pending-check", mutate: func(d *state.Desired, o *state.Observed) {
+			// A first deploy of the region: the site check is created
+			// after the switch, the record then planned again.
+			d.Records = testRecords()[1:]
+			o.DNS = &state.ObservedDNS{}
+		}},
+		{name: "records-drift", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Records = testRecords()
+			edited := testRecords()[1]
+			edited.Values, edited.TTL, edited.HealthCheckService, edited.HealthCheckID = []string{"198.51.100.1"}, 300, "", ""
+			edited.File, edited.Field = "", ""
+			failover := testRecords()[0]
+			failover.File, failover.Field = "", ""
+			o.DNS = &state.ObservedDNS{SiteChecks: map[string]string{"mcp-server": "site-check-1"},
+				Records: []state.RecordSet{failover, edited, otherRegion()}, Owned: keysOf(testRecords())}
+		}},
+		{name: "records-in-sync", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Records = testRecords()
+			a, b := testRecords()[0], testRecords()[1]
+			b.HealthCheckService, b.HealthCheckID = "", "site-check-1"
+			o.DNS = &state.ObservedDNS{SiteChecks: map[string]string{"mcp-server": "site-check-1"},
+				Records: []state.RecordSet{a, b, otherRegion()}, Owned: keysOf(testRecords())}
+		}},
+		{name: "records-removed", mutate: func(d *state.Desired, o *state.Observed) {
+			d.Records = testRecords()[:1]
+			b := testRecords()[1]
+			b.HealthCheckService, b.HealthCheckID = "", "site-check-1"
+			gone := state.RecordKey{Zone: "Z1", Name: "old.example.com.", Type: "A", SetIdentifier: "prod"}
+			o.DNS = &state.ObservedDNS{SiteChecks: map[string]string{"mcp-server": "site-check-1"},
+				Records: []state.RecordSet{testRecords()[0], b, otherRegion()}, Owned: append(keysOf(testRecords()), gone)}
+		}},
 		{name: "drain-zero", mutate: func(d *state.Desired, o *state.Observed) {
 			s := &d.Services[0]
 			s.Spec.Image = "ghcr.io/developer-mesh/devops-mcp:v2"
@@ -459,4 +495,32 @@ func TestDiffDrainReadsNginxLog(t *testing.T) {
 			t.Errorf("the rewritten site does not log the upstream port to %s:\n%s", log, site)
 		}
 	}
+}
+
+// testRecords are the record sets of the env "prod" in us-east-1: a
+// failover PRIMARY with a health check by id, and a latency record whose
+// health check is the site check of mcp-server.
+func testRecords() []state.RecordSet {
+	return []state.RecordSet{
+		{RecordKey: state.RecordKey{Zone: "Z1", Name: "api.example.com.", Type: "CNAME", SetIdentifier: "prod"}, TTL: 60,
+			Values: []string{"lb-1.us-east-1.elb.amazonaws.com."}, Failover: "PRIMARY", HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890",
+			File: "envs/prod.yaml", Field: "route53.records[1]"},
+		{RecordKey: state.RecordKey{Zone: "Z1", Name: "mcp.example.com.", Type: "A", SetIdentifier: "prod"}, TTL: 60,
+			Values: []string{"203.0.113.10", "203.0.113.11"}, Region: "us-east-1", HealthCheckService: "mcp-server",
+			File: "envs/prod.yaml", Field: "route53.records[0]"},
+	}
+}
+
+// otherRegion is eu-west-1's share of mcp.example.com.
+func otherRegion() state.RecordSet {
+	return state.RecordSet{RecordKey: state.RecordKey{Zone: "Z1", Name: "mcp.example.com.", Type: "A", SetIdentifier: "prod-eu-west-1"}, TTL: 60,
+		Values: []string{"198.51.100.20"}, Region: "eu-west-1", HealthCheckID: "site-check-eu"}
+}
+
+func keysOf(rs []state.RecordSet) []state.RecordKey {
+	var keys []state.RecordKey
+	for _, r := range rs {
+		keys = append(keys, r.RecordKey)
+	}
+	return keys
 }

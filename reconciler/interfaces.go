@@ -232,3 +232,10 @@ type HealthChecks interface {
 	// and reports whether it changed anything.
 	UpdateHealthCheck(ctx context.Context, id, path string, port int) (changed bool, err error)
 }
+
+// Records changes Route 53 record sets. awscloud.Route53 implements it.
+type Records interface {
+	// ChangeRecords sends changes to the hosted zone zone in one
+	// ChangeResourceRecordSets batch, which Route 53 makes all or none.
+	ChangeRecords(ctx context.Context, zone string, changes []RecordChange) error
+}

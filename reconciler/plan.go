@@ -39,6 +39,8 @@ const (
 	ActName        Action = "name"         // Service, Color, NameProxy.Dir: point the service's name at Color (atomic marker; "" removes it); with Smoke.Exec, then ask the proxy (NameCheckCommand) until it answers Smoke.WantBody
 	ActNameProxy   Action = "name-proxy"   // NameProxy: the container holding the service's name runs, with this port and network; with Smoke.Exec, then ask it (NameCheckCommand) until it answers Smoke.WantBody
 	ActSettings    Action = "settings"     // Settings: remember the env file's settings this apply carried out
+	ActRecords     Action = "records"      // Records: one ChangeResourceRecordSets batch of a hosted zone, all or nothing
+	ActOwnRecords  Action = "own-records"  // Owned: remember the Route 53 record sets reconciler wrote for the env
 )
 
 // ChangeKind classifies a Change for the plan's summary line.
@@ -177,6 +179,32 @@ type Step struct {
 	Steps []Step `json:"steps,omitempty"`
 	// Timeout bounds an ActSnapshot step's wait for its snapshot.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Records, on an ActRecords step, is the batch of one hosted zone.
+	Records *RecordBatch `json:"records,omitempty"`
+	// Owned, on an ActOwnRecords step, are the record sets the env owns
+	// from now on (replacing the previous record; empty forgets them all).
+	Owned []state.RecordKey `json:"owned,omitempty"`
+}
+
+// RecordBatch is one ChangeResourceRecordSets call: the changes of one
+// hosted zone, which Route 53 makes all or none.
+type RecordBatch struct {
+	Zone    string         `json:"zone"`
+	Changes []RecordChange `json:"changes"`
+}
+
+// Route 53 change actions of a RecordChange.
+const (
+	RecordUpsert = "UPSERT"
+	RecordDelete = "DELETE"
+)
+
+// RecordChange is one change of a RecordBatch: UPSERT Record (as
+// desired, its health check id resolved) or DELETE it (as observed: Route
+// 53 deletes a record set only when given its current values).
+type RecordChange struct {
+	Action string          `json:"action"`
+	Record state.RecordSet `json:"record"`
 }
 
 // HealthCheckUpdate is the path and port a Route 53 health check should
@@ -379,6 +407,14 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %s → %s", s.Action, s.Target, s.Snapshot)
 	case ActHealthCheck:
 		return fmt.Sprintf("%s %s %s:%d", s.Action, s.Target, s.HealthCheck.Path, s.HealthCheck.Port)
+	case ActRecords:
+		n := map[string]int{}
+		for _, c := range s.Records.Changes {
+			n[c.Action]++
+		}
+		return fmt.Sprintf("%s %s (upsert %d, delete %d)", s.Action, s.Target, n[RecordUpsert], n[RecordDelete])
+	case ActOwnRecords:
+		return fmt.Sprintf("%s %s %d", s.Action, s.Target, len(s.Owned))
 	case ActSmoke:
 		if len(s.Smoke.Exec) > 0 {
 			return fmt.Sprintf("%s %s exec %s", s.Action, s.Target, strings.Join(s.Smoke.Exec, " "))

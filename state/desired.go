@@ -35,6 +35,12 @@ type Desired struct {
 	// Release is ReleasePerService or ReleaseAtomic: the order in which
 	// the changed services are replaced.
 	Release string
+	// Records are the Route 53 record sets of the env's public names
+	// (Env.RecordSets), sorted by key; nil for none.
+	Records []RecordSet
+	// SiteChecks are the Route 53 health checks of the public sites
+	// (Env.SiteHealthChecks), by which a record's site check is found.
+	SiteChecks []SiteHealthCheck
 }
 
 // DesiredService is one service: its container spec, and how it is served,

@@ -637,8 +637,9 @@ func ParseRate(s string) (float64, error) {
 	return f / 100, nil
 }
 
-// Route53Sites asks for a Route 53 health check of every public site of the
-// environment: a service with a listen address that is not loopback and a
+// Route53Sites is what the environment keeps in Route 53: the record sets
+// of its public names (records), and a health check of every public site
+// (healthChecks): a service with a listen address that is not loopback and a
 // serverName, whose first name is the check's FQDN. The check probes the
 // service's health.path on its listen port, over HTTPS when the service has
 // tls. reconciler finds a site's check by FQDN and type, creates it when
@@ -649,6 +650,11 @@ type Route53Sites struct {
 	// HealthChecks, when present (healthChecks: {} for the defaults), turns
 	// the per-site health checks on.
 	HealthChecks *SiteCheckSettings `json:"healthChecks,omitempty"`
+	// Records are the Route 53 record sets of the env's public names: in a
+	// multi-region setup, this region's latency or failover share of each
+	// name. They roll out with the env's commit, after the services
+	// switched and the site checks are in step; see DNSRecord. Optional.
+	Records []DNSRecord `json:"records,omitempty"`
 }
 
 // SiteCheckSettings are the settings of every site's Route 53 health check.
@@ -660,6 +666,68 @@ type SiteCheckSettings struct {
 	// FailureThreshold is the consecutive failures that mark the site
 	// unhealthy, 1 to 10 (default 3).
 	FailureThreshold int `json:"failureThreshold,omitempty"`
+}
+
+// DefaultRecordTTL is the TTL of a DNSRecord that sets none, in seconds:
+// short, so that a region Route 53 stops answering with leaves the
+// resolvers' caches within a minute.
+const DefaultRecordTTL = 60
+
+// DNSRecord is one Route 53 record set of a public name of the
+// environment: in a multi-region setup, this region's share of the name.
+// reconciler reads the record set first and changes it (one
+// ChangeResourceRecordSets batch per hosted zone, UPSERT) only when it
+// differs; it deletes a record set only when the env no longer declares
+// it and reconciler wrote it on this host (same zone, name, type and
+// setIdentifier). The record sets of other regions (other
+// setIdentifier) and other names are never touched.
+type DNSRecord struct {
+	// HostedZoneID is the id of the public hosted zone that holds name
+	// ("Z0123456789ABCDEFGHIJ"; the "/hostedzone/" prefix is accepted).
+	HostedZoneID string `json:"hostedZoneId"`
+	// Name is the record's DNS name ("mcp.example.com"); a trailing dot is
+	// optional, letters are compared in lower case. No wildcard.
+	Name string `json:"name"`
+	// Type is A (IPv4 addresses), AAAA (IPv6 addresses) or CNAME (one DNS
+	// name, such as the region's load balancer).
+	Type string `json:"type"`
+	// TTL is how long resolvers cache the answer, in seconds, 1 to 86400;
+	// default 60.
+	TTL int `json:"ttl,omitempty"`
+	// Values are the answers of this region: its load balancer's or
+	// host's addresses (A, AAAA), or one DNS name (CNAME). At least one.
+	Values []string `json:"values"`
+	// Routing is how Route 53 chooses between the record sets of the
+	// regions that share the name: "latency" (the region nearest to the
+	// client among the healthy ones) or "failover" (the PRIMARY while it
+	// is healthy, else the SECONDARY). Required.
+	Routing string `json:"routing"`
+	// Region is the AWS region of a latency record; default aws.region.
+	// Only with routing: latency.
+	Region string `json:"region,omitempty"`
+	// Failover is PRIMARY or SECONDARY; required with routing: failover,
+	// refused otherwise.
+	Failover string `json:"failover,omitempty"`
+	// SetIdentifier tells this region's record set from the other
+	// regions' record sets of the same name and type; default the
+	// environment's name. 1 to 128 characters.
+	SetIdentifier string `json:"setIdentifier,omitempty"`
+	// HealthCheck is the Route 53 health check whose failure takes this
+	// record set out of the answers. Required for a failover PRIMARY
+	// (without one, Route 53 never fails over); optional otherwise.
+	HealthCheck *RecordHealthCheck `json:"healthCheck,omitempty"`
+}
+
+// RecordHealthCheck names the health check of a DNSRecord: either the
+// site check reconciler keeps for a service (route53.healthChecks) or a
+// health check by id. Exactly one of the two.
+type RecordHealthCheck struct {
+	// Service is a service whose public site has a Route 53 health check
+	// kept by route53.healthChecks; its id is looked up by the check's
+	// FQDN and type when the record is planned.
+	Service string `json:"service,omitempty"`
+	// ID is the id of a health check reconciler does not keep.
+	ID string `json:"id,omitempty"`
 }
 
 // Fleet is the hosts of an environment and how a commit rolls out across

@@ -99,6 +99,9 @@ type Observed struct {
 	// Setting.Display) the last successful apply recorded; nil when none
 	// is recorded.
 	Settings map[string]string
+	// DNS is what Route 53 holds of the env's record sets; nil when the
+	// env declares and owns none (or they were not observed).
+	DNS *ObservedDNS
 }
 
 // NameProxy is the container that holds a service's name on the

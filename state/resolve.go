@@ -23,7 +23,8 @@ import (
 // each a *FieldError.
 func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]string) (*Desired, error) {
 	file := EnvPath(e.Environment)
-	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e), Release: e.Release}
+	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e), Release: e.Release,
+		Records: e.RecordSets(), SiteChecks: e.SiteHealthChecks()}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})

@@ -316,6 +316,7 @@ func (c *checker) check(e *Env) {
 	c.checkSites(e)
 	c.checkNotify(e.Notify)
 	c.checkRoute53Sites(e.Route53)
+	c.checkRecords(e)
 
 	if e.Migrations != nil {
 		m := e.Migrations

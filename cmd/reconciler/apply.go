@@ -73,6 +73,7 @@ func applyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			printLines(g, out.SiteChecks)
+			printRecords(g, out.Records)
 			printDrains(g, out.Drained)
 			for _, w := range out.Warnings {
 				fmt.Fprintf(g.stdout, "\nwarning: %s\n", w)
@@ -93,6 +94,18 @@ func applyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
 	return cmd
+}
+
+// printRecords lists the Route 53 record set changes an apply made, read
+// back from Route 53.
+func printRecords(g *globals, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(g.stdout, "\nroute53 records changed and read back in step:\n")
+	for _, l := range lines {
+		fmt.Fprintf(g.stdout, "    %s\n", l)
+	}
 }
 
 // printDrains says how each drain ended: idle, or at its deadline with the

@@ -54,6 +54,8 @@ func source(c *gitrepo.Commit) host.Source {
 		}}
 }
 
+var _ host.DNS = awscloud.DNS{}
+
 // cloud is host.Cloud on AWS: awscloud's APIs, and Route 53's health
 // checks of the public sites.
 type cloud struct{ awscloud.Cloud }
@@ -127,6 +129,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Prober: httpprobe.New(), Routes: httpprobe.New(),
 		Secrets: secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
 		Log:     g.log, Out: g.stdout, Progress: g.progress(),
+		DNS: awscloud.DNS{Loader: g.aws},
 	}}, nil
 }
 

@@ -22,7 +22,8 @@ import (
 // Manager GetSecretValue (JSON 1.1), STS GetCallerIdentity and RDS
 // CreateDBSnapshot and DescribeDBSnapshots (query protocol), S3 PutObject
 // (path-style REST), Route 53 ListHealthChecks, CreateHealthCheck,
-// GetHealthCheck and UpdateHealthCheck (REST-XML) and SES v2 SendEmail (REST-JSON). It checks the access key id of the SigV4 Authorization
+// GetHealthCheck, UpdateHealthCheck, ListResourceRecordSets and
+// ChangeResourceRecordSets (REST-XML; awsdns.go) and SES v2 SendEmail (REST-JSON). It checks the access key id of the SigV4 Authorization
 // header, not the signature.
 type AWS struct {
 	URL       string
@@ -41,7 +42,8 @@ type AWS struct {
 	rdsFail      map[string]bool      // instances whose snapshots end "failed"
 	snapshots    map[string]*snapshot // by id
 	healthChecks map[string]*HealthCheck
-	verified     map[string]bool // SES identities that may send
+	verified     map[string]bool        // SES identities that may send
+	zones        map[string][]RecordSet // Route 53 hosted zones by id (awsdns.go)
 	emails       []Email
 }
 
@@ -77,7 +79,7 @@ func FakeAWS(t testing.TB) *AWS {
 	t.Helper()
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
 		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
-		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}}
+		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}, zones: map[string][]RecordSet{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -237,6 +239,13 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		r.URL.Path = id
 	}
+	if zone, ok := strings.CutPrefix(r.URL.Path, "/2013-04-01/hostedzone/"); ok && op == "" && strings.HasSuffix(zone, "/rrset") {
+		op = "ListResourceRecordSets"
+		if r.Method == http.MethodPost {
+			op = "ChangeResourceRecordSets"
+		}
+		r.URL.Path = strings.TrimSuffix(zone, "/rrset")
+	}
 	if op == "" && r.Method == http.MethodPost && r.URL.Path == "/v2/email/outbound-emails" {
 		op = "SendEmail"
 	}
@@ -286,6 +295,16 @@ func (a *AWS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.route53(w, op, r.URL.Path, body)
+	case "ListResourceRecordSets", "ChangeResourceRecordSets":
+		if !validKey {
+			queryError(w, 403, "InvalidClientTokenId", "The security token included in the request is invalid.")
+			return
+		}
+		if op == "ListResourceRecordSets" {
+			a.listRecordSets(w, r.URL.Path, r.URL.Query())
+		} else {
+			a.changeRecordSets(w, r.URL.Path, body)
+		}
 	case "SendEmail":
 		if !validKey {
 			restJSONError(w, 403, "UnrecognizedClientException", "The security token included in the request is invalid.")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/backup"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // Loader loads the AWS configuration on first use and keeps it for the
@@ -74,6 +75,46 @@ func (c Cloud) HealthChecks(ctx context.Context) (reconciler.HealthChecks, error
 		return nil, err
 	}
 	return NewRoute53(cfg), nil
+}
+
+// DNS is Route 53's record sets and site checks (host.DNS), the client
+// made from the Loader's configuration at each call: an env without
+// route53.records never loads it.
+type DNS struct{ Loader *Loader }
+
+func (d DNS) client(ctx context.Context) (*Route53, error) {
+	cfg, err := d.Loader.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewRoute53(cfg), nil
+}
+
+// RecordSets is Route53.RecordSets.
+func (d DNS) RecordSets(ctx context.Context, zone, name, typ string) ([]state.RecordSet, error) {
+	r, err := d.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.RecordSets(ctx, zone, name, typ)
+}
+
+// SiteCheckIDs is Route53.SiteCheckIDs.
+func (d DNS) SiteCheckIDs(ctx context.Context, checks []state.SiteHealthCheck) (map[string]string, error) {
+	r, err := d.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.SiteCheckIDs(ctx, checks)
+}
+
+// ChangeRecords is Route53.ChangeRecords.
+func (d DNS) ChangeRecords(ctx context.Context, zone string, changes []reconciler.RecordChange) error {
+	r, err := d.client(ctx)
+	if err != nil {
+		return err
+	}
+	return r.ChangeRecords(ctx, zone, changes)
 }
 
 // Mailer sends email through Amazon SES (notify.Mailer), loading the

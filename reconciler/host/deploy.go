@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,6 +72,9 @@ type Result struct {
 	Pruned PruneReport
 	// SiteChecks are the lines of SyncSiteChecks after the deploy.
 	SiteChecks []string
+	// Records are the Route 53 record set changes made after the deploy,
+	// one line each (the reasons of the records change); nil for none.
+	Records []string
 }
 
 // errNothingChanged marks the errors of a deploy that stopped before the
@@ -79,10 +84,15 @@ func nothingChanged(err error) error { return fmt.Errorf("%w; nothing was change
 // Deploy carries out pl, a plan with changes, the way both apply and the
 // agent do: the pre-deploy checks, a backup of what the plan changes, the
 // cloud APIs its steps need, the plan itself, the public sites' Route 53
-// health checks (SyncSiteChecks; a failure is a warning), then image
-// retention.
+// health checks (SyncSiteChecks; a failure is a warning), the env's Route
+// 53 record sets (SyncRecords, when the plan has a records change), then
+// image retention.
 // Nothing on the host changes before the checks and the backup passed;
-// retention never fails a deploy that worked.
+// retention never fails a deploy that worked. The record sets change
+// only after every other change of the plan succeeded: a deploy that
+// fails or rolls back leaves them as the previous release had them. A
+// plan whose only change is the records (drift in Route 53) takes no
+// backup and touches nothing on the host.
 func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Result, error) {
 	// Whatever text leaves the deploy (its error, its warnings, its log
 	// lines, its events) has every resolved secret value scrubbed, wherever
@@ -95,6 +105,9 @@ func (h *Host) Deploy(ctx context.Context, pl *Planned, opts DeployOptions) (Res
 	}
 	for i, l := range res.SiteChecks {
 		res.SiteChecks[i] = sc.Scrub(l)
+	}
+	for i, l := range res.Records {
+		res.Records[i] = sc.Scrub(l)
 	}
 	return res, sc.Error(err)
 }
@@ -114,28 +127,37 @@ func (h *Host) deploy(ctx context.Context, pl *Planned, opts DeployOptions, sc *
 			return res, nothingChanged(ListErrors(err))
 		}
 	}
-	var err error
-	if res.BackedUp, err = h.backup(ctx, pl, opts); err != nil {
-		return res, err
-	}
-	ap := h.applier(opts)
-	if err := withCloud(ctx, ap, d, opts.Cloud); err != nil {
-		return res, nothingChanged(err)
-	}
-	ar, err := ap.Apply(ctx, p)
-	res.Warnings = ar.Warnings
-	res.Drained, res.StreamsCut = ar.Drained, ar.Cut()
-	for _, t := range ar.Watched {
-		res.Traffic.Requests += t.Requests
-		res.Traffic.Errors += t.Errors
-	}
-	if err != nil {
-		return res, err
+	hp, records := p.SplitRecords()
+	if !hp.Empty() {
+		var err error
+		if res.BackedUp, err = h.backup(ctx, pl, opts); err != nil {
+			return res, err
+		}
+		ap := h.applier(opts)
+		if err := withCloud(ctx, ap, d, opts.Cloud); err != nil {
+			return res, nothingChanged(err)
+		}
+		ar, err := ap.Apply(ctx, hp)
+		res.Warnings = ar.Warnings
+		res.Drained, res.StreamsCut = ar.Drained, ar.Cut()
+		for _, t := range ar.Watched {
+			res.Traffic.Requests += t.Requests
+			res.Traffic.Errors += t.Errors
+		}
+		if err != nil {
+			return res, err
+		}
 	}
 	lines, serr := h.SyncSiteChecks(ctx, e, opts.Cloud)
 	res.SiteChecks = lines
 	if serr != nil {
 		res.Warnings = append(res.Warnings, serr.Error())
+	}
+	if records != nil {
+		var err error
+		if res.Records, err = h.SyncRecords(ctx, d, opts.Log); err != nil {
+			return res, err
+		}
 	}
 	pruned, rerr := h.Retain(ctx, p.Env, e.KeepImages, false)
 	if rerr != nil {
@@ -143,6 +165,48 @@ func (h *Host) deploy(ctx context.Context, pl *Planned, opts DeployOptions, sc *
 	}
 	res.Pruned = pruned
 	return res, nil
+}
+
+// SyncRecords brings the env's Route 53 record sets in step with d: it
+// reads Route 53 again (the site checks may have just been made, and
+// someone may have changed a record set since the plan), plans the
+// records (reconciler.DiffRecords), applies that change (one batch per
+// hosted zone, then the ownership record) and reads Route 53 once more to
+// confirm that nothing is left to change. It returns the reasons of the
+// change, one line per record set, nil when the records were in step.
+// The services are already switched when it runs: its error says they
+// stand.
+func (h *Host) SyncRecords(ctx context.Context, d *state.Desired, log *zap.Logger) ([]string, error) {
+	scope := ScopeOf(d)
+	plan := func() (*reconciler.Change, error) {
+		o, err := h.ObserveDNS(ctx, scope)
+		if err != nil {
+			return nil, err
+		}
+		return reconciler.DiffRecords(d, &state.Observed{DNS: o})
+	}
+	c, err := plan()
+	if err != nil {
+		return nil, fmt.Errorf("route53 records: %w; the services stand", err)
+	}
+	if c == nil {
+		return nil, nil
+	}
+	if log == nil {
+		log = h.Log.Named("apply")
+	}
+	ap := &reconciler.Applier{Journal: h.Dir, Records: h.DNS, Log: log, Clock: h.Clock}
+	if _, err := ap.Apply(ctx, &reconciler.Plan{Env: d.Env, Commit: d.Commit, Changes: []reconciler.Change{*c}}); err != nil {
+		return nil, fmt.Errorf("route53 records: %w; the services stand, the record sets are as they were before this batch", err)
+	}
+	left, err := plan()
+	if err != nil {
+		return c.Reasons, fmt.Errorf("route53 records changed, but Route 53 could not be read again to confirm it: %w", err)
+	}
+	if left != nil && slices.ContainsFunc(left.Steps, func(s reconciler.Step) bool { return s.Action == reconciler.ActRecords }) {
+		return c.Reasons, fmt.Errorf("route53 records changed, but Route 53 still differs: %s", strings.Join(left.Reasons, "; "))
+	}
+	return c.Reasons, nil
 }
 
 // applier is the executor on this host.

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -76,6 +78,17 @@ type Secrets interface {
 	Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error)
 }
 
+// DNS reads and changes the env's Route 53 record sets (awscloud.DNS).
+type DNS interface {
+	reconciler.Records
+	// RecordSets returns the record sets of zone with name and type, of
+	// every set identifier, in normal form.
+	RecordSets(ctx context.Context, zone, name, typ string) ([]state.RecordSet, error)
+	// SiteCheckIDs returns the id of the health check of each site of
+	// checks, by service; a site without a check is absent.
+	SiteCheckIDs(ctx context.Context, checks []state.SiteHealthCheck) (map[string]string, error)
+}
+
 // Host is this machine as reconciler drives it for one environment: the
 // engine, nginx, the state directory and the host's hash key. Make one per
 // command (the agent makes one per sync); it is not safe for concurrent
@@ -103,6 +116,9 @@ type Host struct {
 	Clock reconciler.Clock
 	// Progress is told how the executor's long steps go; nil is none.
 	Progress reconciler.Progress
+	// DNS is Route 53, for the env's record sets (route53.records); nil
+	// when no AWS access is configured.
+	DNS DNS
 }
 
 // Scope is what one observation covers: an environment, where its nginx
@@ -113,11 +129,17 @@ type Scope struct {
 	ConfDir  string
 	Images   []string
 	NamesDir string
+	// DNS asks for the env's Route 53 record sets: those of Records and
+	// those the env owns (the state dir's record), with the site checks
+	// Records name (SiteChecks).
+	DNS        bool
+	Records    []state.RecordSet
+	SiteChecks []state.SiteHealthCheck
 }
 
 // ScopeOf is the scope a plan of d needs: every image d runs.
 func ScopeOf(d *state.Desired) Scope {
-	s := Scope{Env: d.Env, ConfDir: d.Nginx.ConfDir, NamesDir: d.NamesDir}
+	s := Scope{Env: d.Env, ConfDir: d.Nginx.ConfDir, NamesDir: d.NamesDir, DNS: true, Records: d.Records, SiteChecks: d.SiteChecks}
 	if d.Migrations != nil {
 		s.Images = append(s.Images, d.Migrations.Spec.Image)
 	}
@@ -144,7 +166,8 @@ func (h *Host) EnvScope(e *state.Env) (Scope, error) {
 
 // Observe takes one snapshot of the host for the scope: one list of the
 // engine's containers, the nginx files reconciler owns, the migrations
-// record and the name markers. It changes nothing.
+// record and the name markers, and, with s.DNS, the env's Route 53
+// record sets (ObserveDNS). It changes nothing.
 func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
 	snap, err := h.Runtime.Observe(ctx, s.Env, s.Images)
 	if err != nil {
@@ -171,6 +194,69 @@ func (h *Host) Observe(ctx context.Context, s Scope) (*state.Observed, error) {
 	if s.NamesDir != "" && h.Markers != nil {
 		if o.Names, err = h.Markers.Colors(s.NamesDir); err != nil {
 			return nil, err
+		}
+	}
+	if s.DNS {
+		if o.DNS, err = h.ObserveDNS(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// ObserveDNS reads what Route 53 holds of the scope's record sets: every
+// record set (any set identifier) of each zone, name and type the env
+// declares or owns, the ids of the site checks the records name, and the
+// ownership record. It returns nil, with no call, when the env declares
+// and owns none.
+func (h *Host) ObserveDNS(ctx context.Context, s Scope) (*state.ObservedDNS, error) {
+	owned, err := h.Dir.OwnedRecords(s.Env)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Records) == 0 && len(owned) == 0 {
+		return nil, nil
+	}
+	if h.DNS == nil {
+		return nil, errors.New("observe Route 53: the env has route53.records (or owned some) and no AWS access is configured")
+	}
+	o := &state.ObservedDNS{Owned: owned, SiteChecks: map[string]string{}}
+	names := map[state.RecordKey]bool{} // zone, name and type; no set identifier
+	var checks []state.SiteHealthCheck
+	for _, r := range s.Records {
+		names[state.RecordKey{Zone: r.Zone, Name: r.Name, Type: r.Type}] = true
+		if r.HealthCheckService == "" {
+			continue
+		}
+		for _, c := range s.SiteChecks {
+			if c.Service == r.HealthCheckService && !slices.ContainsFunc(checks, func(x state.SiteHealthCheck) bool { return x.Service == c.Service }) {
+				checks = append(checks, c)
+			}
+		}
+	}
+	for _, k := range owned {
+		names[state.RecordKey{Zone: k.Zone, Name: k.Name, Type: k.Type}] = true
+	}
+	keys := slices.Collect(maps.Keys(names))
+	slices.SortFunc(keys, func(a, b state.RecordKey) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	for _, k := range keys {
+		sets, err := h.DNS.RecordSets(ctx, k.Zone, k.Name, k.Type)
+		if err != nil {
+			return nil, fmt.Errorf("observe Route 53: %w", err)
+		}
+		o.Records = append(o.Records, sets...)
+	}
+	if len(checks) > 0 {
+		if o.SiteChecks, err = h.DNS.SiteCheckIDs(ctx, checks); err != nil {
+			return nil, fmt.Errorf("observe Route 53: %w", err)
 		}
 	}
 	return o, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
@@ -65,12 +66,40 @@ func appliedHost(ctx context.Context, base Source, env string, d *state.Desired)
 		return nil, err
 	}
 	h := memhost.New()
-	if _, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(ctx, bp); err != nil {
+	hp, _ := bp.SplitRecords() // the in-memory host has no Route 53
+	if _, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(ctx, hp); err != nil {
 		return nil, err
 	}
 	od := *d
 	od.NamesDir = bd.NamesDir
-	return h.Observed(ctx, &od)
+	o, err := h.Observed(ctx, &od)
+	if err != nil {
+		return nil, err
+	}
+	o.DNS = appliedRecords(bd, d)
+	return o, nil
+}
+
+// appliedRecords is Route 53 as an apply of bd leaves it, read for d:
+// bd's record sets, owned, each site check's id a stand-in named after
+// its service (the same on both sides, shown only where it changes).
+func appliedRecords(bd, d *state.Desired) *state.ObservedDNS {
+	if len(bd.Records) == 0 && len(d.Records) == 0 {
+		return nil
+	}
+	dns := &state.ObservedDNS{SiteChecks: map[string]string{}}
+	for _, c := range append(slices.Clone(bd.SiteChecks), d.SiteChecks...) {
+		dns.SiteChecks[c.Service] = "(site check of " + c.Service + ")"
+	}
+	for _, r := range bd.Records {
+		if r.HealthCheckService != "" {
+			r.HealthCheckID = dns.SiteChecks[r.HealthCheckService]
+		}
+		r.HealthCheckService, r.File, r.Field = "", "", ""
+		dns.Records = append(dns.Records, r)
+		dns.Owned = append(dns.Owned, r.RecordKey)
+	}
+	return dns
 }
 
 // placeholderSecrets gives every secret reference of e a stand-in value

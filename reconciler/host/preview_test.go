@@ -145,3 +145,56 @@ func TestPreviewShowsBaseFileChange(t *testing.T) {
 		t.Fatalf("same files, plan:\n%s", p)
 	}
 }
+
+// TestPreviewRecords: diff --base shows a pull request's record set
+// changes (a changed value, a record set no longer declared) against the
+// record sets an apply of the base leaves, site checks included, and the
+// same file on both sides is in sync.
+func TestPreviewRecords(t *testing.T) {
+	const base = `environment: pv15
+aws: {region: us-east-1}
+route53:
+  healthChecks: {}
+  records:
+    - hostedZoneId: Z1
+      name: www.example.com
+      type: A
+      values: ["203.0.113.10"]
+      routing: latency
+      healthCheck: {service: web}
+    - hostedZoneId: Z1
+      name: old.example.com
+      type: A
+      values: ["203.0.113.10"]
+      routing: latency
+services:
+  web:
+    image: example.com/web:v1
+    containerPort: 8080
+    listen: "80"
+    serverName: www.example.com
+`
+	head := strings.Replace(strings.Replace(base, `values: ["203.0.113.10"]`, `values: ["203.0.113.20"]`, 1),
+		"    - hostedZoneId: Z1\n      name: old.example.com\n      type: A\n      values: [\"203.0.113.10\"]\n      routing: latency\n", "", 1)
+	bs := Source{FS: fstest.MapFS{"envs/pv15.yaml": {Data: []byte(base)}}, Hash: "1111111111111111111111111111111111111111"}
+	hs := Source{FS: fstest.MapFS{"envs/pv15.yaml": {Data: []byte(head)}}, Hash: "2222222222222222222222222222222222222222"}
+	p, err := Preview(context.Background(), hs, bs, "pv15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := p.String()
+	for _, want := range []string{"~ route53 records: change 1 record set(s), delete 1 record set(s)",
+		"~ www.example.com. A pv15 (zone Z1): values 203.0.113.10 → 203.0.113.20",
+		"- old.example.com. A pv15 (zone Z1): no longer declared, and reconciler wrote it"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("preview lacks %q:\n%s", want, out)
+		}
+	}
+	if p, err := Preview(context.Background(), bs, bs, "pv15"); err != nil || !p.Empty() {
+		t.Fatalf("same file: %v\n%s", err, p)
+	}
+	fresh := Source{FS: fstest.MapFS{}, Hash: "0000000000000000000000000000000000000000"}
+	if p, err := Preview(context.Background(), hs, fresh, "pv15"); err != nil || !strings.Contains(p.String(), "+ www.example.com. A pv15 (zone Z1): latency us-east-1, ttl 60, 203.0.113.20, health check: the site check of web (the check is created after the switch)") {
+		t.Fatalf("new env: %v\n%s", err, p)
+	}
+}

@@ -60,7 +60,7 @@ func (h *Host) Rollback(ctx context.Context, src Source, e *state.Env, opts Roll
 	if err != nil {
 		return out, ListErrors(err)
 	}
-	o, err := h.Observe(ctx, ScopeOf(d))
+	o, err := h.Observe(ctx, hostScope(d))
 	if err != nil {
 		return out, err
 	}
@@ -97,11 +97,20 @@ func (h *Host) Rollback(ctx context.Context, src Source, e *state.Env, opts Roll
 	return out, err
 }
 
+// hostScope is ScopeOf(d) without Route 53: a rollback resumes the kept
+// containers only, and must not wait for, or fail on, the AWS API. The
+// record sets stay as they are; they follow commits (git revert).
+func hostScope(d *state.Desired) Scope {
+	s := ScopeOf(d)
+	s.DNS = false
+	return s
+}
+
 // servedBy observes the host again and checks that every service the plan
 // rolled back is live, and running, on the color it resumed (the switch
 // steps asked nginx already).
 func (h *Host) servedBy(ctx context.Context, d *state.Desired, p *reconciler.Plan) error {
-	o, err := h.Observe(ctx, ScopeOf(d))
+	o, err := h.Observe(ctx, hostScope(d))
 	if err != nil {
 		return fmt.Errorf("rolled back, but the host could not be observed again to confirm it: %w", err)
 	}

@@ -155,6 +155,9 @@ func (s *Syncer) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) 
 			n.Notify(context.WithoutCancel(ctx), ev)
 		}
 		s.logSiteChecks(res.SiteChecks, nil)
+		for _, l := range res.Records {
+			s.Log.Info("route53 record set changed", zap.String("change", l))
+		}
 		for _, w := range res.Warnings { // best-effort steps that failed: the deploy stands
 			s.Log.Warn("deploy warning", zap.String("warning", w))
 		}

@@ -107,9 +107,14 @@ type Host struct {
 	migrations map[string]string                 // env → spec hash of the last run
 	// migrationRuns are the migrations runs applied, by env.
 	migrationRuns map[string][]state.MigrationRun
-	settings      map[string]map[string]string // env → recorded settings
-	calls         []Call
-	jobs          []reconciler.ContainerSpec
+	ownedRecords  map[string][]state.RecordKey
+	// records and siteChecks are the host's Route 53: record sets by key,
+	// site check ids by service (records.go).
+	records    map[state.RecordKey]state.RecordSet
+	siteChecks map[string]string
+	settings   map[string]map[string]string // env → recorded settings
+	calls      []Call
+	jobs       []reconciler.ContainerSpec
 }
 
 // entry is one container: ours (env set), a name proxy (proxy set) or a
@@ -202,6 +207,7 @@ func (h *Host) Seed(d *state.Desired, o *state.Observed) {
 	if o.Settings != nil {
 		h.settings[d.Env] = maps.Clone(o.Settings)
 	}
+	h.seedDNS(d.Env, o.DNS)
 }
 
 // Observed is what observing d's environment on the host returns, as
@@ -235,6 +241,7 @@ func (h *Host) Observed(ctx context.Context, d *state.Desired) (*state.Observed,
 			o.Names[svc] = c
 		}
 	}
+	o.DNS = h.observeDNS(d)
 	return o, nil
 }
 
@@ -676,6 +683,21 @@ func (h *Host) RecordSettings(env string, settings map[string]string) error {
 		settings = map[string]string{}
 	}
 	h.settings[env] = maps.Clone(settings)
+	return nil
+}
+
+// RecordOwnedRecords implements reconciler.Journal. The in-memory host
+// keeps no Route 53 record sets: it counts the call and keeps the keys.
+func (h *Host) RecordOwnedRecords(env string, keys []state.RecordKey) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.call(context.Background(), "record-owned-records", env, strconv.Itoa(len(keys))); err != nil {
+		return err
+	}
+	if h.ownedRecords == nil {
+		h.ownedRecords = map[string][]state.RecordKey{}
+	}
+	h.ownedRecords[env] = slices.Clone(keys)
 	return nil
 }
 

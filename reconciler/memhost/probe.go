@@ -129,6 +129,6 @@ func (h *Host) UpdateHealthCheck(ctx context.Context, id, path string, port int)
 func (h *Host) Applier(clock reconciler.Clock) *reconciler.Applier {
 	return &reconciler.Applier{
 		Runtime: h.Runtime(), Edge: h.Edge(), Prober: h, Journal: h, Names: h,
-		Snapshots: h, HealthChecks: h, Clock: clock, Log: zap.NewNop(),
+		Snapshots: h, HealthChecks: h, Records: h, Clock: clock, Log: zap.NewNop(),
 	}
 }

@@ -223,6 +223,47 @@ func (d *Dir) RecordSettings(env string, settings map[string]string) error {
 	return nil
 }
 
+// OwnedRecords returns the Route 53 record sets reconciler wrote for env
+// (<env>.records, JSON), sorted; nil when none is recorded.
+func (d *Dir) OwnedRecords(env string) ([]state.RecordKey, error) {
+	path := filepath.Join(d.path, env+".records")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read Route 53 ownership record: %w", err)
+	}
+	var keys []state.RecordKey
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("read Route 53 ownership record %s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return keys, nil
+}
+
+// RecordOwnedRecords remembers keys as the Route 53 record sets
+// reconciler wrote for env, atomically; an empty list removes the record.
+func (d *Dir) RecordOwnedRecords(env string, keys []state.RecordKey) error {
+	path := filepath.Join(d.path, env+".records")
+	if len(keys) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("record Route 53 ownership: %w", err)
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(keys, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("record Route 53 ownership: %w", err)
+	}
+	return nil
+}
+
 // Images returns env's image history (<env>.images, JSON), empty when none
 // is recorded.
 func (d *Dir) Images(env string) (state.ImageHistory, error) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 func TestLockSerializesAndNamesHolder(t *testing.T) {
@@ -76,5 +78,33 @@ func TestMigrationRecord(t *testing.T) {
 	}
 	if h, _ := d.LastMigration("dev"); h != "abc" {
 		t.Fatalf("record = %q", h)
+	}
+}
+
+// TestOwnedRecords: none before the first write; what was written comes
+// back; an empty list removes the record (mode 0600 while it exists).
+func TestOwnedRecords(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.OwnedRecords("prod"); got != nil || err != nil {
+		t.Fatalf("before: %v %v", got, err)
+	}
+	keys := []state.RecordKey{{Zone: "Z1", Name: "api.example.com.", Type: "A", SetIdentifier: "prod"}}
+	if err := d.RecordOwnedRecords("prod", keys); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.OwnedRecords("prod"); err != nil || len(got) != 1 || got[0] != keys[0] {
+		t.Fatalf("after: %v %v", got, err)
+	}
+	if fi, err := os.Stat(d.path + "/prod.records"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("record file: %v %v", fi, err)
+	}
+	if err := d.RecordOwnedRecords("prod", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.OwnedRecords("prod"); got != nil || err != nil {
+		t.Fatalf("after forgetting: %v %v", got, err)
 	}
 }

@@ -1,0 +1,71 @@
+package state_test
+
+import (
+	"reflect"
+	"testing"
+	"testing/fstest"
+
+	"github.com/developer-mesh/reconciler/state"
+)
+
+// TestRecordSets: a region's records load with their defaults (TTL 60,
+// the region aws.region, the set identifier the env's name), in normal
+// form (name and CNAME value lower case with a trailing dot, the zone
+// without /hostedzone/, values sorted), sorted by key, and the resolved
+// desired state carries them with the site checks they name.
+func TestRecordSets(t *testing.T) {
+	t.Parallel()
+	const env = `environment: prod-eu-west-1
+aws: {region: eu-west-1}
+route53:
+  healthChecks: {}
+  records:
+    - hostedZoneId: /hostedzone/Z1
+      name: MCP.Example.com
+      type: A
+      values: ["203.0.113.11", "203.0.113.10"]
+      routing: latency
+      healthCheck: {service: api}
+    - hostedZoneId: Z1
+      name: api.example.com.
+      type: CNAME
+      ttl: 300
+      values: [LB-1.eu-west-1.elb.amazonaws.com]
+      routing: failover
+      failover: SECONDARY
+      setIdentifier: eu
+      healthCheck: {id: abcdef12-3456-7890-abcd-ef1234567890}
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+    listen: "80"
+    serverName: mcp.example.com
+`
+	fsys := fstest.MapFS{"envs/prod-eu-west-1.yaml": {Data: []byte(env)}}
+	e, err := state.Load(fsys, "prod-eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []state.RecordSet{
+		{RecordKey: state.RecordKey{Zone: "Z1", Name: "api.example.com.", Type: "CNAME", SetIdentifier: "eu"}, TTL: 300,
+			Values: []string{"lb-1.eu-west-1.elb.amazonaws.com."}, Failover: "SECONDARY", HealthCheckID: "abcdef12-3456-7890-abcd-ef1234567890",
+			File: "envs/prod-eu-west-1.yaml", Field: "route53.records[1]"},
+		{RecordKey: state.RecordKey{Zone: "Z1", Name: "mcp.example.com.", Type: "A", SetIdentifier: "prod-eu-west-1"}, TTL: 60,
+			Values: []string{"203.0.113.10", "203.0.113.11"}, Region: "eu-west-1", HealthCheckService: "api",
+			File: "envs/prod-eu-west-1.yaml", Field: "route53.records[0]"},
+	}
+	if got := e.RecordSets(); !reflect.DeepEqual(got, want) {
+		t.Errorf("RecordSets:\n got %+v\nwant %+v", got, want)
+	}
+	d, err := state.Resolve(e, fsys, "c1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d.Records, want) {
+		t.Errorf("Desired.Records = %+v", d.Records)
+	}
+	if len(d.SiteChecks) != 1 || d.SiteChecks[0].Service != "api" || d.SiteChecks[0].FQDN != "mcp.example.com" {
+		t.Errorf("Desired.SiteChecks = %+v, want the check of api", d.SiteChecks)
+	}
+}
