@@ -150,7 +150,9 @@ func testFailingHostHalts(t *testing.T, c *cluster) {
 	h1, h2, h3 := agents[0], agents[1], agents[2]
 	waitFor(t, "h1 applies C", time.Minute, func() bool { return h1.status().AppliedCommit == cc && e.serves(h1.h, "v3") })
 	waitFor(t, "h2 fails C", time.Minute, func() bool { return h2.status().FailedCommit == cc })
-	t.Logf("h2's error on C: %s", h2.status().LastError)
+	if msg := h2.status().LastError; !strings.Contains(msg, "wait-healthy") || !strings.Contains(msg, "rolled back") {
+		t.Fatalf("h2's error on C = %q, want a failed health check, rolled back", msg)
+	}
 	halted := "the rollout of " + cc[:12] + " is halted: host h2 failed it"
 	waitFor(t, "h3 reports the halt", time.Minute, func() bool { return strings.Contains(h3.status().Waiting, halted) })
 	env := fmt.Sprintf("env=%q", e.name)

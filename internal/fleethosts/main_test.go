@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -161,6 +162,9 @@ func (e *fleetEnv) wantServes(h *testenv.Host, v string) {
 	}
 }
 
+// agentPorts numbers the agents' listen ports (9101, 9102, ...).
+var agentPorts atomic.Int32
+
 // agentProc is `reconciler run --host` running inside a host.
 type agentProc struct {
 	t      testing.TB
@@ -175,7 +179,10 @@ type agentProc struct {
 // (name=value) and flags; it is stopped (SIGTERM) when the test ends.
 func (e *fleetEnv) startAgent(h *testenv.Host, environ []string, flags ...string) *agentProc {
 	e.t.Helper()
-	a := &agentProc{t: e.t, h: h, addr: h.Addr + ":9100", log: &syncBuf{}, exited: make(chan struct{})}
+	// Each agent of this process listens on a port of its own, so that
+	// two envs' agents may share a host.
+	port := 9100 + agentPorts.Add(1)
+	a := &agentProc{t: e.t, h: h, addr: fmt.Sprintf("%s:%d", h.Addr, port), log: &syncBuf{}, exited: make(chan struct{})}
 	args := append([]string{"run", "--env", e.name, "--repo", "file://" + e.bare, "--state-dir", h.StateDir,
 		"--host", h.Name, "--listen", a.addr}, flags...)
 	a.cmd = h.Command(context.Background(), reconcilerBin, args...)
