@@ -53,6 +53,10 @@ type Gate struct {
 	store    Store
 	storeKey string
 	st       Status
+	// healthy is since when this host runs healthyCommit healthy without
+	// a break (zero after an unhealthy check), for Health.Since.
+	healthy       time.Time
+	healthyCommit string
 }
 
 // Status is this host's view of its fleet, for /status and metrics.
@@ -321,6 +325,17 @@ func (g *Gate) beat(ctx context.Context, st Store, f *state.Fleet, rev agent.Rev
 	if len(problems) > 0 {
 		h.Healthy, h.Problem = false, strings.Join(problems, "; ")
 	}
+	g.mu.Lock()
+	switch {
+	case !h.Healthy:
+		g.healthy, g.healthyCommit = time.Time{}, ""
+	case g.healthy.IsZero() || g.healthyCommit != h.Commit:
+		g.healthy, g.healthyCommit = h.At, h.Commit
+	}
+	if h.Healthy {
+		h.Since = g.healthy
+	}
+	g.mu.Unlock()
 	ttl := g.HealthTTL
 	if ttl <= 0 {
 		ttl = 3 * time.Minute
