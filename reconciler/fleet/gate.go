@@ -135,7 +135,7 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 		return agent.Outcome{}, g.wait(fmt.Errorf("coordination store unreachable: deploying nothing new, serving the applied commit: %w", err), false)
 	}
 	if f.After != "" {
-		if why := g.regionTurn(ctx, rev, f); why != "" {
+		if why := g.RegionTurn(ctx, rev, f); why != "" {
 			return agent.Outcome{}, g.wait(errors.New(why), false)
 		}
 	}
@@ -196,11 +196,12 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 	return out, serr
 }
 
-// regionTurn says why this env may not start rev yet because of the region
+// RegionTurn says why this env may not start rev yet because of the region
 // before it (f.After), "" when it may. Any doubt (the other env's file,
 // its store) means waiting: a region never starts a commit it cannot see
-// healthy in the region before it.
-func (g *Gate) regionTurn(ctx context.Context, rev agent.Revision, f *state.Fleet) string {
+// healthy in the region before it. It needs LoadEnv and OpenEnv only
+// (fleet status asks it too).
+func (g *Gate) RegionTurn(ctx context.Context, rev agent.Revision, f *state.Fleet) string {
 	short := state.ShortHash(rev.Hash)
 	path := state.EnvPath(f.After)
 	if g.LoadEnv == nil || g.OpenEnv == nil {
