@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -19,14 +18,21 @@ import (
 	"time"
 )
 
-// Redis is a redis-server started by a test on a free loopback port.
+// Redis is a redis-server started by a test on a free port of loopback
+// (StartRedis) or of a fabric's gateway (Fabric.StartRedis).
 type Redis struct {
+	// Host is the address the server is bound to: 127.0.0.1, or a
+	// fabric's gateway.
+	Host string
 	// Port is the port: plain, or TLS only when started with TLS.
 	Port int
 	// Password is the requirepass of the server.
 	Password string
 	// TLS trusts the server's throwaway CA (nil without TLS).
 	TLS *tls.Config
+	// CAFile is the PEM file of that CA ("" without TLS): a child process
+	// trusts it with SSL_CERT_FILE.
+	CAFile string
 
 	t    testing.TB
 	args []string
@@ -35,10 +41,11 @@ type Redis struct {
 
 // URL is the store URL of the server: redis:// or rediss://.
 func (r *Redis) URL() string {
+	hp := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
 	if r.TLS != nil {
-		return fmt.Sprintf("rediss://127.0.0.1:%d", r.Port)
+		return "rediss://" + hp
 	}
-	return fmt.Sprintf("redis://127.0.0.1:%d", r.Port)
+	return "redis://" + hp
 }
 
 // StartRedis starts Debian's redis-server on a free 127.0.0.1 port with a
@@ -47,22 +54,36 @@ func (r *Redis) URL() string {
 // missing, and stops the server in t.Cleanup.
 func StartRedis(t testing.TB, withTLS bool) *Redis {
 	t.Helper()
+	return startRedis(t, "127.0.0.1", withTLS)
+}
+
+// StartRedis is testenv.StartRedis bound to the fabric's gateway, which
+// every host of the fabric reaches; with withTLS, the server's certificate
+// is for that address.
+func (f *Fabric) StartRedis(t testing.TB, withTLS bool) *Redis {
+	t.Helper()
+	return startRedis(t, f.Gateway, withTLS)
+}
+
+func startRedis(t testing.TB, host string, withTLS bool) *Redis {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		SkipOrFail(t, "redis-server not installed: %v", err)
 	}
 	dir := t.TempDir()
-	r := &Redis{t: t, Port: FreePort(t), Password: "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
-	r.args = []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+	r := &Redis{t: t, Host: host, Port: freePortOn(t, host), Password: "pw-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	r.args = []string{"--bind", host, "--save", "", "--appendonly", "no", "--dir", dir,
 		"--requirepass", r.Password, "--protected-mode", "yes"}
 	if withTLS {
-		ca, cert, key := throwawayCerts(t, dir)
+		ca, cert, key := throwawayCerts(t, dir, net.ParseIP(host))
+		r.CAFile = ca
 		r.args = append(r.args, "--port", "0", "--tls-port", strconv.Itoa(r.Port),
 			"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
 		pool := x509.NewCertPool()
 		b, _ := os.ReadFile(ca)
 		pool.AppendCertsFromPEM(b)
-		r.TLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+		r.TLS = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	} else {
 		r.args = append(r.args, "--port", strconv.Itoa(r.Port))
 	}
@@ -82,7 +103,7 @@ func (r *Redis) Start() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port)), time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), time.Second)
 		if err == nil {
 			c.Close()
 			return
@@ -105,9 +126,9 @@ func (r *Redis) Stop() {
 	r.cmd = nil
 }
 
-// throwawayCerts writes a CA and a server certificate for 127.0.0.1 into
-// dir and returns their paths.
-func throwawayCerts(t testing.TB, dir string) (ca, cert, key string) {
+// throwawayCerts writes a CA and a server certificate for ip into dir and
+// returns their paths.
+func throwawayCerts(t testing.TB, dir string, ip net.IP) (ca, cert, key string) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -124,9 +145,9 @@ func throwawayCerts(t testing.TB, dir string) (ca, cert, key string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		IPAddresses: []net.IP{ip}, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	caCert, _ := x509.ParseCertificate(caDER)
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
