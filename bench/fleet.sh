@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Fleet rollout benchmark (figures go to docs/BENCHMARKS.md, "Fleet"):
-# a three-host rollout through the fleet (Debian's redis-server started on a
-# free loopback port, three real agent loops, each host's deploy 500 ms of
-# simulated work) against the same three deploys one after the other without
-# a fleet, measured in the same run, at two poll intervals.
+# Fleet rollout benchmark (figures go to docs/BENCHMARKS.md, "Fleet rollout"):
+# on three real hosts on this machine (internal/testenv: each a network and
+# mount namespace with its own dockerd, nginx and state dir), a three-host
+# rollout through the fleet (the real agents, Debian's redis-server on the
+# hosts' private network) against three single-host deploys of the same
+# change (one `reconciler apply` per host, one after the other), measured in
+# the same run. Needs root, dockerd, nginx, redis-server.
 #
 # Usage: bench/fleet.sh            # 5 rollouts of each
 #        COUNT=3 bench/fleet.sh
-# The redis-server it starts is stopped at the end (the test's cleanup).
+# Everything it starts (hosts, engines, redis-server) is removed at the end
+# (the benchmark's cleanup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-5}
-go test -run '^$' -bench 'Rollout' -benchtime "${COUNT}x" ./reconciler/fleet/ | grep -E '^Benchmark|^ok'
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+go test -run '^$' -bench 'Rollout' -benchtime "${COUNT}x" ./internal/fleethosts/ | grep -E '^Benchmark|^ok|FAIL'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,7 +16,9 @@ import (
 // one after the other without a fleet: the difference is what the ordering
 // costs (store round trips, and the wait of a host for its next poll).
 //
-//	bench/fleet.sh   (go test -run '^$' -bench Rollout ./reconciler/fleet/)
+//	go test -run '^$' -bench Rollout ./reconciler/fleet/
+//
+// bench/fleet.sh runs the real one instead (internal/fleethosts: three hosts, real deploys).
 func BenchmarkRollout(b *testing.B) {
 	const deploy = 500 * time.Millisecond
 	for _, interval := range []time.Duration{200 * time.Millisecond, time.Second} {
