@@ -448,8 +448,10 @@ func (h *Host) remove() {
 		t.Errorf("host %s: process %d still runs in the host at cleanup; killing it", h.Name, pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if out, err := exec.Command("ip", "netns", "del", h.netns).CombinedOutput(); err != nil {
-		t.Errorf("host %s: ip netns del: %v: %s", h.Name, err, out)
+	if _, err := os.Stat("/run/netns/" + h.netns); err == nil {
+		if out, err := exec.Command("ip", "netns", "del", h.netns).CombinedOutput(); err != nil {
+			t.Errorf("host %s: ip netns del: %v: %s", h.Name, err, out)
+		}
 	}
 	// The veth goes with the namespace; delete it in case it did not.
 	if linkExists(h.veth) {

@@ -12,7 +12,10 @@ import (
 )
 
 // Load sends requests to one URL from keep-alive connections until End,
-// never retrying (POST is not replayed by net/http), and counts them.
+// never retrying (POST is not replayed by net/http), and counts them. Each
+// connection sends at most one request every LoadPace: a steady load that
+// leaves the machine's cores to the hosts under test (several tests share
+// a 2-core machine), not a stress test.
 type Load struct {
 	// URL is where the requests go.
 	URL string
@@ -27,6 +30,9 @@ type Load struct {
 	done     sync.WaitGroup
 }
 
+// LoadPace is the shortest time between two requests of one connection.
+const LoadPace = 20 * time.Millisecond
+
 // StartLoad sends POST requests to url from conns keep-alive connections
 // until End (called in t.Cleanup as well), for at most limit.
 func StartLoad(t testing.TB, url string, conns int, limit time.Duration) *Load {
@@ -38,11 +44,13 @@ func StartLoad(t testing.TB, url string, conns int, limit time.Duration) *Load {
 		l.done.Add(1)
 		go func() {
 			defer l.done.Done()
+			pace := time.NewTicker(LoadPace)
+			defer pace.Stop()
 			for time.Now().Before(deadline) {
 				select {
 				case <-l.stop:
 					return
-				default:
+				case <-pace.C: // pacing, not synchronisation
 				}
 				resp, err := c.Post(url, "text/plain", nil)
 				if err != nil {

@@ -55,7 +55,18 @@ func TestRegionsInOrder(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "c1 in A", applied(a, "c1"))
-	done := time.Now()
+	// The bake counts from A's recorded result, which is written before
+	// the agent reports c1 applied: a time taken here would be late.
+	sa, err := redisstore.Open(envA, redisstore.Options{URL: ra.URL(), Password: ra.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	snapA, err := sa.Snapshot(context.Background(), []string{"a1"}, 1)
+	if err != nil || snapA.Hosts["a1"].Applied.Commit != "c1" {
+		t.Fatalf("A's store: %+v, %v", snapA.Hosts["a1"], err)
+	}
+	done := snapA.Hosts["a1"].Applied.At
 	waitFor(t, "B waiting for A's bake", waiting(gb, "region i18b-use1 bakes c1 until"))
 	if w.index("b1 c1 start") >= 0 {
 		t.Fatal("b1 started c1 before A's bake ended")
