@@ -4,7 +4,8 @@
 # git, docker-registry (a private registry per registry test), prometheus
 # (promtool checks deploy/alerts.yml and the --metrics-file output), shellcheck
 # (actionlint checks the workflows' scripts with it), postgresql (migration
-# tests) and redis-server (fleet tests). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
+# tests), redis-server (fleet tests) and iproute2 and util-linux (the fleet
+# tests' hosts: network and mount namespaces). Needs root (or sudo) and apt-get; elsewhere it says what is missing.
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -18,6 +19,8 @@ command -v chattr >/dev/null 2>&1 || need+=(e2fsprogs)                # immutabl
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)             # promtool: alert rules, metrics file
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) # migration tests: a private server per test
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)        # fleet tests: a private coordination store per test
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2) # fleet tests: hosts as network namespaces (internal/testenv/hosts.go)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)              # fleet tests: nsenter and unshare enter and make the hosts' namespaces
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -19,8 +19,8 @@ import (
 // TestFleetAgentOrder runs the real agent (`run --host h1`) of the second
 // host of a two-host fleet on the real engine and nginx, with Debian's
 // redis-server as the store; the first host, h0, is played by the test
-// through the store (one machine cannot hold two hosts of one env file:
-// they would share its nginx ports). h1 deploys a commit only after h0
+// through the store, which lets it choose h0's results (internal/fleethosts
+// runs fleets of real hosts, each in namespaces of its own). h1 deploys a commit only after h0
 // recorded it, stays on the last good commit when h0's failure halts the
 // next one, deploys nothing new but keeps healing while the store is down,
 // and goes on when it is back; no request through nginx fails.

@@ -62,6 +62,7 @@ func BenchmarkRollout(b *testing.B) {
 // checks that each host's nginx serves v after its apply.
 func (e *fleetEnv) applyAll(tb testing.TB, v string) {
 	tb.Helper()
+	buildReconciler(tb)
 	for _, h := range e.c.hosts {
 		out, err := h.Command(context.Background(), reconcilerBin, "apply", "--env", e.name, "--repo", e.repo.Dir,
 			"--state-dir", h.StateDir).CombinedOutput()

@@ -93,9 +93,10 @@ func testRolloutInOrder(t *testing.T, c *cluster) {
 	}
 
 	out := e.fleetStatus(environ)
+	t.Logf("fleet status:\n%s", out)
 	for _, n := range hostNames {
-		if !strings.Contains(out, "succeeded "+v2[:12]) || !strings.Contains(out, n) {
-			t.Fatalf("fleet status does not show %s on %s:\n%s", v2[:12], n, out)
+		if !hostLine(out, n, v2[:12]+"  succeeded "+v2[:12], "healthy") {
+			t.Fatalf("fleet status does not show %s applied, succeeded and healthy on %s:\n%s", v2[:12], n, out)
 		}
 	}
 	if strings.Contains(out, "halted") {
@@ -150,9 +151,14 @@ func testFailingHostHalts(t *testing.T, c *cluster) {
 	h1, h2, h3 := agents[0], agents[1], agents[2]
 	waitFor(t, "h1 applies C", time.Minute, func() bool { return h1.status().AppliedCommit == cc && e.serves(h1.h, "v3") })
 	waitFor(t, "h2 fails C", time.Minute, func() bool { return h2.status().FailedCommit == cc })
-	t.Logf("h2's error on C: %s", h2.status().LastError)
+	if msg := h2.status().LastError; !strings.Contains(msg, "wait-healthy") || !strings.Contains(msg, "rolled back") {
+		t.Fatalf("h2's error on C = %q, want a failed health check, rolled back", msg)
+	}
 	halted := "the rollout of " + cc[:12] + " is halted: host h2 failed it"
 	waitFor(t, "h3 reports the halt", time.Minute, func() bool { return strings.Contains(h3.status().Waiting, halted) })
+	if f, ok := h3.status().Fleet.(map[string]any); !ok || f["halted"] != true {
+		t.Fatalf("h3's /status fleet = %#v, want halted", h3.status().Fleet)
+	}
 	env := fmt.Sprintf("env=%q", e.name)
 	if got := h3.metric(`reconciler_fleet_halted{` + env + `}`); got != 1 {
 		t.Fatalf("h3: reconciler_fleet_halted = %v, want 1", got)
@@ -201,4 +207,21 @@ func testFailingHostHalts(t *testing.T, c *cluster) {
 			t.Fatalf("the store's password is in the log of %s", a.h.Name)
 		}
 	}
+}
+
+// hostLine reports whether the text of `fleet status` has a line for host
+// holding every one of parts.
+func hostLine(out, host string, parts ...string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, host+" ") {
+			continue
+		}
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,9 +24,33 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
 )
 
-// reconcilerBin is the reconciler binary, built once for this test binary
-// (without -race: the agents are the programs under test, not this test).
+// reconcilerBin is the path of the reconciler binary, built once for this
+// test binary by buildReconciler (without -race: the agents are the
+// programs under test, not this test). Every helper that runs it
+// (newCluster, startAgent, fleetStatus, applyAll) builds it first, after
+// the checks that skip a test, so that a run without root does not pay
+// for the build.
 var reconcilerBin string
+
+var built struct {
+	once sync.Once
+	err  error
+}
+
+// buildReconciler builds reconcilerBin once; it fails t when the build does.
+func buildReconciler(t testing.TB) {
+	t.Helper()
+	built.once.Do(func() {
+		cmd := exec.Command("go", "build", "-o", reconcilerBin, "github.com/developer-mesh/reconciler/cmd/reconciler")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build reconciler: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+}
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -41,12 +66,6 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		reconcilerBin = filepath.Join(dir, "reconciler")
-		cmd := exec.Command("go", "build", "-o", reconcilerBin, "github.com/developer-mesh/reconciler/cmd/reconciler")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build reconciler: %v\n%s", err, out)
-			return 1
-		}
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -65,6 +84,7 @@ type cluster struct {
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	c := &cluster{t: t, f: testenv.StartFabric(t)}
+	buildReconciler(t)
 	for _, n := range hostNames {
 		h := c.f.StartHost(t, n)
 		h.AppImageVariant(t, "reconciler-test/app:v1", "v1")
@@ -161,6 +181,9 @@ func (e *fleetEnv) wantServes(h *testenv.Host, v string) {
 	}
 }
 
+// agentPorts numbers the agents' listen ports (9101, 9102, ...).
+var agentPorts atomic.Int32
+
 // agentProc is `reconciler run --host` running inside a host.
 type agentProc struct {
 	t      testing.TB
@@ -175,7 +198,11 @@ type agentProc struct {
 // (name=value) and flags; it is stopped (SIGTERM) when the test ends.
 func (e *fleetEnv) startAgent(h *testenv.Host, environ []string, flags ...string) *agentProc {
 	e.t.Helper()
-	a := &agentProc{t: e.t, h: h, addr: h.Addr + ":9100", log: &syncBuf{}, exited: make(chan struct{})}
+	buildReconciler(e.t)
+	// Each agent of this process listens on a port of its own, so that
+	// two envs' agents may share a host.
+	port := 9100 + agentPorts.Add(1)
+	a := &agentProc{t: e.t, h: h, addr: fmt.Sprintf("%s:%d", h.Addr, port), log: &syncBuf{}, exited: make(chan struct{})}
 	args := append([]string{"run", "--env", e.name, "--repo", "file://" + e.bare, "--state-dir", h.StateDir,
 		"--host", h.Name, "--listen", a.addr}, flags...)
 	a.cmd = h.Command(context.Background(), reconcilerBin, args...)
@@ -276,6 +303,7 @@ func (e *fleetEnv) converged(agents []*agentProc, commit, v string, d time.Durat
 // is on the fabric's gateway) with extra environment variables.
 func (e *fleetEnv) fleetStatus(environ []string, args ...string) string {
 	e.t.Helper()
+	buildReconciler(e.t)
 	cmd := exec.Command(reconcilerBin, append([]string{"fleet", "status", "--env", e.name, "--repo", e.repo.Dir,
 		"--state-dir", e.t.TempDir()}, args...)...)
 	cmd.Env = append(os.Environ(), environ...)

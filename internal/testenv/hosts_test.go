@@ -60,7 +60,14 @@ func TestHosts(t *testing.T) {
 		if ents, _ := os.ReadDir(f.Shared); len(ents) != 0 {
 			t.Fatalf("%s is not empty outside the hosts: %v", f.Shared, ents)
 		}
-		// A host cut off is not reached; back on, it is.
+		// A host cut off is not reached; back on, it is. Its load ends
+		// first, after some requests went through.
+		for deadline := time.Now().Add(20 * time.Second); loads[0].OK.Load() < 10; {
+			if time.Now().After(deadline) {
+				t.Fatalf("load on %s: %d ok after 20s: %v", loads[0].URL, loads[0].OK.Load(), loads[0].Errors())
+			}
+			time.Sleep(20 * time.Millisecond) // polling the load's count
+		}
 		loads[0].End()
 		hosts[0].Disconnect()
 		if code, _ := hosts[0].Get("http://" + hosts[0].Addr + "/"); code != 0 {
