@@ -226,6 +226,7 @@ func testHolderKilled(t *testing.T, c *cluster) {
 	if n := countRunning(got); n != 1 || len(got) > 2 {
 		t.Fatalf("h1's containers after the restart: %v, want one running and at most one stopped", got)
 	}
+	buildReconciler(t)
 	diff := h1.Command(context.Background(), reconcilerBin, "diff", "--env", e.name, "--repo", e.repo.Dir, "--state-dir", h1.StateDir)
 	diff.Env = append(diff.Env, environ...)
 	if out, err := diff.CombinedOutput(); err != nil {
@@ -414,6 +415,7 @@ services:
 	repo.Write("envs/"+u+"-base.yaml", base("v2"))
 	repo.Write("envs/"+r1.name+".yaml", region(r1.name, "reconciler-test/app:v2", fleet1))
 	repo.Commit("v2 in the base, r1's image")
+	buildReconciler(t)
 	promote := exec.Command(reconcilerBin, "promote", "--repo", repo.Dir, "--from", r1.name, "--to", r2.name, "--author", "Promoter <p@example.com>")
 	out, err := promote.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "promote "+r1.name+" → "+r2.name) {
