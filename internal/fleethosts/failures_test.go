@@ -94,6 +94,18 @@ func (e *fleetEnv) running(h *testenv.Host) map[string]string {
 	return out
 }
 
+// noSecretInLogs fails t when a secret is in an agent's log.
+func noSecretInLogs(t testing.TB, agents []*agentProc, secrets ...string) {
+	t.Helper()
+	for _, a := range agents {
+		for _, s := range secrets {
+			if strings.Contains(a.log.String(), s) {
+				t.Fatalf("a store's password is in the log of %s", a.h.Name)
+			}
+		}
+	}
+}
+
 // countRunning counts the running containers of a running() listing.
 func countRunning(states map[string]string) int {
 	n := 0
@@ -244,6 +256,7 @@ func testHolderKilled(t *testing.T, c *cluster) {
 	if tok := snap.Hosts["h1"].Applied.Token; tok != next.Token {
 		t.Fatalf("h1's result is recorded with token %d, want the new lease's %d", tok, next.Token)
 	}
+	noSecretInLogs(t, agents, r.Password)
 }
 
 // testStoreStopped: while h2 and h3 wait for the canary h1's bake of v2,
@@ -346,6 +359,7 @@ func testStoreStopped(t *testing.T, c *cluster) {
 	if h := snap.Hosts["h1"].Health; h == nil || h.Commit != v2 || !h.Healthy || h.Since.After(outage) {
 		t.Fatalf("store: h1's heartbeat %+v, want v2 healthy since before the outage at %s", h, outage)
 	}
+	noSecretInLogs(t, agents, r.Password)
 }
 
 // testRegionsInOrder: envs <u>-r1 (hosts h1, h2) and <u>-r2 (host h3),
@@ -491,4 +505,5 @@ services:
 	if st := r2.fleetStatus(environ); !strings.Contains(st, "region: after "+r1.name+": "+r1.name+" runs "+c2[:12]+" healthy past fleet.afterBake") {
 		t.Fatalf("fleet status of r2 at the end:\n%s", st)
 	}
+	noSecretInLogs(t, append(a1, a2...), s1.Password, s2.Password)
 }
