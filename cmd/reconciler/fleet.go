@@ -13,6 +13,7 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
+	"github.com/developer-mesh/reconciler/reconciler/host"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -35,7 +36,7 @@ func fleetCmd(g *globals) *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o: want text or json, got %q", output)
 			}
-			_, e, err := loadEnv(cmd.Context(), f)
+			src, e, err := loadEnv(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -51,7 +52,11 @@ func fleetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printFleet(g, e, snap, output == "json")
+			var region *regionView
+			if e.Fleet.After != "" {
+				region = regionStatus(cmd.Context(), g, src, e)
+			}
+			return printFleet(g, e, snap, region, output == "json")
 		},
 	}
 	f.register(status)
@@ -67,6 +72,29 @@ type fleetView struct {
 	Leases []fleet.Lease `json:"leases"`
 	Halt   *fleet.Halt   `json:"halt,omitempty"`
 	Store  string        `json:"store"`
+	// After is the region before this one (fleet.after) and whether
+	// this env may start the commit read, as its hosts' agents see it.
+	After *regionView `json:"after,omitempty"`
+}
+
+// regionView is the turn of a region env with fleet.after.
+type regionView struct {
+	Env    string `json:"env"`
+	Commit string `json:"commit"`
+	// Waiting is why this env's hosts may not start Commit yet, "" when
+	// the region before has it healthy past fleet.afterBake.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// regionStatus reads the region before e (fleet.after) at the commit src
+// as e's agents do, and says whether e may start that commit.
+func regionStatus(ctx context.Context, g *globals, src host.Source, e *state.Env) *regionView {
+	v := &regionView{Env: e.Fleet.After, Commit: src.Hash}
+	gate := fleetGate(g, e.Environment, "", time.Minute, func(_ agent.Revision, env string) (*state.Env, error) {
+		return state.Load(src.FS, env)
+	}, nil)
+	v.Waiting = gate.RegionTurn(ctx, agent.Revision{Hash: src.Hash}, e.Fleet)
+	return v
 }
 
 type fleetHost struct {
@@ -79,8 +107,8 @@ type fleetHost struct {
 	LeaseSlot  *int          `json:"leaseSlot,omitempty"`
 }
 
-func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, asJSON bool) error {
-	v := fleetView{Env: e.Environment, Leases: snap.Leases, Halt: snap.Halt, Store: e.Fleet.Store}
+func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, region *regionView, asJSON bool) error {
+	v := fleetView{Env: e.Environment, Leases: snap.Leases, Halt: snap.Halt, Store: e.Fleet.Store, After: region}
 	for _, h := range e.Fleet.Hosts {
 		hs := snap.Hosts[h]
 		fh := fleetHost{Host: h, Canary: h == e.Fleet.Canary, Applied: hs.Applied.Commit, Health: "unknown"}
@@ -138,6 +166,13 @@ func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, asJSON bool) erro
 	}
 	if v.Halt != nil {
 		fmt.Fprintf(g.stdout, "halted: the rollout of %s stopped at %s (%s); a newer commit clears it\n", state.ShortHash(v.Halt.Commit), v.Halt.Host, v.Halt.Error)
+	}
+	if r := v.After; r != nil {
+		if r.Waiting != "" {
+			fmt.Fprintf(g.stdout, "region: after %s: this env does not start %s yet: %s\n", r.Env, state.ShortHash(r.Commit), r.Waiting)
+		} else {
+			fmt.Fprintf(g.stdout, "region: after %s: %s runs %s healthy past fleet.afterBake; this env may start it\n", r.Env, r.Env, state.ShortHash(r.Commit))
+		}
 	}
 	return nil
 }

@@ -86,3 +86,56 @@ fleet:
 		t.Errorf("store down: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestFleetStatusRegion: fleet status of a region env with fleet.after
+// says whether it may start the commit read, from the store of the region
+// before it, as its agents decide.
+func TestFleetStatusRegion(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	u := "i18" + testenv.UniqueEnv(t)
+	t.Setenv("I18_REGION_PASSWORD", r.Password)
+	repo := testenv.NewRepo(t)
+	repo.Write("envs/"+u+"-base.yaml", "services:\n  web:\n    image: example.com/web:v1\n    containerPort: 8080\n")
+	repo.Write("envs/"+u+"-r1.yaml", "extends: "+u+"-base.yaml\nenvironment: "+u+"-r1\nfleet:\n  store: "+r.URL()+"\n  auth: env:I18_REGION_PASSWORD\n  hosts: [a1]\n")
+	repo.Write("envs/"+u+"-r2.yaml", "extends: "+u+"-base.yaml\nenvironment: "+u+"-r2\nfleet:\n  store: "+r.URL()+"\n  auth: env:I18_REGION_PASSWORD\n  hosts: [b1]\n  after: "+u+"-r1\n  afterBake: 10m\n")
+	c := repo.Commit("regions")
+	status := func() string {
+		t.Helper()
+		code, out, errOut := runCLI(t, "fleet", "status", "--env", u+"-r2", "--repo", repo.Dir)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		return out
+	}
+	if out := status(); !strings.Contains(out, "region: after "+u+"-r1: this env does not start "+c[:12]+" yet: waiting for region "+u+"-r1 to deploy "+c[:12]+" first (host a1)") {
+		t.Fatalf("before r1 deployed:\n%s", out)
+	}
+	ctx := context.Background()
+	st, err := redisstore.Open(u+"-r1", redisstore.Options{URL: r.URL(), Password: r.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Acquire(ctx, "a1/1", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute)
+	if err := st.Record(ctx, l, fleet.Result{Host: "a1", Commit: c, Result: fleet.Succeeded, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Beat(ctx, fleet.Health{Host: "a1", Commit: c, Healthy: true, At: time.Now(), Since: at}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if out := status(); !strings.Contains(out, "yet: region "+u+"-r1 bakes "+c[:12]+" until "+at.Add(10*time.Minute).UTC().Format(time.RFC3339)) {
+		t.Fatalf("while r1 bakes:\n%s", out)
+	}
+	code, out, errOut := runCLI(t, "fleet", "status", "--env", u+"-r2", "--repo", repo.Dir, "-o", "json")
+	var v fleetView
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.After == nil || v.After.Env != u+"-r1" || v.After.Commit != c || !strings.Contains(v.After.Waiting, "bakes") {
+		t.Fatalf("json: exit %d %+v\n%s%s", code, v.After, out, errOut)
+	}
+	if strings.Contains(out, r.Password) {
+		t.Fatal("the store's password is shown")
+	}
+}

@@ -374,6 +374,8 @@ func (e *fleetEnv) watch() *firstSeen {
 	deadline := time.Now().Add(5 * time.Minute)
 	for _, h := range e.c.hosts {
 		w.at[h.Name] = map[string]time.Time{}
+	}
+	for _, h := range e.c.hosts {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()

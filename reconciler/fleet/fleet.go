@@ -68,6 +68,20 @@ type Health struct {
 	Healthy bool      `json:"healthy"`
 	Problem string    `json:"problem,omitempty"`
 	At      time.Time `json:"at"`
+	// Since is when the host started running Commit healthy without a
+	// break, as its agent saw it (zero when unhealthy): a bake measured
+	// from heartbeats (the store lost the results) counts from it, not
+	// from At, which every heartbeat moves.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// healthySince is when h says its host started running commit healthy:
+// Since, or At from a heartbeat without it.
+func (h *Health) healthySince() time.Time {
+	if !h.Since.IsZero() {
+		return h.Since
+	}
+	return h.At
 }
 
 // Halt stops the rollout of Commit: Host failed it.
@@ -160,8 +174,9 @@ func Turn(f *state.Fleet, host, commit string, s Snapshot, now time.Time) string
 	}
 	since := c.Applied.At
 	if c.Applied.Commit != commit {
-		// Known from its heartbeat only: the bake starts again from it.
-		since = c.Health.At
+		// Known from its heartbeat only: the bake counts from when
+		// the canary started running the commit healthy.
+		since = c.Health.healthySince()
 	}
 	if until := since.Add(f.CanaryBake.D()); now.Before(until) {
 		return fmt.Sprintf("the canary %s bakes %s until %s", f.Canary, short, until.UTC().Format(time.RFC3339))
@@ -200,7 +215,7 @@ func RegionTurn(prev string, f *state.Fleet, commit string, bake time.Duration, 
 		}
 		at := h.Applied.At
 		if h.Applied.Commit != commit {
-			at = h.Health.At
+			at = h.Health.healthySince()
 		}
 		if at.After(since) {
 			since = at

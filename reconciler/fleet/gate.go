@@ -53,6 +53,10 @@ type Gate struct {
 	store    Store
 	storeKey string
 	st       Status
+	// healthy is since when this host runs healthyCommit healthy without
+	// a break (zero after an unhealthy check), for Health.Since.
+	healthy       time.Time
+	healthyCommit string
 }
 
 // Status is this host's view of its fleet, for /status and metrics.
@@ -131,7 +135,7 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 		return agent.Outcome{}, g.wait(fmt.Errorf("coordination store unreachable: deploying nothing new, serving the applied commit: %w", err), false)
 	}
 	if f.After != "" {
-		if why := g.regionTurn(ctx, rev, f); why != "" {
+		if why := g.RegionTurn(ctx, rev, f); why != "" {
 			return agent.Outcome{}, g.wait(errors.New(why), false)
 		}
 	}
@@ -192,11 +196,12 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 	return out, serr
 }
 
-// regionTurn says why this env may not start rev yet because of the region
+// RegionTurn says why this env may not start rev yet because of the region
 // before it (f.After), "" when it may. Any doubt (the other env's file,
 // its store) means waiting: a region never starts a commit it cannot see
-// healthy in the region before it.
-func (g *Gate) regionTurn(ctx context.Context, rev agent.Revision, f *state.Fleet) string {
+// healthy in the region before it. It needs LoadEnv and OpenEnv only
+// (fleet status asks it too).
+func (g *Gate) RegionTurn(ctx context.Context, rev agent.Revision, f *state.Fleet) string {
 	short := state.ShortHash(rev.Hash)
 	path := state.EnvPath(f.After)
 	if g.LoadEnv == nil || g.OpenEnv == nil {
@@ -321,6 +326,17 @@ func (g *Gate) beat(ctx context.Context, st Store, f *state.Fleet, rev agent.Rev
 	if len(problems) > 0 {
 		h.Healthy, h.Problem = false, strings.Join(problems, "; ")
 	}
+	g.mu.Lock()
+	switch {
+	case !h.Healthy:
+		g.healthy, g.healthyCommit = time.Time{}, ""
+	case g.healthy.IsZero() || g.healthyCommit != h.Commit:
+		g.healthy, g.healthyCommit = h.At, h.Commit
+	}
+	if h.Healthy {
+		h.Since = g.healthy
+	}
+	g.mu.Unlock()
 	ttl := g.HealthTTL
 	if ttl <= 0 {
 		ttl = 3 * time.Minute

@@ -109,6 +109,14 @@ func TestRegionTurnRefusesWhatItCannotSee(t *testing.T) {
 		{"baking from the last host", fleet.Snapshot{Hosts: map[string]fleet.HostState{"a1": run(now.Add(-time.Hour)), "a2": run(now.Add(-time.Minute))}}, "region use1 bakes c1 until 2026-01-01T12:04:00Z"},
 		{"baked", fleet.Snapshot{Hosts: map[string]fleet.HostState{"a1": run(now.Add(-time.Hour)), "a2": run(now.Add(-5 * time.Minute))}}, ""},
 		{"halted", fleet.Snapshot{Halt: &fleet.Halt{Commit: "c1", Host: "a2", Error: "boom"}}, "halted in use1: host a2 failed it (boom)"},
+		// The store lost the results: the bake counts from when each host
+		// started running c1 healthy (Since), not from its last heartbeat.
+		{"baked, from heartbeats only", fleet.Snapshot{Hosts: map[string]fleet.HostState{
+			"a1": {Health: &fleet.Health{Commit: "c1", Healthy: true, At: now, Since: now.Add(-time.Hour)}},
+			"a2": {Health: &fleet.Health{Commit: "c1", Healthy: true, At: now, Since: now.Add(-6 * time.Minute)}}}}, ""},
+		{"baking, from heartbeats only", fleet.Snapshot{Hosts: map[string]fleet.HostState{
+			"a1": {Health: &fleet.Health{Commit: "c1", Healthy: true, At: now, Since: now.Add(-time.Hour)}},
+			"a2": {Health: &fleet.Health{Commit: "c1", Healthy: true, At: now, Since: now.Add(-2 * time.Minute)}}}}, "region use1 bakes c1 until 2026-01-01T12:03:00Z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := fleet.RegionTurn("use1", f, "c1", 5*time.Minute, tc.s, now)

@@ -1,10 +1,13 @@
 package fleet
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -56,5 +59,69 @@ func TestTurn(t *testing.T) {
 				t.Fatalf("Turn = %q, want %q (ok %v)", got, tc.want, tc.wantOK)
 			}
 		})
+	}
+}
+
+// memStore keeps heartbeats only: enough for Gate.beat.
+type memStore struct {
+	Store
+	beats map[string]Health
+}
+
+func (m *memStore) Beat(_ context.Context, h Health, _ time.Duration) error {
+	m.beats[h.Host] = h
+	return nil
+}
+
+func (m *memStore) Snapshot(context.Context, []string, int) (Snapshot, error) {
+	return Snapshot{}, nil
+}
+
+// TestBakeFromHeartbeatsAfterStoreLoss: when the store lost the canary's
+// result (a restart without persistence), its bake counts from when it
+// started running the commit healthy, which its heartbeats carry, not from
+// the last heartbeat: else every heartbeat would start the bake again and
+// the rollout would never go on.
+func TestBakeFromHeartbeatsAfterStoreLoss(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	st := &memStore{beats: map[string]Health{}}
+	g := &Gate{Host: "a", Now: func() time.Time { return now }}
+	f := &state.Fleet{Hosts: []string{"a", "b"}, Parallel: 2, Canary: "a", CanaryBake: state.Duration{Duration: 10 * time.Minute}}
+	beat := func(at time.Time, err error) Health {
+		now = at
+		g.beat(context.Background(), st, f, agent.Revision{Hash: "c1"}, agent.Outcome{}, err)
+		return st.beats["a"]
+	}
+	turn := func() string {
+		h := st.beats["a"]
+		return Turn(f, "b", "c1", Snapshot{Hosts: map[string]HostState{"a": {Health: &h}}}, now)
+	}
+	if h := beat(t0, nil); !h.Since.Equal(t0) {
+		t.Fatalf("first healthy beat: Since = %v, want %v", h.Since, t0)
+	}
+	if h := beat(t0.Add(9*time.Minute), nil); !h.Since.Equal(t0) || !h.At.Equal(t0.Add(9*time.Minute)) {
+		t.Fatalf("later beat: %+v, want Since %v", h, t0)
+	}
+	if got := turn(); !strings.Contains(got, "bakes c1 until 2026-01-01T12:10:00Z") {
+		t.Fatalf("Turn at 9m = %q", got)
+	}
+	beat(t0.Add(11*time.Minute), nil)
+	if got := turn(); got != "" {
+		t.Fatalf("Turn at 11m = %q, want the bake over", got)
+	}
+	// A failed check starts the bake again from the next healthy one.
+	if h := beat(t0.Add(12*time.Minute), errors.New("health check failed")); h.Healthy || !h.Since.IsZero() {
+		t.Fatalf("unhealthy beat: %+v", h)
+	}
+	beat(t0.Add(13*time.Minute), nil)
+	if got := turn(); !strings.Contains(got, "bakes c1 until 2026-01-01T12:23:00Z") {
+		t.Fatalf("Turn after a failed check = %q", got)
+	}
+	// Another commit starts its own.
+	now = t0.Add(14 * time.Minute)
+	g.beat(context.Background(), st, f, agent.Revision{Hash: "c2"}, agent.Outcome{}, nil)
+	if h := st.beats["a"]; h.Commit != "c2" || !h.Since.Equal(now) {
+		t.Fatalf("beat on c2: %+v", h)
 	}
 }
