@@ -67,18 +67,23 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
+	ping, err := cli.Ping(ctx)
+	if err != nil {
 		host := cli.DaemonHost()
 		cli.Close()
 		return nil, fmt.Errorf("docker engine not reachable at %s: %w (is dockerd running? DOCKER_HOST?)", host, err)
 	}
+	// The version from this ping, so the first request does not ping
+	// again to negotiate it.
+	cli.NegotiateAPIVersionPing(ping)
 	return cli, nil
 }
 
 // Observe implements reconciler.Runtime. It lists all containers once,
-// inspects only ours of env (for restart count, start time and memory
-// limit) and each image once, concurrently. Migration job containers are
-// left out of both lists; name proxies have their own (env's only);
+// inspects only ours of env (for restart count, start time, memory limit
+// and network aliases, which the list lacks; a few at a time, reading
+// only those fields, see leanReader) and each image once, concurrently.
+// Migration job containers are left out of both lists; name proxies have their own (env's only);
 // containers of other environments are foreign (never touched by this env,
 // but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
@@ -125,11 +130,13 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 		ours    = make([]state.Container, 0, len(mine))
 		imageID = make(map[string]string, len(refs))
 	)
-	for _, id := range mine {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ci, err := r.cli.ContainerInspect(ctx, id)
+	// The list above negotiated the API version the reader speaks.
+	lean := newLeanReader(r.cli)
+	defer lean.close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lean.inspectAll(ctx, mine, func(id string, ci container.InspectResponse, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -140,8 +147,8 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 			default:
 				ours = append(ours, r.toContainer(ci))
 			}
-		}()
-	}
+		})
+	}()
 	for _, ref := range refs {
 		wg.Add(1)
 		go func() {
