@@ -127,8 +127,11 @@ if [ -n "${BASELINE_BIN:-}" ]; then
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${brows[@]}"
   echo
-  read -r bver_ms bver_min bver_max bver_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --version)
-  echo "Process floor before (\`--version\`; the \`version\` command is new): $bver_ms ms ($bver_min–$bver_max), $bver_rss MiB."
+  # Builds from before the version command answer --version alike.
+  bver=version
+  "$BASELINE_BIN" version >/dev/null 2>&1 || bver=--version
+  read -r bver_ms bver_min bver_max bver_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" "$bver")
+  echo "Process floor before (\`$bver\`): $bver_ms ms ($bver_min–$bver_max), $bver_rss MiB; ratio after ÷ before: $(ratio "$ver_ms" "$bver_ms") wall, $(ratio "$ver_rss" "$bver_rss") RSS."
   echo
 fi
 echo "| process floor | wall | peak RSS |"
