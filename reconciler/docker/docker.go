@@ -20,6 +20,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"go.uber.org/zap"
@@ -83,14 +84,33 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // inspects only ours of env (for restart count, start time, memory limit
 // and network aliases, which the list lacks; a few at a time, reading
 // only those fields, see leanReader) and each image once, concurrently.
-// Migration job containers are left out of both lists; name proxies have their own (env's only);
-// containers of other environments are foreign (never touched by this env,
-// but their names and ports are taken).
+// Migration job containers are left out of both lists; name proxies have
+// their own (env's only); containers of other environments are foreign
+// (never touched by this env, but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
 func (r *Runtime) Observe(ctx context.Context, env string, images []string) (state.Snapshot, error) {
-	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true})
+	// A client still at the library's default version may not have
+	// negotiated one yet (Connect does; a client made elsewhere may not):
+	// then the official client lists, which negotiates, and the reader
+	// speaks the version it found from then on.
+	var (
+		list []container.Summary
+		lean *leanReader
+		err  error
+	)
+	if r.cli.ClientVersion() != api.DefaultVersion {
+		lean = newLeanReader(r.cli)
+		defer lean.close()
+		list, err = lean.list(ctx)
+	} else {
+		list, err = r.cli.ContainerList(ctx, container.ListOptions{All: true})
+	}
 	if err != nil {
 		return state.Snapshot{}, fmt.Errorf("list containers: %w", err)
+	}
+	if lean == nil {
+		lean = newLeanReader(r.cli)
+		defer lean.close()
 	}
 
 	var mine []string
@@ -130,9 +150,6 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 		ours    = make([]state.Container, 0, len(mine))
 		imageID = make(map[string]string, len(refs))
 	)
-	// The list above negotiated the API version the reader speaks.
-	lean := newLeanReader(r.cli)
-	defer lean.close()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -23,24 +24,25 @@ import (
 // reused instead of one opened (and accepted by the engine) per container.
 const inspectWorkers = 8
 
-// leanReader reads container inspections with only the fields the runtime
-// uses. The official client decodes the whole inspection (host config,
-// graph driver, mounts, ...) into fresh structures behind a tracing
-// transport; on a no-op reconcile that decoding and the garbage it leaves
-// were the largest part of the process's own work (perf, bench/noop.sh).
+// leanReader reads the container list and inspections with only the
+// fields the runtime uses. The official client decodes every field (host
+// config, graph driver, mounts, ...) into fresh structures behind a
+// tracing transport; on a no-op reconcile that decoding and the garbage it
+// left were the largest part of the process's own work (perf record of
+// bench/noop.sh's no-op diff at 30 services).
 // It dials the engine the way the client does (its Dialer: the socket,
 // TCP, TLS or a connection helper) and speaks the API version the client
 // negotiated. One reader serves one Observe; close releases its
 // connections.
 type leanReader struct {
 	cli  *client.Client
-	base string // scheme://host/basePath/vX.Y
+	base string // http://host/basePath/vX.Y
 	hc   *http.Client
 	tr   *http.Transport
 }
 
 // newLeanReader returns a reader for cli, whose API version must already
-// be negotiated (any call through cli negotiates it).
+// be negotiated (Connect, or any call through cli, negotiates it).
 func newLeanReader(cli *client.Client) *leanReader {
 	basePath := ""
 	if u, err := client.ParseHostURL(cli.DaemonHost()); err == nil {
@@ -52,12 +54,15 @@ func newLeanReader(cli *client.Client) *leanReader {
 		// engine wants TLS, so the requests themselves are plain HTTP.
 		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		MaxIdleConnsPerHost: inspectWorkers,
-		DisableCompression:  true,
+		// close releases the connections; this bounds a forgotten one.
+		IdleConnTimeout:    30 * time.Second,
+		DisableCompression: true,
 	}
 	base := "http://" + client.DummyHost + path.Join("/", basePath, "v"+strings.TrimPrefix(cli.ClientVersion(), "v"))
 	return &leanReader{cli: cli, base: base, hc: &http.Client{Transport: tr}, tr: tr}
 }
 
+// close releases the reader's connections.
 func (l *leanReader) close() { l.tr.CloseIdleConnections() }
 
 // get decodes the JSON answer to GET p into v. An answer of 404 is an
@@ -88,6 +93,34 @@ func (l *leanReader) get(ctx context.Context, p string, v any) error {
 		return fmt.Errorf("decode %s: %w", p, err)
 	}
 	return nil
+}
+
+// leanSummary is the part of a container list entry that Observe reads.
+type leanSummary struct {
+	ID     string `json:"Id"`
+	Names  []string
+	Labels map[string]string
+	State  string
+	Ports  []struct {
+		PublicPort uint16
+	}
+}
+
+// list is ContainerList of all containers with only what Observe reads
+// filled in.
+func (l *leanReader) list(ctx context.Context) ([]container.Summary, error) {
+	var ls []leanSummary
+	if err := l.get(ctx, "/containers/json?all=1", &ls); err != nil {
+		return nil, err
+	}
+	out := make([]container.Summary, len(ls))
+	for i, c := range ls {
+		out[i] = container.Summary{ID: c.ID, Names: c.Names, Labels: c.Labels, State: container.ContainerState(c.State)}
+		for _, p := range c.Ports {
+			out[i].Ports = append(out[i].Ports, container.Port{PublicPort: p.PublicPort})
+		}
+	}
+	return out, nil
 }
 
 // leanInspect is the part of a container inspection that toContainer
