@@ -81,6 +81,7 @@ YAML
     read -r bdiff_ms bdiff_min bdiff_max bdiff_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --state-dir "$work/state" diff --env "$e" --repo "$repo")
     read -r bapply_ms bapply_min bapply_max bapply_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" --state-dir "$work/state" apply --env "$e" --repo "$repo")
     brows+=("| $n | $bdiff_ms ms ($bdiff_min–$bdiff_max), $bdiff_rss MiB | $diff_ms ms, $diff_rss MiB | $(ratio "$diff_ms" "$bdiff_ms") | $bapply_ms ms ($bapply_min–$bapply_max), $bapply_rss MiB | $apply_ms ms, $apply_rss MiB | $(ratio "$apply_ms" "$bapply_ms") |")
+    echo "$n services, before / after: ${brows[${#brows[@]}-1]}" >&2
   fi
   remove_env_containers "$e"
 
@@ -105,10 +106,14 @@ YAML
   else
     cmp_ms=- cmp="(first up -d failed or took > 900 s)" cmp_rss=-
   fi
-  [ -n "${NO_COMPOSE:-}" ] || (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1)
+  # A failed down (the engine slow under load) must not end the run
+  # silently under set -e; cleanup tries again.
+  [ -n "${NO_COMPOSE:-}" ] || (cd "$work/compose-$n" && "$COMPOSE" -p "noop$$-$n" down -t 1 >/dev/null 2>&1) || true
 
-  echo "$n services done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   rows+=("| $n | $diff_ms ms ($diff_min–$diff_max), $diff_rss MiB | $apply_ms ms ($apply_min–$apply_max), $apply_rss MiB | $cmp | $(ratio "$diff_ms" "$cmp_ms") / $(ratio "$apply_ms" "$cmp_ms") | $(ratio "$apply_rss" "$cmp_rss") | $dep_ms ms, $dep_rss MiB |")
+  # Each row also goes to stderr at once, so a later count that fails
+  # (a first apply of 300 services on a loaded machine) loses nothing.
+  echo "$n services done (load average $(cut -d' ' -f1-3 /proc/loadavg)): ${rows[${#rows[@]}-1]}" >&2
 done
 
 cv=$("$COMPOSE" version --short 2>/dev/null || echo "v2")
