@@ -46,13 +46,27 @@ chmod 755 "$work/conf.d"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f×", a/b; else print "-" }'; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-read -r ver_ms ver_min ver_max ver_rss < <("$measure" -n "$RUNS" -- "$bin" version)
+# The process floor of each side, interleaved like the no-ops below.
+floor=("$bin" version)
+[ -n "${NO_COMPOSE:-}" ] || floor+=(::: "$COMPOSE" version)
+if [ -n "${BASELINE_BIN:-}" ]; then
+  # Builds from before the version command answer --version alike.
+  bver=version
+  "$BASELINE_BIN" version >/dev/null 2>&1 || bver=--version
+  floor+=(::: "$BASELINE_BIN" "$bver")
+fi
+mapfile -t flines < <("$measure" -n "$RUNS" -- "${floor[@]}")
+[ ${#flines[@]} -ge 1 ] || { echo "bench: the process floor runs failed (measure's message above)" >&2; exit 1; }
+read -r ver_ms ver_min ver_max ver_rss <<<"${flines[0]}"
+fnext=1
 if [ -z "${NO_COMPOSE:-}" ]; then
-  read -r cver_ms cver_min cver_max cver_rss < <("$measure" -n "$RUNS" -- "$COMPOSE" version)
+  read -r cver_ms cver_min cver_max cver_rss <<<"${flines[1]}"
   cver="$cver_ms ms ($cver_min–$cver_max) | $cver_rss MiB"
+  fnext=2
 else
   cver_ms=- cver_rss=- cver="(skipped) | -"
 fi
+[ -z "${BASELINE_BIN:-}" ] || read -r bver_ms bver_min bver_max bver_rss <<<"${flines[$fnext]}"
 
 rows=() brows=()
 for n in $COUNTS; do
@@ -148,10 +162,6 @@ if [ -n "${BASELINE_BIN:-}" ]; then
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${brows[@]}"
   echo
-  # Builds from before the version command answer --version alike.
-  bver=version
-  "$BASELINE_BIN" version >/dev/null 2>&1 || bver=--version
-  read -r bver_ms bver_min bver_max bver_rss < <("$measure" -n "$RUNS" -- "$BASELINE_BIN" "$bver")
   echo "Process floor before (\`$bver\`): $bver_ms ms ($bver_min–$bver_max), $bver_rss MiB; ratio after ÷ before: $(ratio "$ver_ms" "$bver_ms") wall, $(ratio "$ver_rss" "$bver_rss") RSS."
   echo
 fi
