@@ -44,9 +44,14 @@ type leanReader struct {
 // newLeanReader returns a reader for cli, whose API version must already
 // be negotiated (Connect, or any call through cli, negotiates it).
 func newLeanReader(cli *client.Client) *leanReader {
-	basePath := ""
+	// The Host header the client sends: a dummy name over a local socket
+	// or pipe, the engine's address otherwise.
+	host, basePath := client.DummyHost, ""
 	if u, err := client.ParseHostURL(cli.DaemonHost()); err == nil {
 		basePath = u.Path
+		if u.Scheme != "unix" && u.Scheme != "npipe" {
+			host = u.Host
+		}
 	}
 	dial := cli.Dialer()
 	tr := &http.Transport{
@@ -58,7 +63,7 @@ func newLeanReader(cli *client.Client) *leanReader {
 		IdleConnTimeout:    30 * time.Second,
 		DisableCompression: true,
 	}
-	base := "http://" + client.DummyHost + path.Join("/", basePath, "v"+strings.TrimPrefix(cli.ClientVersion(), "v"))
+	base := "http://" + host + path.Join("/", basePath, "v"+strings.TrimPrefix(cli.ClientVersion(), "v"))
 	return &leanReader{cli: cli, base: base, hc: &http.Client{Transport: tr}, tr: tr}
 }
 
@@ -72,7 +77,6 @@ func (l *leanReader) get(ctx context.Context, p string, v any) error {
 	if err != nil {
 		return err
 	}
-	req.Host = client.DummyHost
 	resp, err := l.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("engine at %s: %w", l.cli.DaemonHost(), err)
