@@ -111,9 +111,18 @@ func (pl *planner) settings() *Change {
 	if got == nil {
 		reasons = append(reasons, "no settings recorded on this host: every field of the env file is new")
 	}
+	// The blocks the env file has, once: asking for each recorded field
+	// whether any wanted field shares its block grew with the square of
+	// the services.
+	kept := map[string]bool{}
+	for path := range want {
+		if b := block(path); strings.HasPrefix(path, b+".") {
+			kept[b] = true
+		}
+	}
 	removed := map[string]int{} // a service's or the migrations' block that is gone, by prefix
 	for path := range got {
-		if b := block(path); b != "" && !hasPrefix(want, b+".") {
+		if b := block(path); b != "" && !kept[b] {
 			removed[b]++
 		}
 	}
@@ -155,15 +164,6 @@ func block(path string) string {
 		return "migrations"
 	}
 	return ""
-}
-
-func hasPrefix(m map[string]string, prefix string) bool {
-	for k := range m {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func unionKeys(a, b map[string]string) map[string]bool {

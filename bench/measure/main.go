@@ -5,7 +5,13 @@
 // discarded; a run that exits non-zero fails the measurement unless -ok
 // lists its exit code.
 //
+// Several commands separated by ::: are run in turn, one run of each per
+// round (A B C A B C ...), and get one line each, in order: on a machine
+// whose load changes from second to second, commands compared this way
+// see the same load, where blocks of runs one after the other do not.
+//
 //	measure -n 10 [-ok 0,2] -- reconciler diff --env prod
+//	measure -n 10 -- new diff --env prod ::: old diff --env prod
 package main
 
 import (
@@ -24,9 +30,9 @@ func main() {
 	n := flag.Int("n", 10, "runs")
 	ok := flag.String("ok", "0", "exit codes that count as success, comma-separated")
 	flag.Parse()
-	args := flag.Args()
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: measure [-n RUNS] [-ok CODES] -- COMMAND [ARGS...]")
+	cmds := split(flag.Args())
+	if len(cmds) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: measure [-n RUNS] [-ok CODES] -- COMMAND [ARGS...] [::: COMMAND [ARGS...]]...")
 		os.Exit(2)
 	}
 	okCodes := map[int]bool{}
@@ -38,32 +44,58 @@ func main() {
 		}
 		okCodes[v] = true
 	}
-	var walls []float64
-	var rss int64
+	walls := make([][]float64, len(cmds))
+	rss := make([]int64, len(cmds))
 	for i := 0; i < *n; i++ {
-		cmd := exec.Command(args[0], args[1:]...)
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		start := time.Now()
-		err := cmd.Run()
-		wall := time.Since(start)
-		if err != nil && cmd.ProcessState == nil {
-			fmt.Fprintf(os.Stderr, "measure: %v\n", err)
-			os.Exit(1)
-		}
-		if code := cmd.ProcessState.ExitCode(); !okCodes[code] {
-			fmt.Fprintf(os.Stderr, "measure: %s exited %d:\n%s", strings.Join(args, " "), code, errb.String())
-			os.Exit(1)
-		}
-		walls = append(walls, float64(wall.Microseconds())/1000)
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = max(rss, ru.Maxrss) // KiB on Linux
+		for c, args := range cmds {
+			cmd := exec.Command(args[0], args[1:]...)
+			var errb strings.Builder
+			cmd.Stderr = &errb
+			start := time.Now()
+			err := cmd.Run()
+			wall := time.Since(start)
+			if err != nil && cmd.ProcessState == nil {
+				fmt.Fprintf(os.Stderr, "measure: %v\n", err)
+				os.Exit(1)
+			}
+			if code := cmd.ProcessState.ExitCode(); !okCodes[code] {
+				fmt.Fprintf(os.Stderr, "measure: %s exited %d:\n%s", strings.Join(args, " "), code, errb.String())
+				os.Exit(1)
+			}
+			walls[c] = append(walls[c], float64(wall.Microseconds())/1000)
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				rss[c] = max(rss[c], ru.Maxrss) // KiB on Linux
+			}
 		}
 	}
-	slices.Sort(walls)
-	med := walls[len(walls)/2]
-	if len(walls)%2 == 0 {
-		med = (walls[len(walls)/2-1] + walls[len(walls)/2]) / 2
+	for c := range cmds {
+		w := walls[c]
+		slices.Sort(w)
+		med := w[len(w)/2]
+		if len(w)%2 == 0 {
+			med = (w[len(w)/2-1] + w[len(w)/2]) / 2
+		}
+		fmt.Printf("%.1f %.1f %.1f %.1f\n", med, w[0], w[len(w)-1], float64(rss[c])/1024)
 	}
-	fmt.Printf("%.1f %.1f %.1f %.1f\n", med, walls[0], walls[len(walls)-1], float64(rss)/1024)
+}
+
+// split cuts args at each ":::" into commands; empty commands are
+// dropped.
+func split(args []string) [][]string {
+	var out [][]string
+	cur := []string{}
+	for _, a := range args {
+		if a == ":::" {
+			if len(cur) > 0 {
+				out = append(out, cur)
+			}
+			cur = []string{}
+			continue
+		}
+		cur = append(cur, a)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }

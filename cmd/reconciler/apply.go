@@ -93,7 +93,7 @@ func applyCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&forwardOnly, "forward-only", false, "refuse a commit that does not contain the commits the env's containers run (an old deploy re-run)")
 	cmd.Flags().StringVar(&metricsFile, "metrics-file", "", "after a deploy, replace this file with its metrics in the Prometheus text format (node_exporter textfile collector: a .prom file in its directory)")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 10*time.Minute, "how long to wait for another apply of the same env to finish")
-	return cmd
+	return oneShot(cmd)
 }
 
 // printRecords lists the Route 53 record set changes an apply made, read

@@ -48,7 +48,7 @@ func diffCmd(g *globals) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&base, "base", "", "compare with the desired state at this revision instead of the host (a PR preview; reads no host and no secret)")
-	return cmd
+	return oneShot(cmd)
 }
 
 // planJSON is the -o json form of a plan.

@@ -103,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Annotations[annotOneShot] == "true" {
+				oneShotGC()
+			}
 			logOut := stderr
 			if g.logFormat == "console" && progress.IsTerminal(stderr) {
 				// Log lines go above the line of the step under way.

@@ -91,7 +91,7 @@ func statusCmd(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	return cmd
+	return oneShot(cmd)
 }
 
 func dash(s string) string {

@@ -27,5 +27,5 @@ func validateCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	return cmd
+	return oneShot(cmd)
 }

@@ -97,6 +97,10 @@ type Config struct {
 	Repair bool
 	// MaxBackoff caps the retry delay after a transient error; 0 means Interval.
 	MaxBackoff time.Duration
+	// Idle, when set, runs after each sync and each drift check, before
+	// the agent waits for the next (run returns the freed heap to the
+	// system there, see cmd/reconciler).
+	Idle func()
 
 	// Fetch returns the branch tip. Its errors are transient.
 	Fetch func(ctx context.Context) (Revision, error)
@@ -329,12 +333,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			poll.Stop()
 		case <-healC:
 			a.heal(ctx)
+			a.idle()
 			continue
 		}
 		err := a.sync(ctx, trigger)
 		if ctx.Err() != nil {
 			return nil
 		}
+		a.idle()
 		next := jitter(a.cfg.Interval)
 		if errors.Is(err, ErrTransient) {
 			backoff = min(max(2*backoff, time.Second), a.cfg.MaxBackoff)
@@ -345,6 +351,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		trigger = TriggerPoll
 		poll.Reset(next)
+	}
+}
+
+func (a *Agent) idle() {
+	if a.cfg.Idle != nil {
+		a.cfg.Idle()
 	}
 }
 

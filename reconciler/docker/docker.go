@@ -20,6 +20,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"go.uber.org/zap"
@@ -67,25 +68,49 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
+	ping, err := cli.Ping(ctx)
+	if err != nil {
 		host := cli.DaemonHost()
 		cli.Close()
 		return nil, fmt.Errorf("docker engine not reachable at %s: %w (is dockerd running? DOCKER_HOST?)", host, err)
 	}
+	// The version from this ping, so the first request does not ping
+	// again to negotiate it.
+	cli.NegotiateAPIVersionPing(ping)
 	return cli, nil
 }
 
 // Observe implements reconciler.Runtime. It lists all containers once,
-// inspects only ours of env (for restart count, start time and memory
-// limit) and each image once, concurrently. Migration job containers are
-// left out of both lists; name proxies have their own (env's only);
-// containers of other environments are foreign (never touched by this env,
-// but their names and ports are taken).
+// inspects only ours of env (for restart count, start time, memory limit
+// and network aliases, which the list lacks; a few at a time, reading
+// only those fields, see leanReader) and each image once, concurrently.
+// Migration job containers are left out of both lists; name proxies have
+// their own (env's only); containers of other environments are foreign
+// (never touched by this env, but their names and ports are taken).
 // A container removed between the list and its inspection is left out.
 func (r *Runtime) Observe(ctx context.Context, env string, images []string) (state.Snapshot, error) {
-	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true})
+	// A client still at the library's default version may not have
+	// negotiated one yet (Connect does; a client made elsewhere may not):
+	// then the official client lists, which negotiates, and the reader
+	// speaks the version it found from then on.
+	var (
+		list []container.Summary
+		lean *leanReader
+		err  error
+	)
+	if r.cli.ClientVersion() != api.DefaultVersion {
+		lean = newLeanReader(r.cli)
+		defer lean.close()
+		list, err = lean.list(ctx)
+	} else {
+		list, err = r.cli.ContainerList(ctx, container.ListOptions{All: true})
+	}
 	if err != nil {
 		return state.Snapshot{}, fmt.Errorf("list containers: %w", err)
+	}
+	if lean == nil {
+		lean = newLeanReader(r.cli)
+		defer lean.close()
 	}
 
 	var mine []string
@@ -125,11 +150,10 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 		ours    = make([]state.Container, 0, len(mine))
 		imageID = make(map[string]string, len(refs))
 	)
-	for _, id := range mine {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ci, err := r.cli.ContainerInspect(ctx, id)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lean.inspectAll(ctx, mine, func(id string, ci container.InspectResponse, err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -140,8 +164,8 @@ func (r *Runtime) Observe(ctx context.Context, env string, images []string) (sta
 			default:
 				ours = append(ours, r.toContainer(ci))
 			}
-		}()
-	}
+		})
+	}()
 	for _, ref := range refs {
 		wg.Add(1)
 		go func() {
