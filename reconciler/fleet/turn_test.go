@@ -11,7 +11,7 @@ import (
 func TestTurn(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	f := func(parallel int, canary string) *state.Fleet {
-		return &state.Fleet{Hosts: []string{"a", "b", "c", "d"}, Parallel: parallel, Canary: canary, CanaryBake: state.Duration{Duration: 10 * time.Minute}}
+		return &state.Fleet{Hosts: []string{"a", "b", "c", "d"}, Parallel: parallel, Canary: canary, CanaryBake: &state.Duration{Duration: 10 * time.Minute}}
 	}
 	applied := func(at time.Time, hs ...string) Snapshot {
 		s := Snapshot{Hosts: map[string]HostState{}}
