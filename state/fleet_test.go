@@ -1,6 +1,7 @@
 package state
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -126,5 +127,20 @@ func TestFleetZeroBakes(t *testing.T) {
 	}
 	if e.Fleet.CanaryBake.D() != 0 || e.Fleet.AfterBake.D() != 0 {
 		t.Errorf("canaryBake %s, afterBake %s; want 0s as written", e.Fleet.CanaryBake.D(), e.Fleet.AfterBake.D())
+	}
+}
+
+func TestUnfitStoreIP(t *testing.T) {
+	for ip, unfit := range map[string]bool{
+		"169.254.169.254": true, "169.254.1.2": true, "fd00:ec2::254": true, "fe80::1": true,
+		"0.0.0.0": true, "::": true, "224.0.0.1": true,
+		"127.0.0.1": false, "10.0.3.4": false, "172.31.250.1": false, "::1": false, "203.0.113.9": false,
+	} {
+		if got := UnfitStoreIP(net.ParseIP(ip)) != ""; got != unfit {
+			t.Errorf("UnfitStoreIP(%s) refuses: %v, want %v", ip, got, unfit)
+		}
+	}
+	if UnfitStoreIP(nil) != "" {
+		t.Error("a name (nil IP) is refused")
 	}
 }
