@@ -673,6 +673,14 @@ type SiteCheckSettings struct {
 // resolvers' caches within a minute.
 const DefaultRecordTTL = 60
 
+// Fleet defaults: the bake of the canary (with canary) and of the region
+// before (with after), and the rollout lease's TTL. Parallel defaults to 1.
+const (
+	DefaultCanaryBake = 5 * time.Minute
+	DefaultAfterBake  = 5 * time.Minute
+	DefaultLeaseTTL   = 30 * time.Second
+)
+
 // DNSRecord is one Route 53 record set of a public name of the
 // environment: in a multi-region setup, this region's share of the name.
 // reconciler reads the record set first and changes it (one

@@ -12,12 +12,6 @@ import (
 	"github.com/developer-mesh/reconciler/internal/lazyre"
 )
 
-// Fleet defaults.
-const (
-	DefaultCanaryBake = 5 * time.Minute
-	DefaultLeaseTTL   = 30 * time.Second
-)
-
 // fillDefaults fills the fleet's defaults; a nil fleet stays nil.
 func (f *Fleet) fillDefaults() {
 	if f == nil {
@@ -35,7 +29,7 @@ func (f *Fleet) fillDefaults() {
 		f.LeaseTTL = &Duration{DefaultLeaseTTL}
 	}
 	if f.After != "" && f.AfterBake == nil {
-		f.AfterBake = &Duration{DefaultCanaryBake}
+		f.AfterBake = &Duration{DefaultAfterBake}
 	}
 }
 

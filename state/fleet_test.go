@@ -63,7 +63,7 @@ func TestFleetDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Fleet.After != "prod-us-east-1" || e.Fleet.AfterBake.D() != DefaultCanaryBake {
+	if e.Fleet.After != "prod-us-east-1" || e.Fleet.AfterBake.D() != DefaultAfterBake {
 		t.Errorf("after: %q, afterBake %s", e.Fleet.After, e.Fleet.AfterBake.D())
 	}
 }
