@@ -758,7 +758,7 @@ type Fleet struct {
 	// Auth is a secret reference (ssm:/path, secretsmanager:NAME[#key],
 	// env:VAR, file:/path) to the password the agents send with AUTH;
 	// optional (a store without AUTH).
-	Auth string `json:"auth,omitempty"`
+	Auth string `json:"auth,omitempty" settings:"url"`
 	// Username is the ACL user sent with AUTH; optional (the default user).
 	Username string `json:"username,omitempty"`
 	// Hosts are the names of the environment's hosts in rollout order, each
