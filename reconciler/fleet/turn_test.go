@@ -28,6 +28,8 @@ func TestTurn(t *testing.T) {
 	}
 	unhealthy := applied(now.Add(-time.Hour), "a")
 	unhealthy.Hosts["a"].Health.Healthy = false
+	noBake := f(2, "a")
+	noBake.CanaryBake = &state.Duration{}
 	for _, tc := range []struct {
 		name   string
 		fleet  *state.Fleet
@@ -47,6 +49,8 @@ func TestTurn(t *testing.T) {
 		{"canary bakes", f(2, "a"), "b", applied(now.Add(-time.Minute), "a"), false, "the canary a bakes c1 until 2026-01-01T12:09:00Z"},
 		{"canary baked", f(2, "a"), "b", applied(now.Add(-11*time.Minute), "a"), true, ""},
 		{"canary unhealthy", f(2, "a"), "b", unhealthy, false, "the canary a is unhealthy on c1"},
+		{"canaryBake 0s: no bake", noBake, "b", applied(now, "a"), true, ""},
+		{"canaryBake 0s: still healthy first", noBake, "b", unhealthy, false, "the canary a is unhealthy on c1"},
 		{"a healthy heartbeat counts (the store lost the record)", f(1, ""), "b", beatOnly(true), true, ""},
 		{"an unhealthy heartbeat does not", f(1, ""), "b", beatOnly(false), false, "waiting for host a to deploy c1 first"},
 	} {
