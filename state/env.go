@@ -787,9 +787,9 @@ type Fleet struct {
 	// env's own coordination store reports (its fleet.store at the same
 	// commit). Regions then roll out in a chain: us-east-1, then
 	// eu-west-1 (after: prod-us-east-1), then the next. The env named must
-	// exist at the same commit with a fleet section, and must not be this
-	// env or name this env in its own after (a loop); validate checks
-	// both. Optional.
+	// exist at the same commit with a fleet section, and the chain of
+	// afters from it must not come back to this env (a loop, where no
+	// region would ever deploy); validate checks both. Optional.
 	After string `json:"after,omitempty"`
 	// AfterBake is how long every host of the env named by after runs a
 	// commit healthy before this env starts it. Default "5m" when after is

@@ -124,27 +124,50 @@ func (c *checker) checkFleet(f *Fleet) {
 	}
 }
 
+// maxRegions bounds the chain of fleet.after links validate follows.
+const maxRegions = 16
+
 // checkAfterEnv checks that the env fleet.after names is one this env can
-// wait for at the same commit: its file is there, it has a fleet, and it
-// does not wait for this env in turn. Its own problems are its own
-// validate's: only its fleet section is read here (without checking it, so
-// that two files naming each other are not read in a circle).
+// wait for at the same commit: its file is there, it has a fleet, and the
+// chain of regions it starts does not come back to this env (a loop,
+// where every region would wait for ever). The other envs' own problems
+// are their own validate's: only their fleet sections are read here,
+// without checking them.
 func (c *checker) checkAfterEnv(after string) {
 	const want = "want the env of the region before this one, with a fleet section"
-	file := EnvPath(after)
-	data, err := readFile(c.fsys, file)
-	if err != nil {
-		c.errf("fleet.after", "%s %v; %s", file, err, want)
-		return
-	}
-	pe, _, _ := decode(c.fsys, file, data) // its errors are its own validate's
-	switch {
-	case pe == nil:
-		c.errf("fleet.after", "%s does not load (reconciler validate --env %s says why); %s", file, after, want)
-	case pe.Fleet == nil:
-		c.errf("fleet.after", "%s has no fleet section; %s", file, want)
-	case pe.Fleet.After == c.envName:
-		c.errf("fleet.after", "%s waits for this env in turn (its fleet.after: %s): a loop; %s", file, c.envName, want)
+	chain := []string{c.envName}
+	for cur := after; cur != ""; {
+		file := EnvPath(cur)
+		var pe *Env
+		data, err := readFile(c.fsys, file)
+		if err == nil {
+			pe, _, _ = decode(c.fsys, file, data) // its errors are its own validate's
+		}
+		first := len(chain) == 1
+		switch {
+		case !first && (pe == nil || pe.Fleet == nil):
+			return // a problem of that env, reported by its own validate
+		case err != nil:
+			c.errf("fleet.after", "%s %v; %s", file, err, want)
+			return
+		case pe == nil:
+			c.errf("fleet.after", "%s does not load (reconciler validate --env %s says why); %s", file, cur, want)
+			return
+		case pe.Fleet == nil:
+			c.errf("fleet.after", "%s has no fleet section; %s", file, want)
+			return
+		}
+		chain = append(chain, cur)
+		next := pe.Fleet.After
+		if slices.Contains(chain, next) {
+			c.errf("fleet.after", "the regions wait for one another in a loop (%s → %s): none would ever deploy; %s", strings.Join(chain, " → "), next, want)
+			return
+		}
+		if len(chain) > maxRegions {
+			c.errf("fleet.after", "more than %d regions wait for one another (%s ...); want a shorter chain", maxRegions, strings.Join(chain[:4], " → "))
+			return
+		}
+		cur = next
 	}
 }
 

@@ -21,8 +21,9 @@ func loadFleet(t *testing.T, fleet string) (*Env, error) {
 }
 
 // fleetFS holds envs/fl.yaml and, for fleet.after, the envs of other
-// regions: us and prod-us-east-1 (fleets), single (no fleet), loop (after
-// fl), broken (not YAML).
+// regions: us and prod-us-east-1 (fleets), chain (after us), single (no
+// fleet), broken (not YAML), and loops: loop (after fl), loop2 → loop3 →
+// fl, loop4 ⇄ loop5.
 func fleetFS(fl string) fstest.MapFS {
 	other := func(name, fleet string) *fstest.MapFile {
 		return &fstest.MapFile{Data: []byte(strings.ReplaceAll(fleetBase, "fl", name) + fleet)}
@@ -34,6 +35,11 @@ func fleetFS(fl string) fstest.MapFS {
 		EnvPath("single"):         other("single", ""),
 		EnvPath("loop"):           other("loop", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: fl\n"),
 		EnvPath("broken"):         &fstest.MapFile{Data: []byte("environment: [\n")},
+		EnvPath("loop2"):          other("loop2", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: loop3\n"),
+		EnvPath("loop3"):          other("loop3", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: fl\n"),
+		EnvPath("loop4"):          other("loop4", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: loop5\n"),
+		EnvPath("loop5"):          other("loop5", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: loop4\n"),
+		EnvPath("chain"):          other("chain", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: us\n"),
 	}
 }
 
@@ -103,7 +109,9 @@ func TestFleetErrors(t *testing.T) {
 		{"afterBake without after", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  afterBake: 30m\n", "envs/fl.yaml:9: fleet.afterBake: set without fleet.after"},
 		{"after no such env", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: nosuch\n", "envs/fl.yaml:9: fleet.after: envs/nosuch.yaml not found at this commit; want the env of the region before this one, with a fleet section"},
 		{"after no fleet", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: single\n", "envs/fl.yaml:9: fleet.after: envs/single.yaml has no fleet section"},
-		{"after a loop", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: loop\n", "envs/fl.yaml:9: fleet.after: envs/loop.yaml waits for this env in turn (its fleet.after: fl): a loop"},
+		{"after a loop", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: loop\n", "envs/fl.yaml:9: fleet.after: the regions wait for one another in a loop (fl → loop → fl): none would ever deploy"},
+		{"after a longer loop", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: loop2\n", "envs/fl.yaml:9: fleet.after: the regions wait for one another in a loop (fl → loop2 → loop3 → fl)"},
+		{"after a chain with a loop further on", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: loop4\n", "envs/fl.yaml:9: fleet.after: the regions wait for one another in a loop (fl → loop4 → loop5 → loop4)"},
 		{"after broken", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: broken\n", "envs/fl.yaml:9: fleet.after: envs/broken.yaml does not load (reconciler validate --env broken says why)"},
 		{"auth not a reference", "fleet:\n  store: redis://x:1\n  hosts: [a]\n  auth: \"redis://:hunter2@x:1\"\n", "envs/fl.yaml:9: fleet.auth: not a secret reference (value not shown)"},
 	} {
@@ -116,6 +124,13 @@ func TestFleetErrors(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestFleetAfterChain: a chain of regions that ends loads.
+func TestFleetAfterChain(t *testing.T) {
+	if _, err := loadFleet(t, "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: chain\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 
