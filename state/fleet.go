@@ -136,7 +136,7 @@ const maxRegions = 16
 func (c *checker) checkAfterEnv(after string) {
 	const want = "want the env of the region before this one, with a fleet section"
 	chain := []string{c.envName}
-	for cur := after; cur != ""; {
+	for cur := after; cur != ""; { // cur is a checked env name
 		file := EnvPath(cur)
 		var pe *Env
 		data, err := readFile(c.fsys, file)
@@ -162,6 +162,9 @@ func (c *checker) checkAfterEnv(after string) {
 		if slices.Contains(chain, next) {
 			c.errf("fleet.after", "the regions wait for one another in a loop (%s → %s): none would ever deploy; %s", strings.Join(chain, " → "), next, want)
 			return
+		}
+		if checkName(next) != nil {
+			return // not an env's name: that env's own validate says so
 		}
 		if len(chain) > maxRegions {
 			c.errf("fleet.after", "more than %d regions wait for one another (%s ...); want a shorter chain", maxRegions, strings.Join(chain[:4], " → "))

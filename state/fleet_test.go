@@ -39,6 +39,7 @@ func fleetFS(fl string) fstest.MapFS {
 		EnvPath("loop3"):          other("loop3", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: fl\n"),
 		EnvPath("loop4"):          other("loop4", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: loop5\n"),
 		EnvPath("loop5"):          other("loop5", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: loop4\n"),
+		EnvPath("escape"):         other("escape", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: ../../fl\n"),
 		EnvPath("chain"):          other("chain", "fleet:\n  store: redis://x:1\n  hosts: [u]\n  after: us\n"),
 	}
 }
@@ -129,8 +130,10 @@ func TestFleetErrors(t *testing.T) {
 
 // TestFleetAfterChain: a chain of regions that ends loads.
 func TestFleetAfterChain(t *testing.T) {
-	if _, err := loadFleet(t, "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: chain\n"); err != nil {
-		t.Fatal(err)
+	for _, after := range []string{"chain", "escape"} {
+		if _, err := loadFleet(t, "fleet:\n  store: redis://x:1\n  hosts: [a]\n  after: "+after+"\n"); err != nil {
+			t.Errorf("after %s: %v", after, err)
+		}
 	}
 }
 
