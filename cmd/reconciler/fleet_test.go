@@ -82,10 +82,9 @@ fleet:
 	}
 	// The field names docs/reference.md gives.
 	var raw struct {
-		Env, Store string
-		Hosts      []map[string]json.RawMessage
-		Leases     []map[string]json.RawMessage
-		Halt       map[string]json.RawMessage
+		Hosts  []map[string]json.RawMessage
+		Leases []map[string]json.RawMessage
+		Halt   map[string]json.RawMessage
 	}
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatal(err)
