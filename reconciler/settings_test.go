@@ -134,21 +134,23 @@ func TestSettingsHideSecrets(t *testing.T) {
 	s := e.Services["api"]
 	s.Env = map[string]string{"LOG_LEVEL": "ENVVALUE"}
 	e.Services["api"] = s
+	e.Fleet = &state.Fleet{Store: "redis://cache.example.com:6379", Auth: "secretsmanager:AUTHREF", Hosts: []string{"h1"}}
 	before := state.DisplaySettings(state.Settings(e), testKey)
 	e.Notify[0].URL = "https://user:pw@hooks.example.com/T0/SECRETTOKEN2"
 	s.Env["LOG_LEVEL"] = "ENVVALUE2"
+	e.Fleet.Auth = "ssm:/AUTHREF2"
 	d := &state.Desired{Env: "prod", Commit: "c2", Settings: state.Settings(e)}
 	p, err := Diff(d, &state.Observed{Settings: before}, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := p.String() + fmt.Sprint(p.Changes[0].Steps[0].Settings) + fmt.Sprint(before)
-	for _, secret := range []string{"SECRETTOKEN", "QUERYTOKEN", "pw@", "user", "ENVVALUE"} {
+	for _, secret := range []string{"SECRETTOKEN", "QUERYTOKEN", "pw@", "user", "ENVVALUE", "AUTHREF"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("plan or record shows %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{`notify[0].url: "https://hooks.example.com/…" (hidden, `, "services.api.env.LOG_LEVEL: (hidden value "} {
+	for _, want := range []string{`notify[0].url: "https://hooks.example.com/…" (hidden, `, "services.api.env.LOG_LEVEL: (hidden value ", "fleet.auth: (secret reference) (hidden, "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}

@@ -673,6 +673,14 @@ type SiteCheckSettings struct {
 // resolvers' caches within a minute.
 const DefaultRecordTTL = 60
 
+// Fleet defaults: the bake of the canary (with canary) and of the region
+// before (with after), and the rollout lease's TTL. Parallel defaults to 1.
+const (
+	DefaultCanaryBake = 5 * time.Minute
+	DefaultAfterBake  = 5 * time.Minute
+	DefaultLeaseTTL   = 30 * time.Second
+)
+
 // DNSRecord is one Route 53 record set of a public name of the
 // environment: in a multi-region setup, this region's share of the name.
 // reconciler reads the record set first and changes it (one
@@ -740,13 +748,17 @@ type RecordHealthCheck struct {
 // anything new; every agent keeps serving and repairing drift.
 type Fleet struct {
 	// Store is the coordination store: redis://HOST:PORT or, with TLS,
-	// rediss://HOST:PORT, with an optional /DB number. It must hold no
-	// password: the password comes from auth.
+	// rediss://HOST:PORT (PORT default 6379), with an optional /DB number
+	// (0 to 15). It holds no user name and no password (they come from
+	// username and auth), and no link-local or unspecified address
+	// (169.254.0.0/16, fe80::/10, 0.0.0.0): those are the cloud's metadata
+	// service, never a store. A name that resolves to such an address is
+	// refused when the agent connects.
 	Store string `json:"store"`
 	// Auth is a secret reference (ssm:/path, secretsmanager:NAME[#key],
 	// env:VAR, file:/path) to the password the agents send with AUTH;
 	// optional (a store without AUTH).
-	Auth string `json:"auth,omitempty"`
+	Auth string `json:"auth,omitempty" settings:"url"`
 	// Username is the ACL user sent with AUTH; optional (the default user).
 	Username string `json:"username,omitempty"`
 	// Hosts are the names of the environment's hosts in rollout order, each
@@ -761,22 +773,27 @@ type Fleet struct {
 	// Optional.
 	Canary string `json:"canary,omitempty"`
 	// CanaryBake is how long the canary runs a commit healthy before the
-	// other hosts start it. Default "5m" when canary is set.
-	CanaryBake Duration `json:"canaryBake,omitempty"`
+	// other hosts start it. Default "5m" when canary is set; "0s" lets
+	// them start as soon as the canary succeeded and is healthy. Only with
+	// canary.
+	CanaryBake *Duration `json:"canaryBake,omitempty"`
 	// LeaseTTL is how long a rollout lease lives unless its holder renews
 	// it (every third of it, while it deploys): the time after which a
-	// holder that died is replaced. Default "30s".
-	LeaseTTL Duration `json:"leaseTTL,omitempty"`
+	// holder that died is replaced. At least "3s"; default "30s".
+	LeaseTTL *Duration `json:"leaseTTL,omitempty"`
 	// After names the env of the region before this one
 	// ("prod-us-east-1"): a host of this env starts a commit only after
 	// every host of that env has run it, healthy, for afterBake, as that
 	// env's own coordination store reports (its fleet.store at the same
 	// commit). Regions then roll out in a chain: us-east-1, then
 	// eu-west-1 (after: prod-us-east-1), then the next. The env named must
-	// have a fleet, and must not be this env or come after it. Optional.
+	// exist at the same commit with a fleet section, and the chain of
+	// afters from it must not come back to this env (a loop, where no
+	// region would ever deploy); validate checks both. Optional.
 	After string `json:"after,omitempty"`
 	// AfterBake is how long every host of the env named by after runs a
 	// commit healthy before this env starts it. Default "5m" when after is
-	// set.
-	AfterBake Duration `json:"afterBake,omitempty"`
+	// set; "0s" starts as soon as every one of them runs it healthy. Only
+	// with after.
+	AfterBake *Duration `json:"afterBake,omitempty"`
 }

@@ -223,7 +223,8 @@ func (c *checker) checkRecords(e *Env) {
 		if !typeOK {
 			c.errf(p+".type", "want A, AAAA or CNAME, got %s", quote(r.Type))
 		}
-		if r.TTL < 0 || r.TTL > maxRecordTTL {
+		// A written 0 is out of range too (absent means the default).
+		if v, written := c.doc.rawInt(p + ".ttl"); r.TTL < 0 || r.TTL > maxRecordTTL || (written && v == 0) {
 			c.errf(p+".ttl", "want 1 to %d seconds (default %d), got %d", maxRecordTTL, DefaultRecordTTL, r.TTL)
 		}
 		c.checkRecordValues(p, r, typeOK)

@@ -53,13 +53,14 @@ fleet:
 	must(st.Record(ctx, l, fleet.Result{Host: "web-1", Commit: "aaaaaaaaaaaa1", Result: fleet.Succeeded, At: now}))
 	must(st.Record(ctx, l, fleet.Result{Host: "web-2", Commit: "aaaaaaaaaaaa1", Result: fleet.Failed, Error: "health check failed", At: now}))
 	must(st.Beat(ctx, fleet.Health{Host: "web-1", Commit: "aaaaaaaaaaaa1", Healthy: true, At: now}, time.Minute))
+	must(st.Beat(ctx, fleet.Health{Host: "web-2", Commit: "aaaaaaaaaaaa0", Problem: "web is crash-looping", At: now}, time.Minute))
 
 	code, out, errOut := runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"web-1 (canary)", "succeeded aaaaaaaaaaaa ", "healthy", "held by web-1/100 (token 1)",
-		"web-2", "failed aaaaaaaaaaaa ", "web-3", "unknown", "halted: the rollout of aaaaaaaaaaaa stopped at web-2 (health check failed)"} {
+		"web-2", "failed aaaaaaaaaaaa ", "unhealthy: web is crash-looping", "web-3", "unknown", "halted: the rollout of aaaaaaaaaaaa stopped at web-2 (health check failed)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -78,6 +79,37 @@ fleet:
 	}
 	if len(v.Hosts) != 3 || v.Hosts[0].Applied != "aaaaaaaaaaaa1" || v.Hosts[0].LeaseSlot == nil || v.Hosts[1].LastResult.Result != fleet.Failed || v.Hosts[2].Health != "unknown" || v.Halt == nil {
 		t.Errorf("json: %+v", v)
+	}
+	// The field names docs/reference.md gives.
+	var raw struct {
+		Hosts  []map[string]json.RawMessage
+		Leases []map[string]json.RawMessage
+		Halt   map[string]json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal([]byte(out), &top)
+	has := func(what string, m map[string]json.RawMessage, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				t.Errorf("json: %s has no %q: %v", what, k, m)
+			}
+		}
+	}
+	has("the object", top, "env", "store", "hosts", "leases", "halt")
+	if len(raw.Hosts) == 3 && len(raw.Leases) == 1 {
+		has("hosts[0]", raw.Hosts[0], "host", "canary", "appliedCommit", "lastResult", "health", "leaseSlot")
+		has("hosts[1]", raw.Hosts[1], "problem")
+		var last map[string]json.RawMessage
+		_ = json.Unmarshal(raw.Hosts[1]["lastResult"], &last)
+		has("lastResult", last, "host", "commit", "result", "error", "at", "token")
+		has("leases[0]", raw.Leases[0], "slot", "token", "holder", "expires")
+		has("halt", raw.Halt, "commit", "host", "error", "at")
+	} else {
+		t.Errorf("json: %d hosts, %d leases", len(raw.Hosts), len(raw.Leases))
 	}
 
 	r.Stop()

@@ -49,6 +49,7 @@ type Gate struct {
 	Now func() time.Time
 	Log *zap.Logger
 
+	noFleet  sync.Once // said that --host is set for an env without a fleet
 	mu       sync.Mutex
 	store    Store
 	storeKey string
@@ -107,16 +108,26 @@ func (g *Gate) holder() string { return g.Host + "/" + strconv.Itoa(os.Getpid())
 func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (agent.Outcome, error) {
 	e, err := g.Load(rev)
 	if err != nil || e.Fleet == nil {
+		if err == nil && g.Host != "" {
+			// --host may come before the fleet section (each agent gets
+			// it first, then the env file names the hosts): said once.
+			g.noFleet.Do(func() {
+				g.log().Info("--host is set but the env file has no fleet section: this host deploys on its own", zap.String("commit", state.ShortHash(rev.Hash)))
+			})
+		}
 		// Bad input fails in the host's own Sync, with its errors; an env
 		// without a fleet is one host.
 		return g.Inner(ctx, rev, mode)
 	}
 	f := e.Fleet
+	// A missing or unknown --host is this agent's setting, not the
+	// commit's fault: it waits (no failed attempt, so the commit deploys
+	// once the agent runs with a --host of fleet.hosts).
 	if g.Host == "" {
-		return agent.Outcome{}, fmt.Errorf("envs/%s.yaml has a fleet (hosts %s): run the agent with --host NAME", g.Env, strings.Join(f.Hosts, ", "))
+		return agent.Outcome{}, g.wait(fmt.Errorf("envs/%s.yaml has a fleet (hosts %s): run the agent with --host NAME; deploying nothing", g.Env, strings.Join(f.Hosts, ", ")), false)
 	}
 	if f.Index(g.Host) < 0 {
-		return agent.Outcome{}, fmt.Errorf("--host %s is not one of fleet.hosts of envs/%s.yaml at %s (%s)", g.Host, g.Env, state.ShortHash(rev.Hash), strings.Join(f.Hosts, ", "))
+		return agent.Outcome{}, g.wait(fmt.Errorf("--host %s is not one of fleet.hosts of envs/%s.yaml at %s (%s); deploying nothing", g.Host, g.Env, state.ShortHash(rev.Hash), strings.Join(f.Hosts, ", ")), false)
 	}
 	st, err := g.openStore(ctx, f)
 	if mode != agent.Deploy {

@@ -58,7 +58,7 @@ func (w *world) index(e string) int {
 }
 
 func fleetEnv(env, url string, hosts []string, ttl time.Duration) *state.Env {
-	return &state.Env{Environment: env, Fleet: &state.Fleet{Store: url, Hosts: hosts, Parallel: 1, LeaseTTL: state.Duration{Duration: ttl}}}
+	return &state.Env{Environment: env, Fleet: &state.Fleet{Store: url, Hosts: hosts, Parallel: 1, LeaseTTL: &state.Duration{Duration: ttl}}}
 }
 
 // gate makes host's Gate: its deploy logs "host start C" and "host done C".

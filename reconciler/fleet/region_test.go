@@ -30,7 +30,7 @@ func TestRegionsInOrder(t *testing.T) {
 		envA: fleetEnv(envA, ra.URL(), []string{"a1"}, 3*time.Second),
 		envB: fleetEnv(envB, rb.URL(), []string{"b1"}, 3*time.Second),
 	}
-	envOf[envB].Fleet.After, envOf[envB].Fleet.AfterBake = envA, state.Duration{Duration: bake}
+	envOf[envB].Fleet.After, envOf[envB].Fleet.AfterBake = envA, &state.Duration{Duration: bake}
 	redisOf := map[string]*testenv.Redis{envA: ra, envB: rb}
 
 	ga := w.gate(ra, envA, "a1", []string{"a1"}, 3*time.Second)

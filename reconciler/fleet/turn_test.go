@@ -14,7 +14,7 @@ import (
 func TestTurn(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	f := func(parallel int, canary string) *state.Fleet {
-		return &state.Fleet{Hosts: []string{"a", "b", "c", "d"}, Parallel: parallel, Canary: canary, CanaryBake: state.Duration{Duration: 10 * time.Minute}}
+		return &state.Fleet{Hosts: []string{"a", "b", "c", "d"}, Parallel: parallel, Canary: canary, CanaryBake: &state.Duration{Duration: 10 * time.Minute}}
 	}
 	applied := func(at time.Time, hs ...string) Snapshot {
 		s := Snapshot{Hosts: map[string]HostState{}}
@@ -31,6 +31,8 @@ func TestTurn(t *testing.T) {
 	}
 	unhealthy := applied(now.Add(-time.Hour), "a")
 	unhealthy.Hosts["a"].Health.Healthy = false
+	noBake := f(2, "a")
+	noBake.CanaryBake = &state.Duration{}
 	for _, tc := range []struct {
 		name   string
 		fleet  *state.Fleet
@@ -50,6 +52,8 @@ func TestTurn(t *testing.T) {
 		{"canary bakes", f(2, "a"), "b", applied(now.Add(-time.Minute), "a"), false, "the canary a bakes c1 until 2026-01-01T12:09:00Z"},
 		{"canary baked", f(2, "a"), "b", applied(now.Add(-11*time.Minute), "a"), true, ""},
 		{"canary unhealthy", f(2, "a"), "b", unhealthy, false, "the canary a is unhealthy on c1"},
+		{"canaryBake 0s: no bake", noBake, "b", applied(now, "a"), true, ""},
+		{"canaryBake 0s: still healthy first", noBake, "b", unhealthy, false, "the canary a is unhealthy on c1"},
 		{"a healthy heartbeat counts (the store lost the record)", f(1, ""), "b", beatOnly(true), true, ""},
 		{"an unhealthy heartbeat does not", f(1, ""), "b", beatOnly(false), false, "waiting for host a to deploy c1 first"},
 	} {

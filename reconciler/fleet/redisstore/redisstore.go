@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,7 +70,11 @@ func Open(env string, o Options) (*Store, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
 	}
-	opts := &redis.Options{Addr: u.Host, DB: db, Username: o.Username, Password: o.Password,
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "6379")
+	}
+	opts := &redis.Options{Addr: addr, DB: db, Username: o.Username, Password: o.Password,
 		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout,
 		MaxRetries: 1, PoolSize: 4, DisableIdentity: true}
 	if u.Scheme == "rediss" {
@@ -77,8 +83,37 @@ func Open(env string, o Options) (*Store, error) {
 			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 		}
 	}
+	opts.Dialer = dialer(o.Timeout, opts.TLSConfig)
 	return &Store{c: redis.NewClient(opts), prefix: state.Keyspace(env)}, nil
 }
+
+// dialer is go-redis's own dialer (TCP, then TLS when tlsc is set) that
+// refuses, before connecting, an address state.UnfitStoreIP refuses: a
+// store's name that resolves to the metadata service's address gets no
+// connection, so no AUTH with the password.
+func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if why := state.UnfitStoreIP(net.ParseIP(host)); why != "" {
+				return fmt.Errorf("%w: %s is %s", ErrUnfitAddress, host, why)
+			}
+			return nil
+		}}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if tlsc == nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		return (&tls.Dialer{NetDialer: d, Config: tlsc}).DialContext(ctx, network, addr)
+	}
+}
+
+// ErrUnfitAddress is returned when the store's name resolves to an address
+// no store has (see state.UnfitStoreIP).
+var ErrUnfitAddress = errors.New("refused the coordination store's address")
 
 // Close closes the client.
 func (s *Store) Close() error { return s.c.Close() }

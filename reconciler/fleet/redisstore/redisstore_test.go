@@ -161,3 +161,34 @@ func TestAuthAndDown(t *testing.T) {
 		t.Fatalf("acquire on a stopped store: %v", err)
 	}
 }
+
+// TestUnfitAddress: an address state.UnfitStoreIP refuses gets no
+// connection, so no AUTH with the password: it is refused before connect,
+// as a name that resolves there would be. Only unspecified addresses are
+// tried here (a regression would then reach this machine only);
+// TestUnfitStoreIP in state covers the link-local ones.
+func TestUnfitAddress(t *testing.T) {
+	for _, u := range []string{"redis://0.0.0.0:6379", "rediss://[::]:6379"} {
+		s, err := Open("i18-unfit", Options{URL: u, Password: "hunter2", Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Ping(context.Background())
+		s.Close()
+		if !errors.Is(err, ErrUnfitAddress) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: ping: %v; want ErrUnfitAddress", u, err)
+		}
+	}
+}
+
+// TestDefaultPort: a store URL without a port means Redis's 6379.
+func TestDefaultPort(t *testing.T) {
+	s, err := Open("i18-port", Options{URL: "rediss://cache.example.com/2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if o := s.c.Options(); o.Addr != "cache.example.com:6379" || o.DB != 2 {
+		t.Errorf("addr %s db %d; want cache.example.com:6379 db 2", o.Addr, o.DB)
+	}
+}
