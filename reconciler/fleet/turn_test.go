@@ -91,7 +91,7 @@ func TestBakeFromHeartbeatsAfterStoreLoss(t *testing.T) {
 	now := t0
 	st := &memStore{beats: map[string]Health{}}
 	g := &Gate{Host: "a", Now: func() time.Time { return now }}
-	f := &state.Fleet{Hosts: []string{"a", "b"}, Parallel: 2, Canary: "a", CanaryBake: state.Duration{Duration: 10 * time.Minute}}
+	f := &state.Fleet{Hosts: []string{"a", "b"}, Parallel: 2, Canary: "a", CanaryBake: &state.Duration{Duration: 10 * time.Minute}}
 	beat := func(at time.Time, err error) Health {
 		now = at
 		g.beat(context.Background(), st, f, agent.Revision{Hash: "c1"}, agent.Outcome{}, err)
