@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -698,8 +699,22 @@ func describe(t reflect.Type, name string) string {
 	return t.String()
 }
 
-// jsonFields returns the exported fields of struct type t by json name.
+// fieldsOf caches jsonFields by type: the walk asks for the fields of a
+// struct type at every mapping of it (each service, each health block).
+var fieldsOf sync.Map // reflect.Type → map[string]reflect.StructField
+
+// jsonFields returns the exported fields of struct type t by json name. The
+// map is shared: callers must not change it.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldsOf.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
+	m, _ := fieldsOf.LoadOrStore(t, structFields(t))
+	return m.(map[string]reflect.StructField)
+}
+
+// structFields computes jsonFields.
+func structFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)

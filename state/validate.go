@@ -262,6 +262,10 @@ func (c *checker) errf(path, format string, args ...any) {
 // ok reports whether the field at path was not rejected while decoding;
 // rules that read a rejected field stay quiet, since its error is reported.
 func (c *checker) ok(paths ...string) bool {
+	if len(c.doc.bad) == 0 {
+		// A file without rejected fields (every valid one): nothing to look up.
+		return true
+	}
 	for _, p := range paths {
 		for q := p; q != ""; q = parentPath(q) {
 			if c.doc.bad[q] {
