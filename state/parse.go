@@ -204,8 +204,10 @@ type document struct {
 	files  map[string]string
 }
 
-func newDocument(file string) *document {
-	return &document{file: file, index: map[string]pos{}, bad: map[string]bool{}, origin: map[*yaml.Node]string{}, files: map[string]string{}}
+// newDocument returns an empty document of file; fields is how many fields
+// to make room for (a hint).
+func newDocument(file string, fields int) *document {
+	return &document{file: file, index: make(map[string]pos, fields), bad: map[string]bool{}, origin: map[*yaml.Node]string{}, files: map[string]string{}}
 }
 
 // has reports whether the field at path is written in the file (and not null).
@@ -297,7 +299,8 @@ func decode(fsys fs.FS, file string, data []byte) (*Env, *document, []error) {
 		return nil, nil, []error{&FieldError{File: file, Line: extra.Line, Msg: "a second YAML document (after ---); want exactly one"}}
 	}
 
-	w := &walker{file: file, doc: newDocument(file), budget: maxNodes}
+	// About one field a line; flow mappings hold more, blank lines fewer.
+	w := &walker{file: file, doc: newDocument(file, bytes.Count(data, []byte{'\n'})), budget: maxNodes}
 	body := &root
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		body = root.Content[0]
@@ -441,7 +444,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 			n = w.inherit(n, w.applicable(n, w.defaults), jsonFields(defaultsType), 0)
 		}
 		fields := jsonFields(t)
-		out := map[string]any{}
+		out := make(map[string]any, len(n.Content)/2)
 		for _, kv := range w.pairs(n, path, 0) {
 			k, v := kv[0], kv[1]
 			f, ok := fields[k.Value]
@@ -479,7 +482,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path, name string, secret bo
 		if n.Kind != yaml.MappingNode {
 			return w.typeError(n, t, line, path, name, secret)
 		}
-		out := map[string]any{}
+		out := make(map[string]any, len(n.Content)/2)
 		for _, kv := range w.pairs(n, path, 0) {
 			k, v := kv[0], kv[1]
 			child := join(path, k.Value)
@@ -565,8 +568,9 @@ func (w *walker) typeError(n *yaml.Node, t reflect.Type, line int, path, name st
 // expanded; explicit keys win over merged ones. Keys must be scalars and
 // unique.
 func (w *walker) pairs(n *yaml.Node, path string, depth int) [][2]*yaml.Node {
-	var out [][2]*yaml.Node
-	seen := map[string]*yaml.Node{}
+	// Sized for the mapping's own keys: merged ones are rarer.
+	out := make([][2]*yaml.Node, 0, len(n.Content)/2)
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -790,7 +794,7 @@ func (w *walker) quietPairs(n *yaml.Node) [][2]*yaml.Node {
 	if w.budget <= 0 {
 		return nil
 	}
-	q := &walker{doc: newDocument(w.file), budget: w.budget}
+	q := &walker{doc: newDocument(w.file, 0), budget: w.budget}
 	out := q.pairs(n, "", 0)
 	w.spend(len(n.Content)/2+w.budget-max(q.budget, 0), "defaults")
 	return out
