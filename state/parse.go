@@ -61,6 +61,10 @@ func EnvPath(name string) string { return "envs/" + name + ".yaml" }
 // bound keeps a hostile commit from exhausting memory.
 const maxFileSize = 1 << 20
 
+// maxIndexHint caps the room decode reserves for the field index up front
+// (the index grows past it as needed).
+const maxIndexHint = 4096
+
 // maxNodes bounds the YAML nodes the schema walk visits, so that aliases
 // ("billion laughs") cannot make it run for ever.
 const maxNodes = 100000
@@ -280,7 +284,8 @@ func parentPath(path string) string {
 var yamlLineRE = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // decode parses data with yaml.v3 (for lines), checks it against the schema
-// of Env, and decodes the checked values strictly as JSON. It returns a nil Env only when nothing could be decoded at all.
+// of Env, and decodes the checked values strictly as JSON. It returns a nil
+// Env only when nothing could be decoded at all.
 func decode(fsys fs.FS, file string, data []byte) (*Env, *document, []error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
@@ -299,8 +304,10 @@ func decode(fsys fs.FS, file string, data []byte) (*Env, *document, []error) {
 		return nil, nil, []error{&FieldError{File: file, Line: extra.Line, Msg: "a second YAML document (after ---); want exactly one"}}
 	}
 
-	// About one field a line; flow mappings hold more, blank lines fewer.
-	w := &walker{file: file, doc: newDocument(file, bytes.Count(data, []byte{'\n'})), budget: maxNodes}
+	// About one field a line (flow mappings hold more, blank lines fewer),
+	// capped so that a file of blank lines does not reserve a large map.
+	fields := min(bytes.Count(data, []byte{'\n'}), maxIndexHint)
+	w := &walker{file: file, doc: newDocument(file, fields), budget: maxNodes}
 	body := &root
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		body = root.Content[0]
