@@ -76,7 +76,7 @@ func (c *checker) checkFleet(f *Fleet) {
 		for i, h := range f.Hosts {
 			p := "fleet.hosts[" + strconv.Itoa(i) + "]"
 			switch {
-			case len(h) > 63 || !dnsLabelRE.MatchString(h):
+			case len(h) > 63 || !isDNSLabel(h):
 				c.errf(p, "want a host name that is a DNS label (lowercase letters, digits, '-'), got %s", quote(h))
 			case seen[h]:
 				c.errf(p, "host %q is listed twice; want each host once", h)

@@ -24,11 +24,6 @@ const maxNameLen = 40
 
 const dnsLabelRule = "a lowercase DNS label (a-z, 0-9 and '-', starting with a letter, not ending with '-', at most 40 characters)"
 
-var (
-	dnsLabelRE = lazyre.New(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
-	envVarRE   = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // CheckEnvName returns an error when name cannot name an environment (the
 // rule of checkName): every command checks --env with it before the name
 // reaches a path (envs/NAME.yaml, the state dir's NAME.lock).
@@ -47,7 +42,7 @@ func checkName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("empty name; want %s", dnsLabelRule)
-	case len(name) > maxNameLen || !dnsLabelRE.MatchString(name):
+	case len(name) > maxNameLen || !isDNSLabel(name):
 		return fmt.Errorf("invalid name %q: want %s", name, dnsLabelRule)
 	case name == "migrations":
 		return fmt.Errorf("%q is reserved for the migrations job; choose another name", name)
@@ -101,10 +96,8 @@ type ImageRef struct {
 }
 
 var (
-	domainRE        = lazyre.New(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
-	pathComponentRE = lazyre.New(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	tagRE           = lazyre.New(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRE        = lazyre.New(`^sha256:[a-f0-9]{64}$`)
+	domainRE = lazyre.New(`^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
+	digestRE = lazyre.New(`^sha256:[a-f0-9]{64}$`)
 )
 
 // ParseImageRef parses an image reference following the grammar of
@@ -125,7 +118,7 @@ func ParseImageRef(s string) (ImageRef, error) {
 	}
 	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, '/') {
 		r.Tag, rest = rest[i+1:], rest[:i]
-		if !tagRE.MatchString(r.Tag) {
+		if !isImageTag(r.Tag) {
 			return r, fmt.Errorf("tag %s: want letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')", quote(r.Tag))
 		}
 	}
@@ -143,9 +136,9 @@ func ParseImageRef(s string) (ImageRef, error) {
 		switch {
 		case p == "":
 			return r, errors.New("empty path component (\"//\", or a leading or trailing \"/\")")
-		case strings.ToLower(p) != p && pathComponentRE.MatchString(strings.ToLower(p)):
+		case strings.ToLower(p) != p && isPathComponent(strings.ToLower(p)):
 			return r, fmt.Errorf("path component %s must be lowercase", quote(p))
-		case !pathComponentRE.MatchString(p):
+		case !isPathComponent(p):
 			return r, fmt.Errorf("path component %s: want lowercase letters and digits, separated by '.', '_', '__' or '-'", quote(p))
 		}
 	}
@@ -216,7 +209,7 @@ func ParseSecretRef(s string) (SecretRef, error) {
 			return r, fmt.Errorf("empty JSON key after '#' in %s; want secretsmanager:NAME#jsonKey", quote(s))
 		}
 	case scheme == SchemeEnv:
-		if !envVarRE.MatchString(name) {
+		if !isEnvVarName(name) {
 			return r, fmt.Errorf("want env:VAR with a variable name such as env:DATABASE_PASSWORD, got %s", quote(s))
 		}
 	case scheme == SchemeFile:
@@ -262,6 +255,10 @@ func (c *checker) errf(path, format string, args ...any) {
 // ok reports whether the field at path was not rejected while decoding;
 // rules that read a rejected field stay quiet, since its error is reported.
 func (c *checker) ok(paths ...string) bool {
+	if len(c.doc.bad) == 0 {
+		// A file without rejected fields (every valid one): nothing to look up.
+		return true
+	}
 	for _, p := range paths {
 		for q := p; q != ""; q = parentPath(q) {
 			if c.doc.bad[q] {
@@ -278,9 +275,6 @@ var healthCheckID = lazyre.New(`^[a-zA-Z0-9-]{1,64}$`)
 // rdsInstanceID is an RDS DB instance identifier.
 var rdsInstanceID = lazyre.New(`^[a-zA-Z][a-zA-Z0-9-]{0,62}$`)
 
-// networkName is what Docker accepts as a network name.
-var networkName = lazyre.New(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
-
 func (c *checker) check(e *Env) {
 	switch {
 	case !c.ok("environment"):
@@ -292,7 +286,7 @@ func (c *checker) check(e *Env) {
 	c.checkNginx(e.Nginx)
 	if c.ok("network") && e.Network != "" {
 		switch {
-		case !networkName.MatchString(e.Network):
+		case !isNetworkName(e.Network):
 			c.errf("network", "want a Docker network name (letters, digits, '_', '.', '-'), got %s", quote(e.Network))
 		case e.Network == "host" || e.Network == "none" || e.Network == "bridge" || e.Network == "default":
 			c.errf("network", "want a network of this environment's own; %q is one of Docker's built-in networks", e.Network)
@@ -324,7 +318,7 @@ func (c *checker) check(e *Env) {
 		c.checkCommand("migrations.command", m.Command)
 		c.checkVars("migrations", Service{Env: m.Env, EnvFile: m.EnvFile, Secrets: m.Secrets})
 		c.checkFiles("migrations", m.Files)
-		if c.ok("migrations.network") && !networkName.MatchString(m.Network) { // host, bridge and none match too
+		if c.ok("migrations.network") && !isNetworkName(m.Network) { // host, bridge and none match too
 			c.errf("migrations.network", "want a Docker network name such as \"host\" (the default) or \"bridge\", got %s", quote(m.Network))
 		}
 		if c.ok("migrations.timeout") && m.Timeout.D() <= 0 {
@@ -712,7 +706,7 @@ func (c *checker) checkSites(e *Env) {
 
 func (c *checker) checkVars(sp string, s Service) {
 	for _, k := range SortedKeys(s.Env) {
-		if !envVarRE.MatchString(k) {
+		if !isEnvVarName(k) {
 			c.errf(sp+".env."+k, "invalid variable name; want letters, digits and '_', not starting with a digit")
 		}
 	}
@@ -722,7 +716,7 @@ func (c *checker) checkVars(sp string, s Service) {
 	}
 	for _, k := range SortedKeys(s.Secrets) {
 		p := sp + ".secrets." + k
-		if !envVarRE.MatchString(k) {
+		if !isEnvVarName(k) {
 			c.errf(p, "invalid variable name; want letters, digits and '_', not starting with a digit")
 		}
 		if _, dup := s.Env[k]; dup {
@@ -884,7 +878,7 @@ func parseEnvFile(name string, data []byte) (*envFile, []error) {
 			bad(n, "", "want KEY=VALUE, found no '='")
 			continue
 		}
-		if !envVarRE.MatchString(key) {
+		if !isEnvVarName(key) {
 			bad(n, "", "invalid variable name %s; want letters, digits and '_', not starting with a digit", quote(key))
 			continue
 		}
