@@ -65,10 +65,10 @@ func TestLogs(t *testing.T) {
 	// --follow prints new output as it comes and ends with the context.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"logs", "web", "--follow", "--tail", "1", "--env", w.env, "--repo", w.repo.Dir, "--state-dir", w.stateDir}, &syncBuffer{}, out)
+		done <- run(ctx, []string{"logs", "web", "--follow", "--tail", "1", "--env", w.env, "--repo", w.repo.Dir, "--state-dir", w.stateDir}, &testenv.SyncBuffer{}, out)
 	}()
 	waitFor(t, "the followed log to show new requests", 10*time.Second, func() bool {
 		w.get("/")

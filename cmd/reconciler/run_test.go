@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,29 +25,11 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/history"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningAgent is `reconciler run` in this process, stopped when the test ends.
 type runningAgent struct {
 	t      *testing.T
 	addr   string
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan int
 }
@@ -56,7 +37,7 @@ type runningAgent struct {
 // startAgent runs the agent for the world's env against repoURL.
 func (w *world) startAgent(repoURL string, args ...string) *runningAgent {
 	w.t.Helper()
-	a := &runningAgent{t: w.t, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(w.t)), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	a := &runningAgent{t: w.t, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(w.t)), stderr: &testenv.SyncBuffer{}, done: make(chan int, 1)}
 	full := append([]string{"run", "--env", w.env, "--repo", repoURL, "--state-dir", w.stateDir, "--listen", a.addr}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel

@@ -202,9 +202,9 @@ func installUnitHost(t *testing.T, env, repoURL, listen string, noSecrets bool) 
 
 // startUnit starts cmd and returns its address's base URL; it is killed
 // when the test ends, and its output logged when the test failed.
-func startUnit(t *testing.T, cmd *exec.Cmd, listen string) *syncBuffer {
+func startUnit(t *testing.T, cmd *exec.Cmd, listen string) *testenv.SyncBuffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the agent as the unit does: %v", err)

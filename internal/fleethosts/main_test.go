@@ -190,7 +190,7 @@ type agentProc struct {
 	h      *testenv.Host
 	addr   string
 	cmd    *exec.Cmd
-	log    *syncBuf
+	log    *testenv.SyncBuffer
 	exited chan struct{}
 }
 
@@ -202,7 +202,7 @@ func (e *fleetEnv) startAgent(h *testenv.Host, environ []string, flags ...string
 	// Each agent of this process listens on a port of its own, so that
 	// two envs' agents may share a host.
 	port := 9100 + agentPorts.Add(1)
-	a := &agentProc{t: e.t, h: h, addr: fmt.Sprintf("%s:%d", h.Addr, port), log: &syncBuf{}, exited: make(chan struct{})}
+	a := &agentProc{t: e.t, h: h, addr: fmt.Sprintf("%s:%d", h.Addr, port), log: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"run", "--env", e.name, "--repo", "file://" + e.bare, "--state-dir", h.StateDir,
 		"--host", h.Name, "--listen", a.addr}, flags...)
 	a.cmd = h.Command(context.Background(), reconcilerBin, args...)
@@ -429,22 +429,4 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for a writer and a reader.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -331,7 +331,7 @@ func (h *Host) startNginx() {
 	h.NginxReload = bin + " " + args + " -s reload"
 
 	h.nginx = h.Command(context.Background(), bin, "-e", shared+"/error.log", "-c", shared+"/nginx.conf", "-p", shared+"/")
-	var out syncBuf
+	var out SyncBuffer
 	h.nginx.Stdout, h.nginx.Stderr = &out, &out
 	if err := h.nginx.Start(); err != nil {
 		h.t.Fatalf("start nginx of host %s: %v", h.Name, err)
@@ -559,19 +559,20 @@ func mustIP(t testing.TB, args ...string) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for concurrent writers and a reader.
-type syncBuf struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and a reader
+// (a child process's output that a test reads while it runs).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuf) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
