@@ -18,7 +18,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -147,33 +146,6 @@ type Host struct {
 	imgMu  sync.Mutex
 	images map[string]string
 }
-
-var hostNginxConf = template.Must(template.New("nginx.conf").Parse(`# host nginx started by internal/testenv (hosts.go)
-daemon off;
-worker_processes 1;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log notice;
-
-events {
-    worker_connections 1024;
-}
-
-http {
-    access_log off;
-    client_body_temp_path {{.Dir}}/tmp/client_body;
-    proxy_temp_path {{.Dir}}/tmp/proxy;
-    fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
-    uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
-    scgi_temp_path {{.Dir}}/tmp/scgi;
-
-    server {
-        listen {{.Addr}}:81 default_server;
-        return 404;
-    }
-
-    include {{.ConfDir}}/*.conf;
-}
-`))
 
 // StartHost starts a host on the fabric: its namespaces, dockerd (its own
 // bridge, no iptables, the vfs storage driver) and nginx (a default server
@@ -312,9 +284,9 @@ func (h *Host) startDockerd() {
 func (h *Host) startNginx() {
 	h.t.Helper()
 	shared := h.f.Shared
-	conf := struct{ Dir, ConfDir, Addr string }{shared, filepath.Join(shared, "conf.d"), h.Addr}
+	conf := nginxConfData{Dir: shared, ConfDir: filepath.Join(shared, "conf.d"), Listen: h.Addr + ":81"}
 	var b bytes.Buffer
-	if err := hostNginxConf.Execute(&b, conf); err != nil {
+	if err := nginxConf.Execute(&b, conf); err != nil {
 		h.t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(h.Dir, "nginx", "nginx.conf"), b.Bytes(), 0o644); err != nil {

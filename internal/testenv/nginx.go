@@ -33,6 +33,9 @@ type Nginx struct {
 	Bin string
 }
 
+// nginxConf is the nginx.conf of a test instance (StartNginx) and of a
+// host's nginx (StartHost): a default server on Listen that answers 404,
+// plus the *.conf files of ConfDir.
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# test instance started by internal/testenv
 daemon off;
 worker_processes 1;
@@ -52,13 +55,16 @@ http {
     scgi_temp_path {{.Dir}}/tmp/scgi;
 
     server {
-        listen 127.0.0.1:{{.Port}} default_server;
+        listen {{.Listen}} default_server;
         return 404;
     }
 
     include {{.ConfDir}}/*.conf;
 }
 `))
+
+// nginxConfData fills nginxConf.
+type nginxConfData struct{ Dir, ConfDir, Listen string }
 
 // StartNginx starts a private nginx in a new temp directory and stops it when
 // the test ends. It skips the test when nginx is not installed (fails under
@@ -90,7 +96,7 @@ func StartNginx(t testing.TB) *Nginx {
 		}
 	}
 	var conf bytes.Buffer
-	if err := nginxConf.Execute(&conf, n); err != nil {
+	if err := nginxConf.Execute(&conf, nginxConfData{Dir: n.Dir, ConfDir: n.ConfDir, Listen: "127.0.0.1:" + strconv.Itoa(n.Port)}); err != nil {
 		t.Fatalf("nginx.conf: %v", err)
 	}
 	confPath := filepath.Join(dir, "nginx.conf")
