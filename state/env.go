@@ -653,7 +653,8 @@ type Route53Sites struct {
 	// Records are the Route 53 record sets of the env's public names: in a
 	// multi-region setup, this region's latency or failover share of each
 	// name. They roll out with the env's commit, after the services
-	// switched and the site checks are in step; see DNSRecord. Optional.
+	// switched and the site checks are in step; see DNSRecord. Optional;
+	// at most 100 record sets, each with at most 400 values.
 	Records []DNSRecord `json:"records,omitempty"`
 }
 

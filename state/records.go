@@ -18,6 +18,14 @@ const (
 // maxRecordTTL bounds a DNSRecord's TTL: a day.
 const maxRecordTTL = 86400
 
+// maxRecords and maxRecordValues bound what a file from git may ask of
+// Route 53: the record sets of one env (one change batch each way), and
+// the answers of one record set (Route 53 takes at most 400).
+const (
+	maxRecords      = 100
+	maxRecordValues = 400
+)
+
 // RecordKey identifies a record set in Route 53: two record sets with the
 // same key are the same record set.
 type RecordKey struct {
@@ -193,6 +201,10 @@ func (c *checker) checkRecords(e *Env) {
 	for _, s := range e.SiteHealthChecks() {
 		sites[s.Service] = true
 	}
+	if n := len(e.Route53.Records); n > maxRecords {
+		c.errf("route53.records", "want at most %d record sets in one env, got %d (split the names over envs or zones)", maxRecords, n)
+		return
+	}
 	seen := map[RecordKey]string{}
 	for i, r := range e.Route53.Records {
 		p := fmt.Sprintf("route53.records[%d]", i)
@@ -304,6 +316,10 @@ func (c *checker) checkRecordValues(p string, r DNSRecord, typeOK bool) {
 		return
 	}
 	if !typeOK {
+		return
+	}
+	if len(r.Values) > maxRecordValues {
+		c.errf(p+".values", "want at most %d values in one record set (Route 53's limit), got %d", maxRecordValues, len(r.Values))
 		return
 	}
 	if r.Type == "CNAME" && len(r.Values) > 1 {

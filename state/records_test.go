@@ -1,7 +1,9 @@
 package state_test
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -67,5 +69,34 @@ services:
 	}
 	if len(d.SiteChecks) != 1 || d.SiteChecks[0].Service != "api" || d.SiteChecks[0].FQDN != "mcp.example.com" {
 		t.Errorf("Desired.SiteChecks = %+v, want the check of api", d.SiteChecks)
+	}
+}
+
+// TestRecordBounds refuses more record sets, or more values in one, than
+// the bounds, naming the field, before any AWS call.
+func TestRecordBounds(t *testing.T) {
+	t.Parallel()
+	head := "environment: big\nroute53:\n  records:\n"
+	rec := func(i, values int) string {
+		v := make([]string, values)
+		for j := range v {
+			v[j] = fmt.Sprintf("\"10.0.%d.%d\"", j/250, j%250+1)
+		}
+		return fmt.Sprintf("    - {hostedZoneId: Z1, name: n%d.example.com, type: A, routing: latency, healthCheck: {id: abc-%d}, values: [%s]}\n", i, i, strings.Join(v, ", "))
+	}
+	var many strings.Builder
+	many.WriteString(head)
+	for i := range 101 {
+		many.WriteString(rec(i, 1))
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"records": {many.String(), "route53.records: want at most 100 record sets in one env, got 101"},
+		"values":  {head + rec(0, 401), "route53.records[0].values: want at most 400 values in one record set (Route 53's limit), got 401"},
+	} {
+		fsys := fstest.MapFS{"envs/big.yaml": {Data: []byte(tc.yaml)}}
+		_, err := state.Load(fsys, "big")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "envs/big.yaml:") {
+			t.Errorf("%s: got %v, want an error with envs/big.yaml:LINE: %s", name, err, tc.want)
+		}
 	}
 }
