@@ -86,3 +86,22 @@ func TestMemhostImports(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcilerBinaryWithoutAWSSDK: the reconciler binary links no AWS
+// SDK package; the SDK's init, which costs every process memory, runs only
+// in the helper reconciler-aws (cmd/reconciler-aws, package awscloud/sdk),
+// started when an AWS call is needed.
+func TestReconcilerBinaryWithoutAWSSDK(t *testing.T) {
+	for _, d := range goList(t, "github.com/developer-mesh/reconciler/cmd/reconciler") {
+		if strings.HasPrefix(d, "github.com/aws/") || d == "github.com/developer-mesh/reconciler/reconciler/awscloud/sdk" {
+			t.Errorf("cmd/reconciler depends on %s; AWS SDK code belongs in reconciler/awscloud/sdk, run through reconciler-aws", d)
+		}
+	}
+	found := false
+	for _, d := range goList(t, "github.com/developer-mesh/reconciler/cmd/reconciler-aws") {
+		found = found || strings.HasPrefix(d, "github.com/aws/aws-sdk-go-v2/")
+	}
+	if !found {
+		t.Error("cmd/reconciler-aws links no AWS SDK package: the check above could not see one")
+	}
+}

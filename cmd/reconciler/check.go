@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -92,14 +93,25 @@ func (cf *checkFlags) checker(ctx context.Context, g *globals, h *rig, e *state.
 		Workers: workerProbe(e),
 	}
 	if secrets.UsesAWS(e.SecretRefs()) || e.Backup != nil && e.Backup.S3 != "" {
-		cfg, err := g.aws.Config(ctx)
-		if err != nil {
+		// One helper process: a missing configuration fails the command
+		// here, as one line of guidance; an invalid credential is the
+		// aws check's result.
+		arn, err := awscloud.Identity{Loader: g.aws}.CallerIdentity(ctx)
+		if errors.Is(err, awscloud.ErrNoRegion) || errors.Is(err, awscloud.ErrNoCredentials) || errors.Is(err, awscloud.ErrNoHelper) {
 			return nil, err
 		}
-		c.Identity = awscloud.NewIdentity(cfg)
+		c.Identity = knownIdentity{arn: arn, err: err}
 	}
 	return c, nil
 }
+
+// knownIdentity is preflight.Identity with the answer asked for already.
+type knownIdentity struct {
+	arn string
+	err error
+}
+
+func (k knownIdentity) CallerIdentity(context.Context) (string, error) { return k.arn, k.err }
 
 // engine adapts the Docker runtime to preflight.Engine.
 type engine struct{ rt *docker.Runtime }

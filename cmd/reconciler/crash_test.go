@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/docker"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -31,19 +32,35 @@ import (
 // without test hooks in the production code.
 const childEnv = "RECONCILER_TEST_AS_MAIN"
 
+// awsHelperEnv passes the AWS helper TestMain built (testAWSHelper) to
+// the test binary's children; only the tests set it.
+const awsHelperEnv = "RECONCILER_TEST_AWS_HELPER"
+
 func TestMain(m *testing.M) {
 	// As a name proxy's entrypoint (the proxy image is built from the
 	// running executable, this test binary) and as a child apply, the
 	// binary is reconciler itself.
 	if os.Getenv(childEnv) == "1" || len(os.Args) > 1 && os.Args[1] == "name-proxy" {
+		testAWSHelper = os.Getenv(awsHelperEnv)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
+	// The commands reach AWS (the fake) through a freshly built helper.
+	dir, err := os.MkdirTemp("", "reconciler-aws-test-")
+	if err == nil {
+		testAWSHelper, err = testenv.BuildAWSHelper(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(awsHelperEnv, testAWSHelper)
 	removeProxyImage() // left by an earlier run that was killed
 	code := m.Run()
 	removeProxyImage()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

@@ -193,7 +193,7 @@ func openFleetStore(ctx context.Context, g *globals, e *state.Env) (*redisstore.
 	opts := redisstore.Options{URL: e.Fleet.Store, Username: e.Fleet.Username}
 	if ref, ok := e.Fleet.AuthRef(); ok {
 		g.aws.Use(awsSettings(e))
-		r := secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}
+		r := secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}
 		vals, err := r.Resolve(ctx, []state.SecretRef{ref})
 		if err != nil {
 			return nil, fmt.Errorf("fleet.auth: %w", err)

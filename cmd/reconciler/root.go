@@ -93,9 +93,13 @@ func (f *envFlags) register(cmd *cobra.Command) {
 // constructor in an init func, so adding a command touches no other file.
 var commands []func(*globals) *cobra.Command
 
+// testAWSHelper is the AWS helper the tests built; "" (always, outside
+// the tests) looks for reconciler-aws beside the executable, then in $PATH.
+var testAWSHelper string
+
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr, aws: &awscloud.Loader{}}
+	g := &globals{stdout: stdout, stderr: stderr, aws: &awscloud.Loader{Helper: testAWSHelper}}
 	root := &cobra.Command{
 		Use:           "reconciler",
 		Short:         "Deploy Docker containers blue-green from desired state in git",

@@ -54,18 +54,14 @@ func source(c *gitrepo.Commit) host.Source {
 		}}
 }
 
-var _ host.DNS = awscloud.DNS{}
+var _ host.DNS = awscloud.Route53{}
 
 // cloud is host.Cloud on AWS: awscloud's APIs, and Route 53's health
 // checks of the public sites.
 type cloud struct{ awscloud.Cloud }
 
 func (c cloud) SiteChecks(ctx context.Context) (host.SiteChecks, error) {
-	cfg, err := c.Loader.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return awscloud.NewRoute53(cfg), nil
+	return c.Cloud.SiteChecks(ctx)
 }
 
 // rig is the host with the concrete adapters the commands need beyond
@@ -127,9 +123,9 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Prober: httpprobe.New(), Routes: httpprobe.New(),
-		Secrets: secrets.OnDemand{Config: g.aws.Config, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
+		Secrets: secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
 		Log:     g.log, Out: g.stdout, Progress: g.progress(),
-		DNS: awscloud.DNS{Loader: g.aws},
+		DNS: awscloud.Route53{Loader: g.aws},
 	}}, nil
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler"
-	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 	"github.com/developer-mesh/reconciler/reconciler/notify"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -41,7 +41,7 @@ func TestEmailThroughSES(t *testing.T) {
 		{Format: "slack", URL: slack.URL + "/services/" + token},
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	n := notify.New(targets, zap.New(core)).WithMailer(awscloud.NewSES(cfg))
+	n := notify.New(targets, zap.New(core)).WithMailer(sdk.NewSES(cfg))
 	ctx := context.Background()
 	ev := reconciler.Event{Name: "deploy.failed", Env: "prod", Commit: "6c94f44c1ea7aaaaaaaa", Author: "Dev <dev@x>", Message: "bump rest-api",
 		Services: []reconciler.EventService{{Name: "rest-api", OldImage: "api:v1", NewImage: "api:v2"}},

@@ -14,6 +14,30 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
+// parse returns the parsed references of refs.
+func parse(t *testing.T, refs ...string) []state.SecretRef {
+	t.Helper()
+	out := make([]state.SecretRef, len(refs))
+	for i, s := range refs {
+		r, err := state.ParseSecretRef(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// byRef keys values by their parsed references.
+func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
+	t.Helper()
+	out := make(map[state.SecretRef]string, len(values))
+	for s, v := range values {
+		out[parse(t, s)[0]] = v
+	}
+	return out
+}
+
 // failing is a Backend that fails every reference with the same message.
 type failing struct{ msg string }
 
@@ -99,5 +123,47 @@ func TestResolveGuard(t *testing.T) {
 	}
 	if _, err := r.Resolve(context.Background(), parse(t, "env:HOME")); err == nil || !strings.Contains(err.Error(), "not in --secret-env-allow") {
 		t.Errorf("env:HOME outside the allow-list: %v", err)
+	}
+}
+
+// TestOnDemandOneAWSCall: the AWS references of one Resolve go to AWS in
+// one call, whatever their schemes; env: and file: references only never
+// call it; a scheme's error is reported beside the others.
+func TestOnDemandOneAWSCall(t *testing.T) {
+	var calls [][]state.SecretRef
+	aws := func(_ context.Context, refs []state.SecretRef) (map[state.SecretRef]string, map[string]error, error) {
+		calls = append(calls, refs)
+		vals := map[state.SecretRef]string{}
+		for _, r := range refs {
+			if r.Scheme == state.SchemeSSM {
+				vals[r] = "v-" + r.Name
+			}
+		}
+		return vals, map[string]error{state.SchemeSecretsManager: errors.New("secret secretsmanager:gone: GetSecretValue: ResourceNotFoundException")}, nil
+	}
+	t.Setenv("RECONCILER_TEST_TOKEN_OK", "tok")
+	o := secrets.OnDemand{AWS: aws}
+	ctx := context.Background()
+	got, err := o.Resolve(ctx, parse(t, "env:RECONCILER_TEST_TOKEN_OK"))
+	if err == nil || len(calls) != 0 {
+		// RECONCILER_ variables are denied: the error, not AWS, answers.
+		t.Fatalf("env only: %v %v, %d AWS calls", got, err, len(calls))
+	}
+	got, err = o.Resolve(ctx, parse(t, "ssm:/a", "ssm:/b"))
+	if err != nil || len(calls) != 1 || !reflect.DeepEqual(got, byRef(t, map[string]string{"ssm:/a": "v-/a", "ssm:/b": "v-/b"})) {
+		t.Fatalf("ssm: %v %v, %d AWS calls", got, err, len(calls))
+	}
+	_, err = o.Resolve(ctx, parse(t, "ssm:/a", "secretsmanager:gone", "ssm:/c", "env:UNSET_FOR_TEST_X"))
+	if len(calls) != 2 || len(calls[1]) != 3 {
+		t.Fatalf("calls %v: want one call with the three AWS references", calls)
+	}
+	if err == nil || !strings.Contains(err.Error(), "secretsmanager:gone") || !strings.Contains(err.Error(), "env:UNSET_FOR_TEST_X") {
+		t.Fatalf("joined error: %v", err)
+	}
+	failed := secrets.OnDemand{AWS: func(context.Context, []state.SecretRef) (map[state.SecretRef]string, map[string]error, error) {
+		return nil, nil, errors.New("no AWS credentials")
+	}}
+	if _, err := failed.Resolve(ctx, parse(t, "ssm:/a")); err == nil || err.Error() != "no AWS credentials" {
+		t.Fatalf("whole call failed: %v", err)
 	}
 }

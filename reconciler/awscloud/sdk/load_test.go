@@ -1,4 +1,4 @@
-package awscloud_test
+package sdk_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 )
 
 // bareAWS clears every AWS variable and shared file of the process for the
@@ -35,7 +36,7 @@ func bareAWS(t *testing.T) {
 // what to set, and that diff --base needs no AWS; no SDK error text.
 func TestLoadWithoutCredentials(t *testing.T) {
 	bareAWS(t)
-	_, err := awscloud.Load(context.Background(), awscloud.Settings{Region: "us-east-1", File: "envs/dev.yaml"})
+	_, err := sdk.Load(context.Background(), awscloud.Settings{Region: "us-east-1", File: "envs/dev.yaml"})
 	if !errors.Is(err, awscloud.ErrNoCredentials) {
 		t.Fatalf("err = %v, want ErrNoCredentials", err)
 	}
@@ -55,7 +56,7 @@ func TestLoadWithoutCredentials(t *testing.T) {
 // one line naming aws.region in the env file.
 func TestLoadWithoutRegion(t *testing.T) {
 	bareAWS(t)
-	_, err := awscloud.Load(context.Background(), awscloud.Settings{File: "envs/dev.yaml"})
+	_, err := sdk.Load(context.Background(), awscloud.Settings{File: "envs/dev.yaml"})
 	if !errors.Is(err, awscloud.ErrNoRegion) {
 		t.Fatalf("err = %v, want ErrNoRegion", err)
 	}
@@ -82,7 +83,7 @@ func TestLoadRegionSkipsMetadata(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
 	t.Setenv("AWS_REGION", "eu-west-1")
 
-	cfg, err := awscloud.Load(context.Background(), awscloud.Settings{Region: "us-east-1"})
+	cfg, err := sdk.Load(context.Background(), awscloud.Settings{Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestLoadRegionSkipsMetadata(t *testing.T) {
 	// The stand-in does answer when no region is given: the check above
 	// could see a request.
 	t.Setenv("AWS_REGION", "")
-	if _, err := awscloud.Load(context.Background(), awscloud.Settings{}); err == nil {
+	if _, err := sdk.Load(context.Background(), awscloud.Settings{}); err == nil {
 		t.Error("loaded without a region")
 	}
 	if calls.Load() == 0 {
@@ -104,19 +105,3 @@ func TestLoadRegionSkipsMetadata(t *testing.T) {
 	}
 }
 
-// TestLoaderUse: new settings drop the configuration of the old ones.
-func TestLoaderUse(t *testing.T) {
-	bareAWS(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
-	var l awscloud.Loader
-	l.Use(awscloud.Settings{Region: "us-east-1"})
-	cfg, err := l.Config(context.Background())
-	if err != nil || cfg.Region != "us-east-1" {
-		t.Fatalf("config %q, %v", cfg.Region, err)
-	}
-	l.Use(awscloud.Settings{Region: "eu-west-1"})
-	if cfg, err = l.Config(context.Background()); err != nil || cfg.Region != "eu-west-1" {
-		t.Fatalf("after Use: config %q, %v", cfg.Region, err)
-	}
-}

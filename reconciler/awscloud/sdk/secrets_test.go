@@ -1,4 +1,4 @@
-package secrets_test
+package sdk_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -58,11 +59,11 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 		refs = append(refs, "ssm:"+name)
 		want["ssm:"+name] = fmt.Sprintf("value-%d", i)
 	}
-	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
+	cfg, err := sdk.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &secrets.Resolver{Backends: map[string]secrets.Backend{"ssm": secrets.NewSSM(cfg)}}
+	r := &secrets.Resolver{Backends: map[string]secrets.Backend{"ssm": sdk.NewSSM(cfg)}}
 	got, err := r.Resolve(ctx, parse(t, refs...))
 	if err != nil {
 		t.Fatal(err)
@@ -89,11 +90,11 @@ func TestSecretsManager(t *testing.T) {
 	ctx := context.Background()
 	a.SetSecret("test/tokens", `{"api":"tok-api","port":5432,"nested":{"a":1}}`)
 	a.SetSecret("test/plain", "plain-s3cret")
-	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
+	cfg, err := sdk.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := secrets.NewSecretsManager(cfg)
+	b := sdk.NewSecretsManager(cfg)
 	got, err := b.Resolve(ctx, parse(t, "secretsmanager:test/tokens#api", "secretsmanager:test/tokens#port", "secretsmanager:test/plain"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,14 +127,14 @@ func TestInvalidCredentials(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDWRONG")
 	ctx := context.Background()
 	a.SetParameter("/devops-mcp/test/db", "db-s3cret")
-	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
+	cfg, err := sdk.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := awscloud.NewIdentity(cfg).CallerIdentity(ctx); err == nil || !strings.Contains(err.Error(), "AWS credentials are not valid") || !strings.Contains(err.Error(), "InvalidClientTokenId") {
+	if _, err := sdk.NewIdentity(cfg).CallerIdentity(ctx); err == nil || !strings.Contains(err.Error(), "AWS credentials are not valid") || !strings.Contains(err.Error(), "InvalidClientTokenId") {
 		t.Errorf("identity with a wrong key: %v", err)
 	}
-	_, err = secrets.NewSSM(cfg).Resolve(ctx, parse(t, "ssm:/devops-mcp/test/db"))
+	_, err = sdk.NewSSM(cfg).Resolve(ctx, parse(t, "ssm:/devops-mcp/test/db"))
 	if err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") || strings.Contains(err.Error(), "db-s3cret") {
 		t.Errorf("ssm with a wrong key: %v", err)
 	}
@@ -142,15 +143,15 @@ func TestInvalidCredentials(t *testing.T) {
 func TestIdentityAndS3(t *testing.T) {
 	a := fakeAWS(t)
 	ctx := context.Background()
-	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
+	cfg, err := sdk.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arn, err := awscloud.NewIdentity(cfg).CallerIdentity(ctx)
+	arn, err := sdk.NewIdentity(cfg).CallerIdentity(ctx)
 	if err != nil || arn != "arn:aws:iam::123456789012:user/reconciler-test" {
 		t.Fatalf("identity = %q, %v", arn, err)
 	}
-	s, err := awscloud.NewS3(cfg, "s3://backups/reconciler/")
+	s, err := sdk.NewS3(cfg, "s3://backups/reconciler/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestIdentityAndS3(t *testing.T) {
 	}
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1") // no metadata service here
-	if _, err := awscloud.Load(ctx, awscloud.Settings{}); err == nil {
+	if _, err := sdk.Load(ctx, awscloud.Settings{}); err == nil {
 		t.Errorf("Load without a region succeeded")
 	}
 }
@@ -185,13 +186,13 @@ func TestMissingReportedAtOnce(t *testing.T) {
 		a.SetParameter(name, fmt.Sprintf("value-%d", i))
 	}
 	refs = append(refs, "secretsmanager:check/absent", "env:RECONCILER_TEST_UNSET_VARIABLE")
-	cfg, err := awscloud.Load(ctx, awscloud.Settings{})
+	cfg, err := sdk.Load(ctx, awscloud.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &secrets.Resolver{
 		LookupEnv: func(string) (string, bool) { return "", false },
-		Backends:  map[string]secrets.Backend{"ssm": secrets.NewSSM(cfg), "secretsmanager": secrets.NewSecretsManager(cfg)},
+		Backends:  map[string]secrets.Backend{"ssm": sdk.NewSSM(cfg), "secretsmanager": sdk.NewSecretsManager(cfg)},
 	}
 	parsed := make([]state.SecretRef, len(refs))
 	for i, ref := range refs {

@@ -1,4 +1,4 @@
-package awscloud_test
+package sdk_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -29,7 +30,7 @@ func TestRDSSnapshot(t *testing.T) {
 	fake := testenv.FakeAWS(t)
 	fake.SetRDSInstance("mcp-db", false)
 	fake.SetRDSInstance("broken-db", true)
-	r := awscloud.NewRDS(config(fake))
+	r := sdk.NewRDS(config(fake))
 	ctx := context.Background()
 	if err := r.Snapshot(ctx, "mcp-db", "reconciler-prod-abc"); err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestRoute53HealthCheck(t *testing.T) {
 	t.Parallel()
 	fake := testenv.FakeAWS(t)
 	fake.SetHealthCheck("hc-1", "/old", 80)
-	r := awscloud.NewRoute53(config(fake))
+	r := sdk.NewRoute53(config(fake))
 	ctx := context.Background()
 	changed, err := r.UpdateHealthCheck(ctx, "hc-1", "/health", 443)
 	if err != nil || !changed {
@@ -82,7 +83,7 @@ func TestSESSendEmail(t *testing.T) {
 	t.Parallel()
 	fake := testenv.FakeAWS(t)
 	fake.VerifySender("deploys@dev-mesh.io")
-	s := awscloud.NewSES(config(fake))
+	s := sdk.NewSES(config(fake))
 	ctx := context.Background()
 	id, err := s.SendEmail(ctx, "deploys@dev-mesh.io", []string{"ops@dev-mesh.io", "oncall@dev-mesh.io"}, "deploy.failed prod", "body text")
 	if err != nil || id != "fake-message-1" {
@@ -105,7 +106,7 @@ func TestRoute53EnsureHealthCheck(t *testing.T) {
 	t.Parallel()
 	fake := testenv.FakeAWS(t)
 	fake.SetHealthCheck("other-check", "/", 80) // example.com, someone else's
-	r := awscloud.NewRoute53(config(fake))
+	r := sdk.NewRoute53(config(fake))
 	ctx := context.Background()
 	site := state.SiteHealthCheck{Service: "mcp-server", FQDN: "mcp.dev-mesh.io", Type: "HTTPS", Port: 443, Path: "/health", RequestInterval: 30, FailureThreshold: 3}
 

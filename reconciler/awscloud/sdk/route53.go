@@ -1,4 +1,4 @@
-package awscloud
+package sdk
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
 	"github.com/developer-mesh/reconciler/reconciler"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -55,13 +56,6 @@ func (r *Route53) UpdateHealthCheck(ctx context.Context, id, path string, port i
 	return true, nil
 }
 
-// Results of EnsureHealthCheck.
-const (
-	HealthCheckCreated   = "created"
-	HealthCheckUpdated   = "updated"
-	HealthCheckUnchanged = "unchanged"
-)
-
 // EnsureHealthCheck makes the Route 53 health check of a public site match
 // c (host.SiteChecks). The site's check is the one whose FQDN and type
 // (HTTP or HTTPS) are c's: when none exists it is created, with a caller
@@ -87,7 +81,7 @@ func (r *Route53) EnsureHealthCheck(ctx context.Context, c state.SiteHealthCheck
 		if err != nil {
 			return "", "", fmt.Errorf("create Route 53 health check of %s: %w", c.FQDN, err)
 		}
-		return aws.ToString(out.HealthCheck.Id), HealthCheckCreated, nil
+		return aws.ToString(out.HealthCheck.Id), awscloud.HealthCheckCreated, nil
 	}
 	id, cfg := aws.ToString(found[c.Service].Id), found[c.Service].HealthCheckConfig
 	in := &route53.UpdateHealthCheckInput{HealthCheckId: aws.String(id), HealthCheckVersion: found[c.Service].HealthCheckVersion}
@@ -102,12 +96,12 @@ func (r *Route53) EnsureHealthCheck(ctx context.Context, c state.SiteHealthCheck
 		in.FailureThreshold, changed = aws.Int32(int32(c.FailureThreshold)), true
 	}
 	if !changed {
-		return id, HealthCheckUnchanged, nil
+		return id, awscloud.HealthCheckUnchanged, nil
 	}
 	if _, err := r.cli.UpdateHealthCheck(ctx, in); err != nil {
 		return "", "", fmt.Errorf("update Route 53 health check %s of %s: %w", id, c.FQDN, err)
 	}
-	return id, HealthCheckUpdated, nil
+	return id, awscloud.HealthCheckUpdated, nil
 }
 
 // findChecks lists the health checks once and returns, by service, the

@@ -1,4 +1,4 @@
-package secrets
+package sdk
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -18,10 +19,9 @@ import (
 // key of it when it is a JSON object.
 type SecretsManager struct{ cli *secretsmanager.Client }
 
-var _ Backend = (*SecretsManager)(nil)
+var _ secrets.Backend = (*SecretsManager)(nil)
 
-// NewSecretsManager returns the secretsmanager backend for cfg (see
-// awscloud.Load).
+// NewSecretsManager returns the secretsmanager backend for cfg (see Load).
 func NewSecretsManager(cfg aws.Config) *SecretsManager {
 	return &SecretsManager{cli: secretsmanager.NewFromConfig(cfg)}
 }

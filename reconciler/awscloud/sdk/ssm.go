@@ -1,13 +1,15 @@
-package secrets
+package sdk
 
 import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -18,9 +20,9 @@ const ssmBatch = 10
 // Store. SecureString parameters are decrypted.
 type SSM struct{ cli *ssm.Client }
 
-var _ Backend = (*SSM)(nil)
+var _ secrets.Backend = (*SSM)(nil)
 
-// NewSSM returns the ssm backend for cfg (see awscloud.Load).
+// NewSSM returns the ssm backend for cfg (see Load).
 func NewSSM(cfg aws.Config) *SSM { return &SSM{cli: ssm.NewFromConfig(cfg)} }
 
 // Resolve implements Backend with GetParameters calls of up to ten names,
@@ -72,6 +74,15 @@ func ssmRefs(names []string) string {
 		refs[i] = state.SecretRef{Scheme: state.SchemeSSM, Name: n}
 	}
 	return refList(refs)
+}
+
+// refList is refs as written, comma-separated.
+func refList(refs []state.SecretRef) string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 func contains(list []string, s string) bool {

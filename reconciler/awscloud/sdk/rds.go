@@ -1,4 +1,4 @@
-package awscloud
+package sdk
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package awscloud_test
+package sdk_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler"
-	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -32,7 +32,7 @@ func TestRoute53RecordSets(t *testing.T) {
 	for i := range 120 { // a second page of the same name and type
 		fake.PutRecordSet("Z1", testenv.RecordSet{Name: "many.example.com", Type: "A", SetIdentifier: strings.Repeat("s", 1+i/26) + string(rune('a'+i%26)), TTL: 60, Values: []string{"192.0.2.1"}, Region: "us-east-1"})
 	}
-	r := awscloud.NewRoute53(config(fake))
+	r := sdk.NewRoute53(config(fake))
 	ctx := context.Background()
 
 	mine := state.RecordSet{RecordKey: state.RecordKey{Zone: "Z1", Name: "mcp.example.com.", Type: "A", SetIdentifier: "prod-us-east-1"}, TTL: 60,

@@ -1,0 +1,27 @@
+// Command reconciler-aws is reconciler's AWS helper: the one binary that
+// links the AWS SDK. reconciler runs it, installed beside itself, for each
+// AWS call it needs (package awscloud): one JSON request on stdin, one
+// JSON response on stdout, exit 0 when that exchange worked, whatever
+// AWS answered. It reads the AWS configuration from the environment it
+// inherits and logs nothing; secret values leave it only on stdout.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := sdk.Serve(ctx, os.Stdin, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "reconciler-aws: %v\n", err)
+		os.Exit(1)
+	}
+}
