@@ -13,17 +13,17 @@ const ProtocolVersion = 1
 
 // The operations of the helper, one per logical call.
 const (
-	OpLoad                = "load"                 // check the configuration and credentials; LoadResult
-	OpIdentity            = "sts.identity"         // IdentityResult
-	OpS3Put               = "s3.put"               // S3PutArgs → S3PutResult
-	OpRDSSnapshot         = "rds.snapshot"         // RDSSnapshotArgs → nothing
-	OpUpdateHealthCheck   = "route53.update-check" // UpdateHealthCheckArgs → UpdateHealthCheckResult
-	OpEnsureHealthCheck   = "route53.ensure-check" // EnsureHealthCheckArgs → EnsureHealthCheckResult
-	OpSiteCheckIDs        = "route53.site-checks"  // SiteCheckIDsArgs → SiteCheckIDsResult
-	OpRecordSets          = "route53.record-sets"  // RecordSetsArgs → RecordSetsResult
-	OpChangeRecords       = "route53.change"       // ChangeRecordsArgs → nothing
-	OpSendEmail           = "ses.send-email"       // SendEmailArgs → SendEmailResult
-	OpResolveSecrets      = "secrets.resolve"      // ResolveSecretsArgs → ResolveSecretsResult
+	OpLoad              = "load"                 // check the configuration and credentials; LoadResult
+	OpIdentity          = "sts.identity"         // IdentityResult
+	OpS3Put             = "s3.put"               // S3PutArgs → S3PutResult
+	OpRDSSnapshot       = "rds.snapshot"         // RDSSnapshotArgs → nothing
+	OpUpdateHealthCheck = "route53.update-check" // UpdateHealthCheckArgs → UpdateHealthCheckResult
+	OpEnsureHealthCheck = "route53.ensure-check" // EnsureHealthCheckArgs → EnsureHealthCheckResult
+	OpSiteCheckIDs      = "route53.site-checks"  // SiteCheckIDsArgs → SiteCheckIDsResult
+	OpRecordSets        = "route53.record-sets"  // RecordSetsArgs → RecordSetsResult
+	OpChangeRecords     = "route53.change"       // ChangeRecordsArgs → nothing
+	OpSendEmail         = "ses.send-email"       // SendEmailArgs → SendEmailResult
+	OpResolveSecrets    = "secrets.resolve"      // ResolveSecretsArgs → ResolveSecretsResult
 )
 
 // Error kinds of a Response; each maps back to the error callers match.

@@ -104,4 +104,3 @@ func TestLoadRegionSkipsMetadata(t *testing.T) {
 		t.Error("the metadata stand-in was never asked: the test cannot see a lookup")
 	}
 }
-
