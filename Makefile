@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     := bin/reconciler
 PROXY   := bin/reconciler-nameproxy
+AWS     := bin/reconciler-aws
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help build test test-short lint fmt vet fuzz bench demo deps clean
@@ -9,9 +10,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
-build: ## build bin/reconciler and, beside it, the name proxy (bin/reconciler-nameproxy)
+build: ## build bin/reconciler and, beside it, the name proxy (bin/reconciler-nameproxy) and the AWS helper (bin/reconciler-aws)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/reconciler
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(PROXY) ./cmd/nameproxy
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(AWS) ./cmd/reconciler-aws
 
 deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry, postgresql, redis-server, ...) when missing
 	@./scripts/deps.sh

@@ -16,7 +16,17 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 )
 
+// usage is printed for any argument: the helper takes none.
+const usage = `reconciler-aws is reconciler's AWS helper, started by reconciler for each
+AWS call: it reads one JSON request on stdin and writes one JSON response
+on stdout. It takes no arguments; install it beside reconciler.
+`
+
 func main() {
+	if len(os.Args) > 1 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := sdk.Serve(ctx, os.Stdin, os.Stdout)
 	stop()
