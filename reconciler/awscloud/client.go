@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // HelperName is the helper's executable, installed beside reconciler.
@@ -98,6 +99,7 @@ func (l *Loader) callWith(ctx context.Context, s Settings, op string, args, resu
 	stderr := &boundedBuffer{limit: stderrLimit}
 	cmd := exec.CommandContext(ctx, helper)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, stderr
+	cmd.WaitDelay = 5 * time.Second // a killed helper's pipes, should anything hold them
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s %s: %w", HelperName, op, ctx.Err())

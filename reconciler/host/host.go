@@ -78,7 +78,7 @@ type Secrets interface {
 	Resolve(ctx context.Context, refs []state.SecretRef) (map[state.SecretRef]string, error)
 }
 
-// DNS reads and changes the env's Route 53 record sets (awscloud.DNS).
+// DNS reads and changes the env's Route 53 record sets (awscloud.Route53).
 type DNS interface {
 	reconciler.Records
 	// RecordSets returns the record sets of zone with name and type, of

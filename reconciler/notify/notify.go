@@ -32,7 +32,7 @@ const (
 	backoff        = 500 * time.Millisecond
 )
 
-// Mailer sends a plain-text email (awscloud.SES) and returns its message
+// Mailer sends a plain-text email (awscloud.Mailer) and returns its message
 // id. Its errors never quote the body.
 type Mailer interface {
 	SendEmail(ctx context.Context, from string, to []string, subject, body string) (string, error)
