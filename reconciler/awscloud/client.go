@@ -168,8 +168,18 @@ func (l *Loader) helper() (string, error) {
 	if l.Helper != "" {
 		return l.Helper, nil
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	return findHelper(exe)
+}
+
+// findHelper is HelperName in the directory of exe, symlinks resolved
+// ("" skips it), else in $PATH.
+func findHelper(exe string) (string, error) {
 	var looked []string
-	if exe, err := os.Executable(); err == nil {
+	if exe != "" {
 		if real, err := filepath.EvalSymlinks(exe); err == nil {
 			exe = real
 		}
