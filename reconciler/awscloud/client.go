@@ -108,9 +108,11 @@ func (l *Loader) callWith(ctx context.Context, s Settings, op string, args, resu
 	if runErr != nil {
 		return fmt.Errorf("%s %s (%s): %w%s", HelperName, op, helper, runErr, stderr.suffix())
 	}
+	// stdout may hold values: an error tells its size, never its text.
+	size := stdout.Len()
 	dec := json.NewDecoder(&stdout)
 	if err := dec.Decode(&resp); err != nil || dec.More() || resp.Error == nil && resp.Result == nil && result != nil {
-		return fmt.Errorf("%s %s (%s): not a response on stdout (%d bytes)%s", HelperName, op, helper, stdout.Len(), stderr.suffix())
+		return fmt.Errorf("%s %s (%s): not a response on stdout (%d bytes)%s", HelperName, op, helper, size, stderr.suffix())
 	}
 	if resp.Error != nil {
 		return wireError(resp.Error)
