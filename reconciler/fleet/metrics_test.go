@@ -1,13 +1,11 @@
 package fleet
 
 import (
-	"bytes"
 	"flag"
 	"os"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
+	"github.com/developer-mesh/reconciler/internal/metrics"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -15,19 +13,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // render returns c's metrics in the text format.
 func render(t *testing.T, c *Collector) string {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.String()
+	return string(reg.AppendText(nil))
 }
 
 // TestCollectorGolden: the fleet metrics keep their names, types, HELP
