@@ -16,6 +16,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,12 +239,23 @@ func newVec[T any](d *Desc, make func() *T) vec[T] {
 	return vec[T]{desc: d, make: make, kids: map[string]*child[T]{}}
 }
 
-// key joins label values with a byte that cannot start a UTF-8 sequence.
+// key identifies a list of label values: each value with its length
+// before it, so that no two lists share one.
 func key(lvs []string) string {
 	if len(lvs) == 1 {
 		return lvs[0]
 	}
-	return strings.Join(lvs, "\xff")
+	n := 0
+	for _, v := range lvs {
+		n += len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	for _, v := range lvs {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return string(b)
 }
 
 func (v *vec[T]) with(lvs []string) *T {
