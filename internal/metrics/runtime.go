@@ -123,11 +123,11 @@ func softLimit(limits []byte, name string) (float64, bool) {
 // runtime/metrics, which does not stop the world.
 func NewGoCollector() Collector {
 	c := &goCollector{}
-	for _, g := range goGauges {
+	for _, g := range goGauges() {
 		c.idx = append(c.idx, make([]int, len(g.keys)))
 	}
 	keyIdx := map[string]int{}
-	for gi, g := range goGauges {
+	for gi, g := range goGauges() {
 		for ki, k := range g.keys {
 			i, ok := keyIdx[k]
 			if !ok {
@@ -147,7 +147,9 @@ type goGauge struct {
 	keys []string
 }
 
-var goGauges = func() []goGauge {
+// goGauges is made on first use: a process that never serves /metrics
+// (every command but the agent) does not pay for it at init.
+var goGauges = sync.OnceValue(func() []goGauge {
 	g := func(name, help string, typ Type, keys ...string) goGauge {
 		return goGauge{NewDesc(name, help, typ), keys}
 	}
@@ -188,7 +190,7 @@ var goGauges = func() []goGauge {
 		g("go_memstats_sys_bytes", "Number of bytes obtained from system. Equals to /memory/classes/total:byte.", GaugeType, "/memory/classes/total:bytes"),
 		g("go_sched_gomaxprocs_threads", "The current runtime.GOMAXPROCS setting, or the number of operating system threads that can execute user-level Go code simultaneously. Sourced from /sched/gomaxprocs:threads.", GaugeType, "/sched/gomaxprocs:threads"),
 	}
-}()
+})
 
 var (
 	goInfo    = NewDesc("go_info", "Information about the Go environment.", GaugeType, "version")
@@ -204,7 +206,7 @@ type goCollector struct {
 // Describe implements Collector.
 func (c *goCollector) Describe() []*Desc {
 	ds := []*Desc{goInfo, goThreads}
-	for _, g := range goGauges {
+	for _, g := range goGauges() {
 		ds = append(ds, g.desc)
 	}
 	return ds
@@ -215,7 +217,7 @@ func (c *goCollector) Collect(s *Sink) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rtmetrics.Read(c.samples)
-	for gi, g := range goGauges {
+	for gi, g := range goGauges() {
 		sum, ok := 0.0, true
 		for _, i := range c.idx[gi] {
 			switch v := c.samples[i].Value; v.Kind() {

@@ -39,7 +39,7 @@ const (
 
 // Render returns the metrics of env: last is the deploy just recorded,
 // all is env's whole history (last included).
-func Render(env string, last history.Record, all []history.Record) ([]byte, error) {
+func Render(env string, last history.Record, all []history.Record) []byte {
 	reg := metrics.NewRegistry()
 	gauge := func(name, help string, v float64) {
 		g := metrics.NewGaugeVec(name, help, envLabel)
@@ -83,17 +83,13 @@ func Render(env string, last history.Record, all []history.Record) ([]byte, erro
 	}
 	reg.MustRegister(p95)
 
-	return reg.AppendText(nil), nil
+	return reg.AppendText(nil)
 }
 
 // Write renders the metrics of env and replaces the file at path with them
 // atomically (mode 0644: node_exporter runs as another user).
 func Write(path, env string, last history.Record, all []history.Record) error {
-	b, err := Render(env, last, all)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, b, 0o644); err != nil {
+	if err := atomicfile.Write(path, Render(env, last, all), 0o644); err != nil {
 		return fmt.Errorf("write metrics file: %w", err)
 	}
 	return nil
