@@ -114,9 +114,13 @@ type series struct {
 }
 
 // Add adds a counter or gauge series of d with labelValues (in the order
-// of d.Labels). It panics when d is not registered or the number of values
-// is wrong. Add keeps labelValues until the scrape ends: do not change them.
+// of d.Labels). It panics when d is not registered, is a histogram, or the
+// number of values is wrong. Add keeps labelValues until the scrape ends:
+// do not change them.
 func (s *Sink) Add(d *Desc, v float64, labelValues ...string) {
+	if d.Type == HistogramType {
+		panic(fmt.Sprintf("metrics: %s is a histogram: Sink.Add takes counters and gauges", d.Name))
+	}
 	s.add(d, series{lvs: labelValues, v: v})
 }
 

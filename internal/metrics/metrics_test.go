@@ -201,6 +201,10 @@ func TestCollectorAtScrape(t *testing.T) {
 	r2 := NewRegistry()
 	r2.MustRegister(funcCollector{nil, func(s *Sink) { s.Add(other, 1) }})
 	mustPanic(t, "unregistered desc", func() { text(r2) })
+	hd := NewDesc("h", "h", HistogramType)
+	r3 := NewRegistry()
+	r3.MustRegister(funcCollector{[]*Desc{hd}, func(s *Sink) { s.Add(hd, 1) }})
+	mustPanic(t, "a histogram through Add", func() { text(r3) })
 }
 
 type funcCollector struct {
@@ -377,5 +381,28 @@ func promtool(t *testing.T, s string) {
 	cmd.Stdin = strings.NewReader(s)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, s)
+	}
+}
+
+// BenchmarkScrape: one scrape of a registry the size of the agent's (17
+// vectors of one env, two histograms, the runtime collectors).
+func BenchmarkScrape(b *testing.B) {
+	r := NewRegistry()
+	for i := range 15 {
+		c := NewCounterVec("c"+string(rune('a'+i))+"_total", "A counter.", "env", "result")
+		c.WithLabelValues("prod", "succeeded").Inc()
+		c.WithLabelValues("prod", "failed").Inc()
+		r.MustRegister(c)
+	}
+	for i := range 2 {
+		h := NewHistogramVec("h"+string(rune('a'+i))+"_seconds", "A histogram.", []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}, "env")
+		h.WithLabelValues("prod").Observe(3)
+		r.MustRegister(h)
+	}
+	r.MustRegister(NewProcessCollector(), NewGoCollector())
+	buf := make([]byte, 0, 16<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = r.AppendText(buf[:0])
 	}
 }
