@@ -19,7 +19,8 @@ require (
 	github.com/docker/go-connections v0.8.2
 	github.com/go-git/go-billy/v5 v5.9.2 // go-git file system: the agent's on-disk mirror
 	github.com/go-git/go-git/v5 v5.19.3
-	github.com/prometheus/client_golang v1.25.0 // the agent's /metrics
+	github.com/prometheus/client_golang v1.25.0 // tests only: testutil reads the agent's /metrics (internal/metrics writes it)
+	github.com/redis/go-redis/v9 v9.23.0 // the fleet's coordination store (reconciler/fleet/redisstore)
 	github.com/spf13/cobra v1.10.2
 	go.uber.org/zap v1.28.0
 	golang.org/x/crypto v0.57.0 // bcrypt: htpasswd of the test registry (internal/testenv)
@@ -29,7 +30,7 @@ require (
 require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
 	github.com/aws/aws-sdk-go-v2/service/sesv2 v1.74.0 // before schema-based serde (v1.75), as ssm
-	github.com/prometheus/common v0.72.0
+	github.com/prometheus/common v0.72.0 // indirect
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.46.0
 )
@@ -86,7 +87,6 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/rhysd/actionlint v1.7.12 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/sergi/go-diff v1.3.2-0.20230802210424-5b0b94c5c0d3 // indirect
@@ -102,7 +102,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.3 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
@@ -148,7 +147,7 @@ func TestFailedCommitNotRetriedFixDeployed(t *testing.T) {
 	if s := a.Status(); s.Ready || s.AppliedCommit != "a" || !strings.Contains(s.LastError, "commit b failed") {
 		t.Fatalf("status after failure = %+v", s)
 	}
-	if v := testutil.ToFloat64(m.Rollbacks.WithLabelValues("test")); v != 1 {
+	if v := m.Rollbacks.WithLabelValues("test").Value(); v != 1 {
 		t.Fatalf("rollbacks = %v", v)
 	}
 
@@ -163,13 +162,13 @@ func TestFailedCommitNotRetriedFixDeployed(t *testing.T) {
 	if rolledBack[0] || !rolledBack[1] || rolledBack[2] {
 		t.Fatalf("history rolledBack = %v, want only b's", rolledBack)
 	}
-	if ok, failed := testutil.ToFloat64(m.Deployments.WithLabelValues("test", "succeeded")), testutil.ToFloat64(m.Deployments.WithLabelValues("test", "failed")); ok != 2 || failed != 1 {
+	if ok, failed := m.Deployments.WithLabelValues("test", "succeeded").Value(), m.Deployments.WithLabelValues("test", "failed").Value(); ok != 2 || failed != 1 {
 		t.Fatalf("deployments succeeded %v failed %v", ok, failed)
 	}
-	if v := testutil.ToFloat64(m.AppliedCommit.WithLabelValues("test", "c")); v != 1 {
+	if v := m.AppliedCommit.WithLabelValues("test", "c").Value(); v != 1 {
 		t.Fatalf("applied_commit_info{c} = %v", v)
 	}
-	if n := testutil.CollectAndCount(m.AppliedCommit); n != 1 {
+	if n := m.AppliedCommit.Len(); n != 1 {
 		t.Fatalf("applied_commit_info has %d series, want 1", n)
 	}
 }
@@ -187,7 +186,7 @@ func TestTransientErrorsRetry(t *testing.T) {
 	}
 	f.set(func() { delete(f.syncErr, "a") })
 	eventually(t, "a applied", func() bool { return a.Status().AppliedCommit == "a" && a.Status().Ready })
-	if v := testutil.ToFloat64(a.cfg.Metrics.GitFetchErrors.WithLabelValues("test")); v != 3 {
+	if v := a.cfg.Metrics.GitFetchErrors.WithLabelValues("test").Value(); v != 3 {
 		t.Fatalf("fetch errors = %v, want 3", v)
 	}
 }
@@ -210,7 +209,7 @@ func TestRefused(t *testing.T) {
 	if f.count("apply unsigned") != 0 || f.results() != "start:unsigned:refused poll:signed:succeeded" {
 		t.Fatalf("calls %v history %s", f.calls, f.results())
 	}
-	if v := testutil.ToFloat64(a.cfg.Metrics.SignatureRefusals.WithLabelValues("test")); v != 1 {
+	if v := a.cfg.Metrics.SignatureRefusals.WithLabelValues("test").Value(); v != 1 {
 		t.Fatalf("refusals = %v", v)
 	}
 }
@@ -226,12 +225,12 @@ func TestHeal(t *testing.T) {
 		f.set(func() { f.drift = []string{"+ web: create blue"} })
 		m := a.cfg.Metrics
 		if repair {
-			eventually(t, "repair", func() bool { return testutil.ToFloat64(m.DriftRepairs.WithLabelValues("test")) == 1 })
+			eventually(t, "repair", func() bool { return m.DriftRepairs.WithLabelValues("test").Value() == 1 })
 			// The record follows the metric; wait for it rather than race it.
 			eventually(t, "the heal recorded", func() bool { return f.results() == "start:a:succeeded heal:a:succeeded" })
 			continue
 		}
-		eventually(t, "drift reported", func() bool { return testutil.ToFloat64(m.DriftDetected.WithLabelValues("test")) == 1 })
+		eventually(t, "drift reported", func() bool { return m.DriftDetected.WithLabelValues("test").Value() == 1 })
 		if n := f.count("apply a"); n != 1 || len(a.Status().Drift) != 1 {
 			t.Fatalf("--no-heal applied %d times, drift %v", n, a.Status().Drift)
 		}
@@ -334,7 +333,7 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("signed webhook: %d, want 202", code)
 	}
 	eventually(t, "b applied after the webhook", func() bool { return a.Status().AppliedCommit == "b" })
-	if v := testutil.ToFloat64(a.cfg.Metrics.WebhookRequests.WithLabelValues("unauthorized")); v != 4 {
+	if v := a.cfg.Metrics.WebhookRequests.WithLabelValues("unauthorized").Value(); v != 4 {
 		t.Fatalf("unauthorized webhooks = %v", v)
 	}
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -63,7 +62,7 @@ func (a *Agent) Handler(wh WebhookConfig) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(a.Status())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", a.cfg.Metrics.Registry)
 	if len(wh.Secret) > 0 {
 		mux.Handle("POST /hooks/github", a.webhook(wh))
 	}

@@ -1,80 +1,79 @@
 package agent
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/developer-mesh/reconciler/internal/metrics"
 )
 
 // Metrics are the agent's Prometheus metrics, on a registry of their own
 // (no global state), with the Go runtime and process collectors.
 type Metrics struct {
-	Registry *prometheus.Registry
+	Registry *metrics.Registry
 
-	Deployments         *prometheus.CounterVec   // env, result
-	DeploymentDuration  *prometheus.HistogramVec // env
-	Rollbacks           *prometheus.CounterVec   // env
-	DriftRepairs        *prometheus.CounterVec   // env
-	DriftDetected       *prometheus.GaugeVec     // env
-	GitFetchDuration    *prometheus.HistogramVec // env
-	GitFetchErrors      *prometheus.CounterVec   // env
-	SignatureRefusals   *prometheus.CounterVec   // env
-	AppliedCommit       *prometheus.GaugeVec     // env, commit
-	Ready               *prometheus.GaugeVec     // env
-	WebhookRequests     *prometheus.CounterVec   // result
-	LastSuccessfulFetch *prometheus.GaugeVec     // env
-	DeployRequests      *prometheus.CounterVec   // env
-	StreamsCut          *prometheus.CounterVec   // env
-	DeployErrors        *prometheus.CounterVec   // env
-	CrashLooping        *prometheus.GaugeVec     // env
-	UnhealthySites      *prometheus.GaugeVec     // env
+	Deployments         *metrics.CounterVec   // env, result
+	DeploymentDuration  *metrics.HistogramVec // env
+	Rollbacks           *metrics.CounterVec   // env
+	DriftRepairs        *metrics.CounterVec   // env
+	DriftDetected       *metrics.GaugeVec     // env
+	GitFetchDuration    *metrics.HistogramVec // env
+	GitFetchErrors      *metrics.CounterVec   // env
+	SignatureRefusals   *metrics.CounterVec   // env
+	AppliedCommit       *metrics.GaugeVec     // env, commit
+	Ready               *metrics.GaugeVec     // env
+	WebhookRequests     *metrics.CounterVec   // result
+	LastSuccessfulFetch *metrics.GaugeVec     // env
+	DeployRequests      *metrics.CounterVec   // env
+	StreamsCut          *metrics.CounterVec   // env
+	DeployErrors        *metrics.CounterVec   // env
+	CrashLooping        *metrics.GaugeVec     // env
+	UnhealthySites      *metrics.GaugeVec     // env
 }
 
 // NewMetrics makes and registers the metrics.
 func NewMetrics() *Metrics {
 	env := []string{"env"}
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
-		Deployments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deployments_total",
-			Help: "Deploy attempts of a new commit, by result (succeeded, failed, refused, interrupted, transient)."}, []string{"env", "result"}),
-		DeploymentDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_deployment_duration_seconds",
-			Help:    "Duration of deploy attempts that applied a plan, health-check waits included.",
-			Buckets: []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}}, env),
-		Rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_rollbacks_total",
-			Help: "Changes undone before their traffic switch (the new color removed, traffic kept on the live one)."}, env),
-		DriftRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_drift_repairs_total",
-			Help: "Changes applied to repair drift from the applied commit."}, env),
-		DriftDetected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_drift_detected",
-			Help: "Changes the last drift check found and did not repair (--no-heal)."}, env),
-		GitFetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_git_fetch_duration_seconds",
-			Help:    "Duration of git fetches of the desired-state branch.",
-			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, env),
-		GitFetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_fetch_errors_total",
-			Help: "Git fetches that failed."}, env),
-		SignatureRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_signature_refusals_total",
-			Help: "Commits refused because they are unsigned or not signed by a trusted key."}, env),
-		AppliedCommit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_applied_commit_info",
-			Help: "1 for the commit the host was last converged to."}, []string{"env", "commit"}),
-		Ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_ready",
-			Help: "1 when the last fetch, deploy and drift check succeeded (as /readyz)."}, env),
-		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_webhook_requests_total",
-			Help: "Webhook requests, by result (accepted, ignored, unauthorized, bad_request)."}, []string{"result"}),
-		LastSuccessfulFetch: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_last_successful_fetch_timestamp_seconds",
-			Help: "Unix time of the last successful git fetch."}, env),
-		DeployRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_requests_total",
-			Help: "Requests nginx sent to a new color while a bake or canary step watched it."}, env),
-		DeployErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_request_errors_total",
-			Help: "Of reconciler_deploy_requests_total, those answered with a 5xx status."}, env),
-		StreamsCut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_deploy_streams_cut_total",
-			Help: "Busy connections of old colors (streams, requests in flight) cut at the drain deadline."}, env),
-		CrashLooping: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_crash_looping_containers",
-			Help: "Containers of the env that restarted at least 3 times, as last observed."}, env),
-		UnhealthySites: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_unhealthy_sites",
-			Help: "Sites of the env that nginx routes otherwise than their markers say, or that answer 5xx while their live container is healthy, as last asked through nginx."}, env),
+		Registry: metrics.NewRegistry(),
+		Deployments: metrics.NewCounterVec("reconciler_deployments_total",
+			"Deploy attempts of a new commit, by result (succeeded, failed, refused, interrupted, transient).", "env", "result"),
+		DeploymentDuration: metrics.NewHistogramVec("reconciler_deployment_duration_seconds",
+			"Duration of deploy attempts that applied a plan, health-check waits included.",
+			[]float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}, env...),
+		Rollbacks: metrics.NewCounterVec("reconciler_rollbacks_total",
+			"Changes undone before their traffic switch (the new color removed, traffic kept on the live one).", env...),
+		DriftRepairs: metrics.NewCounterVec("reconciler_drift_repairs_total",
+			"Changes applied to repair drift from the applied commit.", env...),
+		DriftDetected: metrics.NewGaugeVec("reconciler_drift_detected",
+			"Changes the last drift check found and did not repair (--no-heal).", env...),
+		GitFetchDuration: metrics.NewHistogramVec("reconciler_git_fetch_duration_seconds",
+			"Duration of git fetches of the desired-state branch.",
+			[]float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, env...),
+		GitFetchErrors: metrics.NewCounterVec("reconciler_git_fetch_errors_total",
+			"Git fetches that failed.", env...),
+		SignatureRefusals: metrics.NewCounterVec("reconciler_signature_refusals_total",
+			"Commits refused because they are unsigned or not signed by a trusted key.", env...),
+		AppliedCommit: metrics.NewGaugeVec("reconciler_applied_commit_info",
+			"1 for the commit the host was last converged to.", "env", "commit"),
+		Ready: metrics.NewGaugeVec("reconciler_ready",
+			"1 when the last fetch, deploy and drift check succeeded (as /readyz).", env...),
+		WebhookRequests: metrics.NewCounterVec("reconciler_webhook_requests_total",
+			"Webhook requests, by result (accepted, ignored, unauthorized, bad_request).", "result"),
+		LastSuccessfulFetch: metrics.NewGaugeVec("reconciler_last_successful_fetch_timestamp_seconds",
+			"Unix time of the last successful git fetch.", env...),
+		DeployRequests: metrics.NewCounterVec("reconciler_deploy_requests_total",
+			"Requests nginx sent to a new color while a bake or canary step watched it.", env...),
+		DeployErrors: metrics.NewCounterVec("reconciler_deploy_request_errors_total",
+			"Of reconciler_deploy_requests_total, those answered with a 5xx status.", env...),
+		StreamsCut: metrics.NewCounterVec("reconciler_deploy_streams_cut_total",
+			"Busy connections of old colors (streams, requests in flight) cut at the drain deadline.", env...),
+		CrashLooping: metrics.NewGaugeVec("reconciler_crash_looping_containers",
+			"Containers of the env that restarted at least 3 times, as last observed.", env...),
+		UnhealthySites: metrics.NewGaugeVec("reconciler_unhealthy_sites",
+			"Sites of the env that nginx routes otherwise than their markers say, or that answer 5xx while their live container is healthy, as last asked through nginx.", env...),
 	}
 	m.Registry.MustRegister(m.Deployments, m.DeploymentDuration, m.Rollbacks, m.DriftRepairs, m.DriftDetected,
 		m.GitFetchDuration, m.GitFetchErrors, m.SignatureRefusals, m.AppliedCommit, m.Ready, m.WebhookRequests,
 		m.LastSuccessfulFetch, m.DeployRequests, m.DeployErrors, m.StreamsCut, m.CrashLooping, m.UnhealthySites,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics.NewGoCollector(), metrics.NewProcessCollector())
 	return m
 }
 

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/internal/metrics"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -26,7 +26,7 @@ type ResourceCollector struct {
 	timeout  time.Duration
 	log      *zap.Logger
 
-	cpu, mem, limit, restarts, healthy *prometheus.Desc
+	cpu, mem, limit, restarts, healthy *metrics.Desc
 
 	mu   sync.Mutex
 	at   time.Time
@@ -37,42 +37,41 @@ type ResourceCollector struct {
 // them through read at most once per interval.
 func NewResourceCollector(env string, read ResourceReader, interval time.Duration, log *zap.Logger) *ResourceCollector {
 	labels := []string{"env", "service", "color"}
+	counter, gauge := metrics.CounterType, metrics.GaugeType
 	return &ResourceCollector{
 		env: env, read: read, interval: interval, timeout: 10 * time.Second, log: log,
-		cpu: prometheus.NewDesc("reconciler_container_cpu_seconds_total",
-			"CPU time the container used since it started.", labels, nil),
-		mem: prometheus.NewDesc("reconciler_container_memory_bytes",
-			"Memory the container uses, inactive page cache left out (as docker stats shows it).", labels, nil),
-		limit: prometheus.NewDesc("reconciler_container_memory_limit_bytes",
-			"The container's memory limit (the host's memory when it has none).", labels, nil),
-		restarts: prometheus.NewDesc("reconciler_container_restarts_total",
-			"Times the engine restarted the container (restart policy).", labels, nil),
-		healthy: prometheus.NewDesc("reconciler_container_healthy",
-			"1 when the container runs and is not restarting (and its image's HEALTHCHECK, if any, passes).", labels, nil),
+		cpu: metrics.NewDesc("reconciler_container_cpu_seconds_total",
+			"CPU time the container used since it started.", counter, labels...),
+		mem: metrics.NewDesc("reconciler_container_memory_bytes",
+			"Memory the container uses, inactive page cache left out (as docker stats shows it).", gauge, labels...),
+		limit: metrics.NewDesc("reconciler_container_memory_limit_bytes",
+			"The container's memory limit (the host's memory when it has none).", gauge, labels...),
+		restarts: metrics.NewDesc("reconciler_container_restarts_total",
+			"Times the engine restarted the container (restart policy).", counter, labels...),
+		healthy: metrics.NewDesc("reconciler_container_healthy",
+			"1 when the container runs and is not restarting (and its image's HEALTHCHECK, if any, passes).", gauge, labels...),
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (c *ResourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.cpu, c.mem, c.limit, c.restarts, c.healthy} {
-		ch <- d
-	}
+// Describe implements metrics.Collector.
+func (c *ResourceCollector) Describe() []*metrics.Desc {
+	return []*metrics.Desc{c.cpu, c.mem, c.limit, c.restarts, c.healthy}
 }
 
-// Collect implements prometheus.Collector.
-func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
+// Collect implements metrics.Collector.
+func (c *ResourceCollector) Collect(s *metrics.Sink) {
 	for _, r := range c.reading() {
 		lv := []string{c.env, r.Service, string(r.Color)}
 		healthy := 0.0
 		if r.Healthy {
 			healthy = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(r.RestartCount), lv...)
-		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, healthy, lv...)
-		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(r.MemoryLimitBytes), lv...)
+		s.Add(c.restarts, float64(r.RestartCount), lv...)
+		s.Add(c.healthy, healthy, lv...)
+		s.Add(c.limit, float64(r.MemoryLimitBytes), lv...)
 		if r.Running {
-			ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, r.CPUSeconds, lv...)
-			ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(r.MemoryBytes), lv...)
+			s.Add(c.cpu, r.CPUSeconds, lv...)
+			s.Add(c.mem, float64(r.MemoryBytes), lv...)
 		}
 	}
 }

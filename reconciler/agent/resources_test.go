@@ -2,14 +2,15 @@ package agent
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/internal/metrics"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -23,8 +24,10 @@ func TestResourceCollectorOncePerInterval(t *testing.T) {
 			MemoryBytes: 10 << 20, MemoryLimitBytes: 64 << 20, RestartCount: 2, Running: true, Healthy: true}}, nil
 	}
 	c := NewResourceCollector("p", read, time.Hour, zap.NewNop())
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	reg.MustRegister(c)
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
 	want := `
 # HELP reconciler_container_restarts_total Times the engine restarted the container (restart policy).
 # TYPE reconciler_container_restarts_total counter
@@ -34,7 +37,7 @@ reconciler_container_restarts_total{color="blue",env="p",service="web"} 2
 reconciler_container_memory_bytes{color="blue",env="p",service="web"} 1.048576e+07
 `
 	for i := 0; i < 3; i++ {
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "reconciler_container_restarts_total", "reconciler_container_memory_bytes"); err != nil {
+		if err := testutil.ScrapeAndCompare(srv.URL, strings.NewReader(want), "reconciler_container_restarts_total", "reconciler_container_memory_bytes"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,13 +10,10 @@
 package textfile
 
 import (
-	"bytes"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-
 	"github.com/developer-mesh/reconciler/internal/atomicfile"
+	"github.com/developer-mesh/reconciler/internal/metrics"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 )
 
@@ -42,17 +39,17 @@ const (
 
 // Render returns the metrics of env: last is the deploy just recorded,
 // all is env's whole history (last included).
-func Render(env string, last history.Record, all []history.Record) ([]byte, error) {
-	reg := prometheus.NewRegistry()
+func Render(env string, last history.Record, all []history.Record) []byte {
+	reg := metrics.NewRegistry()
 	gauge := func(name, help string, v float64) {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{envLabel})
+		g := metrics.NewGaugeVec(name, help, envLabel)
 		g.WithLabelValues(env).Set(v)
 		reg.MustRegister(g)
 	}
-	deployments := prometheus.NewCounterVec(prometheus.CounterOpts{Name: DeploymentsTotal,
-		Help: "Deploys run by reconciler apply, by result (" + resultsOfCounters + "), counted from the history."}, []string{envLabel, resLabel})
-	rollbacks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: RollbacksTotal,
-		Help: "Deploys run by reconciler apply whose failed change was undone, counted from the history."}, []string{envLabel})
+	deployments := metrics.NewCounterVec(DeploymentsTotal,
+		"Deploys run by reconciler apply, by result ("+resultsOfCounters+"), counted from the history.", envLabel, resLabel)
+	rollbacks := metrics.NewCounterVec(RollbacksTotal,
+		"Deploys run by reconciler apply whose failed change was undone, counted from the history.", envLabel)
 	for _, r := range []string{history.Succeeded, history.Failed, history.Refused} {
 		deployments.WithLabelValues(env, r) // present at 0, so that increase() sees the first one
 	}
@@ -75,9 +72,9 @@ func Render(env string, last history.Record, all []history.Record) ([]byte, erro
 	gauge(LastRequests, "Requests nginx sent to the new colors while the last deploy watched them (bake, canary steps).", float64(last.Requests))
 	gauge(LastRequestErrors, "Of "+LastRequests+", those answered with a 5xx status.", float64(last.Errors))
 	gauge(LastStreamsCut, "Busy connections of old colors (streams, requests in flight) the last deploy's drains cut at their deadline.", float64(last.StreamsCut))
-	p95 := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: LastP95,
-		Help: "95th percentile response time in the access logs of the last deploy's watched sites, before the deploy and during it; absent when no request was logged."},
-		[]string{envLabel, p95WindowLabel})
+	p95 := metrics.NewGaugeVec(LastP95,
+		"95th percentile response time in the access logs of the last deploy's watched sites, before the deploy and during it; absent when no request was logged.",
+		envLabel, p95WindowLabel)
 	if last.P95Before > 0 {
 		p95.WithLabelValues(env, "before").Set(last.P95Before.Seconds())
 	}
@@ -86,27 +83,13 @@ func Render(env string, last history.Record, all []history.Record) ([]byte, erro
 	}
 	reg.MustRegister(p95)
 
-	mfs, err := reg.Gather()
-	if err != nil {
-		return nil, fmt.Errorf("gather deploy metrics: %w", err)
-	}
-	var b bytes.Buffer
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			return nil, fmt.Errorf("encode deploy metrics: %w", err)
-		}
-	}
-	return b.Bytes(), nil
+	return reg.AppendText(nil)
 }
 
 // Write renders the metrics of env and replaces the file at path with them
 // atomically (mode 0644: node_exporter runs as another user).
 func Write(path, env string, last history.Record, all []history.Record) error {
-	b, err := Render(env, last, all)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, b, 0o644); err != nil {
+	if err := atomicfile.Write(path, Render(env, last, all), 0o644); err != nil {
 		return fmt.Errorf("write metrics file: %w", err)
 	}
 	return nil

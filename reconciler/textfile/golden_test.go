@@ -1,0 +1,36 @@
+package textfile_test
+
+import (
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/developer-mesh/reconciler/reconciler/history"
+	"github.com/developer-mesh/reconciler/reconciler/textfile"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// TestRenderGolden: the file's families keep their names, types, HELP
+// texts, labels and order byte for byte (testdata/render.golden):
+// dashboards and alert rules depend on them.
+func TestRenderGolden(t *testing.T) {
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	last := history.Record{Env: "prod", Trigger: history.TriggerApply, Result: history.Succeeded, Start: start,
+		End: start.Add(1500 * time.Millisecond), Requests: 12, P95Before: 40 * time.Millisecond}
+	got := textfile.Render("prod", last, []history.Record{last})
+	golden := "testdata/render.golden"
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("Render differs from %s:\n%s", golden, got)
+	}
+}
