@@ -104,7 +104,7 @@ func (a *AWS) Env() map[string]string {
 }
 
 // Setenv sets Env with t.Setenv (so t must not be parallel).
-func (a *AWS) Setenv(t *testing.T) {
+func (a *AWS) Setenv(t testing.TB) {
 	for k, v := range a.Env() {
 		t.Setenv(k, v)
 	}

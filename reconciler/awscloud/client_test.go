@@ -358,7 +358,7 @@ func TestMissingHelper(t *testing.T) {
 	}
 }
 
-func parseRef(t *testing.T, s string) state.SecretRef {
+func parseRef(t testing.TB, s string) state.SecretRef {
 	t.Helper()
 	r, err := state.ParseSecretRef(s)
 	if err != nil {
@@ -367,7 +367,7 @@ func parseRef(t *testing.T, s string) state.SecretRef {
 	return r
 }
 
-func refs(t *testing.T, ss ...string) []state.SecretRef {
+func refs(t testing.TB, ss ...string) []state.SecretRef {
 	t.Helper()
 	out := make([]state.SecretRef, len(ss))
 	for i, s := range ss {
