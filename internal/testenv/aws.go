@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // AWS is a fake of the AWS APIs reconciler calls, served on loopback and
@@ -606,4 +609,36 @@ func (a *AWS) sendEmail(w http.ResponseWriter, body []byte) {
 	a.emails = append(a.emails, e)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"MessageId": e.ID})
+}
+
+// BareAWS clears every AWS variable and shared file of the process for
+// the test: a laptop that was never set up for AWS. The EC2 metadata
+// service is disabled, so nothing leaves the machine. t must not be
+// parallel (t.Setenv).
+func BareAWS(t testing.TB) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("HOME", dir)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// SecretRefs parses each of refs ("ssm:/app/db", ...) or fails t.
+func SecretRefs(t testing.TB, refs ...string) []state.SecretRef {
+	t.Helper()
+	out := make([]state.SecretRef, len(refs))
+	for i, s := range refs {
+		r, err := state.ParseSecretRef(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = r
+	}
+	return out
 }

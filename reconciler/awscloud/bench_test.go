@@ -26,7 +26,7 @@ func BenchmarkResolveSSM(b *testing.B) {
 	for _, p := range []string{"/app/db", "/app/redis", "/app/jwt"} {
 		fake.SetParameter(p, "v-"+p)
 	}
-	refs := refs(b, "ssm:/app/db", "ssm:/app/redis", "ssm:/app/jwt")
+	refs := testenv.SecretRefs(b, "ssm:/app/db", "ssm:/app/redis", "ssm:/app/jwt")
 	ctx := context.Background()
 
 	b.Run("helper", func(b *testing.B) {

@@ -157,7 +157,7 @@ func TestSecretsOneCall(t *testing.T) {
 	fake, l := fakeAWS(t)
 	fake.SetParameter("/app/db", "db-s3cret")
 	fake.SetSecret("app/tokens", `{"api":"tok-api"}`)
-	refs := refs(t, "ssm:/app/db", "secretsmanager:app/tokens#api")
+	refs := testenv.SecretRefs(t, "ssm:/app/db", "secretsmanager:app/tokens#api")
 	vals, errs, err := l.Secrets(context.Background(), refs)
 	if err != nil || len(errs) != 0 {
 		t.Fatal(err, errs)
@@ -166,7 +166,7 @@ func TestSecretsOneCall(t *testing.T) {
 		t.Fatalf("values = %v", vals)
 	}
 
-	refs = append(refs, parseRef(t, "ssm:/app/nope"), parseRef(t, "secretsmanager:app/tokens#nokey"))
+	refs = append(refs, testenv.SecretRefs(t, "ssm:/app/nope", "secretsmanager:app/tokens#nokey")...)
 	vals, errs, err = l.Secrets(context.Background(), refs)
 	if err != nil {
 		t.Fatal(err)
@@ -216,28 +216,11 @@ func TestHelperOutput(t *testing.T) {
 	}
 }
 
-// bareAWS clears every AWS variable and shared file of the process for the
-// test: a laptop that was never set up for AWS. The EC2 metadata service
-// is disabled, so nothing leaves the machine.
-func bareAWS(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
 // TestSentinelsCrossThePipe: the helper's missing region and missing
 // credentials are ErrNoRegion and ErrNoCredentials on this side, with
 // their one line of guidance.
 func TestSentinelsCrossThePipe(t *testing.T) {
-	bareAWS(t)
+	testenv.BareAWS(t)
 	ctx := context.Background()
 	l := &awscloud.Loader{Helper: helper}
 	l.Use(awscloud.Settings{Region: "us-east-1", File: "envs/dev.yaml"})
@@ -246,7 +229,7 @@ func TestSentinelsCrossThePipe(t *testing.T) {
 		!strings.Contains(err.Error(), "aws.profile in envs/dev.yaml") || !strings.Contains(err.Error(), awscloud.DiffBaseHint) {
 		t.Fatalf("no credentials: %v", err)
 	}
-	_, _, err = l.Secrets(ctx, refs(t, "ssm:/app/db"))
+	_, _, err = l.Secrets(ctx, testenv.SecretRefs(t, "ssm:/app/db"))
 	if !errors.Is(err, awscloud.ErrNoCredentials) {
 		t.Fatalf("secrets without credentials: %v", err)
 	}
@@ -356,22 +339,4 @@ func TestMissingHelper(t *testing.T) {
 	if err := (&awscloud.Loader{}).Check(context.Background()); err != nil {
 		t.Fatalf("helper in $PATH: %v", err)
 	}
-}
-
-func parseRef(t testing.TB, s string) state.SecretRef {
-	t.Helper()
-	r, err := state.ParseSecretRef(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func refs(t testing.TB, ss ...string) []state.SecretRef {
-	t.Helper()
-	out := make([]state.SecretRef, len(ss))
-	for i, s := range ss {
-		out[i] = parseRef(t, s)
-	}
-	return out
 }

@@ -10,30 +10,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
-
-// parse returns the parsed references of refs.
-func parse(t *testing.T, refs ...string) []state.SecretRef {
-	t.Helper()
-	out := make([]state.SecretRef, len(refs))
-	for i, s := range refs {
-		r, err := state.ParseSecretRef(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = r
-	}
-	return out
-}
 
 // byRef keys values by their parsed references.
 func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
 	t.Helper()
 	out := make(map[state.SecretRef]string, len(values))
 	for s, v := range values {
-		out[parse(t, s)[0]] = v
+		out[testenv.SecretRefs(t, s)[0]] = v
 	}
 	return out
 }
@@ -51,7 +38,7 @@ func TestResolveEnvAndFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &secrets.Resolver{LookupEnv: func(k string) (string, bool) { return "env-" + k, k == "TOKEN" }}
-	got, err := r.Resolve(context.Background(), parse(t, "env:TOKEN", "file:"+path))
+	got, err := r.Resolve(context.Background(), testenv.SecretRefs(t, "env:TOKEN", "file:"+path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +58,7 @@ func TestResolveErrorOrder(t *testing.T) {
 			state.SchemeSecretsManager: failing{"secret secretsmanager:a: GetSecretValue: denied"},
 		},
 	}
-	refs := parse(t, "ssm:/b", "env:Z", "secretsmanager:a", "file:/nonexistent/reconciler-test", "env:A")
+	refs := testenv.SecretRefs(t, "ssm:/b", "env:Z", "secretsmanager:a", "file:/nonexistent/reconciler-test", "env:A")
 	want := "secret env:A: environment variable A is not set\n" +
 		"secret env:Z: environment variable Z is not set\n" +
 		"secret file:/nonexistent/reconciler-test: open /nonexistent/reconciler-test: no such file or directory\n" +
@@ -85,7 +72,7 @@ func TestResolveErrorOrder(t *testing.T) {
 		slices.Reverse(refs)
 	}
 	delete(r.Backends, state.SchemeSSM)
-	_, err := r.Resolve(context.Background(), parse(t, "ssm:/b", "ssm:/a"))
+	_, err := r.Resolve(context.Background(), testenv.SecretRefs(t, "ssm:/b", "ssm:/a"))
 	if !errors.Is(err, secrets.ErrUnsupported) || err.Error() != "secrets ssm:/a, ssm:/b: secret backend not available: ssm" {
 		t.Fatalf("no ssm backend: %v", err)
 	}
@@ -109,19 +96,19 @@ func TestResolveGuard(t *testing.T) {
 	r := &secrets.Resolver{LookupEnv: env, Guard: secrets.Guard{DenyDirs: []string{stateDir}}}
 	for _, ref := range []string{"file:" + key, "file:" + link,
 		"env:RECONCILER_GIT_TOKEN", "env:RECONCILER_WEBHOOK_SECRET", "env:AWS_SECRET_ACCESS_KEY"} {
-		_, err := r.Resolve(context.Background(), parse(t, ref))
+		_, err := r.Resolve(context.Background(), testenv.SecretRefs(t, ref))
 		if err == nil || strings.Contains(err.Error(), "VALUE") {
 			t.Errorf("%s: %v; want a refusal without the value", ref, err)
 		}
 	}
-	if _, err := r.Resolve(context.Background(), parse(t, "env:DB_PASSWORD")); err != nil {
+	if _, err := r.Resolve(context.Background(), testenv.SecretRefs(t, "env:DB_PASSWORD")); err != nil {
 		t.Errorf("env:DB_PASSWORD without an allow-list: %v", err)
 	}
 	r.AllowEnv = []string{"DB_PASSWORD"}
-	if _, err := r.Resolve(context.Background(), parse(t, "env:DB_PASSWORD")); err != nil {
+	if _, err := r.Resolve(context.Background(), testenv.SecretRefs(t, "env:DB_PASSWORD")); err != nil {
 		t.Errorf("env:DB_PASSWORD in the allow-list: %v", err)
 	}
-	if _, err := r.Resolve(context.Background(), parse(t, "env:HOME")); err == nil || !strings.Contains(err.Error(), "not in --secret-env-allow") {
+	if _, err := r.Resolve(context.Background(), testenv.SecretRefs(t, "env:HOME")); err == nil || !strings.Contains(err.Error(), "not in --secret-env-allow") {
 		t.Errorf("env:HOME outside the allow-list: %v", err)
 	}
 }
@@ -144,16 +131,16 @@ func TestOnDemandOneAWSCall(t *testing.T) {
 	t.Setenv("RECONCILER_TEST_TOKEN_OK", "tok")
 	o := secrets.OnDemand{AWS: aws}
 	ctx := context.Background()
-	got, err := o.Resolve(ctx, parse(t, "env:RECONCILER_TEST_TOKEN_OK"))
+	got, err := o.Resolve(ctx, testenv.SecretRefs(t, "env:RECONCILER_TEST_TOKEN_OK"))
 	if err == nil || len(calls) != 0 {
 		// RECONCILER_ variables are denied: the error, not AWS, answers.
 		t.Fatalf("env only: %v %v, %d AWS calls", got, err, len(calls))
 	}
-	got, err = o.Resolve(ctx, parse(t, "ssm:/a", "ssm:/b"))
+	got, err = o.Resolve(ctx, testenv.SecretRefs(t, "ssm:/a", "ssm:/b"))
 	if err != nil || len(calls) != 1 || !reflect.DeepEqual(got, byRef(t, map[string]string{"ssm:/a": "v-/a", "ssm:/b": "v-/b"})) {
 		t.Fatalf("ssm: %v %v, %d AWS calls", got, err, len(calls))
 	}
-	_, err = o.Resolve(ctx, parse(t, "ssm:/a", "secretsmanager:gone", "ssm:/c", "env:UNSET_FOR_TEST_X"))
+	_, err = o.Resolve(ctx, testenv.SecretRefs(t, "ssm:/a", "secretsmanager:gone", "ssm:/c", "env:UNSET_FOR_TEST_X"))
 	if len(calls) != 2 || len(calls[1]) != 3 {
 		t.Fatalf("calls %v: want one call with the three AWS references", calls)
 	}
@@ -163,7 +150,7 @@ func TestOnDemandOneAWSCall(t *testing.T) {
 	failed := secrets.OnDemand{AWS: func(context.Context, []state.SecretRef) (map[state.SecretRef]string, map[string]error, error) {
 		return nil, nil, errors.New("no AWS credentials")
 	}}
-	if _, err := failed.Resolve(ctx, parse(t, "ssm:/a")); err == nil || err.Error() != "no AWS credentials" {
+	if _, err := failed.Resolve(ctx, testenv.SecretRefs(t, "ssm:/a")); err == nil || err.Error() != "no AWS credentials" {
 		t.Fatalf("whole call failed: %v", err)
 	}
 }

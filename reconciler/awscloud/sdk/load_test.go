@@ -5,37 +5,20 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 )
-
-// bareAWS clears every AWS variable and shared file of the process for the
-// test: a laptop that was never set up for AWS. The EC2 metadata service
-// is disabled, so nothing leaves the machine.
-func bareAWS(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 // TestLoadWithoutCredentials: with a region in the env file and no
 // credentials anywhere, Load fails with one line that says what it tried,
 // what to set, and that diff --base needs no AWS; no SDK error text.
 func TestLoadWithoutCredentials(t *testing.T) {
-	bareAWS(t)
+	testenv.BareAWS(t)
 	_, err := sdk.Load(context.Background(), awscloud.Settings{Region: "us-east-1", File: "envs/dev.yaml"})
 	if !errors.Is(err, awscloud.ErrNoCredentials) {
 		t.Fatalf("err = %v, want ErrNoCredentials", err)
@@ -55,7 +38,7 @@ func TestLoadWithoutCredentials(t *testing.T) {
 // TestLoadWithoutRegion: no region anywhere (and no metadata service) is
 // one line naming aws.region in the env file.
 func TestLoadWithoutRegion(t *testing.T) {
-	bareAWS(t)
+	testenv.BareAWS(t)
 	_, err := sdk.Load(context.Background(), awscloud.Settings{File: "envs/dev.yaml"})
 	if !errors.Is(err, awscloud.ErrNoRegion) {
 		t.Fatalf("err = %v, want ErrNoRegion", err)
@@ -70,7 +53,7 @@ func TestLoadWithoutRegion(t *testing.T) {
 // service (here a loopback stand-in that counts requests) is never asked
 // for a region, and the env file's region wins over AWS_REGION.
 func TestLoadRegionSkipsMetadata(t *testing.T) {
-	bareAWS(t)
+	testenv.BareAWS(t)
 	var calls atomic.Int32
 	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)

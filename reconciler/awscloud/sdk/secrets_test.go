@@ -24,26 +24,12 @@ func fakeAWS(t *testing.T) *testenv.AWS {
 	return a
 }
 
-// parse returns the parsed references of refs.
-func parse(t *testing.T, refs ...string) []state.SecretRef {
-	t.Helper()
-	out := make([]state.SecretRef, len(refs))
-	for i, s := range refs {
-		r, err := state.ParseSecretRef(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = r
-	}
-	return out
-}
-
 // byRef keys values by their parsed references.
 func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
 	t.Helper()
 	out := make(map[state.SecretRef]string, len(values))
 	for s, v := range values {
-		out[parse(t, s)[0]] = v
+		out[testenv.SecretRefs(t, s)[0]] = v
 	}
 	return out
 }
@@ -64,7 +50,7 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &secrets.Resolver{Backends: map[string]secrets.Backend{"ssm": sdk.NewSSM(cfg)}}
-	got, err := r.Resolve(ctx, parse(t, refs...))
+	got, err := r.Resolve(ctx, testenv.SecretRefs(t, refs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +62,7 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 	}
 
 	// Missing parameters are reported together, by name, never a value.
-	_, err = r.Resolve(ctx, parse(t, "ssm:/devops-mcp/test/p01", "ssm:/devops-mcp/test/nope", "ssm:/devops-mcp/test/gone"))
+	_, err = r.Resolve(ctx, testenv.SecretRefs(t, "ssm:/devops-mcp/test/p01", "ssm:/devops-mcp/test/nope", "ssm:/devops-mcp/test/gone"))
 	if err == nil || !strings.Contains(err.Error(), "ssm:/devops-mcp/test/gone, ssm:/devops-mcp/test/nope: no such parameter") {
 		t.Fatalf("missing parameters: %v", err)
 	}
@@ -95,7 +81,7 @@ func TestSecretsManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := sdk.NewSecretsManager(cfg)
-	got, err := b.Resolve(ctx, parse(t, "secretsmanager:test/tokens#api", "secretsmanager:test/tokens#port", "secretsmanager:test/plain"))
+	got, err := b.Resolve(ctx, testenv.SecretRefs(t, "secretsmanager:test/tokens#api", "secretsmanager:test/tokens#port", "secretsmanager:test/plain"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +93,7 @@ func TestSecretsManager(t *testing.T) {
 		t.Errorf("GetSecretValue calls = %d, want 2 (one per secret)", n)
 	}
 
-	_, err = b.Resolve(ctx, parse(t, "secretsmanager:test/tokens#missing", "secretsmanager:test/plain#key", "secretsmanager:test/absent"))
+	_, err = b.Resolve(ctx, testenv.SecretRefs(t, "secretsmanager:test/tokens#missing", "secretsmanager:test/plain#key", "secretsmanager:test/absent"))
 	for _, want := range []string{
 		`secret secretsmanager:test/tokens#missing: the secret's JSON has no key "missing"`,
 		`secret secretsmanager:test/plain#key: the secret is not a JSON object`,
@@ -134,7 +120,7 @@ func TestInvalidCredentials(t *testing.T) {
 	if _, err := sdk.NewIdentity(cfg).CallerIdentity(ctx); err == nil || !strings.Contains(err.Error(), "AWS credentials are not valid") || !strings.Contains(err.Error(), "InvalidClientTokenId") {
 		t.Errorf("identity with a wrong key: %v", err)
 	}
-	_, err = sdk.NewSSM(cfg).Resolve(ctx, parse(t, "ssm:/devops-mcp/test/db"))
+	_, err = sdk.NewSSM(cfg).Resolve(ctx, testenv.SecretRefs(t, "ssm:/devops-mcp/test/db"))
 	if err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") || strings.Contains(err.Error(), "db-s3cret") {
 		t.Errorf("ssm with a wrong key: %v", err)
 	}
