@@ -48,6 +48,8 @@ type AWS struct {
 	verified     map[string]bool        // SES identities that may send
 	zones        map[string][]RecordSet // Route 53 hosted zones by id (awsdns.go)
 	emails       []Email
+
+	srv *httptest.Server
 }
 
 // Email is a message the fake's SES SendEmail accepted.
@@ -80,14 +82,24 @@ type HealthCheck struct {
 // FakeAWS starts the fake; it stops when t ends.
 func FakeAWS(t testing.TB) *AWS {
 	t.Helper()
+	a := NewFakeAWS()
+	t.Cleanup(a.Close)
+	return a
+}
+
+// NewFakeAWS starts the fake on loopback, for a program that is not a test
+// (bench/fakeaws); Close stops it.
+func NewFakeAWS() *AWS {
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
 		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
 		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}, zones: map[string][]RecordSet{}}
-	srv := httptest.NewServer(http.HandlerFunc(a.serve))
-	t.Cleanup(srv.Close)
-	a.URL = srv.URL
+	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
+	a.URL = a.srv.URL
 	return a
 }
+
+// Close stops the fake's server, after the requests in flight end.
+func (a *AWS) Close() { a.srv.Close() }
 
 // Env returns the variables that point the SDK's default chain at the fake
 // with valid credentials and keep it away from any real configuration.
