@@ -174,7 +174,7 @@ idle_lines=$(wc -l < "$work/agent.log")
 echo "== idle: ${DURATION}s at --interval 10s (heal every 1m)"
 hz=$(getconf CLK_TCK)
 # utime+stime+cutime+cstime: the agent and the children it waited for
-# (with SECRETS=ssm, a reconciler-aws per sync), in ticks; children alone
+# (with SECRETS=ssm, a reconciler-aws per drift check), in ticks; children alone
 # are fields 16 and 17.
 cpu() { awk '{print $14+$15+$16+$17}' "/proc/$agent_pid/stat"; }
 cpu_children() { awk '{print $16+$17}' "/proc/$agent_pid/stat"; }
