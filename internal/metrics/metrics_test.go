@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -264,7 +263,7 @@ func TestServeHTTP(t *testing.T) {
 		t.Errorf("bodies lack the counter:\n%s\n%s", body, zbody)
 	}
 	checkParses(t, body)
-	promtool(t, body)
+	testenv.PromtoolCheckMetrics(t, body)
 }
 
 // TestRuntimeCollectors: the process and Go families this package keeps
@@ -368,20 +367,6 @@ func checkParses(t *testing.T, s string) map[string]*dto.MetricFamily {
 		t.Fatalf("expfmt cannot parse the output: %v\n%s", err, s)
 	}
 	return fams
-}
-
-// promtool runs promtool check metrics on s.
-func promtool(t *testing.T, s string) {
-	t.Helper()
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		testenv.SkipOrFail(t, "promtool not installed (Debian package prometheus): %v", err)
-	}
-	cmd := exec.Command(bin, "check", "metrics")
-	cmd.Stdin = strings.NewReader(s)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, s)
-	}
 }
 
 // BenchmarkScrape: one scrape of a registry the size of the agent's (17

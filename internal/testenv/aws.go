@@ -654,3 +654,13 @@ func SecretRefs(t testing.TB, refs ...string) []state.SecretRef {
 	}
 	return out
 }
+
+// SecretValues keys values by their parsed references ("ssm:/app/db").
+func SecretValues(t testing.TB, values map[string]string) map[state.SecretRef]string {
+	t.Helper()
+	out := make(map[state.SecretRef]string, len(values))
+	for s, v := range values {
+		out[SecretRefs(t, s)[0]] = v
+	}
+	return out
+}

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,27 +84,8 @@ func TestMetricsGolden(t *testing.T) {
 		}
 	}
 	own := runtimeSeries.ReplaceAllString(body, "")
-	golden := "testdata/metrics.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(own), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if own != string(want) {
-		t.Errorf("/metrics (process_ and go_ left out) differs from %s:\n%s", golden, own)
-	}
-
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		testenv.SkipOrFail(t, "promtool not installed (Debian package prometheus): %v", err)
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, body)
-	}
+	// process_ and go_ series are left out of the golden file: their
+	// values change from run to run.
+	testenv.Golden(t, "testdata/metrics.golden", []byte(own), *update)
+	testenv.PromtoolCheckMetrics(t, body)
 }

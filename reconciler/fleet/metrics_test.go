@@ -2,10 +2,10 @@ package fleet
 
 import (
 	"flag"
-	"os"
 	"testing"
 
 	"github.com/developer-mesh/reconciler/internal/metrics"
+	"github.com/developer-mesh/reconciler/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -31,17 +31,5 @@ func TestCollectorGolden(t *testing.T) {
 			"c": {Applied: Result{Commit: "c0"}},
 		}}}
 	got := render(t, NewCollector("prod", g))
-	golden := "testdata/metrics.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("fleet metrics differ from %s:\n%s", golden, got)
-	}
+	testenv.Golden(t, "testdata/metrics.golden", []byte(got), *update)
 }

@@ -15,16 +15,6 @@ import (
 	"github.com/developer-mesh/reconciler/state"
 )
 
-// byRef keys values by their parsed references.
-func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
-	t.Helper()
-	out := make(map[state.SecretRef]string, len(values))
-	for s, v := range values {
-		out[testenv.SecretRefs(t, s)[0]] = v
-	}
-	return out
-}
-
 // failing is a Backend that fails every reference with the same message.
 type failing struct{ msg string }
 
@@ -42,7 +32,7 @@ func TestResolveEnvAndFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := byRef(t, map[string]string{"env:TOKEN": "env-TOKEN", "file:" + path: "file-s3cret"}); !reflect.DeepEqual(got, want) {
+	if want := testenv.SecretValues(t, map[string]string{"env:TOKEN": "env-TOKEN", "file:" + path: "file-s3cret"}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("values = %v, want %v", got, want)
 	}
 }
@@ -137,7 +127,7 @@ func TestOnDemandOneAWSCall(t *testing.T) {
 		t.Fatalf("env only: %v %v, %d AWS calls", got, err, len(calls))
 	}
 	got, err = o.Resolve(ctx, testenv.SecretRefs(t, "ssm:/a", "ssm:/b"))
-	if err != nil || len(calls) != 1 || !reflect.DeepEqual(got, byRef(t, map[string]string{"ssm:/a": "v-/a", "ssm:/b": "v-/b"})) {
+	if err != nil || len(calls) != 1 || !reflect.DeepEqual(got, testenv.SecretValues(t, map[string]string{"ssm:/a": "v-/a", "ssm:/b": "v-/b"})) {
 		t.Fatalf("ssm: %v %v, %d AWS calls", got, err, len(calls))
 	}
 	_, err = o.Resolve(ctx, testenv.SecretRefs(t, "ssm:/a", "secretsmanager:gone", "ssm:/c", "env:UNSET_FOR_TEST_X"))

@@ -2,10 +2,10 @@ package textfile_test
 
 import (
 	"flag"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/textfile"
 )
@@ -20,17 +20,5 @@ func TestRenderGolden(t *testing.T) {
 	last := history.Record{Env: "prod", Trigger: history.TriggerApply, Result: history.Succeeded, Start: start,
 		End: start.Add(1500 * time.Millisecond), Requests: 12, P95Before: 40 * time.Millisecond}
 	got := textfile.Render("prod", last, []history.Record{last})
-	golden := "testdata/render.golden"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("Render differs from %s:\n%s", golden, got)
-	}
+	testenv.Golden(t, "testdata/render.golden", got, *update)
 }

@@ -2,7 +2,6 @@ package textfile_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,13 +65,5 @@ func TestWrite(t *testing.T) {
 		t.Errorf("temp files left beside the metrics file: %v", entries)
 	}
 
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		testenv.SkipOrFail(t, "promtool not installed (Debian package prometheus): %v", err)
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(got)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
+	testenv.PromtoolCheckMetrics(t, got)
 }

@@ -24,16 +24,6 @@ func fakeAWS(t *testing.T) *testenv.AWS {
 	return a
 }
 
-// byRef keys values by their parsed references.
-func byRef(t *testing.T, values map[string]string) map[state.SecretRef]string {
-	t.Helper()
-	out := make(map[state.SecretRef]string, len(values))
-	for s, v := range values {
-		out[testenv.SecretRefs(t, s)[0]] = v
-	}
-	return out
-}
-
 func TestSSMBatchesAndDecrypts(t *testing.T) {
 	a := fakeAWS(t)
 	ctx := context.Background()
@@ -54,7 +44,7 @@ func TestSSMBatchesAndDecrypts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, byRef(t, want)) {
+	if !reflect.DeepEqual(got, testenv.SecretValues(t, want)) {
 		t.Fatalf("values = %v", got)
 	}
 	if b := a.Batches(); !reflect.DeepEqual(b, []int{10, 10, 3}) {
@@ -85,7 +75,7 @@ func TestSecretsManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := byRef(t, map[string]string{"secretsmanager:test/tokens#api": "tok-api", "secretsmanager:test/tokens#port": "5432", "secretsmanager:test/plain": "plain-s3cret"})
+	want := testenv.SecretValues(t, map[string]string{"secretsmanager:test/tokens#api": "tok-api", "secretsmanager:test/tokens#port": "5432", "secretsmanager:test/plain": "plain-s3cret"})
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("values = %v", got)
 	}
