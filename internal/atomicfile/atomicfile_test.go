@@ -101,3 +101,26 @@ func TestRemove(t *testing.T) {
 		t.Errorf("remove in a missing directory = %v, want nil", err)
 	}
 }
+
+// TestCreate: Create makes a new file with the data and mode given, and
+// refuses (fs.ErrExist) to replace one that exists, leaving it and no
+// temp file behind.
+func TestCreate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := Create(path, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Create(path, []byte("second"), 0o644)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second Create: %v, want fs.ErrExist", err)
+	}
+	b, _ := os.ReadFile(path)
+	fi, _ := os.Stat(path)
+	if string(b) != "first" || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("after the refused Create: %q, %v", b, fi.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temp files left: %v", entries)
+	}
+}

@@ -105,7 +105,11 @@ func (d *Dir) Lock(ctx context.Context, env, command string, timeout time.Durati
 }
 
 // HashKey returns the host's key for secret and env hashes, creating a
-// random 32-byte key (0600) on first use.
+// random 32-byte key (0600) on first use. Processes that start together
+// on a new state dir (two agents of two envs) get the same key: the key
+// file is created, never replaced, and the one that loses the race reads
+// the winner's. A key file shorter than 32 bytes (not one this wrote) is
+// replaced.
 func (d *Dir) HashKey() ([]byte, error) {
 	path := filepath.Join(d.path, "hash.key")
 	b, err := os.ReadFile(path)
@@ -119,7 +123,20 @@ func (d *Dir) HashKey() ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("make hash key: %w", err)
 	}
-	if err := atomicfile.Write(path, key, 0o600); err != nil {
+	if err == nil { // too short: replace it
+		if err := atomicfile.Write(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("write hash key: %w", err)
+		}
+		return key, nil
+	}
+	err = atomicfile.Create(path, key, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+			return b, nil
+		}
+		return nil, fmt.Errorf("read hash key: %s was created by another process but holds no key", path)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("write hash key: %w", err)
 	}
 	return key, nil

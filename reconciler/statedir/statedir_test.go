@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,53 @@ func TestHashKeyStable(t *testing.T) {
 	fi, _ := os.Stat(d.Path() + "/hash.key")
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %v", fi.Mode())
+	}
+}
+
+// TestHashKeyRace: processes that open a new state dir at once (two
+// agents of two envs on one host) all get the key the dir keeps: a key
+// that lost the race to create the file would make that process's hashes
+// differ from every later one's, and its env redeploy for nothing.
+func TestHashKeyRace(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		path := t.TempDir()
+		const n = 8
+		keys := make([][]byte, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				d, err := Open(path)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				<-start
+				keys[i], errs[i] = d.HashKey()
+			})
+		}
+		close(start)
+		wg.Wait()
+		kept, err := os.ReadFile(path + "/hash.key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d: %v", round, errs[i])
+			}
+			if !bytes.Equal(keys[i], kept) {
+				t.Fatalf("round %d: a process got a key the dir does not keep", round)
+			}
+		}
+		if entries, _ := os.ReadDir(path); len(entries) != 1 {
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("round %d: files beside the key: %v", round, names)
+		}
 	}
 }
 
