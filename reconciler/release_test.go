@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
@@ -30,8 +31,12 @@ func goldenCase(t *testing.T, name string) reconciler.GoldenCase {
 // the names of all three back to the old colors, removes the three new
 // containers and keeps the old ones; the drains never ran.
 func TestAtomicReleaseSwitchesAllBack(t *testing.T) {
+	synctest.Test(t, testAtomicReleaseSwitchesAllBack)
+}
+
+func testAtomicReleaseSwitchesAllBack(t *testing.T) {
 	d, p, h := bakeFails(t, nil)
-	_, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	_, err := h.Applier(nil).Apply(context.Background(), p)
 	if !errors.Is(err, reconciler.ErrRolledBack) {
 		t.Fatalf("apply = %v, want a rolled-back error", err)
 	}
@@ -217,6 +222,10 @@ func TestAtomicFirstDeployIsPerService(t *testing.T) {
 // the others still go back, and the service that could not keeps its new
 // color running (its traffic may be on it).
 func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
+	synctest.Test(t, testAtomicUndoGoesOnPastAFailure)
+}
+
+func testAtomicUndoGoesOnPastAFailure(t *testing.T) {
 	var d *state.Desired
 	d, p, h := bakeFails(t, func(c memhost.Call) error {
 		if c.Op == "switch" && c.Target == d.Env+"-mcp-server" && c.Arg == string(state.Blue) {
@@ -224,7 +233,7 @@ func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := h.Applier(memhost.NewClock(time.Unix(0, 0))).Apply(context.Background(), p)
+	_, err := h.Applier(nil).Apply(context.Background(), p)
 	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "the other services were put back") {
 		t.Fatalf("apply = %v, want the failed undo and the others put back", err)
 	}
@@ -248,6 +257,13 @@ func TestAtomicUndoGoesOnPastAFailure(t *testing.T) {
 // rest-api's new color (green, port 21003) fails its checks once both
 // switches moved traffic; extra, when set, may fail other calls. It
 // returns the case, its plan and the host.
+//
+// Its tests apply in a synctest bubble with the applier's real clock, not
+// a memhost.Clock: the two bakes run together, and on a memhost.Clock
+// every Sleep of one moves the time of both, so mcp-server's bake could
+// use up rest-api's 4 minutes before rest-api failed its third check (the
+// apply then succeeded, about 1 run in 100). In the bubble, time moves
+// only when both bakes wait.
 func bakeFails(t *testing.T, extra func(memhost.Call) error) (*state.Desired, *reconciler.Plan, *memhost.Host) {
 	t.Helper()
 	gc := goldenCase(t, "atomic-upgrade")

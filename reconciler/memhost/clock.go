@@ -14,6 +14,11 @@ var _ reconciler.Clock = (*Clock)(nil)
 // Clock is a reconciler.Clock whose time moves only when Sleep is called:
 // Sleep adds its duration to Now at once. A test runs hours of health
 // waits, watches and drains in no time, and can read what was waited.
+//
+// Steps that run together (an atomic release's bakes) share the clock:
+// each one's Sleep moves the time of all, so which of them reaches its
+// deadline first depends on the scheduler. A test whose outcome depends
+// on it runs in a testing/synctest bubble with the applier's real clock.
 type Clock struct {
 	mu    sync.Mutex
 	now   time.Time
