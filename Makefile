@@ -13,7 +13,7 @@ help: ## list the targets
 build: ## build bin/reconciler and, beside it, the name proxy (bin/reconciler-nameproxy) and the AWS helper (bin/reconciler-aws)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/reconciler
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(PROXY) ./cmd/nameproxy
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(AWS) ./cmd/reconciler-aws
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(AWS) ./cmd/reconciler-aws
 
 deps: ## install what the tests need on Debian (nginx, wrk, git, docker-registry, postgresql, redis-server, ...) when missing
 	@./scripts/deps.sh

@@ -16,6 +16,10 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/awscloud/sdk"
 )
 
+// version is the release, stamped by the build (-X main.version=...) as
+// reconciler's: a request from a reconciler of another release is refused.
+var version = "dev"
+
 // usage is printed for any argument: the helper takes none.
 const usage = `reconciler-aws is reconciler's AWS helper, started by reconciler for each
 AWS call: it reads one JSON request on stdin and writes one JSON response
@@ -28,7 +32,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := sdk.Serve(ctx, os.Stdin, os.Stdout)
+	err := sdk.Serve(ctx, version, os.Stdin, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reconciler-aws: %v\n", err)

@@ -99,7 +99,7 @@ var testAWSHelper string
 
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr, aws: &awscloud.Loader{Helper: testAWSHelper}}
+	g := &globals{stdout: stdout, stderr: stderr, aws: &awscloud.Loader{Helper: testAWSHelper, Release: version}}
 	root := &cobra.Command{
 		Use:           "reconciler",
 		Short:         "Deploy Docker containers blue-green from desired state in git",

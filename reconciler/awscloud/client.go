@@ -30,6 +30,9 @@ type Loader struct {
 	// Helper is the helper's path; "" looks for HelperName beside the
 	// running executable, then in $PATH (tests point it at a fresh build).
 	Helper string
+	// Release is the running reconciler's release, sent with each
+	// request: a helper of another release refuses it. "" is not checked.
+	Release string
 
 	mu      sync.Mutex
 	set     Settings
@@ -85,7 +88,7 @@ func (l *Loader) callWith(ctx context.Context, s Settings, op string, args, resu
 	if err != nil {
 		return err
 	}
-	req := Request{Version: ProtocolVersion, Op: op, Settings: s}
+	req := Request{Version: ProtocolVersion, Release: l.Release, Op: op, Settings: s}
 	if args != nil {
 		if req.Args, err = json.Marshal(args); err != nil {
 			return fmt.Errorf("%s %s: encode request: %w", HelperName, op, err)

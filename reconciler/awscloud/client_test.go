@@ -239,6 +239,37 @@ func TestSentinelsCrossThePipe(t *testing.T) {
 	}
 }
 
+// TestReleaseMismatch: a helper of another release than the reconciler
+// that runs it refuses the request with a protocol error that names both
+// releases; the same release, or a request without one, is answered.
+func TestReleaseMismatch(t *testing.T) {
+	stamped, err := testenv.BuildAWSHelperRelease(t.TempDir(), "v9.9.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, _ := fakeAWS(t)
+	fake.SetParameter("/app/db", "db-s3cret")
+	ctx := context.Background()
+	refs := testenv.SecretRefs(t, "ssm:/app/db")
+	for _, release := range []string{"v9.9.9", ""} {
+		l := &awscloud.Loader{Helper: stamped, Release: release}
+		l.Use(awscloud.Settings{Region: "us-east-1"})
+		if _, _, err := l.Secrets(ctx, refs); err != nil {
+			t.Fatalf("release %q: %v", release, err)
+		}
+	}
+	l := &awscloud.Loader{Helper: stamped, Release: "v1.0.0"}
+	l.Use(awscloud.Settings{Region: "us-east-1"})
+	err = l.Check(ctx)
+	if !errors.Is(err, awscloud.ErrProtocol) || !strings.Contains(err.Error(), "reconciler v1.0.0") ||
+		!strings.Contains(err.Error(), "reconciler-aws is of release v9.9.9") || !strings.Contains(err.Error(), "same release") {
+		t.Fatalf("mismatch: %v", err)
+	}
+	if _, _, err := l.Secrets(ctx, refs); !errors.Is(err, awscloud.ErrProtocol) || strings.Contains(err.Error(), "db-s3cret") {
+		t.Fatalf("secrets across releases: %v", err)
+	}
+}
+
 // script writes an executable shell script standing in for the helper.
 func script(t *testing.T, body string) string {
 	t.Helper()

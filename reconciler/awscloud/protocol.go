@@ -36,7 +36,12 @@ const (
 
 // Request is what the client writes to the helper's stdin: one per process.
 type Request struct {
-	Version  int             `json:"version"`
+	Version int `json:"version"`
+	// Release is the release of the reconciler that sends the request
+	// (its --version); a helper of another release refuses it (both
+	// come from the same release, as make build and the release build
+	// them). Empty: not checked.
+	Release  string          `json:"release,omitempty"`
 	Op       string          `json:"op"`
 	Settings Settings        `json:"settings"`
 	Args     json.RawMessage `json:"args,omitempty"`

@@ -17,10 +17,11 @@ import (
 // Serve answers one request of package awscloud's client: it reads one
 // awscloud.Request from in, runs it and writes one awscloud.Response to
 // out. A failure of the request (AWS's, a missing configuration, an
-// unknown op or version) is the response's error; Serve returns an error
-// only when it cannot read the request or write the response. It logs
-// nothing: secret values go to out only.
-func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+// unknown op or version, a reconciler of another release than release)
+// is the response's error; Serve returns an error only when it cannot
+// read the request or write the response. It logs nothing: secret values
+// go to out only.
+func Serve(ctx context.Context, release string, in io.Reader, out io.Writer) error {
 	var req awscloud.Request
 	var resp awscloud.Response
 	result, err := func() (any, error) {
@@ -32,6 +33,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		if req.Version != awscloud.ProtocolVersion {
 			return nil, fmt.Errorf("%w: version %d, this %s speaks %d: install reconciler and %s of the same release",
 				awscloud.ErrProtocol, req.Version, awscloud.HelperName, awscloud.ProtocolVersion, awscloud.HelperName)
+		}
+		if req.Release != "" && release != "" && req.Release != release {
+			return nil, fmt.Errorf("%w: reconciler %s sent the request, this %s is of release %s: install both from the same release",
+				awscloud.ErrProtocol, req.Release, awscloud.HelperName, release)
 		}
 		return run(ctx, req)
 	}()
