@@ -513,7 +513,8 @@ func (a *Applier) step(ctx context.Context, p *Plan, s Step, res *Result) error 
 			defer cancel()
 		}
 		if err := a.Snapshots.Snapshot(sctx, s.Name, s.Snapshot); err != nil {
-			if errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			// The AWS helper may stop first, with the last status it read.
+			if (errors.Is(sctx.Err(), context.DeadlineExceeded) || s.Timeout > 0 && errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
 				return fmt.Errorf("snapshot %s of %s not available within %s (migrations.snapshot.timeout): %w; the migrations did not run", s.Snapshot, s.Name, s.Timeout, err)
 			}
 			return fmt.Errorf("%w; the migrations did not run", err)

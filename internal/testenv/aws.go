@@ -43,6 +43,7 @@ type AWS struct {
 
 	rdsInstances map[string]bool      // instances that exist
 	rdsFail      map[string]bool      // instances whose snapshots end "failed"
+	rdsHeld      map[string]bool      // instances whose snapshots stay "creating"
 	snapshots    map[string]*snapshot // by id
 	healthChecks map[string]*HealthCheck
 	verified     map[string]bool        // SES identities that may send
@@ -92,7 +93,7 @@ func FakeAWS(t testing.TB) *AWS {
 func NewFakeAWS() *AWS {
 	a := &AWS{AccessKey: "AKIDRECONCILERTEST", SecretKey: "test-secret-key", Region: "eu-west-1",
 		params: map[string]string{}, secrets: map[string]string{}, objects: map[string][]byte{}, calls: map[string]int{},
-		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}, zones: map[string][]RecordSet{}}
+		rdsInstances: map[string]bool{}, rdsFail: map[string]bool{}, rdsHeld: map[string]bool{}, snapshots: map[string]*snapshot{}, healthChecks: map[string]*HealthCheck{}, verified: map[string]bool{}, zones: map[string][]RecordSet{}}
 	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
 	a.URL = a.srv.URL
 	return a
@@ -145,6 +146,14 @@ func (a *AWS) SetRDSInstance(id string, fail bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rdsInstances[id], a.rdsFail[id] = true, fail
+}
+
+// HoldRDSSnapshots keeps the snapshots of the DB instance id "creating"
+// for as long as they are asked about: a wait for them times out.
+func (a *AWS) HoldRDSSnapshots(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rdsHeld[id] = true
 }
 
 // Snapshots returns the ids of the RDS snapshots taken, sorted.
@@ -471,6 +480,7 @@ func (a *AWS) rds(w http.ResponseWriter, op string, form url.Values) {
 		s.describes++
 		status := "creating"
 		switch {
+		case a.rdsHeld[s.instance]:
 		case s.describes > 1 && s.fail:
 			status = "failed"
 		case s.describes > 1:

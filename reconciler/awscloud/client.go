@@ -139,6 +139,8 @@ func wireError(w *WireError) error {
 		sentinel = ErrNoCredentials
 	case KindProtocol:
 		sentinel = ErrProtocol
+	case KindTimeout:
+		sentinel = context.DeadlineExceeded
 	}
 	return &helperError{msg: w.Message, sentinel: sentinel}
 }
@@ -163,6 +165,8 @@ func KindOf(err error) string {
 		return KindNoCredentials
 	case errors.Is(err, ErrProtocol):
 		return KindProtocol
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout
 	}
 	return KindAWS
 }

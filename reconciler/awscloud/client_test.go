@@ -239,6 +239,22 @@ func TestSentinelsCrossThePipe(t *testing.T) {
 	}
 }
 
+// TestSnapshotTimeoutSaysStatus: a snapshot that is not available by the
+// caller's deadline fails in the helper, before the deadline, with the
+// last status it read, as an error that matches DeadlineExceeded (the
+// helper is not killed, so its message is not lost).
+func TestSnapshotTimeoutSaysStatus(t *testing.T) {
+	fake, l := fakeAWS(t)
+	fake.SetRDSInstance("slow-db", false)
+	fake.HoldRDSSnapshots("slow-db")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	err := awscloud.RDS{Loader: l}.Snapshot(ctx, "slow-db", "s9")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `last status "creating"`) || ctx.Err() != nil {
+		t.Fatalf("err = %v (ctx %v), want the helper's timeout with the last status, before the deadline", err, ctx.Err())
+	}
+}
+
 // TestReleaseMismatch: a helper of another release than the reconciler
 // that runs it refuses the request with a protocol error that names both
 // releases; the same release, or a request without one, is answered.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/backup"
@@ -67,9 +68,19 @@ type RDS struct{ Loader *Loader }
 // up to 15s between checks, for up to an hour or until ctx ends). A
 // snapshot id that already exists (a retry of the same deploy) is waited
 // for, not created again. A snapshot that ends in any status but
-// available is an error.
+// available is an error. When ctx has a deadline, the helper stops
+// waiting a little before it (a tenth of the time left, at most 2s) and
+// fails with the last status it read, an error that matches
+// context.DeadlineExceeded.
 func (r RDS) Snapshot(ctx context.Context, instance, id string) error {
-	return r.Loader.call(ctx, OpRDSSnapshot, RDSSnapshotArgs{Instance: instance, ID: id}, nil)
+	args := RDSSnapshotArgs{Instance: instance, ID: id}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if wait := left - min(left/10, 2*time.Second); wait > 0 {
+			args.Wait = wait
+		}
+	}
+	return r.Loader.call(ctx, OpRDSSnapshot, args, nil)
 }
 
 // Route53 updates health checks by id (reconciler.HealthChecks), keeps one

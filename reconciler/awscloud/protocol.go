@@ -2,6 +2,7 @@ package awscloud
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/state"
@@ -31,6 +32,7 @@ const (
 	KindNoRegion      = "no-region"      // ErrNoRegion
 	KindNoCredentials = "no-credentials" // ErrNoCredentials
 	KindProtocol      = "protocol"       // ErrProtocol: an unknown op or version, a malformed request
+	KindTimeout       = "timeout"        // context.DeadlineExceeded: the helper's own bound (RDSSnapshotArgs.Wait) ran out
 	KindAWS           = "aws"            // any other failure, its message as the SDK code wrote it
 )
 
@@ -87,6 +89,10 @@ type S3PutResult struct {
 type RDSSnapshotArgs struct {
 	Instance string `json:"instance"`
 	ID       string `json:"id"`
+	// Wait, when set, bounds the wait for the snapshot in the helper
+	// (nanoseconds): a little less than the caller's deadline leaves, so
+	// that the helper ends first and says the last status it read.
+	Wait time.Duration `json:"wait,omitempty"`
 }
 
 // UpdateHealthCheckArgs are the arguments of OpUpdateHealthCheck.

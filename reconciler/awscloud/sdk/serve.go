@@ -82,7 +82,11 @@ var ops = map[string]func(ctx context.Context, req awscloud.Request) (any, error
 		return awscloud.S3PutResult{URL: url}, err
 	}),
 	awscloud.OpRDSSnapshot: withConfig(func(ctx context.Context, cfg aws.Config, a awscloud.RDSSnapshotArgs) (any, error) {
-		return nil, NewRDS(cfg).Snapshot(ctx, a.Instance, a.ID)
+		r := NewRDS(cfg)
+		if a.Wait > 0 {
+			r.Timeout = min(r.Timeout, a.Wait)
+		}
+		return nil, r.Snapshot(ctx, a.Instance, a.ID)
 	}),
 	awscloud.OpUpdateHealthCheck: withConfig(func(ctx context.Context, cfg aws.Config, a awscloud.UpdateHealthCheckArgs) (any, error) {
 		changed, err := NewRoute53(cfg).UpdateHealthCheck(ctx, a.ID, a.Path, a.Port)
