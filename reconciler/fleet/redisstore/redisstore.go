@@ -88,7 +88,8 @@ func Open(env string, o Options) (*Store, error) {
 }
 
 // dialer is go-redis's own dialer (TCP, then TLS when tlsc is set) that
-// refuses, before connecting, an address state.UnfitStoreIP refuses: a
+// refuses, before connecting, an address state.UnfitStoreHost refuses (a
+// zone included): a
 // store's name that resolves to the metadata service's address gets no
 // connection, so no AUTH with the password.
 func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -98,7 +99,7 @@ func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, n
 			if err != nil {
 				return err
 			}
-			if why := state.UnfitStoreIP(net.ParseIP(host)); why != "" {
+			if why := state.UnfitStoreHost(host); why != "" {
 				return fmt.Errorf("%w: %s is %s", ErrUnfitAddress, host, why)
 			}
 			return nil
