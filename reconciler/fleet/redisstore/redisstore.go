@@ -89,9 +89,8 @@ func Open(env string, o Options) (*Store, error) {
 
 // dialer is go-redis's own dialer (TCP, then TLS when tlsc is set) that
 // refuses, before connecting, an address state.UnfitStoreHost refuses (a
-// zone included): a
-// store's name that resolves to the metadata service's address gets no
-// connection, so no AUTH with the password.
+// zone included): a store's name that resolves to the metadata service's
+// address gets no connection, so no AUTH with the password.
 func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute,
 		Control: func(_, address string, _ syscall.RawConn) error {
