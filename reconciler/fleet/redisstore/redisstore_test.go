@@ -162,6 +162,35 @@ func TestAuthAndDown(t *testing.T) {
 	}
 }
 
+// TestErrorQuotingThePassword: a server that answers AUTH with an error
+// quoting its arguments (here redis-server with AUTH and HELLO disabled:
+// "unknown command 'auth', with args beginning with: 'PASSWORD'") gets the
+// password, but no error of the store holds it: they reach logs and
+// /status. errors.Is still sees through the scrubbing.
+func TestErrorQuotingThePassword(t *testing.T) {
+	r := testenv.StartRedisArgs(t, "--rename-command", "AUTH", "", "--rename-command", "HELLO", "")
+	const password = "i18-quoted-Zq8vW3"
+	s := open(t, r, "i18-quote", password)
+	ctx := context.Background()
+	errs := map[string]error{"ping": s.Ping(ctx)}
+	_, errs["acquire"] = s.Acquire(ctx, "h1/1", 1, time.Second)
+	_, errs["snapshot"] = s.Snapshot(ctx, []string{"h1"}, 1)
+	errs["beat"] = s.Beat(ctx, fleet.Health{Host: "h1"}, time.Second)
+	errs["record"] = s.Record(ctx, fleet.Lease{Token: 1, Holder: "h1/1"}, fleet.Result{Host: "h1", Commit: "c1", Result: fleet.Succeeded})
+	errs["renew"] = s.Renew(ctx, fleet.Lease{Token: 1, Holder: "h1/1"}, time.Second)
+	errs["release"] = s.Release(ctx, fleet.Lease{Token: 1, Holder: "h1/1"})
+	for op, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error from a server that refuses AUTH", op)
+		case strings.Contains(err.Error(), password):
+			t.Errorf("%s: the error holds the password: %v", op, err)
+		case !strings.Contains(err.Error(), "[secret]"):
+			t.Errorf("%s: %v; want the server's quote of the password as [secret]", op, err)
+		}
+	}
+}
+
 // TestUnfitAddress: an address state.UnfitStoreIP refuses gets no
 // connection, so no AUTH with the password: it is refused before connect,
 // as a name that resolves there would be. Only unspecified addresses are
