@@ -248,6 +248,11 @@ func (c *checker) checkRecords(e *Env) {
 		case len(setID) > 128 || strings.TrimSpace(setID) != setID || strings.ContainsFunc(setID, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 			c.errf(p+".setIdentifier", "want 1 to 128 printable characters without leading or trailing space (default the env's name), got %s", quote(setID))
 		}
+		if file, _ := c.doc.where(p + ".setIdentifier"); r.SetIdentifier != "" && file != c.file {
+			// Every env that extends that file would write the same
+			// record set, each overwriting the others' values.
+			c.errf(p+".setIdentifier", "written in %s, which every env that extends it shares, so each of them would write the same record set; write it in %s, or leave it out (default: the env's name)", file, c.file)
+		}
 		switch r.Routing {
 		case RoutingLatency:
 			region := r.Region

@@ -148,4 +148,14 @@ services:
 	if _, err := state.Load(fstest.MapFS{"envs/prod-us-east-1.yaml": {Data: []byte(victim)}}, "prod-us-east-1"); err != nil {
 		t.Errorf("the env that declares it: %v", err)
 	}
+	// A setIdentifier written in a base file is every region's: each
+	// would write the same record set.
+	base := strings.Replace(victim, "environment: prod-us-east-1\n", "", 1)
+	base = strings.Replace(base, "values:", "setIdentifier: shared, values:", 1)
+	fsys := fstest.MapFS{"envs/prod-base.yaml": {Data: []byte(base)},
+		"envs/prod-eu-west-1.yaml": {Data: []byte("extends: prod-base.yaml\nenvironment: prod-eu-west-1\n")}}
+	_, err := state.Load(fsys, "prod-eu-west-1")
+	if want := "envs/prod-base.yaml:4: route53.records[0].setIdentifier: written in envs/prod-base.yaml, which every env that extends it shares"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("setIdentifier in a base: %v, want %s", err, want)
+	}
 }
