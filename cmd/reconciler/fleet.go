@@ -221,16 +221,15 @@ func fleetGate(g *globals, env, hostName string, interval time.Duration, load fu
 	return &fleet.Gate{Env: env, Host: hostName, Inner: inner,
 		Load:    func(rev agent.Revision) (*state.Env, error) { return load(rev, env) },
 		LoadEnv: load,
-		OpenEnv: func(ctx context.Context, other string, f *state.Fleet) (fleet.Store, error) {
-			st, err := openFleetStore(ctx, g, &state.Env{Environment: other, Fleet: f})
+		OpenEnv: func(ctx context.Context, other *state.Env) (fleet.Store, error) {
+			st, err := openFleetStore(ctx, g, other)
 			if err != nil {
 				return nil, err
 			}
 			return st, nil
 		},
 		HealthTTL: 3 * max(interval, time.Minute), Log: g.log.Named("fleet").With(zap.String("env", env), zap.String("host", hostName)),
-		Open: func(ctx context.Context, f *state.Fleet) (fleet.Store, error) {
-			e := &state.Env{Environment: env, Fleet: f}
+		Open: func(ctx context.Context, e *state.Env) (fleet.Store, error) {
 			st, err := openFleetStore(ctx, g, e)
 			if err != nil {
 				return nil, err

@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/agent"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // TestFleetStatus reads a fleet from a real redis-server, with the
@@ -169,5 +175,30 @@ func TestFleetStatusRegion(t *testing.T) {
 	}
 	if strings.Contains(out, r.Password) {
 		t.Fatal("the store's password is shown")
+	}
+}
+
+// TestFleetAuthWithEnvAWS: the agent reads an ssm: fleet.auth with the
+// env's aws settings (here aws.region, the host having none), as every
+// other secret of the env is read, not with the host's defaults.
+func TestFleetAuthWithEnvAWS(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	aws := testenv.FakeAWS(t)
+	aws.Setenv(t)
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	env := "i18" + testenv.UniqueEnv(t)
+	aws.SetParameter("/"+env+"/redis", r.Password)
+	e := &state.Env{Environment: env, AWS: &state.AWS{Region: aws.Region},
+		Fleet: &state.Fleet{Store: r.URL(), Auth: "ssm:/" + env + "/redis", Hosts: []string{"h1"}, Parallel: 1, LeaseTTL: &state.Duration{Duration: 30 * time.Second}}}
+	g := &globals{stdout: io.Discard, stderr: io.Discard, stateDir: t.TempDir(), log: zap.NewNop(), aws: &awscloud.Loader{Helper: testAWSHelper}}
+	deployed := false
+	gate := fleetGate(g, env, "h1", time.Minute, func(agent.Revision, string) (*state.Env, error) { return e, nil },
+		func(context.Context, agent.Revision, agent.Mode) (agent.Outcome, error) {
+			deployed = true
+			return agent.Outcome{}, nil
+		})
+	if _, err := gate.Sync(context.Background(), agent.Revision{Hash: "c1"}, agent.Deploy); err != nil || !deployed {
+		t.Fatalf("sync: %v, deployed %v; want the store opened with the password from SSM in %s", err, deployed, aws.Region)
 	}
 }
