@@ -175,3 +175,39 @@ func TestUnfitStoreIP(t *testing.T) {
 		t.Error("a name (nil IP) is refused")
 	}
 }
+
+// TestAfterStoreInSettings: the store of the region before (fleet.after),
+// which this env's hosts send the password of that env's fleet.auth to,
+// is in this env's settings: a change of that store or reference in the
+// other env's file changes this env's preview. The reference is hashed.
+func TestAfterStoreInSettings(t *testing.T) {
+	settings := func(usFleet string) map[string]string {
+		t.Helper()
+		fsys := fleetFS(fleetBase + "fleet:\n  store: redis://127.0.0.1:6379\n  hosts: [a]\n  after: us\n")
+		fsys[EnvPath("us")] = &fstest.MapFile{Data: []byte(strings.ReplaceAll(fleetBase, "fl", "us") + usFleet)}
+		e, err := Load(fsys, "fl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := map[SecretRef]string{}
+		for _, ref := range e.SecretRefs() {
+			vals[ref] = "x"
+		}
+		d, err := Resolve(e, fsys, "c1", vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DisplaySettings(d.Settings, []byte("key"))
+	}
+	a := settings("fleet:\n  store: redis://cache-us:6379\n  auth: env:US_PW\n  hosts: [u]\n")
+	if a["fleet.after.store"] != `"redis://cache-us:6379"` || !strings.HasPrefix(a["fleet.after.auth"], "(secret reference) (hidden, ") {
+		t.Fatalf("settings: %v", a)
+	}
+	b := settings("fleet:\n  store: redis://cache.example.net:6379\n  auth: env:OTHER_PW\n  hosts: [u]\n")
+	if b["fleet.after.store"] == a["fleet.after.store"] || b["fleet.after.auth"] == a["fleet.after.auth"] {
+		t.Errorf("a change of the other env's store and auth is not in this env's settings:\n%v\n%v", a, b)
+	}
+	if strings.Contains(b["fleet.after.auth"], "OTHER_PW") {
+		t.Errorf("the reference is shown: %s", b["fleet.after.auth"])
+	}
+}
