@@ -202,3 +202,54 @@ func TestFleetAuthWithEnvAWS(t *testing.T) {
 		t.Fatalf("sync: %v, deployed %v; want the store opened with the password from SSM in %s", err, deployed, aws.Region)
 	}
 }
+
+// TestFleetStatusEscapesControls: text from the store (a deploy error
+// quoting a program's output, a holder, a commit) is shown with its
+// control characters escaped: it cannot clear the terminal or add lines
+// that look like the table's.
+func TestFleetStatusEscapesControls(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	env := "i18" + testenv.UniqueEnv(t)
+	t.Setenv("I18_FLEET_PASSWORD", r.Password)
+	repo := testenv.NewRepo(t)
+	repo.Write("envs/"+env+".yaml", "environment: "+env+"\nservices:\n  web:\n    image: example.com/web:v1\n    containerPort: 8080\n"+
+		"fleet:\n  store: "+r.URL()+"\n  auth: env:I18_FLEET_PASSWORD\n  hosts: [web-1, web-2]\n")
+	repo.Commit("fleet")
+	ctx := context.Background()
+	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Acquire(ctx, "web-1/1\x1b[8m", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Record(ctx, l, fleet.Result{Host: "web-1", Commit: "c0ffee\x1b[2J", Result: fleet.Failed,
+		Error: "smoke failed: \x1b[2J\r\nweb-2  c0ffee  succeeded  healthy  -", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Beat(ctx, fleet.Health{Host: "web-2", Problem: "crash\nweb-3 healthy", At: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\r") || strings.Count(out, "\n") != 4 {
+		t.Errorf("control characters reach the terminal:\n%q", out)
+	}
+	for _, want := range []string{`smoke failed: \x1b[2J\r\nweb-2`, `held by web-1/1\x1b[8m`, `unhealthy: crash\nweb-3 healthy`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	for in, want := range map[string]string{"plain – ok ✓": "plain – ok ✓", "a\x1b[2Jb": `a\x1b[2Jb`, "x\r\ny\t": `x\r\ny\t`, "bad\xffbyte": `bad\xffbyte`, "\u009b31m": `\u009b31m`, "real \uFFFD": "real \uFFFD"} {
+		if got := escapeControls(in); got != want {
+			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
