@@ -207,8 +207,8 @@ func (c *checker) checkStoreURL(s string) {
 		c.errf("fleet.store", "%s; options (?...) are not read", want)
 	case strings.HasSuffix(u.Host, ":") || (u.Port() != "" && !validPort(u.Port())):
 		c.errf("fleet.store", "%s; got port %s, want 1 to 65535 (or none: 6379)", want, quote(u.Port()))
-	case UnfitStoreIP(net.ParseIP(u.Hostname())) != "":
-		c.errf("fleet.store", "%s; got %s, %s", want, u.Hostname(), UnfitStoreIP(net.ParseIP(u.Hostname())))
+	case UnfitStoreHost(u.Hostname()) != "":
+		c.errf("fleet.store", "%s; got %s, %s", want, u.Hostname(), UnfitStoreHost(u.Hostname()))
 	case u.Path != "" && u.Path != "/":
 		if n, err := strconv.Atoi(u.Path[1:]); err != nil || n < 0 || n > 15 {
 			c.errf("fleet.store", "%s; got database %s, want 0 to 15", want, quote(u.Path[1:]))
@@ -239,6 +239,17 @@ func UnfitStoreIP(ip net.IP) string {
 		return "an unspecified or multicast address; want the store's own address or name"
 	}
 	return ""
+}
+
+// UnfitStoreHost is UnfitStoreIP of host, an address or a name as a URL
+// or a dialer holds it: an IPv6 address with a zone ("fe80::1%eth0",
+// "fd00:ec2::254%eth0"), which net.ParseIP does not read, is judged by its
+// address, so that a zone does not pass the metadata address off as a name.
+func UnfitStoreHost(host string) string {
+	if i := strings.IndexByte(host, '%'); i >= 0 && strings.Contains(host, ":") {
+		host = host[:i]
+	}
+	return UnfitStoreIP(net.ParseIP(host))
 }
 
 // Keyspace is the prefix of every key the fleet of env keeps in its store:

@@ -99,6 +99,11 @@ func TestFleetErrors(t *testing.T) {
 		{"metadata address", "fleet:\n  store: redis://169.254.169.254:80\n  hosts: [a]\n", "envs/fl.yaml:7: fleet.store: want redis://HOST:PORT or rediss://HOST:PORT (TLS), optionally with /DB; got 169.254.169.254, a link-local address (where the cloud's metadata service answers)"},
 		{"metadata address v6", "fleet:\n  store: redis://[fd00:ec2::254]:6379\n  hosts: [a]\n", "got fd00:ec2::254, a link-local address"},
 		{"link-local v6", "fleet:\n  store: redis://[fe80::1]:6379\n  hosts: [a]\n", "got fe80::1, a link-local address"},
+		// A zone makes net.ParseIP see a name; the address is still the
+		// metadata service's.
+		{"metadata address v6 with a zone", "fleet:\n  store: redis://[fd00:ec2::254%25eth0]:6379\n  hosts: [a]\n", "got fd00:ec2::254%eth0, a link-local address"},
+		{"link-local v6 with a zone", "fleet:\n  store: redis://[fe80::a9fe:a9fe%25eth0]:6379\n  hosts: [a]\n", "got fe80::a9fe:a9fe%eth0, a link-local address"},
+		{"metadata address v4-mapped", "fleet:\n  store: redis://[::ffff:169.254.169.254]:6379\n  hosts: [a]\n", "got ::ffff:169.254.169.254, a link-local address"},
 		{"unspecified", "fleet:\n  store: redis://0.0.0.0:6379\n  hosts: [a]\n", "got 0.0.0.0, an unspecified or multicast address"},
 		{"parallel 0", "fleet:\n  store: redis://x:1\n  hosts: [a, b]\n  parallel: 0\n", "envs/fl.yaml:9: fleet.parallel: want how many hosts may deploy at once, 1 to 2 (the number of hosts), got 0"},
 		{"parallel garbage", "fleet:\n  store: redis://x:1\n  hosts: [a, b]\n  parallel: two\n", "envs/fl.yaml:9: fleet.parallel:"},
@@ -158,7 +163,51 @@ func TestUnfitStoreIP(t *testing.T) {
 			t.Errorf("UnfitStoreIP(%s) refuses: %v, want %v", ip, got, unfit)
 		}
 	}
+	for host, unfit := range map[string]bool{
+		"fd00:ec2::254%eth0": true, "fe80::1%lo": true, "169.254.169.254": true, "::ffff:a9fe:a9fe": true,
+		"::1%lo": false, "cache.example.com": false, "2852039166": false, // a name: the dialer judges what it resolves to
+	} {
+		if got := UnfitStoreHost(host) != ""; got != unfit {
+			t.Errorf("UnfitStoreHost(%s) refuses: %v, want %v", host, got, unfit)
+		}
+	}
 	if UnfitStoreIP(nil) != "" {
 		t.Error("a name (nil IP) is refused")
+	}
+}
+
+// TestAfterStoreInSettings: the store of the region before (fleet.after),
+// which this env's hosts send the password of that env's fleet.auth to,
+// is in this env's settings: a change of that store or reference in the
+// other env's file changes this env's preview. The reference is hashed.
+func TestAfterStoreInSettings(t *testing.T) {
+	settings := func(usFleet string) map[string]string {
+		t.Helper()
+		fsys := fleetFS(fleetBase + "fleet:\n  store: redis://127.0.0.1:6379\n  hosts: [a]\n  after: us\n")
+		fsys[EnvPath("us")] = &fstest.MapFile{Data: []byte(strings.ReplaceAll(fleetBase, "fl", "us") + usFleet)}
+		e, err := Load(fsys, "fl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := map[SecretRef]string{}
+		for _, ref := range e.SecretRefs() {
+			vals[ref] = "x"
+		}
+		d, err := Resolve(e, fsys, "c1", vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DisplaySettings(d.Settings, []byte("key"))
+	}
+	a := settings("fleet:\n  store: redis://cache-us:6379\n  auth: env:US_PW\n  hosts: [u]\n")
+	if a["fleet.after.store"] != `"redis://cache-us:6379"` || !strings.HasPrefix(a["fleet.after.auth"], "(secret reference) (hidden, ") {
+		t.Fatalf("settings: %v", a)
+	}
+	b := settings("fleet:\n  store: redis://cache.example.net:6379\n  auth: env:OTHER_PW\n  hosts: [u]\n")
+	if b["fleet.after.store"] == a["fleet.after.store"] || b["fleet.after.auth"] == a["fleet.after.auth"] {
+		t.Errorf("a change of the other env's store and auth is not in this env's settings:\n%v\n%v", a, b)
+	}
+	if strings.Contains(b["fleet.after.auth"], "OTHER_PW") {
+		t.Errorf("the reference is shown: %s", b["fleet.after.auth"])
 	}
 }

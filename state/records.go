@@ -206,6 +206,7 @@ func (c *checker) checkRecords(e *Env) {
 		return
 	}
 	seen := map[RecordKey]string{}
+	others := map[string][]RecordKey{}
 	for i, r := range e.Route53.Records {
 		p := fmt.Sprintf("route53.records[%d]", i)
 		if !c.ok(p) {
@@ -246,6 +247,11 @@ func (c *checker) checkRecords(e *Env) {
 			setID = e.Environment
 		case len(setID) > 128 || strings.TrimSpace(setID) != setID || strings.ContainsFunc(setID, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 			c.errf(p+".setIdentifier", "want 1 to 128 printable characters without leading or trailing space (default the env's name), got %s", quote(setID))
+		}
+		if file, _ := c.doc.where(p + ".setIdentifier"); r.SetIdentifier != "" && file != c.file {
+			// Every env that extends that file would write the same
+			// record set, each overwriting the others' values.
+			c.errf(p+".setIdentifier", "written in %s, which every env that extends it shares, so each of them would write the same record set; write it in %s, or leave it out (default: the env's name)", file, c.file)
 		}
 		switch r.Routing {
 		case RoutingLatency:
@@ -300,8 +306,37 @@ func (c *checker) checkRecords(e *Env) {
 				c.errf(p, "the same record set as %s (zone, name, type and setIdentifier): want one entry per record set", prev)
 			}
 			seen[k] = p
+			if setID != e.Environment && c.otherEnvDeclares(setID, k, others) {
+				c.errf(p+".setIdentifier", "%s is env %s's: %s declares the same record set (%s %s, zone %s), and one env never writes another's record sets; want this region's own identifier (default: the env's name)",
+					quote(setID), setID, EnvPath(setID), k.Name, k.Type, k.Zone)
+			}
 		}
 	}
+}
+
+// otherEnvDeclares reports whether the env named id, another env of the
+// repository, declares the record set k in its own file (its records with
+// their default set identifier, its name). A record set of this env with
+// another env's name as its setIdentifier would otherwise overwrite that
+// env's share of the name (an UPSERT of the same record set), and later
+// delete it. others caches the record sets read per env.
+func (c *checker) otherEnvDeclares(id string, k RecordKey, others map[string][]RecordKey) bool {
+	if c.fsys == nil || checkName(id) != nil {
+		return false
+	}
+	keys, ok := others[id]
+	if !ok {
+		if data, err := readFile(c.fsys, EnvPath(id)); err == nil {
+			// That env's own problems are its own validate's.
+			if pe, _, _ := decode(c.fsys, EnvPath(id), data); pe != nil && pe.Environment == id {
+				for _, rs := range pe.RecordSets() {
+					keys = append(keys, rs.RecordKey)
+				}
+			}
+		}
+		others[id] = keys
+	}
+	return slices.Contains(keys, k)
 }
 
 func hasService(e *Env, name string) bool {

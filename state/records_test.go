@@ -100,3 +100,62 @@ func TestRecordBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordSetOfAnotherEnv: a record set whose setIdentifier is another
+// env's name, when that env declares the same record set (with its default
+// identifier), is refused: the UPSERT would overwrite that env's share of
+// the name. The same identifier for a record set the other env does not
+// declare is this env's choice.
+func TestRecordSetOfAnotherEnv(t *testing.T) {
+	t.Parallel()
+	const victim = `environment: prod-us-east-1
+aws: {region: us-east-1}
+route53:
+  records:
+    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, values: ["203.0.113.10"]}
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+`
+	region := func(name, setID string) string {
+		return `environment: prod-eu-west-1
+aws: {region: eu-west-1}
+route53:
+  records:
+    - {hostedZoneId: Z1, name: ` + name + `, type: A, routing: latency, setIdentifier: ` + setID + `, values: ["198.51.100.7"]}
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+`
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"claims another env's", region("API.example.com.", "prod-us-east-1"),
+			`envs/prod-eu-west-1.yaml:5: route53.records[0].setIdentifier: "prod-us-east-1" is env prod-us-east-1's: envs/prod-us-east-1.yaml declares the same record set (api.example.com. A, zone Z1)`},
+		{"another name", region("www.example.com", "prod-us-east-1"), ""},
+		{"no such env", region("api.example.com", "eu"), ""},
+	} {
+		fsys := fstest.MapFS{"envs/prod-us-east-1.yaml": {Data: []byte(victim)}, "envs/prod-eu-west-1.yaml": {Data: []byte(tc.file)}}
+		_, err := state.Load(fsys, "prod-eu-west-1")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	if _, err := state.Load(fstest.MapFS{"envs/prod-us-east-1.yaml": {Data: []byte(victim)}}, "prod-us-east-1"); err != nil {
+		t.Errorf("the env that declares it: %v", err)
+	}
+	// A setIdentifier written in a base file is every region's: each
+	// would write the same record set.
+	base := strings.Replace(victim, "environment: prod-us-east-1\n", "", 1)
+	base = strings.Replace(base, "values:", "setIdentifier: shared, values:", 1)
+	fsys := fstest.MapFS{"envs/prod-base.yaml": {Data: []byte(base)},
+		"envs/prod-eu-west-1.yaml": {Data: []byte("extends: prod-base.yaml\nenvironment: prod-eu-west-1\n")}}
+	_, err := state.Load(fsys, "prod-eu-west-1")
+	if want := "envs/prod-base.yaml:4: route53.records[0].setIdentifier: written in envs/prod-base.yaml, which every env that extends it shares"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("setIdentifier in a base: %v, want %s", err, want)
+	}
+}

@@ -25,6 +25,10 @@ func Resolve(e *Env, fsys fs.FS, commit string, secretValues map[SecretRef]strin
 	file := EnvPath(e.Environment)
 	d := &Desired{Env: e.Environment, Commit: commit, Nginx: e.Nginx, Network: e.Network, Settings: Settings(e), Release: e.Release,
 		Records: e.RecordSets(), SiteChecks: e.SiteHealthChecks()}
+	if f := e.Fleet; f != nil && f.After != "" {
+		d.Settings = append(d.Settings, afterSettings(fsys, f.After)...)
+		sort.Slice(d.Settings, func(i, j int) bool { return d.Settings[i].Path < d.Settings[j].Path })
+	}
 	var errs []error
 	fail := func(f, field, format string, args ...any) {
 		errs = append(errs, &FieldError{File: f, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -239,4 +243,30 @@ func serviceParams(s Service) DesiredService {
 		d.Route53 = &r
 	}
 	return d
+}
+
+// afterSettings are the settings by which this env's hosts reach the store
+// of the region before them (fleet.after): that env's fleet.store,
+// fleet.username and fleet.auth (a reference, hashed), as
+// "fleet.after.store" and so on. This env's hosts send the password they
+// resolve from that reference to that store, so a change of either in the
+// other env's file is a change of this env's preview too. None when the
+// file or its fleet is missing (validate refuses that).
+func afterSettings(fsys fs.FS, env string) []Setting {
+	file := EnvPath(env)
+	data, err := readFile(fsys, file)
+	if err != nil {
+		return nil
+	}
+	pe, _, _ := decode(fsys, file, data)
+	if pe == nil || pe.Fleet == nil {
+		return nil
+	}
+	f := pe.Fleet
+	var out []Setting
+	for _, s := range Settings(&Env{Fleet: &Fleet{Store: f.Store, Auth: f.Auth, Username: f.Username}}) {
+		s.Path = "fleet.after." + strings.TrimPrefix(s.Path, "fleet.")
+		out = append(out, s)
+	}
+	return out
 }

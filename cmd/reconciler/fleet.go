@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -138,6 +142,10 @@ func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, region *regionVie
 		fmt.Fprintln(g.stdout, string(b))
 		return nil
 	}
+	// The store's text (results, errors, holders) is shown with its
+	// control characters escaped: a deploy error quoting a program's
+	// output, or a value written in the store, cannot move the cursor,
+	// clear the screen or add lines of its own to the table.
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tAPPLIED\tLAST RESULT\tHEALTH\tLEASE")
 	for _, h := range v.Hosts {
@@ -159,22 +167,44 @@ func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, region *regionVie
 				lease = fmt.Sprintf("held by %s (token %d)", l.Holder, l.Token)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, dash(state.ShortHash(h.Applied)), last, health, lease)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, escapeControls(dash(state.ShortHash(h.Applied))), escapeControls(last), escapeControls(health), escapeControls(lease))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if v.Halt != nil {
-		fmt.Fprintf(g.stdout, "halted: the rollout of %s stopped at %s (%s); a newer commit clears it\n", state.ShortHash(v.Halt.Commit), v.Halt.Host, v.Halt.Error)
+		fmt.Fprintf(g.stdout, "halted: the rollout of %s stopped at %s (%s); a newer commit clears it\n",
+			escapeControls(state.ShortHash(v.Halt.Commit)), escapeControls(v.Halt.Host), escapeControls(v.Halt.Error))
 	}
 	if r := v.After; r != nil {
 		if r.Waiting != "" {
-			fmt.Fprintf(g.stdout, "region: after %s: this env does not start %s yet: %s\n", r.Env, state.ShortHash(r.Commit), r.Waiting)
+			fmt.Fprintf(g.stdout, "region: after %s: this env does not start %s yet: %s\n", r.Env, state.ShortHash(r.Commit), escapeControls(r.Waiting))
 		} else {
 			fmt.Fprintf(g.stdout, "region: after %s: %s runs %s healthy past fleet.afterBake; this env may start it\n", r.Env, r.Env, state.ShortHash(r.Commit))
 		}
 	}
 	return nil
+}
+
+// escapeControls is s with each control character, and each byte that is
+// not UTF-8, written as a Go escape (\x1b, \n).
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || unicode.IsControl(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // holderHost is the host of a lease holder "host/pid".
@@ -221,16 +251,15 @@ func fleetGate(g *globals, env, hostName string, interval time.Duration, load fu
 	return &fleet.Gate{Env: env, Host: hostName, Inner: inner,
 		Load:    func(rev agent.Revision) (*state.Env, error) { return load(rev, env) },
 		LoadEnv: load,
-		OpenEnv: func(ctx context.Context, other string, f *state.Fleet) (fleet.Store, error) {
-			st, err := openFleetStore(ctx, g, &state.Env{Environment: other, Fleet: f})
+		OpenEnv: func(ctx context.Context, other *state.Env) (fleet.Store, error) {
+			st, err := openFleetStore(ctx, g, other)
 			if err != nil {
 				return nil, err
 			}
 			return st, nil
 		},
 		HealthTTL: 3 * max(interval, time.Minute), Log: g.log.Named("fleet").With(zap.String("env", env), zap.String("host", hostName)),
-		Open: func(ctx context.Context, f *state.Fleet) (fleet.Store, error) {
-			e := &state.Env{Environment: env, Fleet: f}
+		Open: func(ctx context.Context, e *state.Env) (fleet.Store, error) {
 			st, err := openFleetStore(ctx, g, e)
 			if err != nil {
 				return nil, err

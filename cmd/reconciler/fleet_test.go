@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/developer-mesh/reconciler/internal/testenv"
+	"github.com/developer-mesh/reconciler/reconciler/agent"
+	"github.com/developer-mesh/reconciler/reconciler/awscloud"
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
+	"github.com/developer-mesh/reconciler/state"
 )
 
 // TestFleetStatus reads a fleet from a real redis-server, with the
@@ -169,5 +175,81 @@ func TestFleetStatusRegion(t *testing.T) {
 	}
 	if strings.Contains(out, r.Password) {
 		t.Fatal("the store's password is shown")
+	}
+}
+
+// TestFleetAuthWithEnvAWS: the agent reads an ssm: fleet.auth with the
+// env's aws settings (here aws.region, the host having none), as every
+// other secret of the env is read, not with the host's defaults.
+func TestFleetAuthWithEnvAWS(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	aws := testenv.FakeAWS(t)
+	aws.Setenv(t)
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	env := "i18" + testenv.UniqueEnv(t)
+	aws.SetParameter("/"+env+"/redis", r.Password)
+	e := &state.Env{Environment: env, AWS: &state.AWS{Region: aws.Region},
+		Fleet: &state.Fleet{Store: r.URL(), Auth: "ssm:/" + env + "/redis", Hosts: []string{"h1"}, Parallel: 1, LeaseTTL: &state.Duration{Duration: 30 * time.Second}}}
+	g := &globals{stdout: io.Discard, stderr: io.Discard, stateDir: t.TempDir(), log: zap.NewNop(), aws: &awscloud.Loader{Helper: testAWSHelper}}
+	deployed := false
+	gate := fleetGate(g, env, "h1", time.Minute, func(agent.Revision, string) (*state.Env, error) { return e, nil },
+		func(context.Context, agent.Revision, agent.Mode) (agent.Outcome, error) {
+			deployed = true
+			return agent.Outcome{}, nil
+		})
+	if _, err := gate.Sync(context.Background(), agent.Revision{Hash: "c1"}, agent.Deploy); err != nil || !deployed {
+		t.Fatalf("sync: %v, deployed %v; want the store opened with the password from SSM in %s", err, deployed, aws.Region)
+	}
+}
+
+// TestFleetStatusEscapesControls: text from the store (a deploy error
+// quoting a program's output, a holder, a commit) is shown with its
+// control characters escaped: it cannot clear the terminal or add lines
+// that look like the table's.
+func TestFleetStatusEscapesControls(t *testing.T) {
+	r := testenv.StartRedis(t, false)
+	env := "i18" + testenv.UniqueEnv(t)
+	t.Setenv("I18_FLEET_PASSWORD", r.Password)
+	repo := testenv.NewRepo(t)
+	repo.Write("envs/"+env+".yaml", "environment: "+env+"\nservices:\n  web:\n    image: example.com/web:v1\n    containerPort: 8080\n"+
+		"fleet:\n  store: "+r.URL()+"\n  auth: env:I18_FLEET_PASSWORD\n  hosts: [web-1, web-2]\n")
+	repo.Commit("fleet")
+	ctx := context.Background()
+	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.Acquire(ctx, "web-1/1\x1b[8m", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Record(ctx, l, fleet.Result{Host: "web-1", Commit: "c0ffee\x1b[2J", Result: fleet.Failed,
+		Error: "smoke failed: \x1b[2J\r\nweb-2  c0ffee  succeeded  healthy  -", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Beat(ctx, fleet.Health{Host: "web-2", Problem: "crash\nweb-3 healthy", At: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "fleet", "status", "--env", env, "--repo", repo.Dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\r") || strings.Count(out, "\n") != 4 {
+		t.Errorf("control characters reach the terminal:\n%q", out)
+	}
+	for _, want := range []string{`smoke failed: \x1b[2J\r\nweb-2`, `held by web-1/1\x1b[8m`, `unhealthy: crash\nweb-3 healthy`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	for in, want := range map[string]string{"plain – ok ✓": "plain – ok ✓", "a\x1b[2Jb": `a\x1b[2Jb`, "x\r\ny\t": `x\r\ny\t`, "bad\xffbyte": `bad\xffbyte`, "\u009b31m": `\u009b31m`, "real \uFFFD": "real \uFFFD"} {
+		if got := escapeControls(in); got != want {
+			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -57,6 +57,14 @@ func StartRedis(t testing.TB, withTLS bool) *Redis {
 	return startRedis(t, "127.0.0.1", withTLS)
 }
 
+// StartRedisArgs is StartRedis without TLS, with extra arguments for
+// redis-server, such as "--rename-command", "AUTH", "" for a server that
+// answers AUTH with an error quoting its arguments.
+func StartRedisArgs(t testing.TB, args ...string) *Redis {
+	t.Helper()
+	return startRedis(t, "127.0.0.1", false, args...)
+}
+
 // StartRedis is testenv.StartRedis bound to the fabric's gateway, which
 // every host of the fabric reaches; with withTLS, the server's certificate
 // is for that address.
@@ -65,7 +73,7 @@ func (f *Fabric) StartRedis(t testing.TB, withTLS bool) *Redis {
 	return startRedis(t, f.Gateway, withTLS)
 }
 
-func startRedis(t testing.TB, host string, withTLS bool) *Redis {
+func startRedis(t testing.TB, host string, withTLS bool, extra ...string) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -87,7 +95,7 @@ func startRedis(t testing.TB, host string, withTLS bool) *Redis {
 	} else {
 		r.args = append(r.args, "--port", strconv.Itoa(r.Port))
 	}
-	r.args = append([]string{bin}, r.args...)
+	r.args = append(append([]string{bin}, r.args...), extra...)
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r

@@ -30,16 +30,18 @@ type Gate struct {
 	// Load returns the env file of rev (the fleet section of the commit
 	// being deployed orders its rollout).
 	Load func(rev agent.Revision) (*state.Env, error)
-	// Open connects to the store of f (the password from f.Auth). The Gate
-	// keeps the store while f's store, auth and username stay the same.
-	Open func(ctx context.Context, f *state.Fleet) (Store, error)
+	// Open connects to the store of e.Fleet (the password from its auth,
+	// resolved with e's aws settings). The Gate keeps the store while the
+	// fleet's store, auth and username and e's aws settings stay the same.
+	Open func(ctx context.Context, e *state.Env) (Store, error)
 	// LoadEnv returns the env file of another env at rev: the region
 	// before this one (fleet.after). Needed only with fleet.after.
 	LoadEnv func(rev agent.Revision, env string) (*state.Env, error)
-	// OpenEnv connects to the store of another env's fleet f, for reading
-	// its hosts (fleet.after); the Gate closes it when done, when it has a
-	// Close method. Needed only with fleet.after.
-	OpenEnv func(ctx context.Context, env string, f *state.Fleet) (Store, error)
+	// OpenEnv connects to the store of another env e's fleet (with e's
+	// aws settings), for reading its hosts (fleet.after); the Gate closes
+	// it when done, when it has a Close method. Needed only with
+	// fleet.after.
+	OpenEnv func(ctx context.Context, e *state.Env) (Store, error)
 	// Inner is the host's own Sync.
 	Inner SyncFunc
 	// HealthTTL is how long a heartbeat lives: a few poll or drift check
@@ -129,7 +131,7 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 	if f.Index(g.Host) < 0 {
 		return agent.Outcome{}, g.wait(fmt.Errorf("--host %s is not one of fleet.hosts of envs/%s.yaml at %s (%s); deploying nothing", g.Host, g.Env, state.ShortHash(rev.Hash), strings.Join(f.Hosts, ", ")), false)
 	}
-	st, err := g.openStore(ctx, f)
+	st, err := g.openStore(ctx, e)
 	if mode != agent.Deploy {
 		out, serr := g.Inner(ctx, rev, mode)
 		if err == nil {
@@ -227,7 +229,7 @@ func (g *Gate) RegionTurn(ctx context.Context, rev agent.Revision, f *state.Flee
 	case pe.Fleet.After == g.Env:
 		return fmt.Sprintf("fleet.after: %s at %s waits for this env in turn (fleet.after: %s): a loop; deploying nothing new", path, short, g.Env)
 	}
-	st, err := g.OpenEnv(ctx, f.After, pe.Fleet)
+	st, err := g.OpenEnv(ctx, pe)
 	if err != nil {
 		return fmt.Sprintf("the coordination store of region %s is unreachable: deploying nothing new, serving the applied commit: %v", f.After, err)
 	}
@@ -269,16 +271,21 @@ func (g *Gate) setSnapshot(f *state.Fleet, snap Snapshot, err error) {
 	g.mu.Unlock()
 }
 
-// openStore returns the store of f, opening it when f names another.
-func (g *Gate) openStore(ctx context.Context, f *state.Fleet) (Store, error) {
+// openStore returns the store of e's fleet, opening it when the fleet
+// names another, or the password is to be read with other aws settings.
+func (g *Gate) openStore(ctx context.Context, e *state.Env) (Store, error) {
+	f := e.Fleet
 	key := f.Store + " " + f.Auth + " " + f.Username
+	if e.AWS != nil {
+		key += " " + e.AWS.Region + " " + e.AWS.Profile
+	}
 	g.mu.Lock()
 	st, same := g.store, g.storeKey == key
 	g.mu.Unlock()
 	if st != nil && same {
 		return st, nil
 	}
-	st, err := g.Open(ctx, f)
+	st, err := g.Open(ctx, e)
 	if err != nil {
 		g.setStoreErr(err)
 		return nil, err

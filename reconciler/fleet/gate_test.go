@@ -65,8 +65,8 @@ func fleetEnv(env, url string, hosts []string, ttl time.Duration) *state.Env {
 func (w *world) gate(r *testenv.Redis, env, host string, hosts []string, ttl time.Duration) *fleet.Gate {
 	return &fleet.Gate{Env: env, Host: host, HealthTTL: time.Minute,
 		Load: func(agent.Revision) (*state.Env, error) { return fleetEnv(env, r.URL(), hosts, ttl), nil },
-		Open: func(_ context.Context, f *state.Fleet) (fleet.Store, error) {
-			return redisstore.Open(env, redisstore.Options{URL: f.Store, Password: r.Password, TLS: r.TLS})
+		Open: func(_ context.Context, e *state.Env) (fleet.Store, error) {
+			return redisstore.Open(env, redisstore.Options{URL: e.Fleet.Store, Password: r.Password, TLS: r.TLS})
 		},
 		Inner: func(ctx context.Context, rev agent.Revision, mode agent.Mode) (agent.Outcome, error) {
 			if mode != agent.Deploy {
@@ -224,8 +224,8 @@ func holder(spec string) {
 		Load: func(agent.Revision) (*state.Env, error) {
 			return fleetEnv(env, url, []string{"h1", "h2"}, time.Second), nil
 		},
-		Open: func(_ context.Context, f *state.Fleet) (fleet.Store, error) {
-			return redisstore.Open(env, redisstore.Options{URL: f.Store, Password: password})
+		Open: func(_ context.Context, e *state.Env) (fleet.Store, error) {
+			return redisstore.Open(env, redisstore.Options{URL: e.Fleet.Store, Password: password})
 		},
 		Inner: func(ctx context.Context, _ agent.Revision, _ agent.Mode) (agent.Outcome, error) {
 			fmt.Println("deploying")

@@ -27,7 +27,7 @@ func TestHostFlag(t *testing.T) {
 		inner := 0
 		g := &Gate{Env: "i18h", Host: tc.host,
 			Load: func(agent.Revision) (*state.Env, error) { return withFleet, nil },
-			Open: func(context.Context, *state.Fleet) (Store, error) {
+			Open: func(context.Context, *state.Env) (Store, error) {
 				t.Fatal("the store is opened")
 				return nil, nil
 			},

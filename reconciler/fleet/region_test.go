@@ -37,9 +37,9 @@ func TestRegionsInOrder(t *testing.T) {
 	gb := w.gate(rb, envB, "b1", []string{"b1"}, 3*time.Second)
 	gb.Load = func(agent.Revision) (*state.Env, error) { return envOf[envB], nil }
 	gb.LoadEnv = func(_ agent.Revision, env string) (*state.Env, error) { return envOf[env], nil }
-	gb.OpenEnv = func(_ context.Context, env string, f *state.Fleet) (fleet.Store, error) {
-		r := redisOf[env]
-		return redisstore.Open(env, redisstore.Options{URL: f.Store, Password: r.Password, TLS: r.TLS})
+	gb.OpenEnv = func(_ context.Context, e *state.Env) (fleet.Store, error) {
+		r := redisOf[e.Environment]
+		return redisstore.Open(e.Environment, redisstore.Options{URL: e.Fleet.Store, Password: r.Password, TLS: r.TLS})
 	}
 	// B first: the order comes from A's store, not from timing.
 	b := w.run(t, gb)
@@ -130,11 +130,11 @@ func TestRegionTurnRefusesWhatItCannotSee(t *testing.T) {
 		Load: func(agent.Revision) (*state.Env, error) {
 			return &state.Env{Environment: "euw1", Fleet: &state.Fleet{Store: "redis://127.0.0.1:1", Hosts: []string{"b1"}, Parallel: 1, After: "use1"}}, nil
 		},
-		Open: func(context.Context, *state.Fleet) (fleet.Store, error) { return emptyStore{}, nil },
+		Open: func(context.Context, *state.Env) (fleet.Store, error) { return emptyStore{}, nil },
 		LoadEnv: func(agent.Revision, string) (*state.Env, error) {
 			return &state.Env{Environment: "use1", Fleet: &state.Fleet{Hosts: []string{"a1"}, After: "euw1"}}, nil
 		},
-		OpenEnv: func(context.Context, string, *state.Fleet) (fleet.Store, error) { return emptyStore{}, nil },
+		OpenEnv: func(context.Context, *state.Env) (fleet.Store, error) { return emptyStore{}, nil },
 		Inner: func(context.Context, agent.Revision, agent.Mode) (agent.Outcome, error) {
 			t.Fatal("deployed through a loop")
 			return agent.Outcome{}, nil

@@ -50,6 +50,10 @@ type Options struct {
 type Store struct {
 	c      *redis.Client
 	prefix string
+	// scrub removes the password from every error: a store (or a proxy
+	// before it) may quote a command's arguments, AUTH's included, in
+	// its error replies, and these errors reach logs and /status.
+	scrub *state.Scrubber
 }
 
 var _ fleet.Store = (*Store)(nil)
@@ -84,13 +88,13 @@ func Open(env string, o Options) (*Store, error) {
 		}
 	}
 	opts.Dialer = dialer(o.Timeout, opts.TLSConfig)
-	return &Store{c: redis.NewClient(opts), prefix: state.Keyspace(env)}, nil
+	return &Store{c: redis.NewClient(opts), prefix: state.Keyspace(env), scrub: state.NewScrubber(o.Password)}, nil
 }
 
 // dialer is go-redis's own dialer (TCP, then TLS when tlsc is set) that
-// refuses, before connecting, an address state.UnfitStoreIP refuses: a
-// store's name that resolves to the metadata service's address gets no
-// connection, so no AUTH with the password.
+// refuses, before connecting, an address state.UnfitStoreHost refuses (a
+// zone included): a store's name that resolves to the metadata service's
+// address gets no connection, so no AUTH with the password.
 func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute,
 		Control: func(_, address string, _ syscall.RawConn) error {
@@ -98,7 +102,7 @@ func dialer(timeout time.Duration, tlsc *tls.Config) func(ctx context.Context, n
 			if err != nil {
 				return err
 			}
-			if why := state.UnfitStoreIP(net.ParseIP(host)); why != "" {
+			if why := state.UnfitStoreHost(host); why != "" {
 				return fmt.Errorf("%w: %s is %s", ErrUnfitAddress, host, why)
 			}
 			return nil
@@ -119,7 +123,10 @@ var ErrUnfitAddress = errors.New("refused the coordination store's address")
 func (s *Store) Close() error { return s.c.Close() }
 
 // Ping checks that the store answers (and takes the password).
-func (s *Store) Ping(ctx context.Context) error { return s.c.Ping(ctx).Err() }
+func (s *Store) Ping(ctx context.Context) error { return s.scrub.Error(s.c.Ping(ctx).Err()) }
+
+// scrubErr scrubs the password from *err.
+func (s *Store) scrubErr(err *error) { *err = s.scrub.Error(*err) }
 
 func (s *Store) key(parts ...string) string { return s.prefix + strings.Join(parts, ":") }
 
@@ -140,7 +147,8 @@ end
 return false`)
 
 // Acquire implements fleet.Store.
-func (s *Store) Acquire(ctx context.Context, holder string, slots int, ttl time.Duration) (fleet.Lease, error) {
+func (s *Store) Acquire(ctx context.Context, holder string, slots int, ttl time.Duration) (_ fleet.Lease, err error) {
+	defer s.scrubErr(&err)
 	keys := []string{s.key("token")}
 	for i := range slots {
 		keys = append(keys, s.leaseKey(i))
@@ -168,7 +176,8 @@ end
 return 0`)
 
 // Renew implements fleet.Store.
-func (s *Store) Renew(ctx context.Context, l fleet.Lease, ttl time.Duration) error {
+func (s *Store) Renew(ctx context.Context, l fleet.Lease, ttl time.Duration) (err error) {
+	defer s.scrubErr(&err)
 	n, err := renew.Run(ctx, s.c, []string{s.leaseKey(l.Slot)}, leaseValue(l), ttl.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("renew the rollout lease: %w", err)
@@ -187,7 +196,8 @@ end
 return 0`)
 
 // Release implements fleet.Store.
-func (s *Store) Release(ctx context.Context, l fleet.Lease) error {
+func (s *Store) Release(ctx context.Context, l fleet.Lease) (err error) {
+	defer s.scrubErr(&err)
 	if err := release.Run(ctx, s.c, []string{s.leaseKey(l.Slot)}, leaseValue(l)).Err(); err != nil {
 		return fmt.Errorf("release the rollout lease: %w", err)
 	}
@@ -215,7 +225,8 @@ end
 return 1`)
 
 // Record implements fleet.Store.
-func (s *Store) Record(ctx context.Context, l fleet.Lease, r fleet.Result) error {
+func (s *Store) Record(ctx context.Context, l fleet.Lease, r fleet.Result) (err error) {
+	defer s.scrubErr(&err)
 	r.Token = l.Token
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -243,7 +254,8 @@ func (s *Store) Record(ctx context.Context, l fleet.Lease, r fleet.Result) error
 }
 
 // Beat implements fleet.Store.
-func (s *Store) Beat(ctx context.Context, h fleet.Health, ttl time.Duration) error {
+func (s *Store) Beat(ctx context.Context, h fleet.Health, ttl time.Duration) (err error) {
+	defer s.scrubErr(&err)
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err
@@ -255,7 +267,8 @@ func (s *Store) Beat(ctx context.Context, h fleet.Health, ttl time.Duration) err
 }
 
 // Snapshot implements fleet.Store: one pipeline of reads.
-func (s *Store) Snapshot(ctx context.Context, hosts []string, slots int) (fleet.Snapshot, error) {
+func (s *Store) Snapshot(ctx context.Context, hosts []string, slots int) (_ fleet.Snapshot, err error) {
+	defer s.scrubErr(&err)
 	pipe := s.c.Pipeline()
 	hashes := make([]*redis.MapStringStringCmd, len(hosts))
 	beats := make([]*redis.StringCmd, len(hosts))

@@ -162,13 +162,44 @@ func TestAuthAndDown(t *testing.T) {
 	}
 }
 
+// TestErrorQuotingThePassword: a server that answers AUTH with an error
+// quoting its arguments (here redis-server with AUTH and HELLO disabled:
+// "unknown command 'auth', with args beginning with: 'PASSWORD'") gets the
+// password, but no error of the store holds it: they reach logs and
+// /status. errors.Is still sees through the scrubbing.
+func TestErrorQuotingThePassword(t *testing.T) {
+	r := testenv.StartRedisArgs(t, "--rename-command", "AUTH", "", "--rename-command", "HELLO", "")
+	const password = "i18-quoted-Zq8vW3"
+	s := open(t, r, "i18-quote", password)
+	ctx := context.Background()
+	errs := map[string]error{"ping": s.Ping(ctx)}
+	_, errs["acquire"] = s.Acquire(ctx, "h1/1", 1, time.Second)
+	_, errs["snapshot"] = s.Snapshot(ctx, []string{"h1"}, 1)
+	errs["beat"] = s.Beat(ctx, fleet.Health{Host: "h1"}, time.Second)
+	errs["record"] = s.Record(ctx, fleet.Lease{Token: 1, Holder: "h1/1"}, fleet.Result{Host: "h1", Commit: "c1", Result: fleet.Succeeded})
+	errs["renew"] = s.Renew(ctx, fleet.Lease{Token: 1, Holder: "h1/1"}, time.Second)
+	errs["release"] = s.Release(ctx, fleet.Lease{Token: 1, Holder: "h1/1"})
+	for op, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error from a server that refuses AUTH", op)
+		case strings.Contains(err.Error(), password):
+			t.Errorf("%s: the error holds the password: %v", op, err)
+		case !strings.Contains(err.Error(), "[secret]"):
+			t.Errorf("%s: %v; want the server's quote of the password as [secret]", op, err)
+		}
+	}
+}
+
 // TestUnfitAddress: an address state.UnfitStoreIP refuses gets no
 // connection, so no AUTH with the password: it is refused before connect,
 // as a name that resolves there would be. Only unspecified addresses are
 // tried here (a regression would then reach this machine only);
 // TestUnfitStoreIP in state covers the link-local ones.
 func TestUnfitAddress(t *testing.T) {
-	for _, u := range []string{"redis://0.0.0.0:6379", "rediss://[::]:6379"} {
+	// fe80::1%lo is link-local on the loopback interface: a zone hides
+	// the address from net.ParseIP, and a regression stays on this machine.
+	for _, u := range []string{"redis://0.0.0.0:6379", "rediss://[::]:6379", "redis://[fe80::1%25lo]:6379"} {
 		s, err := Open("i18-unfit", Options{URL: u, Password: "hunter2", Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
