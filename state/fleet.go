@@ -227,9 +227,13 @@ var imdsV6 = net.ParseIP("fd00:ec2::254")
 // UnfitStoreIP says why ip cannot be a coordination store's address, ""
 // when it can (nil included: a name, resolved when the agent connects).
 // A link-local address is where a cloud's metadata service answers
-// (169.254.169.254), never a Redis; an unspecified or multicast address is
+// (169.254.169.254, also as the NAT64 address 64:ff9b::a9fe:a9fe), never
+// a Redis; an unspecified or multicast address is
 // no one's. Loopback and private addresses are the operator's choice.
 func UnfitStoreIP(ip net.IP) string {
+	if v4 := nat64(ip); v4 != nil {
+		ip = v4 // a NAT64 gateway reaches the IPv4 address it embeds
+	}
 	switch {
 	case ip == nil:
 		return ""
@@ -239,6 +243,18 @@ func UnfitStoreIP(ip net.IP) string {
 		return "an unspecified or multicast address; want the store's own address or name"
 	}
 	return ""
+}
+
+// nat64Prefix is the well-known NAT64 prefix 64:ff9b::/96 (RFC 6052).
+var nat64Prefix = net.IP{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// nat64 is the IPv4 address that ip, an address of the well-known NAT64
+// prefix, embeds; nil for any other.
+func nat64(ip net.IP) net.IP {
+	if len(ip) != net.IPv6len || !ip[:12].Equal(nat64Prefix) {
+		return nil
+	}
+	return net.IPv4(ip[12], ip[13], ip[14], ip[15])
 }
 
 // UnfitStoreHost is UnfitStoreIP of host, an address or a name as a URL
