@@ -228,8 +228,8 @@ var imdsV6 = net.ParseIP("fd00:ec2::254")
 // when it can (nil included: a name, resolved when the agent connects).
 // A link-local address is where a cloud's metadata service answers
 // (169.254.169.254, also as the NAT64 address 64:ff9b::a9fe:a9fe), never
-// a Redis; an unspecified or multicast address is
-// no one's. Loopback and private addresses are the operator's choice.
+// a Redis; an unspecified or multicast address is no one's. Loopback and
+// private addresses are the operator's choice.
 func UnfitStoreIP(ip net.IP) string {
 	if v4 := nat64(ip); v4 != nil {
 		ip = v4 // a NAT64 gateway reaches the IPv4 address it embeds
