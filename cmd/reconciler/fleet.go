@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/internal/termtext"
 	"github.com/developer-mesh/reconciler/reconciler/agent"
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
@@ -167,44 +164,23 @@ func printFleet(g *globals, e *state.Env, snap fleet.Snapshot, region *regionVie
 				lease = fmt.Sprintf("held by %s (token %d)", l.Holder, l.Token)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, escapeControls(dash(state.ShortHash(h.Applied))), escapeControls(last), escapeControls(health), escapeControls(lease))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, termtext.Escape(dash(state.ShortHash(h.Applied))), termtext.Escape(last), termtext.Escape(health), termtext.Escape(lease))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if v.Halt != nil {
 		fmt.Fprintf(g.stdout, "halted: the rollout of %s stopped at %s (%s); a newer commit clears it\n",
-			escapeControls(state.ShortHash(v.Halt.Commit)), escapeControls(v.Halt.Host), escapeControls(v.Halt.Error))
+			termtext.Escape(state.ShortHash(v.Halt.Commit)), termtext.Escape(v.Halt.Host), termtext.Escape(v.Halt.Error))
 	}
 	if r := v.After; r != nil {
 		if r.Waiting != "" {
-			fmt.Fprintf(g.stdout, "region: after %s: this env does not start %s yet: %s\n", r.Env, state.ShortHash(r.Commit), escapeControls(r.Waiting))
+			fmt.Fprintf(g.stdout, "region: after %s: this env does not start %s yet: %s\n", r.Env, state.ShortHash(r.Commit), termtext.Escape(r.Waiting))
 		} else {
 			fmt.Fprintf(g.stdout, "region: after %s: %s runs %s healthy past fleet.afterBake; this env may start it\n", r.Env, r.Env, state.ShortHash(r.Commit))
 		}
 	}
 	return nil
-}
-
-// escapeControls is s with each control character, and each byte that is
-// not UTF-8, written as a Go escape (\x1b, \n).
-func escapeControls(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || unicode.IsControl(r) }) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case unicode.IsControl(r):
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // holderHost is the host of a lease holder "host/pid".

@@ -245,11 +245,3 @@ func TestFleetStatusEscapesControls(t *testing.T) {
 		}
 	}
 }
-
-func TestEscapeControls(t *testing.T) {
-	for in, want := range map[string]string{"plain – ok ✓": "plain – ok ✓", "a\x1b[2Jb": `a\x1b[2Jb`, "x\r\ny\t": `x\r\ny\t`, "bad\xffbyte": `bad\xffbyte`, "\u009b31m": `\u009b31m`, "real \uFFFD": "real \uFFFD"} {
-		if got := escapeControls(in); got != want {
-			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

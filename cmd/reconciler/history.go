@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/developer-mesh/reconciler/internal/termtext"
 	"github.com/developer-mesh/reconciler/reconciler/history"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
@@ -59,12 +60,15 @@ func historyCmd(g *globals) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "START\tDURATION\tTRIGGER\tRESULT\tCOMMIT\tAUTHOR\tMESSAGE")
+			// The author, the message and the error come from outside
+			// (a commit, a program's output): control characters are
+			// shown escaped, so that they cannot rewrite the terminal.
 			for _, r := range recs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.UTC().Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Millisecond),
-					dash(r.Trigger), r.Result, state.ShortHash(r.Commit), dash(r.Author), dash(r.Message))
+					termtext.Escape(dash(r.Trigger)), r.Result, termtext.Escape(state.ShortHash(r.Commit)), termtext.Escape(dash(r.Author)), termtext.Escape(dash(r.Message)))
 				if r.Error != "" {
 					first, _, _ := strings.Cut(r.Error, "\n")
-					fmt.Fprintf(tw, "\t\t\t\t\terror: %s\t\n", first)
+					fmt.Fprintf(tw, "\t\t\t\t\terror: %s\t\n", termtext.Escape(first))
 				}
 			}
 			return tw.Flush()

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/developer-mesh/reconciler/internal/termtext"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -67,8 +68,9 @@ func statusCmd(g *globals) *cobra.Command {
 				if r.MemoryLimitBytes > 0 {
 					mem = state.HumanBytes(r.MemoryBytes) + " / " + state.HumanBytes(r.MemoryLimitBytes)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(string(r.Color)), r.State, r.Health, mem,
-					dash(r.RunningImage), dash(desired), dash(state.ShortHash(r.Commit)), since)
+				// What the engine and the labels say is shown escaped.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, dash(string(r.Color)), termtext.Escape(r.State), termtext.Escape(r.Health), mem,
+					termtext.Escape(dash(r.RunningImage)), termtext.Escape(dash(desired)), termtext.Escape(dash(state.ShortHash(r.Commit))), since)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -77,14 +79,14 @@ func statusCmd(g *globals) *cobra.Command {
 				if r.Marker == "" {
 					continue
 				}
-				line := fmt.Sprintf("route %s: nginx routes to %s, marker says %s", r.Service, dash(r.Routed), r.Marker)
+				line := fmt.Sprintf("route %s: nginx routes to %s, marker says %s", r.Service, termtext.Escape(dash(r.Routed)), r.Marker)
 				if r.RouteMismatch {
 					line += " (MISMATCH: nginx's workers do not follow the marker; see reconciler check)"
 				}
 				fmt.Fprintln(g.stdout, line)
 			}
 			for _, n := range st.Names {
-				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, n.Proxy, n.State, dash(string(n.Color)))
+				fmt.Fprintf(g.stdout, "name %s: %s (%s) → %s\n", n.Service, termtext.Escape(n.Proxy), termtext.Escape(n.State), dash(string(n.Color)))
 			}
 			return nil
 		},
