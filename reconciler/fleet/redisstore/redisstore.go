@@ -33,6 +33,23 @@ type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
 
+// ACLRules are the Redis ACL rules (ACL SETUSER NAME on >PASSWORD RULES)
+// of a user that may do all an agent of env does and no more: the keys of
+// env's keyspace only (state.Keyspace), no channels, and only the commands
+// the store sends, its Lua scripts' included. A password that leaks from
+// one env's hosts then reaches no other env's keys and cannot flush or
+// reconfigure the server. The env of a region after this one
+// (fleet.after) reads this store with this env's user too.
+func ACLRules(env string) string {
+	return "resetkeys ~" + state.Keyspace(env) + "* resetchannels -@all " + aclCommands
+}
+
+// aclCommands are the commands the store sends: the connection's (go-redis
+// says HELLO and selects the DB of the URL; its CLIENT SETINFO may be
+// refused, which it ignores), the
+// reads, and the writes of the scripts, which Redis checks too.
+const aclCommands = "+ping +hello +auth +select +get +set +hget +hgetall +pttl +evalsha +eval +del +exists +hset +incr +pexpire"
+
 // Options connect to a store.
 type Options struct {
 	// URL is fleet.store: redis://HOST:PORT[/DB] or rediss://... (TLS).

@@ -3,9 +3,15 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/developer-mesh/reconciler/internal/testenv"
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
@@ -221,5 +227,88 @@ func TestDefaultPort(t *testing.T) {
 	defer s.Close()
 	if o := s.c.Options(); o.Addr != "cache.example.com:6379" || o.DB != 2 {
 		t.Errorf("addr %s db %d; want cache.example.com:6379 db 2", o.Addr, o.DB)
+	}
+}
+
+// TestACLRules: an agent whose store user has only ACLRules of its env
+// does everything an agent does (lease, renew, record, halt, heartbeat,
+// snapshot, release), over TLS too; the same user is refused another
+// env's keys, keys outside the keyspace and admin commands. docs/agent.md
+// shows the rules as ACLRules writes them.
+func TestACLRules(t *testing.T) {
+	for _, withTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", withTLS), func(t *testing.T) {
+			r := testenv.StartRedis(t, withTLS)
+			ctx := context.Background()
+			admin := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), Password: r.Password, TLSConfig: r.TLS})
+			defer admin.Close()
+			const env, user, pw = "i18-acl", "fleet-i18-acl", "acl-pw-7c1d"
+			args := []any{"ACL", "SETUSER", user, "on", ">" + pw}
+			for _, rule := range strings.Fields(ACLRules(env)) {
+				args = append(args, rule)
+			}
+			if err := admin.Do(ctx, args...).Err(); err != nil {
+				t.Fatalf("ACL SETUSER: %v", err)
+			}
+			s, err := Open(env, Options{URL: r.URL() + "/3", Username: user, Password: pw, TLS: r.TLS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Ping(ctx); err != nil {
+				t.Fatal(err)
+			}
+			l, err := s.Acquire(ctx, "h1/1", 1, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Renew(ctx, l, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []fleet.Result{
+				{Host: "h1", Commit: "c1", Result: fleet.Failed, Error: "health check failed", At: time.Now()},
+				{Host: "h1", Commit: "c2", Result: fleet.Succeeded, At: time.Now()},
+			} {
+				if err := s.Record(ctx, l, res); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Beat(ctx, fleet.Health{Host: "h1", Commit: "c2", Healthy: true, At: time.Now()}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := s.Snapshot(ctx, []string{"h1", "h2"}, 1)
+			if err != nil || snap.Hosts["h1"].Applied.Commit != "c2" || snap.Halt != nil || snap.Hosts["h1"].Health == nil {
+				t.Fatalf("snapshot %+v, %v", snap, err)
+			}
+			if err := s.Release(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+
+			other, err := Open("i18-other", Options{URL: r.URL(), Username: user, Password: pw, TLS: r.TLS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			if _, err := other.Acquire(ctx, "h1/1", 1, time.Minute); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("another env's lease with this env's user: %v, want NOPERM", err)
+			}
+			if _, err := other.Snapshot(ctx, []string{"h1"}, 1); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Errorf("another env's snapshot with this env's user: %v, want NOPERM", err)
+			}
+			limited := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(r.Host, strconv.Itoa(r.Port)), Username: user, Password: pw, TLSConfig: r.TLS})
+			defer limited.Close()
+			for _, cmd := range [][]any{{"SET", "elsewhere", "x"}, {"FLUSHALL"}, {"CONFIG", "SET", "requirepass", ""}, {"KEYS", "*"}} {
+				if err := limited.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+					t.Errorf("%v with the env's user: %v, want NOPERM", cmd, err)
+				}
+			}
+		})
+	}
+	doc, err := os.ReadFile("../../../docs/agent.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ACLRules("prod-us-east-1"); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/agent.md does not show the ACL rules as ACLRules writes them:\n%s", want)
 	}
 }
