@@ -719,10 +719,10 @@ type DNSRecord struct {
 	Failover string `json:"failover,omitempty"`
 	// SetIdentifier tells this region's record set from the other
 	// regions' record sets of the same name and type; default the
-	// environment's name. 1 to 128 characters. Another env's name is
-	// refused when that env's file declares the same record set, and so
-	// is a setIdentifier written in a base file (extends), which every
-	// env extending it would share.
+	// environment's name. 1 to 128 characters. A record set (zone, name,
+	// type and setIdentifier) that another env's file declares at the same
+	// commit is refused, and so is a setIdentifier written in a base file
+	// (extends), which every env extending it would share.
 	SetIdentifier string `json:"setIdentifier,omitempty"`
 	// HealthCheck is the Route 53 health check whose failure takes this
 	// record set out of the answers. Required for a failover PRIMARY

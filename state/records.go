@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"slices"
 	"strings"
@@ -206,7 +207,7 @@ func (c *checker) checkRecords(e *Env) {
 		return
 	}
 	seen := map[RecordKey]string{}
-	others := map[string][]RecordKey{}
+	var others map[RecordKey]string // read on first use
 	for i, r := range e.Route53.Records {
 		p := fmt.Sprintf("route53.records[%d]", i)
 		if !c.ok(p) {
@@ -306,37 +307,49 @@ func (c *checker) checkRecords(e *Env) {
 				c.errf(p, "the same record set as %s (zone, name, type and setIdentifier): want one entry per record set", prev)
 			}
 			seen[k] = p
-			if setID != e.Environment && c.otherEnvDeclares(setID, k, others) {
-				c.errf(p+".setIdentifier", "%s is env %s's: %s declares the same record set (%s %s, zone %s), and one env never writes another's record sets; want this region's own identifier (default: the env's name)",
-					quote(setID), setID, EnvPath(setID), k.Name, k.Type, k.Zone)
+			if others == nil {
+				others = c.otherEnvsRecords(e.Environment)
+			}
+			if other, ok := others[k]; ok {
+				c.errf(p, "record set %s is env %s's too: %s declares it, and one env never writes another's record sets (each deploy would overwrite the other's, and a removal delete it); want this env's own setIdentifier (default: the env's name) or the record set in one env only",
+					k, other, EnvPath(other))
 			}
 		}
 	}
 }
 
-// otherEnvDeclares reports whether the env named id, another env of the
-// repository, declares the record set k in its own file (its records with
-// their default set identifier, its name). A record set of this env with
-// another env's name as its setIdentifier would otherwise overwrite that
-// env's share of the name (an UPSERT of the same record set), and later
-// delete it. others caches the record sets read per env.
-func (c *checker) otherEnvDeclares(id string, k RecordKey, others map[string][]RecordKey) bool {
-	if c.fsys == nil || checkName(id) != nil {
-		return false
+// otherEnvsRecords is the record sets that the other envs of the
+// repository (every envs/NAME.yaml whose environment is NAME, base files
+// merged) declare, each with its env's name. Two envs that declare one
+// record set (zone, name, type and setIdentifier) would each UPSERT it
+// over the other's values, and one's removal would delete the other's. An
+// env file that does not parse is left to its own validate. Empty without
+// the commit's tree (c.fsys).
+func (c *checker) otherEnvsRecords(env string) map[RecordKey]string {
+	out := map[RecordKey]string{}
+	if c.fsys == nil {
+		return out
 	}
-	keys, ok := others[id]
-	if !ok {
-		if data, err := readFile(c.fsys, EnvPath(id)); err == nil {
-			// That env's own problems are its own validate's.
-			if pe, _, _ := decode(c.fsys, EnvPath(id), data); pe != nil && pe.Environment == id {
-				for _, rs := range pe.RecordSets() {
-					keys = append(keys, rs.RecordKey)
-				}
+	entries, err := fs.ReadDir(c.fsys, "envs")
+	if err != nil {
+		return out
+	}
+	for _, de := range entries {
+		name, ok := strings.CutSuffix(de.Name(), ".yaml")
+		if !ok || name == env || !de.Type().IsRegular() || checkName(name) != nil {
+			continue
+		}
+		data, err := readFile(c.fsys, EnvPath(name))
+		if err != nil {
+			continue
+		}
+		if pe, _, _ := decode(c.fsys, EnvPath(name), data); pe != nil && pe.Environment == name {
+			for _, rs := range pe.RecordSets() {
+				out[rs.RecordKey] = name
 			}
 		}
-		others[id] = keys
 	}
-	return slices.Contains(keys, k)
+	return out
 }
 
 func hasService(e *Env, name string) bool {

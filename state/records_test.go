@@ -132,11 +132,19 @@ services:
 	}
 	for _, tc := range []struct{ name, file, want string }{
 		{"claims another env's", region("API.example.com.", "prod-us-east-1"),
-			`envs/prod-eu-west-1.yaml:5: route53.records[0].setIdentifier: "prod-us-east-1" is env prod-us-east-1's: envs/prod-us-east-1.yaml declares the same record set (api.example.com. A, zone Z1)`},
+			`envs/prod-eu-west-1.yaml:5: route53.records[0]: record set api.example.com. A prod-us-east-1 (zone Z1) is env prod-us-east-1's too: envs/prod-us-east-1.yaml declares it`},
 		{"another name", region("www.example.com", "prod-us-east-1"), ""},
 		{"no such env", region("api.example.com", "eu"), ""},
+		// An identifier that is no env's name, declared by two envs.
+		{"the same identifier in two envs", region("api.example.com", "primary"),
+			`envs/prod-eu-west-1.yaml:5: route53.records[0]: record set api.example.com. A primary (zone Z1) is env staging-us's too: envs/staging-us.yaml declares it`},
+		{"another zone", strings.Replace(region("api.example.com", "primary"), "Z1", "Z2", 1), ""},
 	} {
-		fsys := fstest.MapFS{"envs/prod-us-east-1.yaml": {Data: []byte(victim)}, "envs/prod-eu-west-1.yaml": {Data: []byte(tc.file)}}
+		fsys := fstest.MapFS{"envs/prod-us-east-1.yaml": {Data: []byte(victim)}, "envs/prod-eu-west-1.yaml": {Data: []byte(tc.file)},
+			"envs/staging-us.yaml": {Data: []byte(strings.NewReplacer("prod-us-east-1", "staging-us", "values:", "setIdentifier: primary, values:").Replace(victim))},
+			"envs/broken.yaml":     {Data: []byte("environment: broken\nroute53: [\n")},
+			"envs/prod-base.yaml":  {Data: []byte("services: {}\n")},
+			"envs/notes.txt":       {Data: []byte("not an env")}}
 		_, err := state.Load(fsys, "prod-eu-west-1")
 		switch {
 		case tc.want == "" && err != nil:
