@@ -21,8 +21,10 @@ type Env struct {
 	// ...), and on the same key this file's value wins; a list (command,
 	// smoke, notify, fleet.hosts ...) or a single value of this file
 	// replaces the base's whole. A key cannot be removed: a base holds
-	// only what every file that extends it shares. environment is never
-	// inherited. A base may extend another base; a chain that loops is
+	// only what every file that extends it shares, and a key of this file
+	// set to null (~, or nothing after its colon) where the base holds a
+	// value is refused. environment is never inherited. A base may extend
+	// another base; a chain that loops, or one longer than 8 files, is
 	// refused. Errors name the file and line that hold the value, the
 	// base's for an inherited one. Optional.
 	Extends string `json:"extends,omitempty"`

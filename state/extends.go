@@ -92,7 +92,8 @@ func (w *walker) extend(fsys fs.FS, file string, body *yaml.Node, chain []string
 			return fail("extends loops: %s → %s", strings.Join(chain[i:], " → "), base)
 		}
 	}
-	if len(chain) > maxExtends {
+	// chain holds file and the files before it: base would be one more.
+	if len(chain) >= maxExtends {
 		return fail("more than %d files extend one another; want a shorter chain", maxExtends)
 	}
 	data, err := readFile(fsys, base)
@@ -132,5 +133,47 @@ func (w *walker) extend(fsys fs.FS, file string, body *yaml.Node, chain []string
 	// The environment's name is each file's own, and extends is consumed
 	// here: neither is inherited.
 	bbody = w.without(bbody, map[string][]string{"environment": nil, "extends": nil})
+	w.refuseNulls(file, base, body, bbody, "", 0)
 	return w.inherit(body, bbody, nil, 0)
+}
+
+// refuseNulls reports each key that body, the mapping of file, sets to
+// null (~, or nothing after the colon) where base, the mapping of the file
+// baseFile, holds a value: a key cannot be removed through extends, and a
+// null would do just that. The base's value then stands in for the null,
+// so that the walk does not report the same line a second time.
+func (w *walker) refuseNulls(file, baseFile string, body, base *yaml.Node, path string, depth int) {
+	body, base = resolveAlias(body), resolveAlias(base)
+	if body == nil || base == nil || body.Kind != yaml.MappingNode || base.Kind != yaml.MappingNode || depth > 4 {
+		return
+	}
+	inBase := map[string]*yaml.Node{}
+	for _, kv := range w.quietPairs(base) {
+		inBase[kv[0].Value] = kv[1]
+	}
+	for i := 0; i+1 < len(body.Content); i += 2 {
+		k := resolveAlias(body.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			continue
+		}
+		b, ok := inBase[k.Value]
+		if !ok || isNull(b) {
+			continue
+		}
+		field := k.Value
+		if path != "" {
+			field = path + "." + k.Value
+		}
+		if isNull(body.Content[i+1]) {
+			// A value of a base's base names its own file.
+			from := baseFile
+			if f, ok := w.doc.origin[b]; ok {
+				from = f
+			}
+			w.errs = append(w.errs, &FieldError{File: file, Line: k.Line, Field: field, Msg: fmt.Sprintf("null would remove the value inherited from %s, and extends cannot remove a key; leave %s out to inherit it, or write a value", from, k.Value)})
+			body.Content[i+1] = b
+			continue
+		}
+		w.refuseNulls(file, baseFile, body.Content[i+1], b, field, depth+1)
+	}
 }

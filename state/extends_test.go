@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -128,6 +129,31 @@ services:
 	}
 }
 
+// chainFiles returns n files, envs/child.yaml extending envs/c1.yaml and
+// so on, the last holding a service: a chain of n files.
+func chainFiles(n int) map[string]string {
+	files := map[string]string{}
+	name := "child"
+	for i := 1; i < n; i++ {
+		files["envs/"+name+".yaml"] = fmt.Sprintf("extends: c%d.yaml\n", i)
+		name = fmt.Sprintf("c%d", i)
+	}
+	files["envs/child.yaml"] += "environment: child\n"
+	files["envs/"+name+".yaml"] = "services:\n  api:\n    image: ghcr.io/acme/api:v1\n"
+	return files
+}
+
+// TestExtendsChainOf8 loads a chain of 8 files, the longest allowed.
+func TestExtendsChainOf8(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for name, data := range chainFiles(8) {
+		fsys[name] = &fstest.MapFile{Data: []byte(data)}
+	}
+	if _, err := Load(fsys, "child"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestExtendsErrors(t *testing.T) {
 	valid := "environment: %s\nservices:\n  api:\n    image: ghcr.io/acme/api:v1\n"
 	for _, tc := range []struct {
@@ -203,6 +229,35 @@ func TestExtendsErrors(t *testing.T) {
 			"extending itself",
 			map[string]string{"envs/child.yaml": "extends: child.yaml\n" + strings.Replace(valid, "%s", "child", 1)},
 			[]string{`envs/child.yaml:1: extends: extends loops: envs/child.yaml → envs/child.yaml`},
+		},
+		{
+			"a null in the child does not remove the base's mapping",
+			map[string]string{
+				"envs/base.yaml":  "services:\n  api:\n    image: ghcr.io/acme/api:v1\n    env: {A: \"1\"}\n",
+				"envs/child.yaml": "extends: base.yaml\nenvironment: child\nservices:\n  api:\n    env: ~\n",
+			},
+			[]string{`envs/child.yaml:5: services.api.env: null would remove the value inherited from envs/base.yaml`},
+		},
+		{
+			"an empty key in the child does not remove the base's scalar",
+			map[string]string{
+				"envs/base.yaml":  "keepImages: 5\n" + strings.Replace(valid, "environment: %s\n", "", 1),
+				"envs/child.yaml": "extends: base.yaml\nenvironment: child\nkeepImages:\n",
+			},
+			[]string{`envs/child.yaml:3: keepImages: null would remove the value inherited from envs/base.yaml`},
+		},
+		{
+			"a null fleet in a region's file does not make it a single host",
+			map[string]string{
+				"envs/base.yaml":  "fleet:\n  store: redis://10.0.0.5\n  hosts: [a, b]\n" + strings.Replace(valid, "environment: %s\n", "", 1),
+				"envs/child.yaml": "extends: base.yaml\nenvironment: child\nfleet:\n",
+			},
+			[]string{`envs/child.yaml:3: fleet: null would remove the value inherited from envs/base.yaml`},
+		},
+		{
+			"a chain longer than 8 files",
+			chainFiles(9),
+			[]string{`envs/c7.yaml:1: extends: more than 8 files extend one another`},
 		},
 		{
 			"a base's extends that is not a string",
