@@ -25,7 +25,10 @@ func fleetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fleet",
 		Short: "Look at the hosts of an env that runs on several (the env file's fleet section)",
-		Args:  cobra.NoArgs,
+		// Runnable, so that cobra checks the arguments: a command with
+		// subcommands and no RunE prints its help for any word, exit 0.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var f envFlags
 	var output string

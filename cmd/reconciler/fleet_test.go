@@ -245,3 +245,18 @@ func TestFleetStatusEscapesControls(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetUnknownSubcommand: "fleet" alone prints its help, and an
+// unknown subcommand is an error (exit 1), as any bad command line is; it
+// printed the help and exited 0.
+func TestFleetUnknownSubcommand(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, "fleet", "stauts")
+	if code != 1 || !strings.Contains(errOut, `unknown command "stauts" for "reconciler fleet"`) {
+		t.Errorf("fleet stauts: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "fleet")
+	if code != 0 || !strings.Contains(out, "status") {
+		t.Errorf("fleet: exit %d\n%s%s", code, out, errOut)
+	}
+}
