@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Promotion is what promote copies from one env file to another: the image
@@ -85,6 +87,11 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
+	// The errors name --service only when it was given.
+	flag := "service"
+	if len(services) > 0 {
+		flag = "--service"
+	}
 	var errs []error
 	for _, n := range names {
 		src, ok1 := fromImgs[n]
@@ -95,9 +102,9 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 		case !ok2 && toAll[n] == src.Image:
 			// Inherited from a base, and already FROM's image.
 		case !ok2 && toAll[n] != "":
-			errs = append(errs, fmt.Errorf("--service %s: its image %s is inherited from envs/%s (extends), not written in %s; promote edits %s only: write the service's image: there, or change the base by hand", n, toAll[n], loaded[to].Extends, toPath, toPath))
+			errs = append(errs, fmt.Errorf("%s %s: its image %s is inherited from %s (extends), not written in %s; promote edits %s only: write the service's image: there, or change the base by hand", flag, n, toAll[n], imageBase(fsys, loaded[to].Extends, n), toPath, toPath))
 		case !ok2:
-			errs = append(errs, fmt.Errorf("--service %s: not in %s (add it there by hand first)", n, toPath))
+			errs = append(errs, fmt.Errorf("%s %s: not in %s (add it there by hand first)", flag, n, toPath))
 		case src.Image != dst.Image:
 			pr.Set[n], pr.Old[n] = src.Image, dst.Image
 		}
@@ -129,6 +136,33 @@ func Promote(fsys fs.FS, from, to string, services []string) (*Promotion, error)
 	}
 	pr.Summary, pr.Diff = summary.String(), diff.String()
 	return pr, nil
+}
+
+// imageBase returns the base file, from envs/ext (an env's extends) down
+// its chain, whose text writes the image of service n: the file where an
+// inherited image is changed. It returns envs/ext when none does.
+func imageBase(fsys fs.FS, ext, n string) string {
+	first := "envs/" + ext
+	for range maxExtends {
+		p := "envs/" + ext
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			break
+		}
+		if imgs, err := Images(data); err == nil {
+			if _, ok := imgs[n]; ok {
+				return p
+			}
+		}
+		var next struct {
+			Extends string `yaml:"extends"`
+		}
+		if yaml.Unmarshal(data, &next) != nil || extendsProblem(next.Extends) != "" {
+			break
+		}
+		ext = next.Extends
+	}
+	return first
 }
 
 // loadedImages returns the image of every service of e, and of its

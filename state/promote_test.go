@@ -58,9 +58,22 @@ func TestPromoteBetweenRegions(t *testing.T) {
 		!strings.Contains(string(pr.Data), "image: web:v3 # pinned\n") {
 		t.Fatalf("path %s set %v old %v data:\n%s", pr.Path, pr.Set, pr.Old, pr.Data)
 	}
+	// No --service was given: the error does not name the flag.
 	_, err = Promote(fsys, "prod-us-east-1", "prod-eu-west-1", nil)
-	if err == nil || !strings.Contains(err.Error(), "--service worker: its image worker:v1 is inherited from envs/prod-base.yaml (extends), not written in envs/prod-eu-west-1.yaml") {
+	if err == nil || !strings.HasPrefix(err.Error(), "service worker: its image worker:v1 is inherited from envs/prod-base.yaml (extends), not written in envs/prod-eu-west-1.yaml") {
 		t.Fatalf("inherited image: %v", err)
+	}
+	_, err = Promote(fsys, "prod-us-east-1", "prod-eu-west-1", []string{"worker"})
+	if err == nil || !strings.HasPrefix(err.Error(), "--service worker: its image worker:v1 is inherited from envs/prod-base.yaml") {
+		t.Fatalf("inherited image, --service worker: %v", err)
+	}
+	// An image the base inherits from its own base names the file that
+	// writes it, where it is changed.
+	fsys["envs/prod-base.yaml"] = &fstest.MapFile{Data: []byte("extends: common/images.yaml\nservices:\n  web:\n    image: web:v1\n    containerPort: 8080\n")}
+	fsys["envs/common/images.yaml"] = &fstest.MapFile{Data: []byte("services:\n  worker:\n    image: worker:v1\n")}
+	_, err = Promote(fsys, "prod-us-east-1", "prod-eu-west-1", []string{"worker"})
+	if err == nil || !strings.Contains(err.Error(), "is inherited from envs/common/images.yaml (extends)") {
+		t.Fatalf("image of the base's base: %v", err)
 	}
 	// The other way: FROM's images come from its file and its base alike.
 	fsys["envs/prod-us-east-1.yaml"] = &fstest.MapFile{Data: []byte("extends: prod-base.yaml\nenvironment: prod-us-east-1\nservices:\n  web:\n    image: web:v1\n")}
