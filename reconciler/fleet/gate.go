@@ -117,6 +117,13 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 				g.log().Info("--host is set but the env file has no fleet section: this host deploys on its own", zap.String("commit", state.ShortHash(rev.Hash)))
 			})
 		}
+		if err == nil {
+			// No fleet (any more): nothing of an older commit's fleet
+			// stays in /status or the metrics.
+			g.mu.Lock()
+			g.st = Status{}
+			g.mu.Unlock()
+		}
 		// Bad input fails in the host's own Sync, with its errors; an env
 		// without a fleet is one host.
 		return g.Inner(ctx, rev, mode)

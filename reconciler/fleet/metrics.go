@@ -34,6 +34,10 @@ func (c *Collector) Describe() []*metrics.Desc {
 // Collect implements metrics.Collector.
 func (c *Collector) Collect(sink *metrics.Sink) {
 	s := c.gate.Status()
+	// As /status: an env without a fleet has no store to report on.
+	if s.Fleet == nil && s.StoreError == "" && s.Waiting == "" && s.Lease == nil {
+		return
+	}
 	b := func(v bool) float64 {
 		if v {
 			return 1
