@@ -205,7 +205,7 @@ func openFleetStore(ctx context.Context, g *globals, e *state.Env) (*redisstore.
 		r := secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}
 		vals, err := r.Resolve(ctx, []state.SecretRef{ref})
 		if err != nil {
-			return nil, fmt.Errorf("fleet.auth: %w", err)
+			return nil, fmt.Errorf("%w: %w", fleet.ErrAuth, err)
 		}
 		opts.Password = vals[ref]
 	}

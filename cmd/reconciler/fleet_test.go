@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,30 @@ func TestFleetUnknownSubcommand(t *testing.T) {
 	code, out, errOut = runCLI(t, "fleet")
 	if code != 0 || !strings.Contains(out, "status") {
 		t.Errorf("fleet: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestFleetAuthNotReadIsNotUnreachable: a fleet.auth reference that does
+// not resolve (here an env: variable the agent's environment lacks) is
+// said as such: the store was never dialed, so "unreachable" would send
+// the operator to the network instead of to the agent's settings.
+func TestFleetAuthNotReadIsNotUnreachable(t *testing.T) {
+	env := "i18" + testenv.UniqueEnv(t)
+	e := &state.Env{Environment: env,
+		Fleet: &state.Fleet{Store: "redis://127.0.0.1:1", Auth: "env:I18_UNSET_PASSWORD", Hosts: []string{"h1"}, Parallel: 1, LeaseTTL: &state.Duration{Duration: 30 * time.Second}}}
+	t.Setenv("I18_UNSET_PASSWORD", "") // restored after the test
+	os.Unsetenv("I18_UNSET_PASSWORD")
+	g := &globals{stdout: io.Discard, stderr: io.Discard, stateDir: t.TempDir(), log: zap.NewNop(), aws: &awscloud.Loader{Helper: testAWSHelper}}
+	gate := fleetGate(g, env, "h1", time.Minute, func(agent.Revision, string) (*state.Env, error) { return e, nil },
+		func(context.Context, agent.Revision, agent.Mode) (agent.Outcome, error) {
+			t.Error("deployed without the store")
+			return agent.Outcome{}, nil
+		})
+	if _, err := gate.Sync(context.Background(), agent.Revision{Hash: "c1"}, agent.Deploy); err == nil {
+		t.Fatal("sync: no error")
+	}
+	w := gate.Status().Waiting
+	if strings.Contains(w, "unreachable") || !strings.Contains(w, "fleet.auth") || !strings.Contains(w, "I18_UNSET_PASSWORD") || !strings.Contains(w, "deploying nothing new") {
+		t.Errorf("waiting %q, want it to say that fleet.auth was not read, and that nothing new deploys", w)
 	}
 }

@@ -37,6 +37,11 @@ var ErrHeld = errors.New("rollout lease held")
 // fencing token did not match, and nothing was written.
 var ErrLost = errors.New("rollout lease lost")
 
+// ErrAuth wraps an error of Gate.Open or Gate.OpenEnv that came before
+// any connection: the store's password (fleet.auth) could not be read. The
+// Gate says so rather than calling the store unreachable.
+var ErrAuth = errors.New("the coordination store's password (fleet.auth) was not read")
+
 // Lease is one held slot of an env's rollout lease.
 type Lease struct {
 	// Slot is the slot, 0 to parallel-1.

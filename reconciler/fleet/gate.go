@@ -146,6 +146,9 @@ func (g *Gate) Sync(ctx context.Context, rev agent.Revision, mode agent.Mode) (a
 		}
 		return out, serr
 	}
+	if errors.Is(err, ErrAuth) {
+		return agent.Outcome{}, g.wait(fmt.Errorf("%w; deploying nothing new, serving the applied commit", err), false)
+	}
 	if err != nil {
 		return agent.Outcome{}, g.wait(fmt.Errorf("coordination store unreachable: deploying nothing new, serving the applied commit: %w", err), false)
 	}
@@ -237,6 +240,9 @@ func (g *Gate) RegionTurn(ctx context.Context, rev agent.Revision, f *state.Flee
 		return fmt.Sprintf("fleet.after: %s at %s waits for this env in turn (fleet.after: %s): a loop; deploying nothing new", path, short, g.Env)
 	}
 	st, err := g.OpenEnv(ctx, pe)
+	if errors.Is(err, ErrAuth) {
+		return fmt.Sprintf("region %s: %v; deploying nothing new, serving the applied commit", f.After, err)
+	}
 	if err != nil {
 		return fmt.Sprintf("the coordination store of region %s is unreachable: deploying nothing new, serving the applied commit: %v", f.After, err)
 	}
