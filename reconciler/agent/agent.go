@@ -224,6 +224,9 @@ type Agent struct {
 	rewritten map[string]string
 	// fetchErr, deployErr and healErr make up readiness.
 	fetchErr, deployErr, healErr error
+	// waitedFor is the commit whose last try waited (st.Waiting says
+	// why): its next tries log only a new reason.
+	waitedFor string
 }
 
 // Status is the agent's state as /status reports it.
@@ -498,18 +501,31 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 		}
 	}
 
-	log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
+	// A commit that waits (its turn in a fleet) is tried at every poll:
+	// "deploying" and "not deploying yet" are said once, then only a new
+	// reason to wait (the fleet logs when it takes the rollout lease).
+	a.mu.Lock()
+	waited := ""
+	if a.waitedFor == rev.Hash {
+		waited = a.st.Waiting
+	}
+	a.mu.Unlock()
+	if waited == "" {
+		log.Info("deploying", zap.String("author", rev.Author), zap.String("message", rev.Message))
+	}
 	out, err := a.cfg.Sync(ctx, rev, Deploy)
 	if errors.Is(err, ErrWait) {
 		// Nothing was tried: no record, the readiness stays.
 		a.mu.Lock()
-		a.st.Waiting = err.Error()
+		a.st.Waiting, a.waitedFor = err.Error(), rev.Hash
 		a.mu.Unlock()
-		log.Info("not deploying yet", zap.Error(err))
+		if err.Error() != waited {
+			log.Info("not deploying yet", zap.Error(err))
+		}
 		return err
 	}
 	a.mu.Lock()
-	a.st.Waiting = ""
+	a.st.Waiting, a.waitedFor = "", ""
 	a.mu.Unlock()
 	rec.End, rec.Steps = time.Now().UTC(), out.Changes
 	rec.Requests, rec.Errors, rec.StreamsCut = out.Requests, out.Errors, out.StreamsCut

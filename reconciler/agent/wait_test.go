@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestWaitRecordsNothing: a Sync that waits (its turn in a fleet) is asked
@@ -12,7 +15,11 @@ import (
 func TestWaitRecordsNothing(t *testing.T) {
 	t.Parallel()
 	f := &fake{tip: "a"}
-	a := start(t, f, func(c *Config) { c.Fleet = func() any { return map[string]string{"host": "h2"} } })
+	core, logs := observer.New(zap.InfoLevel)
+	a := start(t, f, func(c *Config) {
+		c.Fleet = func() any { return map[string]string{"host": "h2"} }
+		c.Log = zap.New(core)
+	})
 	eventually(t, "a applied", func() bool { return a.Status().AppliedCommit == "a" })
 	f.set(func() { f.syncErr["b"] = Wait(errors.New("waiting for host h1 to deploy b first")) })
 	f.set(func() { f.tip = "b" })
@@ -26,6 +33,17 @@ func TestWaitRecordsNothing(t *testing.T) {
 	}
 	if got := f.results(); got != "start:a:succeeded" {
 		t.Fatalf("history while waiting: %s", got)
+	}
+	// Said once, not at every try; a new reason is said again.
+	if d, w := logs.FilterMessage("deploying").Len(), logs.FilterMessage("not deploying yet").Len(); d != 2 || w != 1 {
+		t.Fatalf("after %d tries of b: %d \"deploying\" (want 2: a, then b once), %d \"not deploying yet\" (want 1)", f.count("apply b"), d, w)
+	}
+	f.set(func() { f.syncErr["b"] = Wait(errors.New("waiting for the canary h1 to bake b")) })
+	eventually(t, "the new reason said", func() bool { return logs.FilterMessage("not deploying yet").Len() == 2 })
+	n := f.count("apply b")
+	eventually(t, "more tries of b", func() bool { return f.count("apply b") > n+3 })
+	if d, w := logs.FilterMessage("deploying").Len(), logs.FilterMessage("not deploying yet").Len(); d != 2 || w != 2 {
+		t.Fatalf("after a new reason: %d \"deploying\", %d \"not deploying yet\", want 2 and 2", d, w)
 	}
 	f.set(func() { delete(f.syncErr, "b") })
 	eventually(t, "b applied", func() bool { return a.Status().AppliedCommit == "b" })
