@@ -207,6 +207,11 @@ func openFleetStore(ctx context.Context, g *globals, e *state.Env) (*redisstore.
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", fleet.ErrAuth, err)
 		}
+		if vals[ref] == "" {
+			// No AUTH would be sent: a store that wants one refuses every
+			// command, one that does not is open to anyone.
+			return nil, fmt.Errorf("%w: %s is empty; want the store's password there, or no fleet.auth for a store without AUTH", fleet.ErrAuth, ref)
+		}
 		opts.Password = vals[ref]
 	}
 	st, err := redisstore.Open(e.Environment, opts)

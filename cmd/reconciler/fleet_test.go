@@ -285,4 +285,12 @@ func TestFleetAuthNotReadIsNotUnreachable(t *testing.T) {
 	if strings.Contains(w, "unreachable") || !strings.Contains(w, "fleet.auth") || !strings.Contains(w, "I18_UNSET_PASSWORD") || !strings.Contains(w, "deploying nothing new") {
 		t.Errorf("waiting %q, want it to say that fleet.auth was not read, and that nothing new deploys", w)
 	}
+	// Set but empty: no AUTH would be sent, which is never meant.
+	t.Setenv("I18_UNSET_PASSWORD", "")
+	if _, err := gate.Sync(context.Background(), agent.Revision{Hash: "c1"}, agent.Deploy); err == nil {
+		t.Fatal("sync with an empty password: no error")
+	}
+	if w := gate.Status().Waiting; strings.Contains(w, "unreachable") || !strings.Contains(w, "env:I18_UNSET_PASSWORD is empty") {
+		t.Errorf("waiting %q with an empty password, want it to say that fleet.auth is empty", w)
+	}
 }

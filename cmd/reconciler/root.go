@@ -84,7 +84,7 @@ type envFlags struct {
 func (f *envFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.env, "env", "", "environment name: reads envs/NAME.yaml (required)")
 	cmd.Flags().StringVar(&f.repo, "repo", ".", "git repository: a path or a URL")
-	cmd.Flags().StringVar(&f.ref, "ref", "", "git revision to deploy (default HEAD)")
+	cmd.Flags().StringVar(&f.ref, "ref", "", "git revision of the desired state (default HEAD)")
 	f.git.register(cmd)
 	_ = cmd.MarkFlagRequired("env")
 }
