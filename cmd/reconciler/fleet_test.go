@@ -24,28 +24,8 @@ import (
 // result, health, the lease holder and the halt.
 func TestFleetStatus(t *testing.T) {
 	r := testenv.StartRedis(t, false)
-	env := "i18" + testenv.UniqueEnv(t)
-	t.Setenv("I18_FLEET_PASSWORD", r.Password)
-	repo := testenv.NewRepo(t)
-	repo.Write("envs/"+env+".yaml", `environment: `+env+`
-services:
-  web:
-    image: example.com/web:v1
-    containerPort: 8080
-fleet:
-  store: `+r.URL()+`
-  auth: env:I18_FLEET_PASSWORD
-  hosts: [web-1, web-2, web-3]
-  canary: web-1
-`)
-	repo.Commit("fleet")
-
+	env, repo, st := fleetFixture(t, r, "[web-1, web-2, web-3]\n  canary: web-1")
 	ctx := context.Background()
-	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	now := time.Now()
 	l, err := st.Acquire(ctx, "web-1/100", 1, time.Minute)
 	if err != nil {
@@ -210,18 +190,8 @@ func TestFleetAuthWithEnvAWS(t *testing.T) {
 // that look like the table's.
 func TestFleetStatusEscapesControls(t *testing.T) {
 	r := testenv.StartRedis(t, false)
-	env := "i18" + testenv.UniqueEnv(t)
-	t.Setenv("I18_FLEET_PASSWORD", r.Password)
-	repo := testenv.NewRepo(t)
-	repo.Write("envs/"+env+".yaml", "environment: "+env+"\nservices:\n  web:\n    image: example.com/web:v1\n    containerPort: 8080\n"+
-		"fleet:\n  store: "+r.URL()+"\n  auth: env:I18_FLEET_PASSWORD\n  hosts: [web-1, web-2]\n")
-	repo.Commit("fleet")
+	env, repo, st := fleetFixture(t, r, "[web-1, web-2]")
 	ctx := context.Background()
-	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	l, err := st.Acquire(ctx, "web-1/1\x1b[8m", 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -293,4 +263,25 @@ func TestFleetAuthNotReadIsNotUnreachable(t *testing.T) {
 	if w := gate.Status().Waiting; strings.Contains(w, "unreachable") || !strings.Contains(w, "env:I18_UNSET_PASSWORD is empty") {
 		t.Errorf("waiting %q with an empty password, want it to say that fleet.auth is empty", w)
 	}
+}
+
+// fleetFixture commits, in a new repository, an env (a fresh name) of one
+// web service with a fleet on r: AUTH from env:I18_FLEET_PASSWORD (set to
+// r's password), then "hosts: " and hosts (more lines of the fleet may
+// follow it). It opens that env's store as an agent would; the store is
+// closed when the test ends.
+func fleetFixture(t *testing.T, r *testenv.Redis, hosts string) (env string, repo *testenv.Repo, st *redisstore.Store) {
+	t.Helper()
+	env = "i18" + testenv.UniqueEnv(t)
+	t.Setenv("I18_FLEET_PASSWORD", r.Password)
+	repo = testenv.NewRepo(t)
+	repo.Write("envs/"+env+".yaml", "environment: "+env+"\nservices:\n  web:\n    image: example.com/web:v1\n    containerPort: 8080\n"+
+		"fleet:\n  store: "+r.URL()+"\n  auth: env:I18_FLEET_PASSWORD\n  hosts: "+hosts+"\n")
+	repo.Commit("fleet")
+	st, err := redisstore.Open(env, redisstore.Options{URL: r.URL(), Password: r.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return env, repo, st
 }
