@@ -540,6 +540,20 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 	switch {
 	case err == nil:
 		rec.Result = resultSucceeded
+	case ctx.Err() != nil:
+		rec.Result, rec.Error = resultInterrupted, err.Error()
+	case errors.Is(err, ErrTransient):
+		rec.Result, rec.Error = resultTransient, err.Error()
+	default:
+		rec.Result, rec.Error = resultFailed, err.Error()
+	}
+	// The attempt is counted and recorded before /status and readiness
+	// say its outcome: whoever sees the commit applied (or failed) there
+	// finds it in the history and the metrics too.
+	m.Deployments.WithLabelValues(env, rec.Result).Inc()
+	a.record(rec)
+	switch rec.Result {
+	case resultSucceeded:
 		a.mu.Lock()
 		old := a.st.applied.Hash
 		a.st.applied, a.st.AppliedCommit, a.st.FailedCommit = rev, rev.Hash, ""
@@ -550,22 +564,15 @@ func (a *Agent) deploy(ctx context.Context, rev Revision, applied, trigger strin
 		m.AppliedCommit.WithLabelValues(env, rev.Hash).Set(1)
 		a.setErr(&a.deployErr, nil)
 		log.Info("deployed", zap.Int("changes", len(out.Changes)), zap.Duration("took", rec.End.Sub(rec.Start).Round(time.Millisecond)))
-	case ctx.Err() != nil:
-		rec.Result, rec.Error = resultInterrupted, err.Error()
+	case resultInterrupted:
 		log.Warn("deploy interrupted by shutdown at a safe point; the next start resumes it", zap.Error(err))
-	case errors.Is(err, ErrTransient):
-		rec.Result, rec.Error = resultTransient, err.Error()
+	case resultTransient:
 		a.setErr(&a.deployErr, err)
 		log.Warn("deploy could not run; retrying", zap.Error(err))
+		return err
 	default:
-		rec.Result, rec.Error = resultFailed, err.Error()
 		a.markFailed(rev.Hash, err)
 		log.Error("deploy failed; this commit is not retried, a newer one will be", zap.Error(err))
-	}
-	m.Deployments.WithLabelValues(env, rec.Result).Inc()
-	a.record(rec)
-	if rec.Result == resultTransient {
-		return err
 	}
 	return nil
 }
