@@ -308,7 +308,10 @@ func (c *checker) checkRecords(e *Env) {
 			}
 			seen[k] = p
 			if others == nil {
-				others = c.otherEnvsRecords(e.Environment)
+				var tooMany bool
+				if others, tooMany = c.otherEnvsRecords(e.Environment); tooMany {
+					c.errf("route53.records", "envs/ holds more than %d other .yaml files; each record set is checked against every other env's, and reading more is refused: keep at most %d other env files in envs/", maxOtherEnvs, maxOtherEnvs)
+				}
 			}
 			if other, ok := others[k]; ok {
 				c.errf(p, "record set %s is env %s's too: %s declares it, and one env never writes another's record sets (each deploy would overwrite the other's, and a removal delete it); want this env's own setIdentifier (default: the env's name) or the record set in one env only",
@@ -318,26 +321,35 @@ func (c *checker) checkRecords(e *Env) {
 	}
 }
 
+// maxOtherEnvs bounds the env files that otherEnvsRecords reads (each at
+// most maxFileSize): a commit cannot make validate parse without end.
+const maxOtherEnvs = 64
+
 // otherEnvsRecords is the record sets that the other envs of the
 // repository (every envs/NAME.yaml whose environment is NAME, base files
 // merged) declare, each with its env's name. Two envs that declare one
 // record set (zone, name, type and setIdentifier) would each UPSERT it
 // over the other's values, and one's removal would delete the other's. An
 // env file that does not parse is left to its own validate. Empty without
-// the commit's tree (c.fsys).
-func (c *checker) otherEnvsRecords(env string) map[RecordKey]string {
-	out := map[RecordKey]string{}
+// the commit's tree (c.fsys); tooMany when envs/ holds more than
+// maxOtherEnvs other env files (the first are read).
+func (c *checker) otherEnvsRecords(env string) (out map[RecordKey]string, tooMany bool) {
+	out = map[RecordKey]string{}
 	if c.fsys == nil {
-		return out
+		return out, false
 	}
 	entries, err := fs.ReadDir(c.fsys, "envs")
 	if err != nil {
-		return out
+		return out, false
 	}
+	read := 0
 	for _, de := range entries {
 		name, ok := strings.CutSuffix(de.Name(), ".yaml")
 		if !ok || name == env || !de.Type().IsRegular() || checkName(name) != nil {
 			continue
+		}
+		if read++; read > maxOtherEnvs {
+			return out, true
 		}
 		data, err := readFile(c.fsys, EnvPath(name))
 		if err != nil {
@@ -349,7 +361,7 @@ func (c *checker) otherEnvsRecords(env string) map[RecordKey]string {
 			}
 		}
 	}
-	return out
+	return out, false
 }
 
 func hasService(e *Env, name string) bool {

@@ -167,3 +167,32 @@ services:
 		t.Errorf("setIdentifier in a base: %v, want %s", err, want)
 	}
 }
+
+// TestRecordSetsOfTooManyEnvs: a record set is checked against at most
+// maxOtherEnvs other env files; a commit with more is refused with a
+// clear error instead of read without end.
+func TestRecordSetsOfTooManyEnvs(t *testing.T) {
+	t.Parallel()
+	const mine = `environment: prod
+aws: {region: us-east-1}
+route53:
+  records:
+    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, values: ["203.0.113.10"]}
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+`
+	fsys := fstest.MapFS{"envs/prod.yaml": {Data: []byte(mine)}}
+	for i := range 64 {
+		name := fmt.Sprintf("other%02d", i)
+		fsys["envs/"+name+".yaml"] = &fstest.MapFile{Data: []byte("environment: " + name + "\n")}
+	}
+	if _, err := state.Load(fsys, "prod"); err != nil {
+		t.Fatalf("64 other env files: %v", err)
+	}
+	fsys["envs/other64.yaml"] = &fstest.MapFile{Data: []byte("environment: other64\n")}
+	if _, err := state.Load(fsys, "prod"); err == nil || !strings.Contains(err.Error(), "envs/prod.yaml:4: route53.records: envs/ holds more than 64 other .yaml files") {
+		t.Fatalf("65 other env files: %v", err)
+	}
+}

@@ -47,3 +47,26 @@ func TestRegionsExtendsCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordSetOfAnotherEnvCLI: validate reads the other env files of the
+// commit's git tree (not only a test's in-memory files): a record set that
+// another env declares too is refused, naming that env's file.
+func TestRecordSetOfAnotherEnvCLI(t *testing.T) {
+	r := testenv.NewRepo(t)
+	env := func(name string) string {
+		return "environment: " + name + "\naws: {region: us-east-1}\nroute53:\n  records:\n" +
+			"    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, setIdentifier: primary, values: [\"203.0.113.10\"]}\n" +
+			"services:\n  api:\n    image: ghcr.io/acme/api:v1\n    containerPort: 8080\n"
+	}
+	r.Write("envs/prod-a.yaml", env("prod-a"))
+	r.Commit("one env")
+	if code, out, errOut := runCLI(t, "validate", "--repo", r.Dir, "--env", "prod-a"); code != 0 {
+		t.Fatalf("validate alone: exit %d\n%s%s", code, out, errOut)
+	}
+	r.Write("envs/prod-b.yaml", env("prod-b"))
+	r.Commit("a second env claims the same record set")
+	code, out, errOut := runCLI(t, "validate", "--repo", r.Dir, "--env", "prod-b")
+	if want := "envs/prod-b.yaml:5: route53.records[0]: record set api.example.com. A primary (zone Z1) is env prod-a's too: envs/prod-a.yaml declares it"; code == 0 || !strings.Contains(out+errOut, want) {
+		t.Fatalf("validate: exit %d, want %q\n%s%s", code, want, out, errOut)
+	}
+}
