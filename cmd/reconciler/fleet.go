@@ -15,7 +15,6 @@ import (
 	"github.com/developer-mesh/reconciler/reconciler/fleet"
 	"github.com/developer-mesh/reconciler/reconciler/fleet/redisstore"
 	"github.com/developer-mesh/reconciler/reconciler/host"
-	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/state"
 )
 
@@ -202,8 +201,7 @@ func openFleetStore(ctx context.Context, g *globals, e *state.Env) (*redisstore.
 	opts := redisstore.Options{URL: e.Fleet.Store, Username: e.Fleet.Username}
 	if ref, ok := e.Fleet.AuthRef(); ok {
 		g.aws.Use(awsSettings(e))
-		r := secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}
-		vals, err := r.Resolve(ctx, []state.SecretRef{ref})
+		vals, err := g.secrets().Resolve(ctx, []state.SecretRef{ref})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", fleet.ErrAuth, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/developer-mesh/reconciler/internal/progress"
 	"github.com/developer-mesh/reconciler/reconciler"
 	"github.com/developer-mesh/reconciler/reconciler/awscloud"
+	"github.com/developer-mesh/reconciler/reconciler/secrets"
 	"github.com/developer-mesh/reconciler/reconciler/statedir"
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -62,6 +63,13 @@ type globals struct {
 	// term shows long steps as updating lines when stderr is an
 	// interactive terminal and logs are console; nil otherwise.
 	term *progress.Terminal
+}
+
+// secrets resolves secret references (services' and fleet.auth) as
+// every command does: AWS through the helper, only when a reference needs
+// it; file: never inside the state dir; env: within --secret-env-allow.
+func (g *globals) secrets() secrets.OnDemand {
+	return secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}}
 }
 
 // progress is how the executor's long steps are shown: an updating line

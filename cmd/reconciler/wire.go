@@ -123,7 +123,7 @@ func newHost(cli *client.Client, g *globals, dir *statedir.Dir, e *state.Env) (*
 		Runtime: rt, Edge: edge,
 		Dir: dir, Key: key,
 		Names: nameproxy.Markers{}, Markers: nameproxy.Markers{}, Prober: httpprobe.New(), Routes: httpprobe.New(),
-		Secrets: secrets.OnDemand{AWS: g.aws.Secrets, Guard: secrets.Guard{DenyDirs: []string{g.stateDir}, AllowEnv: g.secretEnvAllow}},
+		Secrets: g.secrets(),
 		Log:     g.log, Out: g.stdout, Progress: g.progress(),
 		DNS: awscloud.Route53{Loader: g.aws},
 	}}, nil

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/developer-mesh/reconciler/state"
 )
@@ -27,7 +28,7 @@ func (o OnDemand) Resolve(ctx context.Context, refs []state.SecretRef) (map[stat
 	r := &Resolver{Backends: map[string]Backend{}, Guard: o.Guard}
 	var remote []state.SecretRef
 	for _, ref := range refs {
-		if ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager {
+		if viaAWS(ref) {
 			remote = append(remote, ref)
 		}
 	}
@@ -66,11 +67,9 @@ func (f fetched) Resolve(_ context.Context, refs []state.SecretRef) (map[state.S
 }
 
 // UsesAWS reports whether any of refs is resolved through AWS.
-func UsesAWS(refs []state.SecretRef) bool {
-	for _, ref := range refs {
-		if ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager {
-			return true
-		}
-	}
-	return false
+func UsesAWS(refs []state.SecretRef) bool { return slices.ContainsFunc(refs, viaAWS) }
+
+// viaAWS reports whether ref is resolved through AWS.
+func viaAWS(ref state.SecretRef) bool {
+	return ref.Scheme == state.SchemeSSM || ref.Scheme == state.SchemeSecretsManager
 }
