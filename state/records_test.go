@@ -108,16 +108,7 @@ func TestRecordBounds(t *testing.T) {
 // declare is this env's choice.
 func TestRecordSetOfAnotherEnv(t *testing.T) {
 	t.Parallel()
-	const victim = `environment: prod-us-east-1
-aws: {region: us-east-1}
-route53:
-  records:
-    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, values: ["203.0.113.10"]}
-services:
-  api:
-    image: ghcr.io/example/api:v1
-    containerPort: 8080
-`
+	victim := latencyEnv("prod-us-east-1")
 	region := func(name, setID string) string {
 		return `environment: prod-eu-west-1
 aws: {region: eu-west-1}
@@ -173,17 +164,7 @@ services:
 // clear error instead of read without end.
 func TestRecordSetsOfTooManyEnvs(t *testing.T) {
 	t.Parallel()
-	const mine = `environment: prod
-aws: {region: us-east-1}
-route53:
-  records:
-    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, values: ["203.0.113.10"]}
-services:
-  api:
-    image: ghcr.io/example/api:v1
-    containerPort: 8080
-`
-	fsys := fstest.MapFS{"envs/prod.yaml": {Data: []byte(mine)}}
+	fsys := fstest.MapFS{"envs/prod.yaml": {Data: []byte(latencyEnv("prod"))}}
 	for i := range 64 {
 		name := fmt.Sprintf("other%02d", i)
 		fsys["envs/"+name+".yaml"] = &fstest.MapFile{Data: []byte("environment: " + name + "\n")}
@@ -195,4 +176,19 @@ services:
 	if _, err := state.Load(fsys, "prod"); err == nil || !strings.Contains(err.Error(), "envs/prod.yaml:4: route53.records: envs/ holds more than 64 other .yaml files") {
 		t.Fatalf("65 other env files: %v", err)
 	}
+}
+
+// latencyEnv is the env file of env with one service and one latency
+// record set, api.example.com A in zone Z1 (the record on line 5).
+func latencyEnv(env string) string {
+	return `environment: ` + env + `
+aws: {region: us-east-1}
+route53:
+  records:
+    - {hostedZoneId: Z1, name: api.example.com, type: A, routing: latency, values: ["203.0.113.10"]}
+services:
+  api:
+    image: ghcr.io/example/api:v1
+    containerPort: 8080
+`
 }
